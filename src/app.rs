@@ -1,0 +1,180 @@
+//! Assembling a node: [`App::build`] connects to the store, starts the writer, binds the socket;
+//! [`App::run_until_stopped`] serves until a stop signal, then shuts down in order: stop accepting, close
+//! every socket with 1001 after answering its pending sends, store what was queued, close the database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use minijinja::Environment;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::channels::{ChannelLayer, MemoryLayer};
+use crate::config::Config;
+use crate::stats::Stats;
+use crate::storage::{Store, StoreWriter};
+use crate::ws::Fanout;
+
+/// Messages that may wait for the store writer before senders wait.
+const WRITE_QUEUE: usize = 8192;
+
+/// What every handler and connection shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node's settings.
+    pub config: Arc<Config>,
+    /// Hosts an `Origin` may name (computed once from the config).
+    pub origin_hosts: Arc<[String]>,
+    /// The message store.
+    pub store: Store,
+    /// The fan-out of committed messages.
+    pub channels: Arc<dyn ChannelLayer>,
+    /// The page templates.
+    pub templates: Arc<Environment<'static>>,
+    /// Counters for `/metrics`.
+    pub stats: Arc<Stats>,
+    /// Cancelled when the node starts to stop.
+    pub shutdown: CancellationToken,
+    /// Tracks WebSocket tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+/// A node that is bound but not serving yet.
+pub struct App {
+    state: AppState,
+    listener: TcpListener,
+    writer: StoreWriter,
+}
+
+impl App {
+    /// Connects to the store (creating and migrating it), starts the writer and binds the socket.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let backend = Store::connect(&config.database_url)
+            .await
+            .with_context(|| format!("opening the database {}", config.database_url))?;
+        let channels: Arc<dyn ChannelLayer> = Arc::new(MemoryLayer::new(config.room_buffer));
+        let (store, writer) = StoreWriter::spawn(
+            backend,
+            Arc::new(Fanout::new(channels.clone())),
+            WRITE_QUEUE,
+            config.write_batch,
+        );
+        let address = (
+            config.bind.trim_start_matches('[').trim_end_matches(']'),
+            config.port,
+        );
+        let listener = TcpListener::bind(address)
+            .await
+            .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+        let state = AppState {
+            origin_hosts: config.origin_hosts().into(),
+            config: Arc::new(config),
+            store,
+            channels,
+            templates: Arc::new(crate::http::templates()),
+            stats: Arc::new(Stats::default()),
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+        };
+        Ok(Self {
+            state,
+            listener,
+            writer,
+        })
+    }
+
+    /// The address the node listens on (with the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound listener always has a local address.
+        #[allow(clippy::expect_used)]
+        self.listener.local_addr().expect("listener is bound")
+    }
+
+    /// The token that stops this node when cancelled (what a signal does in `main`).
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.state.shutdown.clone()
+    }
+
+    /// The node's counters.
+    pub fn stats(&self) -> Arc<Stats> {
+        self.state.stats.clone()
+    }
+
+    /// Serves until `stop` completes or the shutdown token is cancelled, then stops gracefully within the
+    /// configured bound.
+    pub async fn run_until_stopped(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            state,
+            listener,
+            writer,
+        } = self;
+        let token = state.shutdown.clone();
+        tokio::spawn({
+            let token = token.clone();
+            async move {
+                tokio::select! {
+                    () = stop => token.cancel(),
+                    () = token.cancelled() => {}
+                }
+            }
+        });
+        let addr = listener.local_addr().context("reading the bound address")?;
+        tracing::info!(%addr, database = %state.config.database_url, "chatweb is serving on http://{addr}/");
+        let bound = state.config.shutdown_timeout();
+        let tracker = state.tracker.clone();
+        let serve = axum::serve(listener, crate::http::router(state))
+            .with_graceful_shutdown(token.clone().cancelled_owned());
+        let served = serve.await.context("serving HTTP");
+        // Every socket task got the token too: it answers its pending sends and closes with 1001.
+        tracker.close();
+        tracing::info!(
+            open = tracker.len(),
+            "stopping: closing WebSocket connections"
+        );
+        if tokio::time::timeout(bound, tracker.wait()).await.is_err() {
+            tracing::warn!(
+                open = tracker.len(),
+                "connections still open at the shutdown bound"
+            );
+        }
+        if tokio::time::timeout(bound, writer.close()).await.is_err() {
+            tracing::error!("the store writer did not finish within the shutdown bound");
+        }
+        tracing::info!("chatweb stopped");
+        served
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,40 @@
+//! The channel layer: carries committed messages to every subscriber of a room. It is only the fast path;
+//! the store is the truth, and a subscriber that misses something heals the gap from the store
+//! (shared/DESIGN.md, invariant 3).
+
+mod memory;
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::broadcast;
+
+use crate::domain::RoomName;
+
+pub use memory::MemoryLayer;
+
+/// One committed message on its way to subscribers: its room sequence number and its outgoing frame,
+/// encoded once and shared by every recipient.
+#[derive(Clone, Debug)]
+pub struct Event {
+    /// The room sequence number.
+    pub seq: u64,
+    /// The JSON text frame sent to clients.
+    pub frame: Utf8Bytes,
+}
+
+/// Why the layer could not publish or subscribe.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The layer's backing service cannot be reached.
+    #[error("channel layer unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Fan-out of room events, on one node or across several.
+#[async_trait::async_trait]
+pub trait ChannelLayer: Send + Sync + 'static {
+    /// Delivers `event` to every subscriber of `room`, on every node.
+    async fn publish(&self, room: &RoomName, event: Event) -> Result<(), ChannelError>;
+    /// A receiver on this node, returned once every node's traffic for `room` reaches it. One that falls
+    /// more than the layer's capacity behind gets `Lagged`.
+    async fn subscribe(&self, room: &RoomName) -> Result<broadcast::Receiver<Event>, ChannelError>;
+}

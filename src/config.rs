@@ -1,0 +1,120 @@
+//! `Config`: every setting of a serving node in one struct. Each field is a flag with a `CHATWEB_*` env twin
+//! (the flag wins) and its doc comment is the `--help` text. Parsed once in `main`; library code never reads
+//! the environment.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// The database used when none is configured: SQLite next to the working directory, like Django's.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
+
+/// Settings of a serving node.
+#[derive(Clone, Args)] // no Debug: later settings will carry credentials
+pub struct Config {
+    /// Address to bind to.
+    #[arg(long, env = "CHATWEB_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Port to listen on; 0 lets the OS pick a free one (the log says which).
+    #[arg(long, env = "CHATWEB_PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    /// Database: `sqlite://path` (created and migrated at start).
+    #[arg(long, env = "CHATWEB_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+
+    /// Largest accepted chat message, in bytes of UTF-8.
+    #[arg(long, env = "CHATWEB_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+
+    /// Hosts a WebSocket handshake's `Origin` may name, comma-separated (like Django's ALLOWED_HOSTS:
+    /// `*` allows any, `.example.com` a domain and its subdomains). localhost, 127.0.0.1, ::1 and the bind
+    /// address are always allowed.
+    #[arg(long, env = "CHATWEB_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+
+    /// How many recent messages a plain join shows (the room page and a client without `since`).
+    #[arg(long, env = "CHATWEB_HISTORY", default_value_t = 50)]
+    pub history: u32,
+
+    /// Messages a room's live buffer holds; a connection further behind catches up from the store.
+    #[arg(long, env = "CHATWEB_ROOM_BUFFER", default_value_t = 1024)]
+    pub room_buffer: usize,
+
+    /// Outbound bytes buffered per connection before its writes wait on the socket.
+    #[arg(long, env = "CHATWEB_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    pub send_buffer_bytes: usize,
+
+    /// Messages one connection may have waiting for the store before it stops reading more.
+    #[arg(long, env = "CHATWEB_MAX_IN_FLIGHT", default_value_t = 64)]
+    pub max_in_flight: usize,
+
+    /// Seconds a peer has to answer a ping (or take a write) before it is closed.
+    #[arg(long, env = "CHATWEB_KEEPALIVE_SECS", default_value_t = 30)]
+    pub keepalive_secs: u64,
+
+    /// Seconds a graceful stop may take before the process exits anyway.
+    #[arg(long, env = "CHATWEB_SHUTDOWN_SECS", default_value_t = 10)]
+    pub shutdown_secs: u64,
+
+    /// Most messages the store writer commits in one transaction.
+    #[arg(long, env = "CHATWEB_WRITE_BATCH", default_value_t = 1024)]
+    pub write_batch: usize,
+}
+
+impl Config {
+    /// The keepalive timeout.
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs.max(1))
+    }
+
+    /// The graceful-stop bound.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_secs)
+    }
+
+    /// The largest WebSocket message accepted at all. It sits well above the chat message limit so that an
+    /// oversized chat message gets an error frame instead of a closed socket.
+    pub fn max_frame_bytes(&self) -> usize {
+        (self.max_message_bytes.saturating_mul(16)).max(256 * 1024)
+    }
+
+    /// Every host an `Origin` may name: the configured ones plus loopback and the bind address.
+    pub fn origin_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let bind = self.bind.trim_start_matches('[').trim_end_matches(']');
+        if !bind.is_empty() && bind != "0.0.0.0" && bind != "::" {
+            hosts.push(bind.to_ascii_lowercase());
+        }
+        hosts.extend(
+            self.allowed_hosts
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty()),
+        );
+        hosts
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1".into(),
+            port: 8000,
+            database_url: DEFAULT_DATABASE_URL.into(),
+            max_message_bytes: 4096,
+            allowed_hosts: Vec::new(),
+            history: 50,
+            room_buffer: 1024,
+            send_buffer_bytes: 64 * 1024,
+            max_in_flight: 64,
+            keepalive_secs: 30,
+            shutdown_secs: 10,
+            write_batch: 1024,
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Validated values. Each type has a `parse` constructor; holding one means the value is valid.
+
+mod message_body;
+mod room_name;
+mod username;
+
+pub use message_body::{BodyError, MessageBody};
+pub use room_name::RoomName;
+pub use username::Username;

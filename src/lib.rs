@@ -1,0 +1,25 @@
+//! chatweb: a real-time chat server. A lobby, named rooms, WebSocket chat wire-compatible with the Django
+//! Channels tutorial, and a stored, gap-free history per room (shared/DESIGN.md describes the message path).
+
+/// The application: shared state, binding the socket, serving until stopped.
+pub mod app;
+/// The pieces that carry committed messages to every subscriber of a room.
+pub mod channels;
+/// The command line, in the spirit of Django's `manage.py`.
+pub mod cli;
+/// The one settings struct, with a flag and a `CHATWEB_*` env twin for each setting.
+pub mod config;
+/// Validated values: room names, user names, message bodies.
+pub mod domain;
+/// HTTP errors and how they become responses.
+pub mod error;
+/// The HTTP routes: lobby, room page, static assets, health.
+pub mod http;
+/// Process-wide counters that operations care about.
+pub mod stats;
+/// Where messages live: the store, its backends and the group-commit writer.
+pub mod storage;
+/// Logging setup.
+pub mod telemetry;
+/// The WebSocket endpoint: handshake, wire protocol, per-socket consumer.
+pub mod ws;

@@ -1,0 +1,40 @@
+//! The `chatweb` binary: parse the command line, set up logging, run the chosen command.
+
+use std::process::ExitCode;
+
+use chatweb::app::App;
+use chatweb::cli::{Cli, Command};
+use chatweb::storage::Store;
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    chatweb::telemetry::init(std::io::stderr);
+    let result = match cli.command {
+        Some(Command::Serve(config)) => serve(config).await,
+        None => serve(cli.serve).await,
+        Some(Command::Migrate(args)) => migrate(&args.database_url).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "chatweb stopped with an error"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: chatweb::config::Config) -> anyhow::Result<()> {
+    let app = App::build(config).await?;
+    app.run_until_stopped(chatweb::app::shutdown_signal()).await
+}
+
+async fn migrate(database_url: &str) -> anyhow::Result<()> {
+    let applied = Store::migrate(database_url).await?;
+    tracing::info!(database_url, applied, "migrations are up to date");
+    Ok(())
+}

@@ -1,0 +1,197 @@
+//! The store: the only place that speaks SQL. A [`Store`] handle reads through a backend's read pool and
+//! writes through one group-commit writer task ([`writer`]), so every message gets its room sequence number
+//! inside the transaction that stores it (shared/DESIGN.md, invariants 1 and 2).
+
+mod sqlite;
+mod writer;
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::domain::{MessageBody, RoomName, Username};
+
+pub use sqlite::SqliteBackend;
+pub use writer::{CommitListener, StoreWriter};
+
+/// A message accepted from a client, not yet stored.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// The room it goes to.
+    pub room: RoomName,
+    /// Who sent it.
+    pub author: Username,
+    /// What it says.
+    pub body: MessageBody,
+    /// The sender's idempotency key: a repeat in the same room stores nothing new.
+    pub client_id: Option<Arc<str>>,
+}
+
+/// A stored message as read back or just committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredMessage {
+    /// Room sequence number: 1, 2, 3, ... with no gaps.
+    pub seq: u64,
+    /// Commit time, milliseconds since the Unix epoch (UTC).
+    pub ts_ms: i64,
+    /// Who sent it.
+    pub author: String,
+    /// What it says.
+    pub body: String,
+}
+
+/// The outcome of one append.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The message as stored (for a repeated `client_id`, the original).
+    pub message: StoredMessage,
+    /// True when the `client_id` was seen before and nothing new was stored.
+    pub duplicate: bool,
+}
+
+/// A room that has messages, for the lobby.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RoomSummary {
+    /// The room's name.
+    pub name: String,
+    /// How many messages it holds (its last sequence number).
+    pub messages: u64,
+    /// Time of the last message, milliseconds since the Unix epoch.
+    pub updated_at_ms: i64,
+}
+
+/// Why a store operation failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error("database error: {0}")]
+    Database(Arc<sqlx::Error>),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migrate(Arc<sqlx::migrate::MigrateError>),
+    /// The URL names a database we do not support.
+    #[error("unsupported database URL {0:?}: expected sqlite://")]
+    UnsupportedUrl(String),
+    /// The writer has stopped (the node is shutting down).
+    #[error("the store is closed")]
+    Closed,
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(Arc::new(e))
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for StoreError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        Self::Migrate(Arc::new(e))
+    }
+}
+
+/// What a database engine must do. Each backend holds its own SQL and migrations; the writer task is shared.
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    /// Stores `batch` in one transaction, allocating room sequence numbers inside it; results in order.
+    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError>;
+    /// The last `limit` messages of `room`, oldest first.
+    async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
+    /// Up to `limit` messages of `room` with a sequence number above `since`, oldest first.
+    async fn after(
+        &self,
+        room: &RoomName,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError>;
+    /// The room's last sequence number (0 for a room without messages).
+    async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError>;
+    /// Rooms with messages, most recently active first.
+    async fn rooms(&self, limit: u32) -> Result<Vec<RoomSummary>, StoreError>;
+    /// Closes the connections cleanly (SQLite checkpoints its WAL).
+    async fn close(&self);
+}
+
+/// A queued write and where its outcome goes.
+pub(crate) struct WriteRequest {
+    message: NewMessage,
+    reply: oneshot::Sender<Result<Appended, StoreError>>,
+}
+
+/// The store handle: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    writer: mpsc::Sender<WriteRequest>,
+}
+
+impl Store {
+    /// Connects to `database_url` and applies pending migrations. Returns the backend; start writing with
+    /// [`StoreWriter::spawn`].
+    pub async fn connect(database_url: &str) -> Result<Arc<dyn Backend>, StoreError> {
+        if database_url.starts_with("sqlite:") {
+            Ok(Arc::new(SqliteBackend::connect(database_url).await?))
+        } else {
+            Err(StoreError::UnsupportedUrl(database_url.to_owned()))
+        }
+    }
+
+    /// Brings the schema of `database_url` up to date; returns how many migrations were applied.
+    pub async fn migrate(database_url: &str) -> Result<usize, StoreError> {
+        if database_url.starts_with("sqlite:") {
+            SqliteBackend::migrate_only(database_url).await
+        } else {
+            Err(StoreError::UnsupportedUrl(database_url.to_owned()))
+        }
+    }
+
+    /// Queues `message` for the writer. The returned receiver yields the outcome once the batch holding it
+    /// has committed (or failed). Waits while the writer's queue is full.
+    pub async fn submit(
+        &self,
+        message: NewMessage,
+    ) -> Result<oneshot::Receiver<Result<Appended, StoreError>>, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.writer
+            .send(WriteRequest { message, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        Ok(outcome)
+    }
+
+    /// Stores one message and waits for the commit.
+    pub async fn append(&self, message: NewMessage) -> Result<Appended, StoreError> {
+        self.submit(message)
+            .await?
+            .await
+            .map_err(|_| StoreError::Closed)?
+    }
+
+    /// The last `limit` messages of `room`, oldest first.
+    pub async fn recent(
+        &self,
+        room: &RoomName,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.backend.recent(room, limit).await
+    }
+
+    /// Up to `limit` messages of `room` after `since`, oldest first.
+    pub async fn after(
+        &self,
+        room: &RoomName,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.backend.after(room, since, limit).await
+    }
+
+    /// The room's last sequence number.
+    pub async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError> {
+        self.backend.last_seq(room).await
+    }
+
+    /// Rooms with messages, most recently active first.
+    pub async fn rooms(&self, limit: u32) -> Result<Vec<RoomSummary>, StoreError> {
+        self.backend.rooms(limit).await
+    }
+}

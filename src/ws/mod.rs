@@ -1,0 +1,79 @@
+//! The WebSocket endpoint `/ws/chat/<room>/`: checks the handshake (origin, room name, `since`), then hands
+//! the socket to its consumer task. Like Channels' `AllowedHostsOriginValidator`, a handshake without an
+//! allowed `Origin` is refused with 403.
+
+mod consumer;
+pub mod cursor;
+mod fanout;
+mod origin;
+pub mod protocol;
+
+use axum::Router;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::ORIGIN;
+use axum::response::Response;
+use axum::routing::get;
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::domain::RoomName;
+use crate::error::AppError;
+use crate::http::nickname;
+
+pub use fanout::Fanout;
+pub use origin::origin_allowed;
+
+/// The WebSocket routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/chat/{room}/", get(chat_socket))
+}
+
+#[derive(Deserialize)]
+struct SocketParams {
+    since: Option<String>,
+}
+
+/// `GET /ws/chat/{room}/`: the chat socket of a room.
+async fn chat_socket(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    Query(params): Query<SocketParams>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
+    if !origin.is_some_and(|o| origin_allowed(o, &state.origin_hosts)) {
+        tracing::info!(?origin, "handshake refused: origin not allowed");
+        return Err(AppError::ForbiddenOrigin);
+    }
+    let room = RoomName::parse(&room).ok_or(AppError::NotFound("room"))?;
+    let since = match params.since.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(
+            s.parse::<u64>()
+                .map_err(|_| AppError::BadRequest("since must be a non-negative integer".into()))?,
+        ),
+    };
+    let user = nickname(&headers);
+    let config = &state.config;
+    let tracker = state.tracker.clone();
+    Ok(upgrade
+        .max_message_size(config.max_frame_bytes())
+        .max_frame_size(config.max_frame_bytes())
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(8 * 1024)
+        .max_write_buffer_size(config.send_buffer_bytes.max(16 * 1024))
+        .on_upgrade(move |socket| {
+            tracker.track_future(consumer::run(
+                socket,
+                consumer::Connection {
+                    state,
+                    room,
+                    user,
+                    since,
+                },
+            ))
+        }))
+}

@@ -1,0 +1,310 @@
+//! The wire protocol (docs/PROTOCOL.md is the reference). Client frames are parsed into [`ClientFrame`] or
+//! refused with a [`ProtocolError`] carrying a stable snake_case code; server frames are encoded here.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use crate::domain::{BodyError, MessageBody};
+use crate::storage::StoredMessage;
+
+/// Longest `client_id`, in bytes.
+pub const MAX_CLIENT_ID_BYTES: usize = 64;
+
+/// A valid frame from a client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientFrame {
+    /// `{"message": "..."}`, optionally with `"client_id"` (and `"type": "message"`).
+    Message {
+        /// The text.
+        body: MessageBody,
+        /// The idempotency key, when given.
+        client_id: Option<Arc<str>>,
+    },
+    /// `{"type": "resume", "since": N}`: replay everything after `since`, then go on live.
+    Resume {
+        /// The last id the client has.
+        since: u64,
+    },
+}
+
+/// A refused client frame. The connection stays open.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {detail}")]
+pub struct ProtocolError {
+    /// Stable snake_case code clients may match on.
+    pub code: &'static str,
+    /// Human-readable explanation.
+    pub detail: String,
+}
+
+impl ProtocolError {
+    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+        }
+    }
+
+    /// The answer to a binary frame.
+    pub fn binary() -> Self {
+        Self::new(
+            "binary_not_supported",
+            "binary frames are not supported; send JSON text",
+        )
+    }
+}
+
+#[derive(Deserialize)]
+struct RawFrame {
+    #[serde(rename = "type")]
+    kind: Option<Value>,
+    message: Option<Value>,
+    client_id: Option<Value>,
+    since: Option<Value>,
+}
+
+/// Parses a text frame; `max_message_bytes` bounds the message text.
+pub fn parse_client_frame(
+    text: &str,
+    max_message_bytes: usize,
+) -> Result<ClientFrame, ProtocolError> {
+    let raw: RawFrame = match serde_json::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) if e.is_data() => {
+            return Err(ProtocolError::new(
+                "invalid_frame",
+                "the frame must be a JSON object",
+            ));
+        }
+        Err(_) => {
+            return Err(ProtocolError::new(
+                "invalid_json",
+                "the frame is not valid JSON",
+            ));
+        }
+    };
+    match raw.kind.as_ref().map(|k| k.as_str()) {
+        None | Some(Some("message")) => parse_message(raw, max_message_bytes),
+        Some(Some("resume")) => parse_resume(raw),
+        Some(_) => Err(ProtocolError::new(
+            "unknown_type",
+            "\"type\" must be \"message\" or \"resume\"",
+        )),
+    }
+}
+
+fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame, ProtocolError> {
+    let Some(Value::String(text)) = raw.message else {
+        return Err(ProtocolError::new(
+            "missing_message",
+            "a chat frame needs a string \"message\"",
+        ));
+    };
+    let body = MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
+        BodyError::Empty => ProtocolError::new("empty_message", e.to_string()),
+        BodyError::TooLong { .. } => ProtocolError::new("message_too_long", e.to_string()),
+    })?;
+    let client_id = match raw.client_id {
+        None | Some(Value::Null) => None,
+        Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES => {
+            Some(Arc::from(id))
+        }
+        Some(_) => {
+            return Err(ProtocolError::new(
+                "invalid_client_id",
+                format!("\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_BYTES} bytes"),
+            ));
+        }
+    };
+    Ok(ClientFrame::Message { body, client_id })
+}
+
+fn parse_resume(raw: RawFrame) -> Result<ClientFrame, ProtocolError> {
+    match raw.since.as_ref().and_then(Value::as_u64) {
+        Some(since) => Ok(ClientFrame::Resume { since }),
+        None => Err(ProtocolError::new(
+            "invalid_since",
+            "\"since\" must be a non-negative integer",
+        )),
+    }
+}
+
+/// A frame the server sends.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    /// A chat message. Old clients read only `message` and `user`.
+    Message {
+        /// Room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Sender's name.
+        user: &'a str,
+        /// The text.
+        message: &'a str,
+        /// True for messages sent from the store on join or resume rather than live.
+        history: bool,
+    },
+    /// The sender's message with this `client_id` is stored as `id`.
+    Ack {
+        /// The sender's idempotency key.
+        client_id: &'a str,
+        /// Room sequence number.
+        id: u64,
+        /// True when the message had been stored before.
+        duplicate: bool,
+    },
+    /// A refused frame or a failed operation; the connection stays open.
+    Error {
+        /// Stable snake_case code.
+        code: &'a str,
+        /// Human-readable explanation.
+        detail: &'a str,
+        /// The `client_id` of the message that failed, when it had one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+}
+
+impl ServerFrame<'_> {
+    /// The frame as JSON text.
+    pub fn encode(&self) -> String {
+        // Serialising these plain structs cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Encodes a stored message of `room` as a message frame.
+pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> String {
+    ServerFrame::Message {
+        id: message.seq,
+        room,
+        ts: &rfc3339_ms(message.ts_ms),
+        user: &message.author,
+        message: &message.body,
+        history,
+    }
+    .encode()
+}
+
+/// Formats milliseconds since the epoch as RFC 3339 UTC with millisecond precision.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.millisecond()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn code(text: &str) -> &'static str {
+        parse_client_frame(text, 16)
+            .expect_err("should be refused")
+            .code
+    }
+
+    #[test]
+    fn the_channels_frame_and_our_extensions_parse() {
+        let frame = parse_client_frame(r#"{"message":"hi"}"#, 16).expect("valid");
+        assert!(matches!(
+            frame,
+            ClientFrame::Message {
+                client_id: None,
+                ..
+            }
+        ));
+        let frame = parse_client_frame(r#"{"type":"message","message":"hi","client_id":"c1"}"#, 16)
+            .expect("valid");
+        assert!(matches!(frame, ClientFrame::Message { client_id: Some(c), .. } if &*c == "c1"));
+        assert_eq!(
+            parse_client_frame(r#"{"type":"resume","since":7}"#, 16),
+            Ok(ClientFrame::Resume { since: 7 })
+        );
+    }
+
+    #[test]
+    fn bad_frames_get_stable_codes() {
+        assert_eq!(code("not json"), "invalid_json");
+        assert_eq!(code("[1,2]"), "invalid_frame");
+        assert_eq!(code(r#"{"msg":"hi"}"#), "missing_message");
+        assert_eq!(code(r#"{"message":5}"#), "missing_message");
+        assert_eq!(code(r#"{"message":"  "}"#), "empty_message");
+        assert_eq!(
+            code(r#"{"message":"12345678901234567"}"#),
+            "message_too_long"
+        );
+        assert_eq!(
+            code(r#"{"message":"hi","client_id":7}"#),
+            "invalid_client_id"
+        );
+        assert_eq!(code(r#"{"type":"resume","since":-1}"#), "invalid_since");
+        assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
+    }
+
+    #[test]
+    fn timestamps_are_rfc3339_utc_with_milliseconds() {
+        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339_ms(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
+        assert!(
+            time::OffsetDateTime::parse(
+                &rfc3339_ms(1_795_000_000_123),
+                &time::format_description::well_known::Rfc3339
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn message_frames_carry_the_channels_fields_and_ours() {
+        let stored = StoredMessage {
+            seq: 3,
+            ts_ms: 0,
+            author: "ada".into(),
+            body: "<script>\"hi\"</script>".into(),
+        };
+        let value: Value =
+            serde_json::from_str(&message_frame("lobby", &stored, true)).expect("json");
+        assert_eq!(value["type"], "message");
+        assert_eq!(value["id"], 3);
+        assert_eq!(value["user"], "ada");
+        assert_eq!(value["message"], "<script>\"hi\"</script>");
+        assert_eq!(value["history"], true);
+    }
+
+    proptest! {
+        #[test]
+        fn parsing_never_panics(text in "\\PC{0,200}") {
+            let _ = parse_client_frame(&text, 64);
+        }
+
+        #[test]
+        fn any_valid_message_round_trips(text in "\\PC{1,64}", id in "[a-z0-9-]{1,64}") {
+            prop_assume!(!text.trim().is_empty());
+            let json = serde_json::json!({"message": text, "client_id": id}).to_string();
+            match parse_client_frame(&json, 1024) {
+                Ok(ClientFrame::Message { body, client_id }) => {
+                    prop_assert_eq!(body.as_str(), text.as_str());
+                    prop_assert_eq!(client_id.as_deref(), Some(id.as_str()));
+                }
+                other => prop_assert!(false, "unexpected {:?}", other),
+            }
+        }
+    }
+}

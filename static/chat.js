@@ -1,0 +1,103 @@
+// chatweb room page. Speaks the Channels chat protocol plus chatweb's extensions (docs/PROTOCOL.md):
+// every message carries a room id, so the page resumes after a disconnect from the last id it showed
+// (no gap, no duplicate), and every send carries a client_id, so a send that was not acknowledged is sent
+// again after reconnecting and stored once.
+(function () {
+  'use strict';
+  const main = document.getElementById('room');
+  const room = main.dataset.room;
+  const log = document.getElementById('chat-log');
+  const form = document.getElementById('compose');
+  const input = document.getElementById('chat-message-input');
+  const status = document.getElementById('status');
+  let lastId = Number(main.dataset.lastId) || 0;
+  const unacked = new Map(); // client_id -> text, in the order typed
+  let socket = null;
+  let attempt = 0;
+
+  function setStatus(state, text) {
+    const waiting = unacked.size ? ' · ' + unacked.size + ' unsent' : '';
+    status.textContent = text + waiting;
+    status.className = 'status ' + state;
+    main.dataset.state = state;
+  }
+
+  function append(line) {
+    log.value += line + '\n';
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function newClientId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2);
+  }
+
+  function socketUrl() {
+    const scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
+    return scheme + window.location.host + '/ws/chat/' + encodeURIComponent(room) + '/?since=' + lastId;
+  }
+
+  function transmit(clientId, text) {
+    if (socket && socket.readyState === WebSocket.OPEN) {
+      socket.send(JSON.stringify({ message: text, client_id: clientId }));
+    }
+  }
+
+  function onFrame(data) {
+    if (data.type === 'ack') {
+      unacked.delete(data.client_id);
+      setStatus('open', 'connected');
+    } else if (data.type === 'error') {
+      // A failed send stays in `unacked` and goes again on the next connection.
+      append('[' + data.code + '] ' + data.detail);
+    } else if (typeof data.message === 'string') {
+      if (typeof data.id === 'number') {
+        if (data.id <= lastId) return; // already shown
+        lastId = data.id;
+      }
+      append(data.user + ': ' + data.message);
+    }
+  }
+
+  function connect() {
+    setStatus('connecting', attempt ? 'reconnecting…' : 'connecting…');
+    const ws = new WebSocket(socketUrl());
+    socket = ws;
+    ws.onopen = function () {
+      attempt = 0;
+      setStatus('open', 'connected');
+      for (const [clientId, text] of unacked) transmit(clientId, text);
+    };
+    ws.onmessage = function (event) {
+      let data;
+      try { data = JSON.parse(event.data); } catch (e) { return; }
+      onFrame(data);
+    };
+    ws.onclose = function () {
+      if (socket !== ws) return;
+      socket = null;
+      // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to 15 s, each scaled by 0.5 to 1.
+      const delay = Math.min(15000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+      attempt += 1;
+      setStatus('offline', 'offline, retrying in ' + Math.ceil(delay / 1000) + ' s');
+      setTimeout(connect, delay);
+    };
+  }
+
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    const text = input.value;
+    if (!text.trim()) return;
+    const clientId = newClientId();
+    unacked.set(clientId, text);
+    transmit(clientId, text);
+    input.value = '';
+    input.focus();
+    setStatus(socket && socket.readyState === WebSocket.OPEN ? 'open' : 'offline',
+      socket && socket.readyState === WebSocket.OPEN ? 'connected' : 'offline');
+  });
+
+  log.scrollTop = log.scrollHeight;
+  input.focus();
+  connect();
+})();

@@ -1,0 +1,95 @@
+//! Messaging in rooms: the Channels tutorial's two-browser check, plus ids, acks and idempotent sends.
+
+use serde_json::json;
+
+use crate::helpers::{TempDir, ids, spawn_app, texts};
+
+#[tokio::test]
+async fn two_clients_in_a_room_both_receive_a_message_and_another_room_receives_nothing() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let mut alice = app.join("lobby").await;
+    let mut bob = app.join("lobby").await;
+    let mut carol = app.join("elsewhere").await;
+
+    alice.say("hello, room").await;
+    for client in [&mut alice, &mut bob] {
+        let frame = client.next_message().await;
+        assert_eq!(frame["message"], "hello, room");
+        assert_eq!(frame["user"], "anonymous");
+        assert_eq!(frame["id"], 1);
+        assert!(frame["ts"].as_str().is_some_and(|ts| ts.ends_with('Z')));
+    }
+
+    // Messages are published in commit order: had alice's reached carol's room, it would come first.
+    carol.say("anyone here?").await;
+    let frame = carol.next_message().await;
+    assert_eq!(frame["message"], "anyone here?");
+    assert_eq!(frame["id"], 1, "rooms number their messages independently");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_sender_name_comes_from_the_nickname_cookie() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let mut ada = app.join_path("/ws/chat/r/", Some("Ad%C3%A1")).await;
+    ada.say("hi").await;
+    assert_eq!(ada.next_message().await["user"], "Adá");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn ids_count_up_without_gaps_in_send_order() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let mut sender = app.join("count").await;
+    let mut reader = app.join("count").await;
+    let sent: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
+    for text in &sent {
+        sender.say(text).await;
+    }
+    let got = reader.messages(sent.len()).await;
+    assert_eq!(texts(&got), sent);
+    assert_eq!(ids(&got), (1..=50).collect::<Vec<u64>>());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_id_send_is_acked_once_stored_and_a_repeat_stores_nothing() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let mut client = app.join("acks").await;
+    let mut watcher = app.join("acks").await;
+
+    client
+        .send_json(json!({"message": "once", "client_id": "c-1"}))
+        .await;
+    let mut frames = [client.next_json().await, client.next_json().await];
+    frames.sort_by_key(|f| f["type"].as_str().map(str::to_owned));
+    assert_eq!(frames[0]["type"], "ack");
+    assert_eq!(frames[0]["client_id"], "c-1");
+    assert_eq!(frames[0]["id"], 1);
+    assert_eq!(frames[0]["duplicate"], false);
+    assert_eq!(frames[1]["message"], "once");
+
+    client
+        .send_json(json!({"message": "once", "client_id": "c-1"}))
+        .await;
+    let ack = client.next_json().await;
+    assert_eq!(ack["type"], "ack");
+    assert_eq!(ack["id"], 1, "the repeat is acked with the original id");
+    assert_eq!(ack["duplicate"], true);
+
+    client
+        .send_json(json!({"message": "twice", "client_id": "c-2"}))
+        .await;
+    let got = watcher.messages(2).await;
+    assert_eq!(
+        texts(&got),
+        ["once", "twice"],
+        "the repeat was not delivered again"
+    );
+    assert_eq!(ids(&got), [1, 2]);
+    app.stop().await;
+}

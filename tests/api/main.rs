@@ -1,0 +1,12 @@
+//! Integration tests: real nodes on port 0, real SQLite files, real WebSocket clients and a real browser.
+
+mod browser;
+mod chat;
+mod errors;
+mod handshake;
+mod helpers;
+mod history;
+mod keepalive;
+mod pages;
+mod resilience;
+mod shutdown;
