@@ -10,17 +10,28 @@
   const form = document.getElementById('compose');
   const input = document.getElementById('chat-message-input');
   const status = document.getElementById('status');
+  const maxBytes = Number(main.dataset.maxBytes) || 4096;
   let lastId = Number(main.dataset.lastId) || 0;
   const unacked = new Map(); // client_id -> text, in the order typed
   let socket = null;
   let attempt = 0;
 
+  let statusText = 'connecting…';
+
   function setStatus(state, text) {
-    const waiting = unacked.size ? ' · ' + unacked.size + ' unsent' : '';
-    status.textContent = text + waiting;
-    status.className = 'status ' + state;
+    statusText = text;
     main.dataset.state = state;
+    status.className = 'status ' + state;
+    showStatus();
   }
+
+  function showStatus() {
+    const waiting = unacked.size ? ' · ' + unacked.size + ' unsent' : '';
+    status.textContent = statusText + waiting;
+  }
+
+  // Errors that mean "this message will never be accepted": drop it instead of resending it forever.
+  const PERMANENT = ['missing_message', 'empty_message', 'message_too_long', 'invalid_client_id'];
 
   function append(line) {
     log.value += line + '\n';
@@ -46,10 +57,20 @@
   function onFrame(data) {
     if (data.type === 'ack') {
       unacked.delete(data.client_id);
-      setStatus('open', 'connected');
+      showStatus();
     } else if (data.type === 'error') {
-      // A failed send stays in `unacked` and goes again on the next connection.
       append('[' + data.code + '] ' + data.detail);
+      const clientId = data.client_id;
+      if (clientId && unacked.has(clientId)) {
+        if (PERMANENT.includes(data.code)) {
+          unacked.delete(clientId);
+          showStatus();
+        } else {
+          // Not stored this time (the store was unavailable): the same client_id goes again shortly,
+          // and on every reconnect, until it is acknowledged. It is never stored twice.
+          setTimeout(function () { if (unacked.has(clientId)) transmit(clientId, unacked.get(clientId)); }, 2000);
+        }
+      }
     } else if (typeof data.message === 'string') {
       if (typeof data.id === 'number') {
         if (data.id <= lastId) return; // already shown
@@ -88,13 +109,16 @@
     event.preventDefault();
     const text = input.value;
     if (!text.trim()) return;
+    if (new TextEncoder().encode(text).length > maxBytes) {
+      append('[message_too_long] messages are limited to ' + maxBytes + ' bytes');
+      return;
+    }
     const clientId = newClientId();
     unacked.set(clientId, text);
     transmit(clientId, text);
     input.value = '';
     input.focus();
-    setStatus(socket && socket.readyState === WebSocket.OPEN ? 'open' : 'offline',
-      socket && socket.readyState === WebSocket.OPEN ? 'connected' : 'offline');
+    showStatus();
   });
 
   log.scrollTop = log.scrollHeight;

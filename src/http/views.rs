@@ -99,6 +99,7 @@ async fn room(
             room => room.as_str(),
             messages => lines,
             last_id => last_id,
+            max_bytes => state.config.max_message_bytes,
             nickname => nickname(&headers).as_str(),
         },
     )

@@ -158,6 +158,10 @@ impl Consumer {
                 Stats::add(&self.state.stats.deliveries, recent.len() as u64);
                 self.flush().await
             }
+            // The room was empty when read: everything from 1 on comes live (or by catch-up). Reading
+            // its head now instead would skip messages committed since the read.
+            None if history > 0 => Ok(()),
+            // No history wanted: start after whatever the room holds now.
             None => {
                 let head = self.state.store.last_seq(&self.room).await;
                 self.cursor = Cursor::at(head.map_err(End::Store)?);
@@ -293,7 +297,7 @@ impl Consumer {
         let frame = ServerFrame::Error {
             code: error.code,
             detail: &error.detail,
-            client_id: None,
+            client_id: error.client_id.as_deref(),
         };
         self.write(Message::Text(frame.encode().into()), true).await
     }

@@ -38,6 +38,8 @@ pub struct ProtocolError {
     pub code: &'static str,
     /// Human-readable explanation.
     pub detail: String,
+    /// The refused message's `client_id`, when it carried a valid one, so the client can drop it.
+    pub client_id: Option<Arc<str>>,
 }
 
 impl ProtocolError {
@@ -45,6 +47,7 @@ impl ProtocolError {
         Self {
             code,
             detail: detail.into(),
+            client_id: None,
         }
     }
 
@@ -97,16 +100,6 @@ pub fn parse_client_frame(
 }
 
 fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame, ProtocolError> {
-    let Some(Value::String(text)) = raw.message else {
-        return Err(ProtocolError::new(
-            "missing_message",
-            "a chat frame needs a string \"message\"",
-        ));
-    };
-    let body = MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
-        BodyError::Empty => ProtocolError::new("empty_message", e.to_string()),
-        BodyError::TooLong { .. } => ProtocolError::new("message_too_long", e.to_string()),
-    })?;
     let client_id = match raw.client_id {
         None | Some(Value::Null) => None,
         Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES => {
@@ -119,6 +112,20 @@ fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame,
             ));
         }
     };
+    let refuse = |code, detail: String| ProtocolError {
+        client_id: client_id.clone(),
+        ..ProtocolError::new(code, detail)
+    };
+    let Some(Value::String(text)) = raw.message else {
+        return Err(refuse(
+            "missing_message",
+            "a chat frame needs a string \"message\"".into(),
+        ));
+    };
+    let body = MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
+        BodyError::Empty => refuse("empty_message", e.to_string()),
+        BodyError::TooLong { .. } => refuse("message_too_long", e.to_string()),
+    })?;
     Ok(ClientFrame::Message { body, client_id })
 }
 
@@ -256,6 +263,13 @@ mod tests {
         );
         assert_eq!(code(r#"{"type":"resume","since":-1}"#), "invalid_since");
         assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
+    }
+
+    #[test]
+    fn a_refused_message_names_its_client_id() {
+        let error =
+            parse_client_frame(r#"{"message":" ","client_id":"c9"}"#, 16).expect_err("empty");
+        assert_eq!(error.client_id.as_deref(), Some("c9"));
     }
 
     #[test]
