@@ -243,6 +243,11 @@ where
     drop(driver);
     drop(dir);
     println!("browser scenario finished in {:?}", started.elapsed());
+    rethrow(outcome);
+}
+
+/// Re-raises a scenario's panic, or fails if it timed out, once everything is cleaned up.
+fn rethrow(outcome: Result<Result<(), tokio::task::JoinError>, tokio::time::error::Elapsed>) {
     match outcome {
         Ok(Ok(())) => {}
         Ok(Err(error)) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
@@ -321,4 +326,83 @@ async fn the_room_page_shows_a_message_sent_from_another_page_in_the_same_room_a
         );
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_room_page_keeps_working_across_a_server_restart_and_shows_what_was_sent_meanwhile() {
+    if !browser_installed() {
+        return;
+    }
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let addr = app.addr;
+    let driver = Chromedriver::start().await;
+    let browsers = driver.open_browsers(&dir, 1).await;
+    let page = browsers[0].clone();
+    let database_url = dir.sqlite_url();
+    let task = tokio::spawn(async move {
+        page.goto(&format!("http://{addr}/chat/restart/"))
+            .await
+            .expect("open the room page");
+        wait_open(&page).await;
+        type_message(&page, "before the restart").await;
+        wait_for_log(&page, &line("before the restart")).await;
+
+        // The server stops: the page notices and shows it is offline.
+        app.stop().await;
+        page.wait()
+            .at_most(PATIENCE)
+            .for_element(Locator::Css("#room[data-state=offline]"))
+            .await
+            .expect("the page shows it is offline");
+        // Typed while offline: kept and sent once the page is back.
+        type_message(&page, "typed while offline").await;
+
+        // The same node comes back on the same port and database; someone speaks before the page returns.
+        let config = chatweb::config::Config {
+            port: addr.port(),
+            ..crate::helpers::test_config(database_url)
+        };
+        let app = crate::helpers::spawn_app_with(config).await;
+        let mut other = app.join("restart").await;
+        other.say("sent meanwhile").await;
+
+        let log = wait_for_log(&page, &line("typed while offline")).await;
+        let log = if log.contains("sent meanwhile") {
+            log
+        } else {
+            wait_for_log(&page, &line("sent meanwhile")).await
+        };
+        wait_open(&page).await;
+        for text in [
+            "before the restart",
+            "typed while offline",
+            "sent meanwhile",
+        ] {
+            assert_eq!(log.matches(text).count(), 1, "{text:?} once in:\n{log}");
+        }
+        assert!(log.starts_with(&line("before the restart")), "{log}");
+        // Stored once: the other client sees exactly three messages, ids 1 to 3.
+        let mut back = app.join_path("/ws/chat/restart/?since=0", None).await;
+        let ids: Vec<_> = back
+            .messages(3)
+            .await
+            .iter()
+            .map(|f| f["id"].as_u64())
+            .collect();
+        assert_eq!(ids, [Some(1), Some(2), Some(3)]);
+        back.say("after").await;
+        assert_eq!(
+            back.next_message().await["id"],
+            4,
+            "nothing else was stored"
+        );
+        app.stop().await;
+    });
+    let abort = task.abort_handle();
+    let outcome = tokio::time::timeout(SCENARIO_LIMIT, task).await;
+    abort.abort();
+    close_all(browsers).await;
+    drop(driver);
+    rethrow(outcome);
 }
