@@ -42,8 +42,9 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_ROOM_BUFFER", default_value_t = 1024)]
     pub room_buffer: usize,
 
-    /// Outbound bytes buffered per connection before its writes wait on the socket.
-    #[arg(long, env = "CHATWEB_SEND_BUFFER_BYTES", default_value_t = 64 * 1024)]
+    /// Outbound bytes a connection buffers before writing to its socket. A connection whose socket is
+    /// full waits; one that falls behind the room's live buffer catches up from the store.
+    #[arg(long, env = "CHATWEB_SEND_BUFFER_BYTES", default_value_t = 16 * 1024)]
     pub send_buffer_bytes: usize,
 
     /// Messages one connection may have waiting for the store before it stops reading more.
@@ -110,11 +111,71 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             history: 50,
             room_buffer: 1024,
-            send_buffer_bytes: 64 * 1024,
+            send_buffer_bytes: 16 * 1024,
             max_in_flight: 64,
             keepalive_secs: 30,
             shutdown_secs: 10,
             write_batch: 1024,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrapper {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    #[test]
+    fn the_default_matches_the_command_line_defaults() {
+        // Env twins would override the flags' defaults; this test reads none of them.
+        let parsed = Wrapper::parse_from(["chatweb"]).config;
+        let default = Config::default();
+        if std::env::vars()
+            .any(|(k, _)| k.starts_with("CHATWEB_") && !k.starts_with("CHATWEB_TEST_"))
+        {
+            return;
+        }
+        assert_eq!(parsed.bind, default.bind);
+        assert_eq!(parsed.port, default.port);
+        assert_eq!(parsed.database_url, default.database_url);
+        assert_eq!(parsed.max_message_bytes, default.max_message_bytes);
+        assert_eq!(parsed.allowed_hosts, default.allowed_hosts);
+        assert_eq!(parsed.history, default.history);
+        assert_eq!(parsed.room_buffer, default.room_buffer);
+        assert_eq!(parsed.send_buffer_bytes, default.send_buffer_bytes);
+        assert_eq!(parsed.max_in_flight, default.max_in_flight);
+        assert_eq!(parsed.keepalive_secs, default.keepalive_secs);
+        assert_eq!(parsed.shutdown_secs, default.shutdown_secs);
+        assert_eq!(parsed.write_batch, default.write_batch);
+    }
+
+    #[test]
+    fn origins_include_loopback_the_bind_address_and_configured_hosts() {
+        let config = Config {
+            bind: "192.0.2.7".into(),
+            allowed_hosts: vec![" Chat.Example.org ".into()],
+            ..Config::default()
+        };
+        let hosts = config.origin_hosts();
+        for host in [
+            "localhost",
+            "127.0.0.1",
+            "::1",
+            "192.0.2.7",
+            "chat.example.org",
+        ] {
+            assert!(hosts.iter().any(|h| h == host), "{host}");
+        }
+        let any = Config {
+            bind: "0.0.0.0".into(),
+            ..Config::default()
+        };
+        assert!(!any.origin_hosts().iter().any(|h| h == "0.0.0.0"));
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use futures_util::SinkExt;
+use futures_util::{FutureExt, SinkExt};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tracing::Instrument;
@@ -127,10 +127,11 @@ impl Consumer {
                 (client_id, outcome) = next_outcome(&mut self.pending), if !self.pending.is_empty() => {
                     self.answer(client_id.as_deref(), outcome).await
                 }
-                event = live.recv() => self.on_live(event, &mut live).await,
+                // The client's frames before live events: a busy room must not starve its pongs.
                 frame = self.socket.recv(), if self.pending.len() < max_in_flight => {
                     self.on_frame(frame).await
                 }
+                event = live.recv() => self.on_live(event, &mut live).await,
                 _ = ping.tick() => self.on_ping_tick().await,
             };
             if let Err(end) = step {
@@ -339,6 +340,16 @@ impl Consumer {
     }
 
     async fn on_ping_tick(&mut self) -> Result<(), End> {
+        if self.last_heard.elapsed() > self.keepalive {
+            // A long catch-up may have kept us from reading: take whatever the peer already sent.
+            let max_in_flight = self.state.config.max_in_flight.max(1);
+            while self.pending.len() < max_in_flight {
+                match self.socket.recv().now_or_never() {
+                    Some(frame) => self.on_frame(frame).await?,
+                    None => break,
+                }
+            }
+        }
         if self.last_heard.elapsed() > self.keepalive {
             return Err(End::Unresponsive);
         }

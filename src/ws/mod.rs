@@ -63,8 +63,7 @@ async fn chat_socket(
         .max_message_size(config.max_frame_bytes())
         .max_frame_size(config.max_frame_bytes())
         .read_buffer_size(4 * 1024)
-        .write_buffer_size(8 * 1024)
-        .max_write_buffer_size(config.send_buffer_bytes.max(16 * 1024))
+        .write_buffer_size(config.send_buffer_bytes)
         .on_upgrade(move |socket| {
             tracker.track_future(consumer::run(
                 socket,
