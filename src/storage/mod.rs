@@ -2,6 +2,8 @@
 //! writes through one group-commit writer task ([`writer`]), so every message gets its room sequence number
 //! inside the transaction that stores it (shared/DESIGN.md, invariants 1 and 2).
 
+mod batch;
+mod postgres;
 mod sqlite;
 mod writer;
 
@@ -11,6 +13,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{MessageBody, RoomName, Username};
 
+pub use postgres::PostgresBackend;
 pub use sqlite::SqliteBackend;
 pub use writer::{CommitListener, StoreWriter};
 
@@ -70,7 +73,7 @@ pub enum StoreError {
     #[error("migration failed: {0}")]
     Migrate(Arc<sqlx::migrate::MigrateError>),
     /// The URL names a database we do not support.
-    #[error("unsupported database URL {0:?}: expected sqlite://")]
+    #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
     UnsupportedUrl(String),
     /// The writer has stopped (the node is shutting down).
     #[error("the store is closed")]
@@ -107,8 +110,69 @@ pub trait Backend: Send + Sync + 'static {
     async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError>;
     /// Rooms with messages, most recently active first.
     async fn rooms(&self, limit: u32) -> Result<Vec<RoomSummary>, StoreError>;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
     /// Closes the connections cleanly (SQLite checkpoints its WAL).
     async fn close(&self);
+}
+
+/// A migrator over migrations compiled into the binary: (version, description, SQL), oldest first.
+fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::Migrator {
+    use sqlx::SqlSafeStr;
+    use sqlx::migrate::{Migration, MigrationType, Migrator};
+    Migrator::with_migrations(
+        migrations
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    std::borrow::Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+
+/// A message row as the backends select it: (seq, created_at, author, body).
+type Row = (i64, i64, String, String);
+
+fn to_message((seq, ts_ms, author, body): Row) -> StoredMessage {
+    StoredMessage {
+        seq: to_u64(seq),
+        ts_ms,
+        author,
+        body,
+    }
+}
+
+/// Database integers are signed; sequence numbers never are.
+fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// The database engines, chosen by the URL's scheme.
+enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+impl Engine {
+    fn of(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
 }
 
 /// A queued write and where its outcome goes.
@@ -128,20 +192,23 @@ impl Store {
     /// Connects to `database_url` and applies pending migrations. Returns the backend; start writing with
     /// [`StoreWriter::spawn`].
     pub async fn connect(database_url: &str) -> Result<Arc<dyn Backend>, StoreError> {
-        if database_url.starts_with("sqlite:") {
-            Ok(Arc::new(SqliteBackend::connect(database_url).await?))
-        } else {
-            Err(StoreError::UnsupportedUrl(database_url.to_owned()))
+        match Engine::of(database_url)? {
+            Engine::Sqlite => Ok(Arc::new(SqliteBackend::connect(database_url).await?)),
+            Engine::Postgres => Ok(Arc::new(PostgresBackend::connect(database_url).await?)),
         }
     }
 
     /// Brings the schema of `database_url` up to date; returns how many migrations were applied.
     pub async fn migrate(database_url: &str) -> Result<usize, StoreError> {
-        if database_url.starts_with("sqlite:") {
-            SqliteBackend::migrate_only(database_url).await
-        } else {
-            Err(StoreError::UnsupportedUrl(database_url.to_owned()))
+        match Engine::of(database_url)? {
+            Engine::Sqlite => SqliteBackend::migrate_only(database_url).await,
+            Engine::Postgres => PostgresBackend::migrate_only(database_url).await,
         }
+    }
+
+    /// Succeeds when the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.backend.ping().await
     }
 
     /// Queues `message` for the writer. The returned receiver yields the outcome once the batch holding it

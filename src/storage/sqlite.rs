@@ -1,15 +1,18 @@
 //! SQLite backend: WAL mode with `synchronous=NORMAL` (a process crash loses nothing committed), one writer
 //! connection owned by the writer task and a small pool of readers beside it.
 
-use std::borrow::Cow;
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::SqlitePool;
+use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqlSafeStr, SqlitePool};
 
-use super::{Appended, Backend, NewMessage, RoomSummary, StoreError, StoredMessage};
+use super::{
+    Appended, Backend, NewMessage, RoomSummary, Row, StoreError, StoredMessage, batch, to_i64,
+    to_message, to_u64,
+};
 use crate::domain::RoomName;
 
 /// Readers beside the writer; WAL lets them run while it commits.
@@ -17,25 +20,11 @@ const READERS: u32 = 4;
 
 /// The SQLite schema, oldest first. Never edit a shipped migration: add a new one.
 fn migrator() -> Migrator {
-    let migrations = [(
+    super::migrator(&[(
         1,
         "rooms and messages",
         include_str!("../../migrations/sqlite/0001_rooms_and_messages.sql"),
-    )];
-    Migrator::with_migrations(
-        migrations
-            .into_iter()
-            .map(|(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    sql.into_sql_str(),
-                    false,
-                )
-            })
-            .collect(),
-    )
+    )])
 }
 
 /// A SQLite database file.
@@ -92,77 +81,63 @@ async fn applied_count(pool: &SqlitePool) -> i64 {
         .unwrap_or(0)
 }
 
-type Row = (i64, i64, String, String);
-
-fn to_message((seq, ts_ms, author, body): Row) -> StoredMessage {
-    StoredMessage {
-        seq: u64::try_from(seq).unwrap_or(0),
-        ts_ms,
-        author,
-        body,
-    }
-}
-
-fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
 #[async_trait::async_trait]
 impl Backend for SqliteBackend {
     async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError> {
         let mut tx = self.writer.begin().await?;
-        let mut results = Vec::with_capacity(batch.len());
-        for m in batch {
-            if let Some(client_id) = &m.client_id {
-                let seen: Option<Row> = sqlx::query_as(
-                    "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
-                     JOIN rooms r ON r.id = m.room_id WHERE r.name = ? AND m.client_id = ?",
-                )
-                .bind(m.room.as_str())
-                .bind(&**client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = seen {
-                    results.push(Appended {
-                        message: to_message(row),
-                        duplicate: true,
-                    });
-                    continue;
-                }
-            }
-            let (room_id, seq): (i64, i64) = sqlx::query_as(
-                "INSERT INTO rooms (name, last_seq, updated_at) VALUES (?, 1, ?) \
-                 ON CONFLICT (name) DO UPDATE SET last_seq = last_seq + 1, updated_at = excluded.updated_at \
-                 RETURNING id, last_seq",
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (room, indexes) in batch::by_room(batch) {
+            // The upsert returns the room's row whether it existed or not.
+            let (room_id, last_seq): (i64, i64) = sqlx::query_as(
+                "INSERT INTO rooms (name, last_seq, updated_at) VALUES (?, 0, ?) \
+                 ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at RETURNING id, last_seq",
             )
-            .bind(m.room.as_str())
+            .bind(room)
             .bind(now_ms)
             .fetch_one(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
-            )
-            .bind(room_id)
-            .bind(seq)
-            .bind(m.author.as_str())
-            .bind(m.body.as_str())
-            .bind(m.client_id.as_deref())
-            .bind(now_ms)
-            .execute(&mut *tx)
-            .await?;
-            results.push(Appended {
-                message: StoredMessage {
-                    seq: u64::try_from(seq).unwrap_or(0),
-                    ts_ms: now_ms,
-                    author: m.author.as_str().to_owned(),
-                    body: m.body.as_str().to_owned(),
-                },
-                duplicate: false,
-            });
+            let mut stored = HashMap::new();
+            for client_id in batch::client_ids(batch, &indexes) {
+                let row: Option<Row> = sqlx::query_as(
+                    "SELECT seq, created_at, author, body FROM messages \
+                     WHERE room_id = ? AND client_id = ?",
+                )
+                .bind(room_id)
+                .bind(client_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(row) = row {
+                    stored.insert(client_id.to_owned(), to_message(row));
+                }
+            }
+            let plan = batch::plan_room(batch, &indexes, to_u64(last_seq), stored, now_ms);
+            for &(i, seq) in &plan.inserts {
+                let m = &batch[i];
+                sqlx::query(
+                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(room_id)
+                .bind(to_i64(seq))
+                .bind(m.author.as_str())
+                .bind(m.body.as_str())
+                .bind(m.client_id.as_deref())
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+            }
+            if !plan.inserts.is_empty() {
+                sqlx::query("UPDATE rooms SET last_seq = ?, updated_at = ? WHERE id = ?")
+                    .bind(to_i64(plan.last_seq))
+                    .bind(now_ms)
+                    .bind(room_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            outcomes.extend(plan.outcomes);
         }
         tx.commit().await?;
-        Ok(results)
+        Ok(batch::in_batch_order(batch.len(), outcomes))
     }
 
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
@@ -200,7 +175,7 @@ impl Backend for SqliteBackend {
             .bind(room.as_str())
             .fetch_optional(&self.readers)
             .await?;
-        Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+        Ok(seq.map_or(0, to_u64))
     }
 
     async fn rooms(&self, limit: u32) -> Result<Vec<RoomSummary>, StoreError> {
@@ -215,10 +190,15 @@ impl Backend for SqliteBackend {
             .into_iter()
             .map(|(name, last_seq, updated_at_ms)| RoomSummary {
                 name,
-                messages: u64::try_from(last_seq).unwrap_or(0),
+                messages: to_u64(last_seq),
                 updated_at_ms,
             })
             .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
     }
 
     async fn close(&self) {

@@ -368,3 +368,72 @@ impl Drop for ProcessNode {
         }
     }
 }
+
+/// Whether `CI=true`: there a test that would skip for a missing service fails instead.
+pub fn on_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The value of the env var `name` naming a test service; `None` (after printing a skip line) when it is
+/// unset, except on CI, where a missing service fails the test.
+pub fn test_service(name: &str, test: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(!on_ci(), "{test}: {name} is not set, and CI must run every test");
+            println!("skipping {test}: set {name} to run it");
+            None
+        }
+    }
+}
+
+/// A fresh PostgreSQL database for one test, created on the server `CHATWEB_TEST_DATABASE_URL` names.
+pub struct TestDatabase {
+    /// URL of the fresh database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates the database, or returns `None` (skip) when no test server is configured.
+    pub async fn create(test: &str) -> Option<Self> {
+        use sqlx::Connection;
+        let admin_url = test_service("CHATWEB_TEST_DATABASE_URL", test)?;
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "chatweb_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("drop an old test database");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        let base = admin_url.split('?').next().unwrap_or(&admin_url);
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        Some(Self {
+            url: format!("{server}/{name}"),
+            admin_url,
+            name,
+        })
+    }
+
+    /// Drops the database (after every pool on it is closed).
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+            let _ = admin.close().await;
+        }
+    }
+}

@@ -10,3 +10,4 @@ mod keepalive;
 mod pages;
 mod resilience;
 mod shutdown;
+mod store;

@@ -1,0 +1,204 @@
+//! PostgreSQL backend, for several nodes sharing one store. Sequence numbers are allocated inside the
+//! transaction that stores the messages: the room's row is locked by the upsert that reads its `last_seq`,
+//! so concurrent writers to one room (on any node) queue on that row and ids stay gap-free. Rooms are locked
+//! in name order, so two batches touching the same rooms never deadlock.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgPool;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgPoolOptions;
+
+use super::{
+    Appended, Backend, NewMessage, RoomSummary, Row, StoreError, StoredMessage, batch, to_i64,
+    to_message, to_u64,
+};
+use crate::domain::RoomName;
+
+/// Connections in the pool (the writer uses one at a time; readers share the rest).
+const POOL_SIZE: u32 = 8;
+/// How long an operation waits for a connection before it fails (and a send gets an error frame).
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The PostgreSQL schema, oldest first. Never edit a shipped migration: add a new one.
+fn migrator() -> Migrator {
+    super::migrator(&[(
+        1,
+        "rooms and messages",
+        include_str!("../../migrations/postgres/0001_rooms_and_messages.sql"),
+    )])
+}
+
+/// A PostgreSQL database.
+pub struct PostgresBackend {
+    pool: PgPool,
+}
+
+impl PostgresBackend {
+    /// Connects to `url` and applies pending migrations (concurrent nodes take turns on an advisory lock).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        migrator().run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    /// Applies pending migrations to `url`; returns how many were applied.
+    pub async fn migrate_only(url: &str) -> Result<usize, StoreError> {
+        let pool = PgPoolOptions::new().max_connections(1).connect(url).await?;
+        let applied = |pool: PgPool| async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0)
+        };
+        let before = applied(pool.clone()).await;
+        migrator().run(&pool).await?;
+        let after = applied(pool.clone()).await;
+        pool.close().await;
+        Ok(usize::try_from(after - before).unwrap_or(0))
+    }
+}
+
+#[async_trait::async_trait]
+impl Backend for PostgresBackend {
+    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (room, indexes) in batch::by_room(batch) {
+            // DO UPDATE locks the room's row until commit and returns its latest last_seq.
+            let (room_id, last_seq): (i64, i64) = sqlx::query_as(
+                "INSERT INTO rooms (name, last_seq, updated_at) VALUES ($1, 0, $2) \
+                 ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at RETURNING id, last_seq",
+            )
+            .bind(room)
+            .bind(now_ms)
+            .fetch_one(&mut *tx)
+            .await?;
+            let client_ids = batch::client_ids(batch, &indexes);
+            let mut stored = HashMap::new();
+            if !client_ids.is_empty() {
+                let rows: Vec<(String, i64, i64, String, String)> = sqlx::query_as(
+                    "SELECT client_id, seq, created_at, author, body FROM messages \
+                     WHERE room_id = $1 AND client_id = ANY($2)",
+                )
+                .bind(room_id)
+                .bind(&client_ids)
+                .fetch_all(&mut *tx)
+                .await?;
+                for (client_id, seq, ts, author, body) in rows {
+                    stored.insert(client_id, to_message((seq, ts, author, body)));
+                }
+            }
+            let plan = batch::plan_room(batch, &indexes, to_u64(last_seq), stored, now_ms);
+            if !plan.inserts.is_empty() {
+                let seqs: Vec<i64> = plan.inserts.iter().map(|&(_, s)| to_i64(s)).collect();
+                let authors: Vec<&str> = plan
+                    .inserts
+                    .iter()
+                    .map(|&(i, _)| batch[i].author.as_str())
+                    .collect();
+                let bodies: Vec<&str> = plan
+                    .inserts
+                    .iter()
+                    .map(|&(i, _)| batch[i].body.as_str())
+                    .collect();
+                let ids: Vec<Option<&str>> = plan
+                    .inserts
+                    .iter()
+                    .map(|&(i, _)| batch[i].client_id.as_deref())
+                    .collect();
+                sqlx::query(
+                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) \
+                     SELECT $1, s, a, b, c, $6 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(s, a, b, c)",
+                )
+                .bind(room_id)
+                .bind(&seqs)
+                .bind(&authors)
+                .bind(&bodies)
+                .bind(&ids)
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE rooms SET last_seq = $1, updated_at = $2 WHERE id = $3")
+                    .bind(to_i64(plan.last_seq))
+                    .bind(now_ms)
+                    .bind(room_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            outcomes.extend(plan.outcomes);
+        }
+        tx.commit().await?;
+        Ok(batch::in_batch_order(batch.len(), outcomes))
+    }
+
+    async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
+             JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 ORDER BY m.seq DESC LIMIT $2",
+        )
+        .bind(room.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().rev().map(to_message).collect())
+    }
+
+    async fn after(
+        &self,
+        room: &RoomName,
+        since: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
+             JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
+        )
+        .bind(room.as_str())
+        .bind(to_i64(since))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(to_message).collect())
+    }
+
+    async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = $1")
+            .bind(room.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(seq.map_or(0, to_u64))
+    }
+
+    async fn rooms(&self, limit: u32) -> Result<Vec<RoomSummary>, StoreError> {
+        let rows: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT name, last_seq, updated_at FROM rooms WHERE last_seq > 0 \
+             ORDER BY updated_at DESC, name LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(name, last_seq, updated_at_ms)| RoomSummary {
+                name,
+                messages: to_u64(last_seq),
+                updated_at_ms,
+            })
+            .collect())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

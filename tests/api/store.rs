@@ -1,0 +1,139 @@
+//! Store conformance: every `Backend` method, with the same assertions, on SQLite and on PostgreSQL.
+
+use std::sync::Arc;
+
+use chatweb::domain::{MessageBody, RoomName, Username};
+use chatweb::storage::{Backend, NewMessage, Store};
+
+use crate::helpers::{TempDir, TestDatabase};
+
+fn room(name: &str) -> RoomName {
+    RoomName::parse(name).expect("room")
+}
+
+fn message(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        room: room(room_name),
+        author: Username::parse("ada").expect("user"),
+        body: MessageBody::parse(text, 4096).expect("body"),
+        client_id: client_id.map(Into::into),
+    }
+}
+
+/// Every method, every edge the message path relies on.
+async fn conformance(store: Arc<dyn Backend>) {
+    store.ping().await.expect("ping");
+    let lobby = room("lobby");
+    assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 0);
+    assert!(store.recent(&lobby, 10).await.expect("recent").is_empty());
+    assert!(store.rooms(10).await.expect("rooms").is_empty());
+
+    // One batch over two rooms, with a repeated client_id inside it.
+    let batch = [
+        message("lobby", "one", Some("c1")),
+        message("other", "elsewhere", None),
+        message("lobby", "two", None),
+        message("lobby", "one again", Some("c1")),
+    ];
+    let out = store.append(&batch, 1_000).await.expect("append");
+    let seqs: Vec<_> = out.iter().map(|a| (a.message.seq, a.duplicate)).collect();
+    assert_eq!(seqs, [(1, false), (1, false), (2, false), (1, true)]);
+    assert_eq!(out[3].message.body, "one", "a repeat returns the original");
+    assert_eq!(out[0].message.ts_ms, 1_000);
+
+    // A repeat in a later batch stores nothing; numbering continues without a gap.
+    let out = store
+        .append(&[message("lobby", "dup", Some("c1")), message("lobby", "three", Some("c3"))], 2_000)
+        .await
+        .expect("append");
+    assert_eq!((out[0].message.seq, out[0].duplicate), (1, true));
+    assert_eq!((out[1].message.seq, out[1].duplicate), (3, false));
+    assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 3);
+
+    // The same client_id in another room is another message.
+    let out = store.append(&[message("other", "x", Some("c1"))], 3_000).await.expect("append");
+    assert_eq!((out[0].message.seq, out[0].duplicate), (2, false));
+
+    let recent = store.recent(&lobby, 2).await.expect("recent");
+    let texts: Vec<_> = recent.iter().map(|m| (m.seq, m.body.as_str(), m.author.as_str())).collect();
+    assert_eq!(texts, [(2, "two", "ada"), (3, "three", "ada")]);
+    let after: Vec<_> = store.after(&lobby, 1, 10).await.expect("after").iter().map(|m| m.seq).collect();
+    assert_eq!(after, [2, 3]);
+    let page: Vec<_> = store.after(&lobby, 0, 2).await.expect("after").iter().map(|m| m.seq).collect();
+    assert_eq!(page, [1, 2]);
+    assert!(store.after(&lobby, 3, 10).await.expect("after").is_empty());
+
+    let rooms = store.rooms(10).await.expect("rooms");
+    let listed: Vec<_> = rooms.iter().map(|r| (r.name.as_str(), r.messages)).collect();
+    assert_eq!(listed, [("other", 2), ("lobby", 3)], "most recently active first");
+
+    // Text of any script and markup is stored as is.
+    let text = "<b>¡hola!</b> 聊天 \u{1F600} \"quoted\" 'single' \\ back";
+    store.append(&[message("lobby", text, None)], 4_000).await.expect("append");
+    assert_eq!(store.recent(&lobby, 1).await.expect("recent")[0].body, text);
+}
+
+/// Two writers (two nodes) append to one room at once: ids stay unique and gap-free.
+async fn concurrent_writers(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
+    let write = |store: Arc<dyn Backend>, tag: &'static str| async move {
+        for i in 0..50 {
+            let batch: Vec<_> = (0..4)
+                .map(|j| message("shared", "m", Some(&format!("{tag}-{i}-{j}"))))
+                .collect();
+            store.append(&batch, 1).await.expect("append");
+        }
+    };
+    let (x, y) = tokio::join!(tokio::spawn(write(a.clone(), "a")), tokio::spawn(write(b, "b")));
+    x.expect("writer a");
+    y.expect("writer b");
+    let seqs: Vec<_> = a.after(&room("shared"), 0, 1000).await.expect("after").iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, (1..=400).collect::<Vec<u64>>());
+}
+
+#[tokio::test]
+async fn the_sqlite_store_conforms() {
+    let dir = TempDir::new();
+    conformance(Store::connect(&dir.sqlite_url()).await.expect("sqlite")).await;
+}
+
+#[tokio::test]
+async fn two_sqlite_writers_on_one_file_keep_ids_gap_free() {
+    let dir = TempDir::new();
+    let a = Store::connect(&dir.sqlite_url()).await.expect("sqlite");
+    let b = Store::connect(&dir.sqlite_url()).await.expect("sqlite");
+    concurrent_writers(a, b).await;
+}
+
+#[tokio::test]
+async fn the_postgres_store_conforms() {
+    let Some(db) = TestDatabase::create("the_postgres_store_conforms").await else {
+        return;
+    };
+    let store = Store::connect(&db.url).await.expect("postgres");
+    conformance(store.clone()).await;
+    store.close().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn two_postgres_writers_keep_ids_gap_free() {
+    let Some(db) = TestDatabase::create("two_postgres_writers_keep_ids_gap_free").await else {
+        return;
+    };
+    let a = Store::connect(&db.url).await.expect("postgres");
+    let b = Store::connect(&db.url).await.expect("postgres");
+    concurrent_writers(a.clone(), b.clone()).await;
+    a.close().await;
+    b.close().await;
+    db.drop_database().await;
+}
+
+#[tokio::test]
+async fn migrate_applies_the_postgres_schema_once() {
+    let Some(db) = TestDatabase::create("migrate_applies_the_postgres_schema_once").await else {
+        return;
+    };
+    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 1);
+    assert_eq!(Store::migrate(&db.url).await.expect("migrate again"), 0);
+    db.drop_database().await;
+}
