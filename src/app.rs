@@ -12,11 +12,11 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::channels::{ChannelLayer, MemoryLayer};
+use crate::channels::{ChannelLayer, MemoryLayer, RedisLayer};
 use crate::config::Config;
 use crate::stats::Stats;
 use crate::storage::{Store, StoreWriter};
-use crate::ws::Fanout;
+use crate::ws::{Fanout, StoreHeads};
 
 /// Messages that may wait for the store writer before senders wait.
 const WRITE_QUEUE: usize = 8192;
@@ -55,10 +55,23 @@ impl App {
         let backend = Store::connect(&config.database_url)
             .await
             .with_context(|| format!("opening the database {}", config.database_url))?;
-        let channels: Arc<dyn ChannelLayer> = Arc::new(MemoryLayer::new(config.room_buffer));
+        let stats = Arc::new(Stats::default());
+        let shutdown = CancellationToken::new();
+        let channels: Arc<dyn ChannelLayer> = match &config.redis_url {
+            None => Arc::new(MemoryLayer::new(config.room_buffer)),
+            Some(url) => Arc::new(RedisLayer::start(
+                url,
+                &config.redis_prefix,
+                config.room_buffer,
+                Arc::new(StoreHeads::new(backend.clone())),
+                stats.clone(),
+                shutdown.clone(),
+            )?),
+        };
         let (store, writer) = StoreWriter::spawn(
             backend,
             Arc::new(Fanout::new(channels.clone())),
+            stats.clone(),
             WRITE_QUEUE,
             config.write_batch,
         );
@@ -75,8 +88,8 @@ impl App {
             store,
             channels,
             templates: Arc::new(crate::http::templates()),
-            stats: Arc::new(Stats::default()),
-            shutdown: CancellationToken::new(),
+            stats,
+            shutdown,
             tracker: TaskTracker::new(),
         };
         Ok(Self {
@@ -125,7 +138,11 @@ impl App {
             }
         });
         let addr = listener.local_addr().context("reading the bound address")?;
-        tracing::info!(%addr, database = %state.config.database_url, "chatweb is serving on http://{addr}/");
+        tracing::info!(
+            %addr,
+            layer = if state.config.redis_url.is_some() { "redis" } else { "memory" },
+            "chatweb is serving on http://{addr}/"
+        );
         let bound = state.config.shutdown_timeout();
         let tracker = state.tracker.clone();
         let serve = axum::serve(listener, crate::http::router(state))

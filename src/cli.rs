@@ -29,7 +29,7 @@ pub enum Command {
 /// Settings for `chatweb migrate`.
 #[derive(Args)]
 pub struct MigrateArgs {
-    /// Database to migrate: `sqlite://path` (created when missing).
+    /// Database to migrate: `sqlite://path` (created when missing) or `postgres://...`.
     #[arg(long, env = "CHATWEB_DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL)]
     pub database_url: String,
 }

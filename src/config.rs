@@ -20,9 +20,18 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_PORT", default_value_t = 8000)]
     pub port: u16,
 
-    /// Database: `sqlite://path` (created and migrated at start).
+    /// Database: `sqlite://path` (default; created when missing) or `postgres://...`; migrated at start.
     #[arg(long, env = "CHATWEB_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub database_url: String,
+
+    /// Fan out through Redis pub/sub (`redis://host:port`) so several nodes act as one chat; unset means
+    /// one node, in memory.
+    #[arg(long, env = "CHATWEB_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Prefix of this chat's channels in Redis, so several chats can share one Redis.
+    #[arg(long, env = "CHATWEB_REDIS_PREFIX", default_value = "chatweb")]
+    pub redis_prefix: String,
 
     /// Largest accepted chat message, in bytes of UTF-8.
     #[arg(long, env = "CHATWEB_MAX_MESSAGE_BYTES", default_value_t = 4096)]
@@ -107,6 +116,8 @@ impl Default for Config {
             bind: "127.0.0.1".into(),
             port: 8000,
             database_url: DEFAULT_DATABASE_URL.into(),
+            redis_url: None,
+            redis_prefix: "chatweb".into(),
             max_message_bytes: 4096,
             allowed_hosts: Vec::new(),
             history: 50,
@@ -144,6 +155,8 @@ mod tests {
         assert_eq!(parsed.bind, default.bind);
         assert_eq!(parsed.port, default.port);
         assert_eq!(parsed.database_url, default.database_url);
+        assert_eq!(parsed.redis_url, default.redis_url);
+        assert_eq!(parsed.redis_prefix, default.redis_prefix);
         assert_eq!(parsed.max_message_bytes, default.max_message_bytes);
         assert_eq!(parsed.allowed_hosts, default.allowed_hosts);
         assert_eq!(parsed.history, default.history);

@@ -18,6 +18,14 @@ pub struct Stats {
     pub rejected_frames: AtomicU64,
     /// Connections closed because the peer stopped answering or taking writes.
     pub keepalive_closes: AtomicU64,
+    /// Channel layer failures: lost connections, failed or dropped publishes.
+    pub layer_errors: AtomicU64,
+    /// Store write transactions committed (or failed).
+    pub store_writes: AtomicU64,
+    /// Total time spent in store write transactions, in microseconds.
+    pub store_write_micros: AtomicU64,
+    /// Store write transactions that failed.
+    pub store_write_errors: AtomicU64,
 }
 
 impl Stats {
@@ -31,53 +39,93 @@ impl Stats {
         counter.load(Ordering::Relaxed)
     }
 
-    /// The counters in Prometheus text format.
-    pub fn render(&self) -> String {
+    /// The counters in Prometheus text format; `rooms` is the number of rooms with members on this node.
+    pub fn render(&self, rooms: usize) -> String {
         let rows = [
             (
                 "chatweb_connections",
                 "gauge",
                 "Open WebSocket connections.",
-                &self.connections,
+                Self::get(&self.connections),
+            ),
+            (
+                "chatweb_rooms",
+                "gauge",
+                "Rooms with members on this node.",
+                rooms as u64,
             ),
             (
                 "chatweb_messages_received_total",
                 "counter",
                 "Chat messages accepted for storage.",
-                &self.messages_received,
+                Self::get(&self.messages_received),
             ),
             (
                 "chatweb_deliveries_total",
                 "counter",
                 "Message frames written to sockets.",
-                &self.deliveries,
+                Self::get(&self.deliveries),
             ),
             (
                 "chatweb_catch_ups_total",
                 "counter",
-                "Connections caught up from the store after falling behind.",
-                &self.catch_ups,
+                "Slow or gapped connections caught up from the store.",
+                Self::get(&self.catch_ups),
             ),
             (
                 "chatweb_rejected_frames_total",
                 "counter",
                 "Client frames answered with an error frame.",
-                &self.rejected_frames,
+                Self::get(&self.rejected_frames),
             ),
             (
                 "chatweb_keepalive_closes_total",
                 "counter",
                 "Connections closed for not answering pings or taking writes.",
-                &self.keepalive_closes,
+                Self::get(&self.keepalive_closes),
+            ),
+            (
+                "chatweb_layer_errors_total",
+                "counter",
+                "Channel layer failures (lost connections, failed publishes).",
+                Self::get(&self.layer_errors),
+            ),
+            (
+                "chatweb_store_write_errors_total",
+                "counter",
+                "Store write transactions that failed.",
+                Self::get(&self.store_write_errors),
+            ),
+            (
+                "chatweb_store_write_seconds_count",
+                "counter",
+                "Store write transactions.",
+                Self::get(&self.store_writes),
             ),
         ];
         let mut out = String::new();
         for (name, kind, help, value) in rows {
             out.push_str(&format!(
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}\n",
-                Self::get(value)
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"
             ));
         }
+        let seconds = Self::get(&self.store_write_micros) as f64 / 1e6;
+        out.push_str(&format!(
+            "# HELP chatweb_store_write_seconds_sum Time spent in store write transactions.\n\
+             # TYPE chatweb_store_write_seconds_sum counter\nchatweb_store_write_seconds_sum {seconds}\n"
+        ));
         out
+    }
+
+    /// Records one store write transaction.
+    pub fn record_write(&self, elapsed: std::time::Duration, ok: bool) {
+        Self::add(&self.store_writes, 1);
+        Self::add(
+            &self.store_write_micros,
+            u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        );
+        if !ok {
+            Self::add(&self.store_write_errors, 1);
+        }
     }
 }

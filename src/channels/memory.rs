@@ -60,6 +60,14 @@ impl MemoryLayer {
         receiver
     }
 
+    /// Receivers of `room` on this node.
+    pub fn receivers(&self, room: &RoomName) -> usize {
+        self.lock()
+            .senders
+            .get(room)
+            .map_or(0, broadcast::Sender::receiver_count)
+    }
+
     /// Rooms with at least one subscriber on this node.
     pub fn active_rooms(&self) -> usize {
         self.lock()
@@ -86,6 +94,10 @@ impl ChannelLayer for MemoryLayer {
 
     async fn subscribe(&self, room: &RoomName) -> Result<broadcast::Receiver<Event>, ChannelError> {
         Ok(self.subscribe_local(room))
+    }
+
+    fn local_rooms(&self) -> usize {
+        self.active_rooms()
     }
 }
 

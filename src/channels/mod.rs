@@ -3,6 +3,7 @@
 //! (shared/DESIGN.md, invariant 3).
 
 mod memory;
+mod redis;
 
 use axum::extract::ws::Utf8Bytes;
 use tokio::sync::broadcast;
@@ -10,6 +11,7 @@ use tokio::sync::broadcast;
 use crate::domain::RoomName;
 
 pub use memory::MemoryLayer;
+pub use redis::RedisLayer;
 
 /// One committed message on its way to subscribers: its room sequence number and its outgoing frame,
 /// encoded once and shared by every recipient.
@@ -37,4 +39,18 @@ pub trait ChannelLayer: Send + Sync + 'static {
     /// A receiver on this node, returned once every node's traffic for `room` reaches it. One that falls
     /// more than the layer's capacity behind gets `Lagged`.
     async fn subscribe(&self, room: &RoomName) -> Result<broadcast::Receiver<Event>, ChannelError>;
+    /// Whether the layer's backing service answers (for `/readyz`).
+    async fn ready(&self) -> bool {
+        true
+    }
+    /// Rooms with members on this node.
+    fn local_rooms(&self) -> usize;
+}
+
+/// Where a layer finds the newest stored message of a room, to resync members after an outage.
+#[async_trait::async_trait]
+pub trait HeadSource: Send + Sync + 'static {
+    /// The newest stored message of `room`, encoded as a live event; `None` if the room is empty or the
+    /// store cannot be read.
+    async fn head(&self, room: &RoomName) -> Option<Event>;
 }

@@ -1,8 +1,12 @@
-//! Liveness and counters: `/healthz` answers while the process serves; `/metrics` gives the node's counters
-//! in Prometheus text format.
+//! Liveness, readiness and counters: `/healthz` answers while the process serves; `/readyz` answers 200 only
+//! while the store and the channel layer both answer; `/metrics` gives the node's counters in Prometheus
+//! text format.
 
 use axum::Router;
 use axum::extract::State;
+use std::time::Duration;
+
+use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -13,12 +17,36 @@ use crate::app::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+}
+
+/// How long a readiness probe waits for each dependency.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let store = matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
+        Ok(Ok(()))
+    );
+    let layer = tokio::time::timeout(PROBE_TIMEOUT, state.channels.ready())
+        .await
+        .unwrap_or(false);
+    let status = if store && layer {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let word = |up| if up { "up" } else { "down" };
+    (
+        status,
+        format!("store {}\nlayer {}\n", word(store), word(layer)),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.stats.render(),
+        state.stats.render(state.channels.local_rooms()),
     )
 }

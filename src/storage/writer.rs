@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Backend, Store, StoredMessage, WriteRequest};
 use crate::domain::RoomName;
+use crate::stats::Stats;
 
 /// Told about every newly stored message, in commit order, before any sender hears its ack.
 #[async_trait::async_trait]
@@ -33,6 +34,7 @@ impl StoreWriter {
     pub fn spawn(
         backend: Arc<dyn Backend>,
         listener: Arc<dyn CommitListener>,
+        stats: Arc<Stats>,
         queue: usize,
         max_batch: usize,
     ) -> (Store, Self) {
@@ -41,6 +43,7 @@ impl StoreWriter {
         let task = tokio::spawn(run(
             backend.clone(),
             listener,
+            stats,
             rx,
             closing.clone(),
             max_batch.max(1),
@@ -72,6 +75,7 @@ impl StoreWriter {
 async fn run(
     backend: Arc<dyn Backend>,
     listener: Arc<dyn CommitListener>,
+    stats: Arc<Stats>,
     mut rx: mpsc::Receiver<WriteRequest>,
     closing: CancellationToken,
     max_batch: usize,
@@ -95,7 +99,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        write_batch(&*backend, &*listener, &mut batch).await;
+        write_batch(&*backend, &*listener, &stats, &mut batch).await;
     }
     tracing::debug!("store writer stopped");
 }
@@ -103,11 +107,15 @@ async fn run(
 async fn write_batch(
     backend: &dyn Backend,
     listener: &dyn CommitListener,
+    stats: &Stats,
     batch: &mut Vec<WriteRequest>,
 ) {
     let (messages, replies): (Vec<_>, Vec<_>) =
         batch.drain(..).map(|r| (r.message, r.reply)).unzip();
-    match backend.append(&messages, now_ms()).await {
+    let started = std::time::Instant::now();
+    let appended = backend.append(&messages, now_ms()).await;
+    stats.record_write(started.elapsed(), appended.is_ok());
+    match appended {
         Ok(results) => {
             let fresh: Vec<_> = messages
                 .into_iter()

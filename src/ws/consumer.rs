@@ -246,15 +246,18 @@ impl Consumer {
             Step::CatchUp => {
                 Stats::add(&self.state.stats.catch_ups, 1);
                 self.catch_up(false).await?;
-                // The event was committed before it was published, so the catch-up read it.
-                if self.cursor.step(event.seq) == Step::Skip {
+                // The event was committed before it was published, so the catch-up read it. If the
+                // store does not have it, the store is the truth: drop the event, never leave a gap.
+                if self.cursor.step(event.seq) != Step::Deliver {
+                    if self.cursor.step(event.seq) == Step::CatchUp {
+                        tracing::warn!(
+                            seq = event.seq,
+                            last = self.cursor.last(),
+                            "dropping a live event the store does not have"
+                        );
+                    }
                     return Ok(());
                 }
-                tracing::warn!(
-                    seq = event.seq,
-                    last = self.cursor.last(),
-                    "store is behind a live event"
-                );
             }
         }
         self.cursor.delivered(event.seq);

@@ -1,11 +1,12 @@
 //! `Fanout`: the store writer's [`CommitListener`]. Encodes each committed message's frame once and
-//! publishes it to the room on the channel layer; every recipient shares those bytes.
+//! publishes it to the room on the channel layer; every recipient shares those bytes. `StoreHeads` gives a
+//! channel layer the newest stored message of a room, encoded the same way, for resyncs.
 
 use std::sync::Arc;
 
-use crate::channels::{ChannelLayer, Event};
+use crate::channels::{ChannelLayer, Event, HeadSource};
 use crate::domain::RoomName;
-use crate::storage::{CommitListener, StoredMessage};
+use crate::storage::{Backend, CommitListener, StoredMessage};
 use crate::ws::protocol::message_frame;
 
 /// Publishes committed messages to their rooms.
@@ -29,8 +30,36 @@ impl CommitListener for Fanout {
                 frame: message_frame(room.as_str(), message, false).into(),
             };
             if let Err(error) = self.channels.publish(room, event).await {
-                // Subscribers heal the gap from the store at the next message.
-                tracing::warn!(%error, %room, seq = message.seq, "publish failed");
+                // Subscribers heal the gap from the store; the layer logs its outages once.
+                tracing::debug!(%error, %room, seq = message.seq, "publish failed");
+            }
+        }
+    }
+}
+
+/// The newest stored message of a room, as a live event (for channel layer resyncs).
+pub struct StoreHeads {
+    backend: Arc<dyn Backend>,
+}
+
+impl StoreHeads {
+    /// Reads heads from `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        Self { backend }
+    }
+}
+
+#[async_trait::async_trait]
+impl HeadSource for StoreHeads {
+    async fn head(&self, room: &RoomName) -> Option<Event> {
+        match self.backend.recent(room, 1).await {
+            Ok(messages) => messages.last().map(|message| Event {
+                seq: message.seq,
+                frame: message_frame(room.as_str(), message, false).into(),
+            }),
+            Err(error) => {
+                tracing::warn!(%error, %room, "cannot read the room's head for a resync");
+                None
             }
         }
     }

@@ -22,7 +22,7 @@ use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::http::nickname;
 
-pub use fanout::Fanout;
+pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;
 
 /// The WebSocket routes.

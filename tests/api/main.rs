@@ -2,6 +2,7 @@
 
 mod browser;
 mod chat;
+mod cluster;
 mod errors;
 mod handshake;
 mod helpers;

@@ -43,7 +43,13 @@ async fn conformance(store: Arc<dyn Backend>) {
 
     // A repeat in a later batch stores nothing; numbering continues without a gap.
     let out = store
-        .append(&[message("lobby", "dup", Some("c1")), message("lobby", "three", Some("c3"))], 2_000)
+        .append(
+            &[
+                message("lobby", "dup", Some("c1")),
+                message("lobby", "three", Some("c3")),
+            ],
+            2_000,
+        )
         .await
         .expect("append");
     assert_eq!((out[0].message.seq, out[0].duplicate), (1, true));
@@ -51,25 +57,53 @@ async fn conformance(store: Arc<dyn Backend>) {
     assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 3);
 
     // The same client_id in another room is another message.
-    let out = store.append(&[message("other", "x", Some("c1"))], 3_000).await.expect("append");
+    let out = store
+        .append(&[message("other", "x", Some("c1"))], 3_000)
+        .await
+        .expect("append");
     assert_eq!((out[0].message.seq, out[0].duplicate), (2, false));
 
     let recent = store.recent(&lobby, 2).await.expect("recent");
-    let texts: Vec<_> = recent.iter().map(|m| (m.seq, m.body.as_str(), m.author.as_str())).collect();
+    let texts: Vec<_> = recent
+        .iter()
+        .map(|m| (m.seq, m.body.as_str(), m.author.as_str()))
+        .collect();
     assert_eq!(texts, [(2, "two", "ada"), (3, "three", "ada")]);
-    let after: Vec<_> = store.after(&lobby, 1, 10).await.expect("after").iter().map(|m| m.seq).collect();
+    let after: Vec<_> = store
+        .after(&lobby, 1, 10)
+        .await
+        .expect("after")
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     assert_eq!(after, [2, 3]);
-    let page: Vec<_> = store.after(&lobby, 0, 2).await.expect("after").iter().map(|m| m.seq).collect();
+    let page: Vec<_> = store
+        .after(&lobby, 0, 2)
+        .await
+        .expect("after")
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     assert_eq!(page, [1, 2]);
     assert!(store.after(&lobby, 3, 10).await.expect("after").is_empty());
 
     let rooms = store.rooms(10).await.expect("rooms");
-    let listed: Vec<_> = rooms.iter().map(|r| (r.name.as_str(), r.messages)).collect();
-    assert_eq!(listed, [("other", 2), ("lobby", 3)], "most recently active first");
+    let listed: Vec<_> = rooms
+        .iter()
+        .map(|r| (r.name.as_str(), r.messages))
+        .collect();
+    assert_eq!(
+        listed,
+        [("other", 2), ("lobby", 3)],
+        "most recently active first"
+    );
 
     // Text of any script and markup is stored as is.
     let text = "<b>¡hola!</b> 聊天 \u{1F600} \"quoted\" 'single' \\ back";
-    store.append(&[message("lobby", text, None)], 4_000).await.expect("append");
+    store
+        .append(&[message("lobby", text, None)], 4_000)
+        .await
+        .expect("append");
     assert_eq!(store.recent(&lobby, 1).await.expect("recent")[0].body, text);
 }
 
@@ -83,10 +117,19 @@ async fn concurrent_writers(a: Arc<dyn Backend>, b: Arc<dyn Backend>) {
             store.append(&batch, 1).await.expect("append");
         }
     };
-    let (x, y) = tokio::join!(tokio::spawn(write(a.clone(), "a")), tokio::spawn(write(b, "b")));
+    let (x, y) = tokio::join!(
+        tokio::spawn(write(a.clone(), "a")),
+        tokio::spawn(write(b, "b"))
+    );
     x.expect("writer a");
     y.expect("writer b");
-    let seqs: Vec<_> = a.after(&room("shared"), 0, 1000).await.expect("after").iter().map(|m| m.seq).collect();
+    let seqs: Vec<_> = a
+        .after(&room("shared"), 0, 1000)
+        .await
+        .expect("after")
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     assert_eq!(seqs, (1..=400).collect::<Vec<u64>>());
 }
 
