@@ -593,6 +593,7 @@ impl TcpProxy {
                         continue; // dropped: the client sees the connection closed at once
                     }
                     let mut cuts = cuts.clone();
+                    cuts.borrow_and_update(); // only cuts from now on end this connection
                     tokio::spawn(async move {
                         let Ok(mut outbound) = TcpStream::connect(target).await else {
                             return;

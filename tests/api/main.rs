@@ -4,6 +4,7 @@ mod browser;
 mod chat;
 mod cluster;
 mod errors;
+mod faults;
 mod handshake;
 mod helpers;
 mod history;
