@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{
     Appended, Backend, NewMessage, RoomSummary, Row, StoreError, StoredMessage, batch, to_i64,
@@ -25,6 +25,35 @@ fn migrator() -> Migrator {
         "rooms and messages",
         include_str!("../../migrations/sqlite/0001_rooms_and_messages.sql"),
     )])
+}
+
+/// Rows per multi-row statement: 6 parameters each stays far below SQLite's 32,766-parameter limit.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// The stored messages of `room_id` whose `client_id` is among `client_ids`, by client id.
+async fn stored_by_client_id(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    room_id: i64,
+    client_ids: &[&str],
+) -> Result<HashMap<String, StoredMessage>, StoreError> {
+    let mut stored = HashMap::new();
+    for chunk in client_ids.chunks(ROWS_PER_STATEMENT) {
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT client_id, seq, created_at, author, body FROM messages WHERE room_id = ",
+        );
+        select.push_bind(room_id).push(" AND client_id IN (");
+        let mut list = select.separated(", ");
+        for id in chunk {
+            list.push_bind(*id);
+        }
+        select.push(")");
+        let rows: Vec<(String, i64, i64, String, String)> =
+            select.build_query_as().fetch_all(&mut **tx).await?;
+        for (client_id, seq, ts, author, body) in rows {
+            stored.insert(client_id, to_message((seq, ts, author, body)));
+        }
+    }
+    Ok(stored)
 }
 
 /// A SQLite database file.
@@ -96,35 +125,24 @@ impl Backend for SqliteBackend {
             .bind(now_ms)
             .fetch_one(&mut *tx)
             .await?;
-            let mut stored = HashMap::new();
-            for client_id in batch::client_ids(batch, &indexes) {
-                let row: Option<Row> = sqlx::query_as(
-                    "SELECT seq, created_at, author, body FROM messages \
-                     WHERE room_id = ? AND client_id = ?",
-                )
-                .bind(room_id)
-                .bind(client_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some(row) = row {
-                    stored.insert(client_id.to_owned(), to_message(row));
-                }
-            }
+            let client_ids = batch::client_ids(batch, &indexes);
+            let stored = stored_by_client_id(&mut tx, room_id, &client_ids).await?;
             let plan = batch::plan_room(batch, &indexes, to_u64(last_seq), stored, now_ms);
-            for &(i, seq) in &plan.inserts {
-                let m = &batch[i];
-                sqlx::query(
-                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(room_id)
-                .bind(to_i64(seq))
-                .bind(m.author.as_str())
-                .bind(m.body.as_str())
-                .bind(m.client_id.as_deref())
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+            // Multi-row inserts: one statement per few hundred messages, not one per message.
+            for chunk in plan.inserts.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) ",
+                );
+                insert.push_values(chunk, |mut row, &(i, seq)| {
+                    let m = &batch[i];
+                    row.push_bind(room_id)
+                        .push_bind(to_i64(seq))
+                        .push_bind(m.author.as_str())
+                        .push_bind(m.body.as_str())
+                        .push_bind(m.client_id.as_deref())
+                        .push_bind(now_ms);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             if !plan.inserts.is_empty() {
                 sqlx::query("UPDATE rooms SET last_seq = ?, updated_at = ? WHERE id = ?")
