@@ -1,7 +1,5 @@
 //! Several nodes acting as one chat: real Redis pub/sub between them, one real PostgreSQL store.
 
-use serde_json::json;
-
 use crate::helpers::{
     Client, ProcessNode, TestDatabase, connect, ids, node_config, spawn_app_with, test_service,
     texts, unique_prefix,
@@ -16,17 +14,7 @@ async fn services(test: &str) -> Option<(TestDatabase, String, String)> {
 
 /// Sends `n` tagged messages with client ids and waits for all acks.
 async fn publish(mut client: Client, tag: String, n: usize) {
-    for i in 0..n {
-        client
-            .send_json(json!({"message": format!("{tag}-{i}"), "client_id": format!("{tag}-{i}")}))
-            .await;
-    }
-    let mut acked = 0;
-    while acked < n {
-        if client.next_json().await["type"] == "ack" {
-            acked += 1;
-        }
-    }
+    client.send_acked(&tag, n).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,24 +6,9 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    Client, PATIENCE, RedisServer, TcpProxy, TestApp, TestDatabase, ids, node_config,
-    spawn_app_with, test_config, unique_prefix,
+    PATIENCE, RedisServer, TcpProxy, TestApp, TestDatabase, ids, node_config, spawn_app_with,
+    test_config, unique_prefix,
 };
-
-/// Sends `texts` with client ids and waits for their acks.
-async fn say_acked(client: &mut Client, tag: &str, n: usize) {
-    for i in 0..n {
-        client
-            .send_json(json!({"message": format!("{tag}{i}"), "client_id": format!("{tag}{i}")}))
-            .await;
-    }
-    let mut acked = 0;
-    while acked < n {
-        if client.next_json().await["type"] == "ack" {
-            acked += 1;
-        }
-    }
-}
 
 /// Polls `/readyz` until it answers `status` (bounded): readiness has no push notification.
 async fn wait_ready(app: &TestApp, status: u16) {
@@ -55,7 +40,7 @@ async fn a_redis_restart_mid_conversation_loses_nothing_on_either_node() {
     let (mut on_a, mut on_b) = (a.join("storm").await, b.join("storm").await);
     let (mut send_a, mut send_b) = (a.join("storm").await, b.join("storm").await);
 
-    say_acked(&mut send_a, "before", 10).await;
+    send_a.send_acked("before", 10).await;
     assert_eq!(
         ids(&on_b.messages(10).await),
         (1..=10).collect::<Vec<u64>>()
@@ -63,8 +48,8 @@ async fn a_redis_restart_mid_conversation_loses_nothing_on_either_node() {
 
     // Redis goes away; both nodes keep serving their own clients and storing everything.
     redis.stop();
-    say_acked(&mut send_a, "during-a", 5).await;
-    say_acked(&mut send_b, "during-b", 5).await;
+    send_a.send_acked("during-a", 5).await;
+    send_b.send_acked("during-b", 5).await;
 
     // Redis comes back: the nodes reconnect and resync, and every client on either node ends with
     // every message exactly once, in order.
@@ -140,7 +125,7 @@ async fn an_unreachable_database_gets_error_frames_and_the_node_recovers() {
     let proxied = format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port);
     let app = spawn_app_with(test_config(proxied)).await;
     let mut client = app.join("fragile").await;
-    say_acked(&mut client, "ok", 1).await;
+    client.send_acked("ok", 1).await;
     assert_eq!(client.next_message().await["id"], 1);
 
     proxy.cut();

@@ -238,6 +238,24 @@ impl Client {
             .expect("send");
     }
 
+    /// Sends `n` messages `<tag>-<i>` with client ids of the same text, as fast as it can, then waits for
+    /// every ack; returns the acked ids in ack order.
+    pub async fn send_acked(&mut self, tag: &str, n: usize) -> Vec<u64> {
+        for i in 0..n {
+            let text = format!("{tag}-{i}");
+            self.send_json(json!({"message": text, "client_id": text}))
+                .await;
+        }
+        let mut acked = Vec::with_capacity(n);
+        while acked.len() < n {
+            let frame = self.next_json().await;
+            if frame["type"] == "ack" {
+                acked.push(frame["id"].as_u64().expect("ack id"));
+            }
+        }
+        acked
+    }
+
     /// Says `text` the way a Channels client does.
     pub async fn say(&mut self, text: &str) {
         self.send_json(json!({ "message": text })).await;

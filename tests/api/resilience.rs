@@ -24,19 +24,7 @@ impl Dice {
 
 /// Sends `n` messages with client ids and waits for every ack; returns the acked ids.
 async fn publish(mut client: Client, tag: &'static str, n: usize) -> Vec<u64> {
-    for i in 0..n {
-        client
-            .send_json(json!({"message": format!("{tag}-{i}"), "client_id": format!("{tag}-{i}")}))
-            .await;
-    }
-    let mut acked = Vec::with_capacity(n);
-    while acked.len() < n {
-        let frame = client.next_json().await;
-        if frame["type"] == "ack" {
-            acked.push(frame["id"].as_u64().expect("ack id"));
-        }
-    }
-    acked
+    client.send_acked(tag, n).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,5 @@
 //! Graceful stop: every socket gets close 1001, sends already accepted are answered and stored.
 
-use serde_json::json;
-
 use crate::helpers::{ProcessNode, TempDir, connect, ids, spawn_app};
 
 #[tokio::test]
@@ -10,18 +8,8 @@ async fn stopping_closes_sockets_with_1001_and_keeps_every_acked_message() {
     let app = spawn_app(&dir).await;
     let mut sender = app.join("bye").await;
     let mut idle = app.join("bye").await;
-    for i in 0..20 {
-        sender
-            .send_json(json!({"message": format!("m{i}"), "client_id": format!("c{i}")}))
-            .await;
-    }
-    // Wait for the last ack: all twenty are stored.
-    let mut acked = 0;
-    while acked < 20 {
-        if sender.next_json().await["type"] == "ack" {
-            acked += 1;
-        }
-    }
+    // Every ack received: all twenty are stored.
+    sender.send_acked("m", 20).await;
     app.stop().await;
     assert_eq!(idle.closed().await, Some(1001));
     assert_eq!(sender.closed().await, Some(1001));
@@ -42,17 +30,7 @@ async fn sigterm_stops_the_binary_cleanly_and_every_acked_message_is_in_history(
     let mut node = ProcessNode::start(&dir);
     let addr = node.addr().await;
     let mut sender = connect(addr, "/ws/chat/term/").await;
-    for i in 0..N {
-        sender
-            .send_json(json!({"message": format!("m{i}"), "client_id": format!("c{i}")}))
-            .await;
-    }
-    let mut acked = 0;
-    while acked < N {
-        if sender.next_json().await["type"] == "ack" {
-            acked += 1;
-        }
-    }
+    sender.send_acked("m", N).await;
     let status = node.terminate();
     assert!(status.success(), "exit status {status}");
     assert_eq!(sender.closed().await, Some(1001));
