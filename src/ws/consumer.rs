@@ -77,7 +77,9 @@ pub(super) async fn run(socket: WebSocket, conn: Connection) {
             last_heard: Instant::now(),
         };
         let end = consumer.serve(conn.since).await;
-        consumer.close(&end).await;
+        // Boxed: rare paths keep their state on the heap only while they run, so an idle
+        // connection's task stays small (issue 5 measures bytes per connection).
+        Box::pin(consumer.close(&end)).await;
         tracing::debug!(?end, "connection ended");
         stats
             .connections
@@ -109,8 +111,8 @@ impl Consumer {
             Err(error) => return End::Layer(error.to_string()),
         };
         let start = match since {
-            Some(since) => self.resume(since).await,
-            None => self.join().await,
+            Some(since) => Box::pin(self.resume(since)).await,
+            None => Box::pin(self.join()).await,
         };
         if let Err(end) = start {
             return end;
@@ -129,10 +131,10 @@ impl Consumer {
                 }
                 // The client's frames before live events: a busy room must not starve its pongs.
                 frame = self.socket.recv(), if self.pending.len() < max_in_flight => {
-                    self.on_frame(frame).await
+                    Box::pin(self.on_frame(frame)).await
                 }
                 event = live.recv() => self.on_live(event, &mut live).await,
-                _ = ping.tick() => self.on_ping_tick().await,
+                _ = ping.tick() => Box::pin(self.on_ping_tick()).await,
             };
             if let Err(end) = step {
                 return end;
@@ -221,7 +223,7 @@ impl Consumer {
                         "fell behind the live stream; catching up from the store"
                     );
                     Stats::add(&self.state.stats.catch_ups, 1);
-                    self.catch_up(false).await?;
+                    Box::pin(self.catch_up(false)).await?;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(End::Layer("room stream closed".into()));
@@ -245,7 +247,7 @@ impl Consumer {
             Step::Deliver => {}
             Step::CatchUp => {
                 Stats::add(&self.state.stats.catch_ups, 1);
-                self.catch_up(false).await?;
+                Box::pin(self.catch_up(false)).await?;
                 // The event was committed before it was published, so the catch-up read it. If the
                 // store does not have it, the store is the truth: drop the event, never leave a gap.
                 if self.cursor.step(event.seq) != Step::Deliver {
