@@ -26,6 +26,17 @@ async fn two_clients_in_a_room_both_receive_a_message_and_another_room_receives_
     let frame = carol.next_message().await;
     assert_eq!(frame["message"], "anyone here?");
     assert_eq!(frame["id"], 1, "rooms number their messages independently");
+
+    let metrics = app.get("/metrics", None).await.text().await.expect("metrics");
+    for line in [
+        "chatweb_connections 3",
+        "chatweb_rooms 2",
+        "chatweb_messages_received_total 2",
+        "chatweb_deliveries_total 3",
+        "chatweb_store_write_seconds_count",
+    ] {
+        assert!(metrics.contains(line), "{line} in\n{metrics}");
+    }
     app.stop().await;
 }
 
