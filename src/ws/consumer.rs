@@ -188,6 +188,10 @@ impl Consumer {
     /// Delivers everything in the store after `last`, page by page, at the socket's pace.
     async fn catch_up(&mut self, history: bool) -> Result<(), End> {
         loop {
+            // A long replay must not hold up a stop.
+            if self.state.shutdown.is_cancelled() {
+                return Err(End::Shutdown);
+            }
             let page = self
                 .state
                 .store
