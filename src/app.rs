@@ -47,6 +47,7 @@ pub struct App {
     state: AppState,
     listener: TcpListener,
     writer: StoreWriter,
+    layer_stop: CancellationToken,
 }
 
 impl App {
@@ -57,6 +58,8 @@ impl App {
             .with_context(|| format!("opening the database {}", config.database_url))?;
         let stats = Arc::new(Stats::default());
         let shutdown = CancellationToken::new();
+        // The layer outlives the sockets: what the writer commits while stopping still reaches other nodes.
+        let layer_stop = CancellationToken::new();
         let channels: Arc<dyn ChannelLayer> = match &config.redis_url {
             None => Arc::new(MemoryLayer::new(config.room_buffer)),
             Some(url) => Arc::new(RedisLayer::start(
@@ -65,7 +68,7 @@ impl App {
                 config.room_buffer,
                 Arc::new(StoreHeads::new(backend.clone())),
                 stats.clone(),
-                shutdown.clone(),
+                layer_stop.clone(),
             )?),
         };
         let (store, writer) = StoreWriter::spawn(
@@ -96,6 +99,7 @@ impl App {
             state,
             listener,
             writer,
+            layer_stop,
         })
     }
 
@@ -126,6 +130,7 @@ impl App {
             state,
             listener,
             writer,
+            layer_stop,
         } = self;
         let token = state.shutdown.clone();
         tokio::spawn({
@@ -163,6 +168,7 @@ impl App {
         if tokio::time::timeout(bound, writer.close()).await.is_err() {
             tracing::error!("the store writer did not finish within the shutdown bound");
         }
+        layer_stop.cancel();
         tracing::info!("chatweb stopped");
         served
     }
