@@ -57,37 +57,44 @@ struct Chromedriver {
 impl Chromedriver {
     /// Starts chromedriver on a free loopback port and waits (bounded) until it accepts connections.
     async fn start() -> Self {
-        let port = {
-            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
-            listener.local_addr().expect("local addr").port()
-        };
-        let child = Command::new(CHROMEDRIVER)
-            .arg(format!("--port={port}"))
-            .arg("--allowed-ips=127.0.0.1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start chromedriver");
-        let mut driver = Self { child, port };
-        driver.wait_until_listening().await;
-        driver
+        // The free port may be taken by someone else before chromedriver binds it: try a few.
+        for _ in 0..3 {
+            let port = {
+                let listener =
+                    TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
+                listener.local_addr().expect("local addr").port()
+            };
+            let child = Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg("--allowed-ips=127.0.0.1")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start chromedriver");
+            let mut driver = Self { child, port };
+            if driver.wait_until_listening().await {
+                return driver;
+            }
+        }
+        panic!("chromedriver exited before it listened, three times");
     }
 
-    /// Polls the driver's port: readiness of an external process, bounded by `PATIENCE`.
-    async fn wait_until_listening(&mut self) {
+    /// Polls the driver's port: readiness of an external process, bounded by `PATIENCE`. False when the
+    /// driver exited first (its port was taken).
+    async fn wait_until_listening(&mut self) -> bool {
         let deadline = Instant::now() + PATIENCE;
         let mut interval = tokio::time::interval(Duration::from_millis(50));
         loop {
             interval.tick().await;
-            if let Some(status) = self.child.try_wait().expect("poll chromedriver") {
-                panic!("chromedriver exited before it listened: {status}");
+            if self.child.try_wait().expect("poll chromedriver").is_some() {
+                return false;
             }
             if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, self.port))
                 .await
                 .is_ok()
             {
-                return;
+                return true;
             }
             assert!(
                 Instant::now() < deadline,
