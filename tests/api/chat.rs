@@ -27,7 +27,12 @@ async fn two_clients_in_a_room_both_receive_a_message_and_another_room_receives_
     assert_eq!(frame["message"], "anyone here?");
     assert_eq!(frame["id"], 1, "rooms number their messages independently");
 
-    let metrics = app.get("/metrics", None).await.text().await.expect("metrics");
+    let metrics = app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("metrics");
     for line in [
         "chatweb_connections 3",
         "chatweb_rooms 2",

@@ -1,0 +1,233 @@
+//! The client side of the wire: WebSocket connections to a room (bound round-robin to source addresses
+//! 127.0.0.2, 127.0.0.3, ... so that many connections do not exhaust one address's ephemeral ports, and
+//! with the `Origin` chatweb requires), the frames clients send in either protocol, and the fields receivers
+//! read from server frames (`type`, `id`, `message`, the ack's `client_id`).
+
+use std::borrow::Cow;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::Context;
+use serde::Deserialize;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+/// Handshakes in progress at once while a scenario sets up. Both servers listen with the standard library's
+/// backlog of 128: more simultaneous connection attempts than that overflow it, and each dropped SYN costs a
+/// one-second retransmission.
+pub const HANDSHAKES: usize = 100;
+
+/// A client WebSocket.
+pub type Ws = WebSocketStream<TcpStream>;
+
+/// Which protocol clients speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// The Django Channels tutorial's: `{"message": text}`, no acks, never resumes.
+    Plain,
+    /// chatweb's: each message carries a `client_id` and is acknowledged once stored.
+    Ours,
+}
+
+/// Encodes a chat message frame; `client_id` only in our protocol. `text` must need no JSON escaping.
+pub fn message_frame(protocol: Protocol, text: &str, client_id: &str) -> String {
+    match protocol {
+        Protocol::Plain => format!(r#"{{"message":"{text}"}}"#),
+        Protocol::Ours => {
+            format!(r#"{{"type":"message","message":"{text}","client_id":"{client_id}"}}"#)
+        }
+    }
+}
+
+/// The fields of a server frame the bench reads; the rest is skipped.
+#[derive(Deserialize)]
+pub struct Frame<'a> {
+    /// `message`, `ack` or `error`.
+    #[serde(rename = "type", borrow)]
+    pub kind: Option<Cow<'a, str>>,
+    /// The room sequence number (messages and acks).
+    pub id: Option<u64>,
+    /// The text of a message.
+    #[serde(borrow)]
+    pub message: Option<Cow<'a, str>>,
+    /// The key of an acknowledged (or refused) send.
+    #[serde(borrow)]
+    pub client_id: Option<Cow<'a, str>>,
+    /// Whether an ack is for a repeated `client_id`.
+    pub duplicate: Option<bool>,
+}
+
+impl<'a> Frame<'a> {
+    /// Parses a text frame; `None` when it is not JSON of the expected shape.
+    pub fn parse(text: &'a str) -> Option<Self> {
+        serde_json::from_str(text).ok()
+    }
+
+    /// Whether this is a chat message (the only frames plain clients look at).
+    pub fn is_message(&self) -> bool {
+        self.kind.as_deref() == Some("message")
+    }
+}
+
+/// Text of a measured message: its number and send time, padded with `x` to `size` bytes.
+pub fn payload(seq: u64, sent_nanos: u64, size: usize) -> String {
+    let mut text = format!("{seq}:{sent_nanos}:");
+    if text.len() < size {
+        text.extend(std::iter::repeat_n('x', size - text.len()));
+    }
+    text
+}
+
+/// The number and send time in a measured message's text; `None` for any other text.
+pub fn parse_payload(text: &str) -> Option<(u64, u64)> {
+    let mut parts = text.splitn(3, ':');
+    let seq = parts.next()?.parse().ok()?;
+    let sent = parts.next()?.parse().ok()?;
+    Some((seq, sent))
+}
+
+/// A short tag that makes this run's room names new even on a server that already has rooms.
+pub fn run_tag() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{}-{}", std::process::id(), secs % 1_000_000)
+}
+
+/// Where clients connect, and from which source addresses.
+pub struct Endpoint {
+    addr: SocketAddr,
+    origin: HeaderValue,
+    sources: Vec<IpAddr>,
+    next_source: AtomicUsize,
+    config: WebSocketConfig,
+}
+
+impl Endpoint {
+    /// Clients of `addr`, spread over `sources` source addresses from 127.0.0.2 on (IPv4 targets only),
+    /// each with a read buffer of `read_buffer` bytes.
+    pub fn new(addr: SocketAddr, sources: u8, read_buffer: usize) -> anyhow::Result<Self> {
+        crate::server::ensure_loopback(addr.ip())?;
+        let origin = match addr {
+            SocketAddr::V4(_) => format!("http://127.0.0.1:{}", addr.port()),
+            SocketAddr::V6(_) => format!("http://[::1]:{}", addr.port()),
+        };
+        let sources = match addr {
+            SocketAddr::V4(_) => (0..sources)
+                .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2u8.saturating_add(i))))
+                .collect(),
+            SocketAddr::V6(_) => Vec::new(),
+        };
+        Ok(Self {
+            addr,
+            origin: HeaderValue::from_str(&origin)?,
+            sources,
+            next_source: AtomicUsize::new(0),
+            config: WebSocketConfig::default()
+                .read_buffer_size(read_buffer)
+                .write_buffer_size(0),
+        })
+    }
+
+    /// Opens a WebSocket to `room`.
+    pub async fn connect(&self, room: &str) -> anyhow::Result<Ws> {
+        let socket = match self.addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        if !self.sources.is_empty() {
+            let i = self.next_source.fetch_add(1, Ordering::Relaxed) % self.sources.len();
+            let source = SocketAddr::new(self.sources[i], 0);
+            socket
+                .bind(source)
+                .with_context(|| format!("binding a client socket to {source}"))?;
+        }
+        let stream = socket
+            .connect(self.addr)
+            .await
+            .with_context(|| format!("connecting to {}", self.addr))?;
+        stream.set_nodelay(true)?;
+        let mut request = format!("ws://{}/ws/chat/{room}/", self.addr).into_client_request()?;
+        request.headers_mut().insert("Origin", self.origin.clone());
+        let (ws, _) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(self.config))
+                .await
+                .with_context(|| format!("WebSocket handshake with {}", self.addr))?;
+        Ok(ws)
+    }
+
+    /// Opens one connection per entry of `rooms`, at most `concurrency` handshakes at a time, giving up
+    /// at `deadline`. The answers come in the order of `rooms`; `done` is called after each.
+    pub async fn connect_many(
+        self: &Arc<Self>,
+        rooms: Vec<String>,
+        concurrency: usize,
+        deadline: Instant,
+        done: impl Fn(),
+    ) -> anyhow::Result<Vec<anyhow::Result<Ws>>> {
+        let permits = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(rooms.len());
+        for room in rooms {
+            let permit = tokio::time::timeout_at(deadline, permits.clone().acquire_owned())
+                .await
+                .context("timed out while connecting")??;
+            let endpoint = self.clone();
+            tasks.push(tokio::spawn(async move {
+                let ws = tokio::time::timeout_at(deadline, endpoint.connect(&room))
+                    .await
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out while connecting")));
+                drop(permit);
+                ws
+            }));
+        }
+        let mut out = Vec::with_capacity(tasks.len());
+        for task in tasks {
+            out.push(task.await.context("a connecting task failed")?);
+            done();
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_round_trip_at_the_asked_size() {
+        let text = payload(42, 123_456_789, 100);
+        assert_eq!(text.len(), 100);
+        assert_eq!(parse_payload(&text), Some((42, 123_456_789)));
+        assert_eq!(parse_payload(&payload(7, 9, 1)), Some((7, 9)));
+        assert_eq!(parse_payload("warmup"), None);
+    }
+
+    #[test]
+    fn frames_give_their_kind_id_and_message() {
+        let text = r#"{"type":"message","id":7,"room":"r","ts":"t","user":"u","message":"1:2:x","history":false}"#;
+        let frame = Frame::parse(text).expect("a frame");
+        assert!(frame.is_message());
+        assert_eq!(frame.id, Some(7));
+        assert_eq!(frame.message.as_deref(), Some("1:2:x"));
+        let ack = Frame::parse(r#"{"type":"ack","client_id":"c","id":3,"duplicate":false}"#)
+            .expect("an ack");
+        assert!(!ack.is_message());
+        assert_eq!(ack.client_id.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn message_frames_are_json() {
+        for protocol in [Protocol::Plain, Protocol::Ours] {
+            let text = message_frame(protocol, "1:2:xx", "c-1");
+            let value: serde_json::Value = serde_json::from_str(&text).expect("json");
+            assert_eq!(value["message"], "1:2:xx");
+        }
+    }
+}

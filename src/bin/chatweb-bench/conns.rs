@@ -1,0 +1,145 @@
+//! The idle-connections scenario: N WebSocket connections spread over R rooms, opened at most
+//! `--concurrency` handshakes at a time from several source addresses, then held open (each read by a task
+//! so pings get their pongs). Reports the connect rate and the server's resident memory before and after,
+//! per connection.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::json;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::client::Endpoint;
+use crate::procfs::Proc;
+use crate::report::{Outcome, Progress, per_second, round3};
+use crate::server::Server;
+
+/// Parameters of `chatweb-bench conns`.
+#[derive(Clone, clap::Args, serde::Serialize)]
+pub struct ConnsArgs {
+    /// Connections to open (this process and the server each hold one socket per connection).
+    #[arg(long, default_value_t = 1000)]
+    pub connections: usize,
+    /// Rooms the connections are spread over.
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// Handshakes in progress at once (above the servers' listen backlog of 128, SYNs get dropped).
+    #[arg(long, default_value_t = crate::client::HANDSHAKES)]
+    pub concurrency: usize,
+    /// Seconds to hold the connections idle before reading the server's memory.
+    #[arg(long, default_value_t = 2.0)]
+    pub hold: f64,
+}
+
+impl ConnsArgs {
+    /// The CI size.
+    pub fn quick(&mut self) {
+        self.connections = 200;
+        self.rooms = 10;
+        self.hold = 0.5;
+    }
+
+    /// Connections the run opens.
+    pub fn connections(&self) -> u64 {
+        self.connections as u64
+    }
+}
+
+/// Runs the scenario against `server`.
+pub async fn run(
+    server: &Server,
+    args: &ConnsArgs,
+    sources: u8,
+    deadline: Instant,
+) -> anyhow::Result<Outcome> {
+    let endpoint = Arc::new(Endpoint::new(server.addr, sources, 4 * 1024)?);
+    let tag = crate::client::run_tag();
+    let rooms = args.rooms.max(1);
+    let names = (0..args.connections)
+        .map(|i| format!("c{tag}-{}", i % rooms))
+        .collect();
+    let rss_before = server.proc.map(Proc::rss_kb).transpose()?;
+    let progress = Progress::start(format!("{:?} conns", server.kind), args.connections as u64);
+    let counter = progress.counter();
+    let started = Instant::now();
+    let results = endpoint
+        .connect_many(names, args.concurrency, deadline, || {
+            counter.fetch_add(1, Ordering::Relaxed);
+        })
+        .await?;
+    let connect_time = started.elapsed();
+    progress.finish().await;
+
+    let stop = CancellationToken::new();
+    let closed = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::with_capacity(results.len());
+    let mut failed = 0u64;
+    for result in results {
+        let mut ws = match result {
+            Ok(ws) => ws,
+            Err(error) => {
+                if failed == 0 {
+                    eprintln!("conns: a connection failed: {error:#}");
+                }
+                failed += 1;
+                continue;
+            }
+        };
+        let (stop, closed) = (stop.clone(), closed.clone());
+        readers.push(tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    message = ws.next() => match message {
+                        Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                            closed.fetch_add(1, Ordering::Relaxed);
+                            return;
+                        }
+                        Some(Ok(_)) => {}
+                    },
+                    () = stop.cancelled() => return,
+                }
+            }
+        }));
+    }
+    let open = readers.len() as u64;
+    let hold_until = (Instant::now()
+        + Duration::try_from_secs_f64(args.hold.clamp(0.0, 3600.0)).unwrap_or_default())
+    .min(deadline);
+    tokio::time::sleep_until(hold_until).await;
+    let rss_after = server.proc.map(Proc::rss_kb).transpose()?;
+    let client_rss = Proc::This.rss_kb().ok();
+    let closed = closed.load(Ordering::Relaxed);
+    stop.cancel();
+    for reader in readers {
+        reader.await.context("a connection's reader panicked")?;
+    }
+
+    let per_connection = match (rss_before, rss_after) {
+        (Some(before), Some(after)) if open > 0 => {
+            Some(round3(after.saturating_sub(before) as f64 / open as f64))
+        }
+        _ => None,
+    };
+    let mut fields = serde_json::Map::new();
+    fields.insert("kb_per_connection".into(), json!(per_connection));
+    fields.insert("connected".into(), json!(open));
+    fields.insert("failed".into(), json!(failed));
+    fields.insert("closed_by_server".into(), json!(closed));
+    fields.insert(
+        "connects_per_s".into(),
+        json!(per_second(open, connect_time)),
+    );
+    fields.insert("server_rss_before_kb".into(), json!(rss_before));
+    fields.insert("server_rss_after_kb".into(), json!(rss_after));
+    fields.insert("client_rss_kb".into(), json!(client_rss));
+    Ok(Outcome {
+        fields,
+        headline: per_connection,
+        clean: failed == 0 && closed == 0,
+    })
+}

@@ -1,0 +1,216 @@
+//! The two client roles of the fan-out scenario. A subscriber reads its socket and tallies, per message
+//! number, what a plain Channels client that never resumes would see: deliveries, duplicates, numbers
+//! arriving below one already seen, and the latency from the send time carried in the text. A publisher
+//! warms its room up (repeating a warm-up message until every subscriber has one), waits for the common
+//! start, then sends its messages at the fixed rate or within its window of unechoed messages, reading
+//! its own socket concurrently: the echo of message k means k was stored and broadcast.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures_util::{SinkExt, StreamExt};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{Frame, Ws, message_frame, parse_payload, payload};
+use crate::fanout::Shared;
+
+/// How often a publisher repeats its warm-up message until its room is ready.
+const WARMUP_EVERY: Duration = Duration::from_millis(200);
+
+/// What one subscriber saw.
+#[derive(Default)]
+pub struct Tally {
+    /// Distinct measured messages received.
+    pub delivered: u64,
+    /// Measured messages received again.
+    pub duplicated: u64,
+    /// Measured messages received after one with a higher number.
+    pub out_of_order: u64,
+    /// Frames whose room id was not above the previous one's (chatweb promises strictly increasing ids).
+    pub id_not_increasing: u64,
+    /// Nanoseconds since the run's start.
+    pub last_delivery: u64,
+    /// Receive time minus send time of each delivery, in microseconds.
+    pub latencies_us: Vec<u32>,
+    /// Whether the server ended the connection before the run stopped.
+    pub closed_by_server: bool,
+}
+
+/// Reads one subscriber's socket until the run stops.
+pub async fn subscribe(
+    mut ws: Ws,
+    shared: Arc<Shared>,
+    joined: Arc<watch::Sender<usize>>,
+) -> Tally {
+    let m = shared.args.messages;
+    let mut tally = Tally {
+        latencies_us: Vec::with_capacity(m.min(1 << 20) as usize),
+        ..Tally::default()
+    };
+    let mut seen = vec![0u64; m.div_ceil(64) as usize];
+    let mut highest: Option<u64> = None;
+    let mut last_id = 0;
+    let mut warmed_up = false;
+    loop {
+        let message = tokio::select! {
+            message = ws.next() => message,
+            () = shared.stop.cancelled() => break,
+        };
+        let text = match message {
+            Some(Ok(Message::Text(text))) => text,
+            Some(Ok(Message::Close(_)) | Err(_)) | None => {
+                tally.closed_by_server = !shared.stop.is_cancelled();
+                break;
+            }
+            Some(Ok(_)) => continue,
+        };
+        let Some(frame) = Frame::parse(text.as_str()) else {
+            continue;
+        };
+        if !frame.is_message() {
+            continue;
+        }
+        if let Some(id) = frame.id {
+            tally.id_not_increasing += u64::from(id <= last_id);
+            last_id = id;
+        }
+        if !warmed_up {
+            warmed_up = true;
+            joined.send_modify(|n| *n += 1);
+        }
+        let Some((seq, sent)) = frame.message.as_deref().and_then(parse_payload) else {
+            continue; // a warm-up message
+        };
+        let now = shared.now_nanos();
+        let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
+        if seq >= m || seen[word] & bit != 0 {
+            tally.duplicated += 1;
+            continue;
+        }
+        seen[word] |= bit;
+        if highest.is_some_and(|h| seq < h) {
+            tally.out_of_order += 1;
+        }
+        highest = highest.max(Some(seq));
+        tally.delivered += 1;
+        tally.last_delivery = now;
+        let micros = now.saturating_sub(sent) / 1000;
+        tally
+            .latencies_us
+            .push(u32::try_from(micros).unwrap_or(u32::MAX));
+        shared.progress.fetch_add(1, Ordering::Relaxed);
+        if tally.delivered == m {
+            shared.complete.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    tally
+}
+
+/// A publisher's view of its room.
+pub struct PublisherRoom {
+    pub index: usize,
+    /// Subscribers of the room that have received a warm-up message.
+    pub joined: watch::Receiver<usize>,
+    /// Told once the room is warmed up.
+    pub ready: mpsc::Sender<()>,
+    /// When to start.
+    pub go: watch::Receiver<Option<Instant>>,
+}
+
+/// Warms the room up, waits for the start, then sends the measured messages.
+pub async fn publish(ws: Ws, shared: Arc<Shared>, mut room: PublisherRoom) -> anyhow::Result<()> {
+    let done = Done(&shared.publishers_done);
+    let args = &shared.args;
+    let (mut sink, mut stream) = ws.split();
+    // The messages echoed back to the publisher: (highest number seen) + 1.
+    let (echoed_tx, mut echoed) = watch::channel(0u64);
+    let stop = shared.stop.clone();
+    tokio::spawn(async move {
+        loop {
+            let message = tokio::select! {
+                message = stream.next() => message,
+                () = stop.cancelled() => return,
+            };
+            let Some(Ok(message)) = message else { return };
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let seq = Frame::parse(text.as_str())
+                .filter(Frame::is_message)
+                .and_then(|f| f.message.as_deref().and_then(parse_payload));
+            if let Some((seq, _)) = seq {
+                echoed_tx.send_if_modified(|e| {
+                    let modified = seq + 1 > *e;
+                    *e = (*e).max(seq + 1);
+                    modified
+                });
+            }
+        }
+    });
+
+    let r = room.index;
+    let mut attempt = 0u64;
+    loop {
+        let frame = message_frame(args.protocol, "warmup", &format!("w{r}-{attempt}"));
+        sink.send(Message::Text(frame.into())).await?;
+        attempt += 1;
+        let all = args.subscribers;
+        match tokio::time::timeout(WARMUP_EVERY, room.joined.wait_for(|n| *n >= all)).await {
+            Ok(joined) => {
+                joined.context("the room's subscribers are gone")?;
+                break;
+            }
+            Err(_) => continue,
+        }
+    }
+    room.ready.send(()).await.context("the run is over")?;
+    let go = room
+        .go
+        .wait_for(Option::is_some)
+        .await
+        .context("the run is over")?
+        .context("started without a start time")?;
+
+    let offset = r as f64 / args.rooms.max(1) as f64;
+    for seq in 0..args.messages {
+        if let Some(rate) = args.rate {
+            let scheduled = go + Duration::from_secs_f64((seq as f64 + offset) / rate);
+            tokio::time::sleep_until(scheduled).await;
+            let lag = Instant::now().saturating_duration_since(scheduled);
+            shared
+                .max_send_lag_us
+                .fetch_max(lag.as_micros() as u64, Ordering::Relaxed);
+        } else {
+            let window = args.window.max(1);
+            echoed
+                .wait_for(|e| seq < e + window)
+                .await
+                .context("the publisher's socket closed")?;
+        }
+        if shared.stop.is_cancelled() {
+            break;
+        }
+        let text = payload(seq, shared.now_nanos(), args.size);
+        let frame = message_frame(args.protocol, &text, &format!("p{r}-{seq}"));
+        sink.send(Message::Text(frame.into())).await?;
+        shared.sent.fetch_add(1, Ordering::Relaxed);
+    }
+    drop(done);
+    // Keep the socket open until the run stops: closing it early would look like a client leaving.
+    shared.stop.cancelled().await;
+    drop(sink);
+    Ok(())
+}
+
+/// Counts a publisher as done however it ends: finished, failed, or cut off at the deadline.
+struct Done<'a>(&'a AtomicUsize);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}

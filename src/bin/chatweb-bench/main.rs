@@ -1,0 +1,290 @@
+//! `chatweb-bench`: the load generator of issue 5 (docs/PERFORMANCE.md has the method, commands and
+//! results). Each scenario subcommand runs against a freshly spawned chatweb, then against a freshly spawned
+//! bare relay with the same parameters, and prints one JSON line with both results and chatweb's headline
+//! figure as a ratio of the relay's. Only loopback servers are measured, every run stops by itself at
+//! `--timeout`, and the exit code is non-zero when chatweb lost, duplicated, reordered or failed anything.
+
+mod churn;
+mod client;
+mod conns;
+mod fanout;
+mod fanout_roles;
+mod procfs;
+mod relay;
+mod report;
+mod server;
+mod store;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use report::Outcome;
+use server::{Kind, Server};
+
+/// Time a run gets beyond `--timeout` to start its server and tear down.
+const TEARDOWN: Duration = Duration::from_secs(10);
+
+/// Load generator for chatweb: measures it beside a bare relay and prints one JSON line.
+#[derive(Parser)]
+#[command(name = "chatweb-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// R rooms x S subscribers, one publisher per room: deliveries/s, latency, loss.
+    Fanout {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: fanout::FanoutArgs,
+    },
+    /// N idle connections over R rooms: server memory per connection, connect rate.
+    Conns {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: conns::ConnsArgs,
+    },
+    /// Connect, send one message, receive it, close: cycles/s and cycle time.
+    Churn {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: churn::ChurnArgs,
+    },
+    /// Many senders in many rooms with client_ids: acknowledged (stored) messages/s. chatweb only.
+    Store {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: store::StoreArgs,
+    },
+    /// The bare relay the scenarios compare with (spawned by the bench itself).
+    #[command(hide = true)]
+    Relay(relay::RelayArgs),
+}
+
+/// Options every scenario takes.
+#[derive(Args)]
+struct Common {
+    /// Measure this running server (ws://127.0.0.1:PORT, loopback only) instead of spawning chatweb.
+    #[arg(long)]
+    target: Option<String>,
+    /// The pid of the `--target` server, to read its CPU time and memory from /proc.
+    #[arg(long, requires = "target")]
+    server_pid: Option<u32>,
+    /// Do not run the bare relay for comparison.
+    #[arg(long)]
+    no_relay: bool,
+    /// Upper bound of each run (one per server), in seconds; a run stops there whatever is missing.
+    #[arg(long, visible_alias = "duration", default_value_t = 60.0)]
+    timeout: f64,
+    /// The chatweb binary to spawn (default: `chatweb` next to this executable).
+    #[arg(long)]
+    chatweb: Option<PathBuf>,
+    /// Client source addresses to spread connections over: 127.0.0.2, 127.0.0.3, ...
+    #[arg(long, default_value_t = 8)]
+    sources: u8,
+    /// CI size: a run of a few seconds (overrides the size options).
+    #[arg(long)]
+    quick: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let command = Cli::parse().command;
+    if let Command::Relay(args) = command {
+        return match relay::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("relay: {error:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let measured = tokio::select! {
+        result = measure(command) => result,
+        _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+    };
+    // Every spawned server has been dropped, hence killed, by now.
+    match measured {
+        Ok(line) => {
+            println!("{line}");
+            if line["ok"] == true {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(error) => {
+            eprintln!("chatweb-bench: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs one scenario subcommand and builds its JSON line.
+async fn measure(command: Command) -> anyhow::Result<Value> {
+    match command {
+        Command::Fanout { common, mut args } => {
+            if common.quick {
+                args.quick();
+            }
+            if args
+                .rate
+                .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+            {
+                anyhow::bail!("--rate must be a positive number of messages per second");
+            }
+            procfs::check_open_files(args.connections())?;
+            let params = serde_json::to_value(&args)?;
+            let run = async |server: &Server, deadline| {
+                fanout::run(server, &args, common.sources, deadline).await
+            };
+            compare(&common, "fanout", params, "deliveries_per_s", true, run).await
+        }
+        Command::Conns { common, mut args } => {
+            if common.quick {
+                args.quick();
+            }
+            procfs::check_open_files(args.connections())?;
+            let params = serde_json::to_value(&args)?;
+            let run = async |server: &Server, deadline| {
+                conns::run(server, &args, common.sources, deadline).await
+            };
+            compare(&common, "conns", params, "kb_per_connection", true, run).await
+        }
+        Command::Churn { common, mut args } => {
+            if common.quick {
+                args.quick();
+            }
+            procfs::check_open_files(args.connections())?;
+            let params = serde_json::to_value(&args)?;
+            let run = async |server: &Server, deadline| {
+                churn::run(server, &args, common.sources, deadline).await
+            };
+            compare(&common, "churn", params, "cycles_per_s", true, run).await
+        }
+        Command::Store { common, mut args } => {
+            if common.quick {
+                args.quick();
+            }
+            procfs::check_open_files(args.connections())?;
+            let params = serde_json::to_value(&args)?;
+            let run = async |server: &Server, deadline| {
+                store::run(server, &args, common.sources, deadline).await
+            };
+            compare(&common, "store", params, "acked_per_s", false, run).await
+        }
+        Command::Relay(_) => anyhow::bail!("the relay is not a scenario"),
+    }
+}
+
+/// Runs `run` against chatweb, then (unless `--no-relay` or `with_relay` is false) against the relay,
+/// each on a freshly spawned server, and compares their `headline` figures.
+async fn compare(
+    common: &Common,
+    scenario: &str,
+    params: Value,
+    headline: &str,
+    with_relay: bool,
+    run: impl AsyncFn(&Server, Instant) -> anyhow::Result<Outcome>,
+) -> anyhow::Result<Value> {
+    let mut timeout = Duration::try_from_secs_f64(common.timeout.clamp(1.0, 86_400.0))
+        .unwrap_or(Duration::from_secs(60));
+    if common.quick {
+        timeout = timeout.min(Duration::from_secs(30));
+    }
+    let target = common
+        .target
+        .as_deref()
+        .map(server::parse_target)
+        .transpose()?;
+    let (chatweb, chatweb_outcome) = run_one(Kind::Chatweb, common, target, timeout, &run).await;
+    let (relay, relay_headline) = if with_relay && !common.no_relay {
+        let (value, outcome) = run_one(Kind::Relay, common, None, timeout, &run).await;
+        (value, outcome.and_then(|o| o.headline))
+    } else {
+        (Value::Null, None)
+    };
+    let chatweb_headline = chatweb_outcome.as_ref().and_then(|o| o.headline);
+    let ratio = match (chatweb_headline, relay_headline) {
+        (Some(c), Some(r)) if r > 0.0 => json!(report::round3(c / r)),
+        _ => Value::Null,
+    };
+    let mut line = json!({
+        "scenario": scenario,
+        "params": params,
+        "timeout_s": timeout.as_secs_f64(),
+        "chatweb": chatweb,
+        "relay": relay,
+        "ratio": { headline: ratio },
+        "ok": chatweb_outcome.is_some_and(|o| o.clean),
+    });
+    if !with_relay {
+        line["relay_note"] = json!("the relay stores nothing and sends no acks: no relay run");
+    }
+    Ok(line)
+}
+
+/// One server's run: spawn (or attach), measure, read what only the end can tell, kill.
+async fn run_one(
+    kind: Kind,
+    common: &Common,
+    target: Option<std::net::SocketAddr>,
+    timeout: Duration,
+    run: &impl AsyncFn(&Server, Instant) -> anyhow::Result<Outcome>,
+) -> (Value, Option<Outcome>) {
+    let attempt = async {
+        let binary = common.chatweb.clone();
+        // Spawning waits (blocking, bounded) for the server to say where it listens.
+        let server = match (kind, target) {
+            (Kind::Chatweb, Some(addr)) => Server::external(addr, common.server_pid),
+            (Kind::Chatweb, None) => {
+                tokio::task::spawn_blocking(move || Server::spawn_chatweb(binary.as_deref()))
+                    .await??
+            }
+            (Kind::Relay, _) => tokio::task::spawn_blocking(Server::spawn_relay).await??,
+        };
+        let deadline = Instant::now() + timeout;
+        let mut outcome = tokio::time::timeout_at(deadline + TEARDOWN, run(&server, deadline))
+            .await
+            .map_err(|_| anyhow::anyhow!("the run did not stop at its deadline"))??;
+        if kind == Kind::Relay {
+            let skipped = tokio::time::timeout(Duration::from_secs(5), server.relay_skipped())
+                .await
+                .ok()
+                .and_then(Result::ok);
+            outcome
+                .fields
+                .insert("relay_skipped".into(), json!(skipped));
+        }
+        if let Some(log) = server.log() {
+            outcome
+                .fields
+                .insert("server_warnings".into(), json!(log.warnings));
+            outcome
+                .fields
+                .insert("server_errors".into(), json!(log.errors));
+            for line in &log.first_problems {
+                eprintln!("{kind:?} logged: {line}");
+            }
+        }
+        anyhow::Ok(outcome)
+    };
+    match attempt.await {
+        Ok(outcome) => (Value::Object(outcome.fields.clone()), Some(outcome)),
+        Err(error) => {
+            eprintln!("{kind:?} run failed: {error:#}");
+            (json!({ "error": format!("{error:#}") }), None)
+        }
+    }
+}
