@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use minijinja::Environment;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -82,7 +83,7 @@ impl App {
             config.bind.trim_start_matches('[').trim_end_matches(']'),
             config.port,
         );
-        let listener = TcpListener::bind(address)
+        let listener = bind(address)
             .await
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
         let state = AppState {
@@ -150,6 +151,12 @@ impl App {
         );
         let bound = state.config.shutdown_timeout();
         let tracker = state.tracker.clone();
+        // Chat frames are small and latency matters: no Nagle delay on accepted sockets.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "cannot set TCP_NODELAY");
+            }
+        });
         let serve = axum::serve(listener, crate::http::router(state))
             .with_graceful_shutdown(token.clone().cancelled_owned());
         let served = serve.await.context("serving HTTP");
@@ -172,6 +179,26 @@ impl App {
         tracing::info!("chatweb stopped");
         served
     }
+}
+
+/// Connections waiting to be accepted before the kernel refuses more (the OS default of 128 drops bursts
+/// of joins; the kernel caps this at `net.core.somaxconn`).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listening socket on the first address `address` resolves to.
+async fn bind(address: (&str, u16)) -> anyhow::Result<TcpListener> {
+    let addr = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .context("the bind address resolves to nothing")?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    Ok(socket.listen(LISTEN_BACKLOG)?)
 }
 
 /// Completes on Ctrl-C or SIGTERM.

@@ -217,7 +217,7 @@ impl Consumer {
         live: &mut broadcast::Receiver<Event>,
     ) -> Result<(), End> {
         let mut next = event;
-        for _ in 0..LIVE_BURST {
+        for taken in 1..=LIVE_BURST {
             match next {
                 Ok(event) => self.offer(event).await?,
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
@@ -232,6 +232,9 @@ impl Consumer {
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(End::Layer("room stream closed".into()));
                 }
+            }
+            if taken == LIVE_BURST {
+                break; // the rest waits in the ring for the next turn of the loop
             }
             next = match live.try_recv() {
                 Ok(event) => Ok(event),
@@ -439,7 +442,11 @@ impl Consumer {
                 tracing::debug!(%error, "socket failed");
                 return;
             }
-            End::PeerClosed => return,
+            End::PeerClosed => {
+                // The WebSocket layer queued the reply to the peer's Close: send it.
+                let _ = timeout(Duration::from_secs(1), self.socket.flush()).await;
+                return;
+            }
         };
         let close = Message::Close(Some(CloseFrame {
             code,

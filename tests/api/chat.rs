@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TempDir, ids, spawn_app, texts};
+use crate::helpers::{TempDir, connect_small_buffer, ids, spawn_app, texts};
 
 #[tokio::test]
 async fn two_clients_in_a_room_both_receive_a_message_and_another_room_receives_nothing() {
@@ -58,16 +58,36 @@ async fn the_sender_name_comes_from_the_nickname_cookie() {
 #[tokio::test]
 async fn ids_count_up_without_gaps_in_send_order() {
     let dir = TempDir::new();
-    let app = spawn_app(&dir).await;
+    let config = chatweb::config::Config {
+        max_message_bytes: 16 * 1024,
+        ..crate::helpers::test_config(dir.sqlite_url())
+    };
+    let app = crate::helpers::spawn_app_with(config).await;
+    // A reader with a tiny socket buffer that reads nothing until all 500 (6 MB, more than the socket
+    // buffers hold) are stored: its connection holds a backlog of live events (fewer than the room
+    // buffer), drained in bursts.
+    let mut reader = connect_small_buffer(app.addr, "/ws/chat/count/", 4096).await;
     let mut sender = app.join("count").await;
-    let mut reader = app.join("count").await;
-    let sent: Vec<String> = (0..50).map(|i| format!("m{i}")).collect();
-    for text in &sent {
-        sender.say(text).await;
+    let padding = "p".repeat(12_000);
+    let sent: Vec<String> = (0..500).map(|i| format!("m{i} {padding}")).collect();
+    for (i, text) in sent.iter().enumerate() {
+        sender
+            .send_json(json!({"message": text, "client_id": format!("c{i}")}))
+            .await;
     }
-    let got = reader.messages(sent.len()).await;
+    let mut acked = Vec::new();
+    while acked.len() < sent.len() {
+        let frame = sender.next_json().await;
+        if frame["type"] == "ack" {
+            acked.push(frame["id"].as_u64().expect("id"));
+        }
+    }
+    assert_eq!(acked, (1..=500).collect::<Vec<u64>>());
+    let got = reader.messages(500).await;
     assert_eq!(texts(&got), sent);
-    assert_eq!(ids(&got), (1..=50).collect::<Vec<u64>>());
+    assert_eq!(ids(&got), (1..=500).collect::<Vec<u64>>());
+    // Within the room buffer: nobody fell behind, so nothing was read back from the store.
+    assert_eq!(chatweb::stats::Stats::get(&app.stats.catch_ups), 0);
     app.stop().await;
 }
 
