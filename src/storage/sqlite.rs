@@ -30,27 +30,59 @@ fn migrator() -> Migrator {
 /// Rows per multi-row statement: 6 parameters each stays far below SQLite's 32,766-parameter limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// The stored messages of `room_id` whose `client_id` is among `client_ids`, by client id.
+/// A room's row: id and last sequence number.
+type RoomRow = (i64, u64);
+
+/// Creates the batch's rooms that do not exist yet and reads every room's id and `last_seq`.
+async fn room_rows<'b>(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    rooms: impl ExactSizeIterator<Item = &'b str>,
+    now_ms: i64,
+) -> Result<HashMap<String, RoomRow>, StoreError> {
+    let names: Vec<&str> = rooms.collect();
+    let mut rows = HashMap::with_capacity(names.len());
+    for chunk in names.chunks(ROWS_PER_STATEMENT) {
+        let mut upsert =
+            QueryBuilder::<Sqlite>::new("INSERT INTO rooms (name, last_seq, updated_at) ");
+        upsert.push_values(chunk, |mut row, name| {
+            row.push_bind(*name).push_bind(0_i64).push_bind(now_ms);
+        });
+        // The no-op update makes RETURNING report rooms that already existed too.
+        upsert.push(
+            " ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at \
+             RETURNING name, id, last_seq",
+        );
+        let returned: Vec<(String, i64, i64)> =
+            upsert.build_query_as().fetch_all(&mut **tx).await?;
+        for (name, id, last_seq) in returned {
+            rows.insert(name, (id, to_u64(last_seq)));
+        }
+    }
+    Ok(rows)
+}
+
+/// The stored messages among `keys` (room id, client id), by key.
 async fn stored_by_client_id(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
-    room_id: i64,
-    client_ids: &[&str],
-) -> Result<HashMap<String, StoredMessage>, StoreError> {
+    keys: &[(i64, &str)],
+) -> Result<HashMap<(i64, String), StoredMessage>, StoreError> {
     let mut stored = HashMap::new();
-    for chunk in client_ids.chunks(ROWS_PER_STATEMENT) {
+    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
         let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT client_id, seq, created_at, author, body FROM messages WHERE room_id = ",
+            "SELECT m.room_id, m.client_id, m.seq, m.created_at, m.author, m.body FROM (",
         );
-        select.push_bind(room_id).push(" AND client_id IN (");
-        let mut list = select.separated(", ");
-        for id in chunk {
-            list.push_bind(*id);
-        }
-        select.push(")");
-        let rows: Vec<(String, i64, i64, String, String)> =
+        select.push_values(chunk, |mut key, &(room_id, client_id)| {
+            key.push_bind(room_id).push_bind(client_id);
+        });
+        // Without statistics the planner would rather walk the room's primary key.
+        select.push(
+            ") AS k JOIN messages AS m INDEXED BY messages_client_id \
+             ON m.room_id = k.column1 AND m.client_id = k.column2",
+        );
+        let rows: Vec<(i64, String, i64, i64, String, String)> =
             select.build_query_as().fetch_all(&mut **tx).await?;
-        for (client_id, seq, ts, author, body) in rows {
-            stored.insert(client_id, to_message((seq, ts, author, body)));
+        for (room_id, client_id, seq, ts, author, body) in rows {
+            stored.insert((room_id, client_id), to_message((seq, ts, author, body)));
         }
     }
     Ok(stored)
@@ -113,46 +145,67 @@ async fn applied_count(pool: &SqlitePool) -> i64 {
 #[async_trait::async_trait]
 impl Backend for SqliteBackend {
     async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError> {
+        // A handful of statements per batch, however many rooms and messages it holds: each statement
+        // is a round trip to sqlx's SQLite thread.
         let mut tx = self.writer.begin().await?;
+        let by_room = batch::by_room(batch);
+        let rooms = room_rows(&mut tx, by_room.keys().copied(), now_ms).await?;
+        let room_of = |name: &str| {
+            let row = rooms.get(name).copied();
+            row.ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))
+        };
+        let mut keys = Vec::new();
+        for (&name, indexes) in &by_room {
+            let (room_id, _) = room_of(name)?;
+            keys.extend(
+                batch::client_ids(batch, indexes)
+                    .into_iter()
+                    .map(|id| (room_id, id)),
+            );
+        }
+        let mut stored = stored_by_client_id(&mut tx, &keys).await?;
+
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (room, indexes) in batch::by_room(batch) {
-            // The upsert returns the room's row whether it existed or not.
-            let (room_id, last_seq): (i64, i64) = sqlx::query_as(
-                "INSERT INTO rooms (name, last_seq, updated_at) VALUES (?, 0, ?) \
-                 ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at RETURNING id, last_seq",
-            )
-            .bind(room)
-            .bind(now_ms)
-            .fetch_one(&mut *tx)
-            .await?;
-            let client_ids = batch::client_ids(batch, &indexes);
-            let stored = stored_by_client_id(&mut tx, room_id, &client_ids).await?;
-            let plan = batch::plan_room(batch, &indexes, to_u64(last_seq), stored, now_ms);
-            // Multi-row inserts: one statement per few hundred messages, not one per message.
-            for chunk in plan.inserts.chunks(ROWS_PER_STATEMENT) {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) ",
-                );
-                insert.push_values(chunk, |mut row, &(i, seq)| {
-                    let m = &batch[i];
-                    row.push_bind(room_id)
-                        .push_bind(to_i64(seq))
-                        .push_bind(m.author.as_str())
-                        .push_bind(m.body.as_str())
-                        .push_bind(m.client_id.as_deref())
-                        .push_bind(now_ms);
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
+        let mut inserts: Vec<(i64, usize, u64)> = Vec::with_capacity(batch.len());
+        let mut heads: Vec<(i64, i64)> = Vec::with_capacity(by_room.len());
+        for (&name, indexes) in &by_room {
+            let (room_id, last_seq) = room_of(name)?;
+            let room_stored = batch::client_ids(batch, indexes)
+                .into_iter()
+                .filter_map(|id| Some((id.to_owned(), stored.remove(&(room_id, id.to_owned()))?)))
+                .collect();
+            let plan = batch::plan_room(batch, indexes, last_seq, room_stored, now_ms);
             if !plan.inserts.is_empty() {
-                sqlx::query("UPDATE rooms SET last_seq = ?, updated_at = ? WHERE id = ?")
-                    .bind(to_i64(plan.last_seq))
-                    .bind(now_ms)
-                    .bind(room_id)
-                    .execute(&mut *tx)
-                    .await?;
+                heads.push((room_id, to_i64(plan.last_seq)));
             }
+            inserts.extend(plan.inserts.into_iter().map(|(i, seq)| (room_id, i, seq)));
             outcomes.extend(plan.outcomes);
+        }
+
+        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, &(room_id, i, seq)| {
+                let m = &batch[i];
+                row.push_bind(room_id)
+                    .push_bind(to_i64(seq))
+                    .push_bind(m.author.as_str())
+                    .push_bind(m.body.as_str())
+                    .push_bind(m.client_id.as_deref())
+                    .push_bind(now_ms);
+            });
+            insert.build().execute(&mut *tx).await?;
+        }
+        for chunk in heads.chunks(ROWS_PER_STATEMENT) {
+            let mut update =
+                QueryBuilder::<Sqlite>::new("UPDATE rooms SET last_seq = h.column2, updated_at = ");
+            update.push_bind(now_ms).push(" FROM (");
+            update.push_values(chunk, |mut row, &(room_id, last_seq)| {
+                row.push_bind(room_id).push_bind(last_seq);
+            });
+            update.push(") AS h WHERE rooms.id = h.column1");
+            update.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(batch::in_batch_order(batch.len(), outcomes))
