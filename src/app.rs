@@ -20,7 +20,7 @@ use crate::storage::{Store, StoreWriter};
 use crate::ws::{Fanout, StoreHeads};
 
 /// Messages that may wait for the store writer before senders wait.
-const WRITE_QUEUE: usize = 8192;
+const WRITE_QUEUE: usize = 16_384;
 
 /// What every handler and connection shares.
 #[derive(Clone)]

@@ -69,7 +69,7 @@ pub struct Config {
     pub shutdown_secs: u64,
 
     /// Most messages the store writer commits in one transaction.
-    #[arg(long, env = "CHATWEB_WRITE_BATCH", default_value_t = 1024)]
+    #[arg(long, env = "CHATWEB_WRITE_BATCH", default_value_t = 8192)]
     pub write_batch: usize,
 }
 
@@ -126,7 +126,7 @@ impl Default for Config {
             max_in_flight: 64,
             keepalive_secs: 30,
             shutdown_secs: 10,
-            write_batch: 1024,
+            write_batch: 8192,
         }
     }
 }
