@@ -121,11 +121,15 @@ impl Consumer {
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.reset();
         let shutdown = self.state.shutdown.clone();
+        // Registered once: re-creating it on every wake would lock the token's waiter list, shared by
+        // every connection of the node.
+        let stopping = shutdown.cancelled();
+        tokio::pin!(stopping);
         let max_in_flight = self.state.config.max_in_flight.max(1);
         loop {
             let step = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => Err(End::Shutdown),
+                () = &mut stopping => Err(End::Shutdown),
                 (client_id, outcome) = next_outcome(&mut self.pending), if !self.pending.is_empty() => {
                     self.answer(client_id.as_deref(), outcome).await
                 }
