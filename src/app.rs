@@ -16,11 +16,14 @@ use tokio_util::task::TaskTracker;
 use crate::channels::{ChannelLayer, MemoryLayer, RedisLayer};
 use crate::config::Config;
 use crate::stats::Stats;
-use crate::storage::{Store, StoreWriter};
+use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};
 use crate::ws::{Fanout, StoreHeads};
 
 /// Messages that may wait for the store writer before senders wait.
 const WRITE_QUEUE: usize = 16_384;
+
+/// Memory the recent-history cache may use (rooms past it are read from the database again).
+const CACHE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 /// What every handler and connection shares.
 #[derive(Clone)]
@@ -72,12 +75,22 @@ impl App {
                 layer_stop.clone(),
             )?),
         };
+        // Only a node whose writer is the database's only writer (no Redis: one node) may cache.
+        let cache = config.redis_url.is_none().then(|| {
+            Arc::new(RecentCache::new(
+                config.history as usize,
+                CACHE_BUDGET_BYTES,
+            ))
+        });
         let (store, writer) = StoreWriter::spawn(
             backend,
             Arc::new(Fanout::new(channels.clone())),
-            stats.clone(),
-            WRITE_QUEUE,
-            config.write_batch,
+            WriterOptions {
+                stats: stats.clone(),
+                queue: WRITE_QUEUE,
+                max_batch: config.write_batch,
+                cache,
+            },
         );
         let address = (
             config.bind.trim_start_matches('[').trim_end_matches(']'),

@@ -4,6 +4,7 @@
 
 mod batch;
 mod postgres;
+mod recent;
 mod sqlite;
 mod writer;
 
@@ -14,8 +15,9 @@ use tokio::sync::{mpsc, oneshot};
 use crate::domain::{MessageBody, RoomName, Username};
 
 pub use postgres::PostgresBackend;
+pub use recent::RecentCache;
 pub use sqlite::SqliteBackend;
-pub use writer::{CommitListener, StoreWriter};
+pub use writer::{CommitListener, StoreWriter, WriterOptions};
 
 /// A message accepted from a client, not yet stored.
 #[derive(Clone, Debug)]
@@ -175,10 +177,19 @@ impl Engine {
     }
 }
 
-/// A queued write and where its outcome goes.
-pub(crate) struct WriteRequest {
-    message: NewMessage,
-    reply: oneshot::Sender<Result<Appended, StoreError>>,
+/// Work for the writer task.
+pub(crate) enum WriteRequest {
+    /// Store a message; the outcome goes to `reply`.
+    Append {
+        message: NewMessage,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Read a room's newest messages into the recent cache (between batches, so that nothing committed
+    /// can be missed) and answer with them.
+    Load {
+        room: RoomName,
+        reply: oneshot::Sender<Result<Vec<StoredMessage>, StoreError>>,
+    },
 }
 
 /// The store handle: cheap to clone, shared by every connection.
@@ -186,6 +197,8 @@ pub(crate) struct WriteRequest {
 pub struct Store {
     backend: Arc<dyn Backend>,
     writer: mpsc::Sender<WriteRequest>,
+    /// The newest messages per room, when this node is the database's only writer.
+    cache: Option<Arc<RecentCache>>,
 }
 
 impl Store {
@@ -219,7 +232,7 @@ impl Store {
     ) -> Result<oneshot::Receiver<Result<Appended, StoreError>>, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.writer
-            .send(WriteRequest { message, reply })
+            .send(WriteRequest::Append { message, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(outcome)
@@ -239,7 +252,26 @@ impl Store {
         room: &RoomName,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        self.backend.recent(room, limit).await
+        let Some(cache) = self.cache.as_ref().filter(|c| limit as usize <= c.depth()) else {
+            return self.backend.recent(room, limit).await;
+        };
+        if let Some(messages) = cache.recent(room, limit as usize) {
+            return Ok(messages);
+        }
+        // A miss: the writer reads the room between batches and caches it.
+        let (reply, loaded) = oneshot::channel();
+        let load = WriteRequest::Load {
+            room: room.clone(),
+            reply,
+        };
+        self.writer
+            .send(load)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let mut messages = loaded.await.map_err(|_| StoreError::Closed)??;
+        let skip = messages.len().saturating_sub(limit as usize);
+        messages.drain(..skip);
+        Ok(messages)
     }
 
     /// Up to `limit` messages of `room` after `since`, oldest first.
@@ -249,6 +281,13 @@ impl Store {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
+        if let Some(messages) = self
+            .cache
+            .as_ref()
+            .and_then(|cache| cache.after(room, since, limit as usize))
+        {
+            return Ok(messages);
+        }
         self.backend.after(room, since, limit).await
     }
 

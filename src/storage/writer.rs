@@ -1,16 +1,16 @@
 //! The group-commit writer: one task owns every write. It takes whatever is queued (up to a bound), stores
-//! it in one transaction, then hands the new messages to a [`CommitListener`] (which fans them out) and
-//! answers each sender. At low load a batch is one message and adds no wait; under load the commit cost
-//! is shared by the whole batch (shared/DESIGN.md, "Group commit").
+//! it in one transaction, updates the recent cache, then hands the new messages to a [`CommitListener`]
+//! (which fans them out) and answers each sender. At low load a batch is one message and adds no wait;
+//! under load the commit cost is shared by the whole batch (shared/DESIGN.md, "Group commit").
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, Store, StoredMessage, WriteRequest};
+use super::{Backend, RecentCache, Store, StoreError, StoredMessage, WriteRequest};
 use crate::domain::RoomName;
 use crate::stats::Stats;
 
@@ -21,6 +21,18 @@ pub trait CommitListener: Send + Sync + 'static {
     async fn committed(&self, messages: &[(RoomName, StoredMessage)]);
 }
 
+/// How the writer runs.
+pub struct WriterOptions {
+    /// Counters for write latency and failures.
+    pub stats: Arc<Stats>,
+    /// Messages that may wait for the writer before senders wait.
+    pub queue: usize,
+    /// Most messages in one transaction.
+    pub max_batch: usize,
+    /// The recent cache, only when this node is the database's only writer.
+    pub cache: Option<Arc<RecentCache>>,
+}
+
 /// The running writer task; [`StoreWriter::close`] drains it and closes the database.
 pub struct StoreWriter {
     closing: CancellationToken,
@@ -28,38 +40,41 @@ pub struct StoreWriter {
     backend: Arc<dyn Backend>,
 }
 
+/// What the writer task owns.
+struct Writer {
+    backend: Arc<dyn Backend>,
+    listener: Arc<dyn CommitListener>,
+    stats: Arc<Stats>,
+    cache: Option<Arc<RecentCache>>,
+}
+
 impl StoreWriter {
-    /// Starts the writer over `backend` and returns the [`Store`] handle that feeds it. `queue` bounds the
-    /// messages waiting to be written, `max_batch` the messages in one transaction.
+    /// Starts the writer over `backend` and returns the [`Store`] handle that feeds it.
     pub fn spawn(
         backend: Arc<dyn Backend>,
         listener: Arc<dyn CommitListener>,
-        stats: Arc<Stats>,
-        queue: usize,
-        max_batch: usize,
+        options: WriterOptions,
     ) -> (Store, Self) {
-        let (tx, rx) = mpsc::channel(queue.max(1));
+        let (tx, rx) = mpsc::channel(options.queue.max(1));
         let closing = CancellationToken::new();
-        let task = tokio::spawn(run(
-            backend.clone(),
+        let writer = Writer {
+            backend: backend.clone(),
             listener,
-            stats,
-            rx,
-            closing.clone(),
-            max_batch.max(1),
-        ));
+            stats: options.stats,
+            cache: options.cache.clone(),
+        };
+        let task = tokio::spawn(writer.run(rx, closing.clone(), options.max_batch.max(1)));
         let store = Store {
             backend: backend.clone(),
             writer: tx,
+            cache: options.cache,
         };
-        (
-            store,
-            Self {
-                closing,
-                task,
-                backend,
-            },
-        )
+        let handle = Self {
+            closing,
+            task,
+            backend,
+        };
+        (store, handle)
     }
 
     /// Stops taking new writes, stores everything already queued, then closes the database.
@@ -72,69 +87,91 @@ impl StoreWriter {
     }
 }
 
-async fn run(
-    backend: Arc<dyn Backend>,
-    listener: Arc<dyn CommitListener>,
-    stats: Arc<Stats>,
-    mut rx: mpsc::Receiver<WriteRequest>,
-    closing: CancellationToken,
-    max_batch: usize,
-) {
-    let mut batch = Vec::with_capacity(max_batch.min(1024));
-    loop {
-        let first = tokio::select! {
-            biased;
-            request = rx.recv() => request,
-            () = closing.cancelled() => {
-                // Refuse new writes; what is already queued is still written below.
-                rx.close();
-                rx.recv().await
-            }
-        };
-        let Some(first) = first else { break };
-        batch.push(first);
-        while batch.len() < max_batch {
-            match rx.try_recv() {
-                Ok(request) => batch.push(request),
-                Err(_) => break,
-            }
-        }
-        write_batch(&*backend, &*listener, &stats, &mut batch).await;
-    }
-    tracing::debug!("store writer stopped");
-}
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
-async fn write_batch(
-    backend: &dyn Backend,
-    listener: &dyn CommitListener,
-    stats: &Stats,
-    batch: &mut Vec<WriteRequest>,
-) {
-    let (messages, replies): (Vec<_>, Vec<_>) =
-        batch.drain(..).map(|r| (r.message, r.reply)).unzip();
-    let started = std::time::Instant::now();
-    let appended = backend.append(&messages, now_ms()).await;
-    stats.record_write(started.elapsed(), appended.is_ok());
-    match appended {
-        Ok(results) => {
-            let fresh: Vec<_> = messages
-                .into_iter()
-                .zip(&results)
-                .filter(|(_, r)| !r.duplicate)
-                .map(|(m, r)| (m.room, r.message.clone()))
-                .collect();
-            if !fresh.is_empty() {
-                listener.committed(&fresh).await;
+impl Writer {
+    async fn run(
+        self,
+        mut rx: mpsc::Receiver<WriteRequest>,
+        closing: CancellationToken,
+        max_batch: usize,
+    ) {
+        let mut appends = Vec::with_capacity(max_batch.min(1024));
+        let mut loads = Vec::new();
+        loop {
+            let first = tokio::select! {
+                biased;
+                request = rx.recv() => request,
+                () = closing.cancelled() => {
+                    // Refuse new writes; what is already queued is still written below.
+                    rx.close();
+                    rx.recv().await
+                }
+            };
+            let Some(first) = first else { break };
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    WriteRequest::Append { message, reply } => appends.push((message, reply)),
+                    WriteRequest::Load { room, reply } => loads.push((room, reply)),
+                }
+                if appends.len() < max_batch {
+                    next = rx.try_recv().ok();
+                }
             }
-            for (reply, result) in replies.into_iter().zip(results) {
-                // The sender may have gone away; the message is stored either way.
-                let _ = reply.send(Ok(result));
+            if !appends.is_empty() {
+                self.write_batch(&mut appends).await;
+            }
+            // After the batch: a loaded room misses nothing committed before it is cached.
+            for (room, reply) in loads.drain(..) {
+                let _ = reply.send(self.load(&room).await);
             }
         }
-        Err(error) => {
-            tracing::error!(%error, messages = messages.len(), "store write failed; nothing in the batch was stored");
-            for reply in replies {
-                let _ = reply.send(Err(error.clone()));
+        tracing::debug!("store writer stopped");
+    }
+
+    async fn load(&self, room: &RoomName) -> Result<Vec<StoredMessage>, StoreError> {
+        let Some(cache) = &self.cache else {
+            return Err(StoreError::Closed);
+        };
+        let depth = u32::try_from(cache.depth()).unwrap_or(u32::MAX);
+        let newest = self.backend.recent(room, depth).await?;
+        cache.install(room, &newest);
+        Ok(newest)
+    }
+
+    async fn write_batch(&self, batch: &mut Vec<(super::NewMessage, Reply<super::Appended>)>) {
+        let (messages, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
+        let started = std::time::Instant::now();
+        let appended = self.backend.append(&messages, now_ms()).await;
+        self.stats.record_write(started.elapsed(), appended.is_ok());
+        match appended {
+            Ok(results) => {
+                let fresh: Vec<_> = messages
+                    .into_iter()
+                    .zip(&results)
+                    .filter(|(_, r)| !r.duplicate)
+                    .map(|(m, r)| (m.room, r.message.clone()))
+                    .collect();
+                if let Some(cache) = &self.cache {
+                    // Before anyone can see the message live, so a join never misses it.
+                    for (room, message) in &fresh {
+                        cache.committed(room, message);
+                    }
+                }
+                if !fresh.is_empty() {
+                    self.listener.committed(&fresh).await;
+                }
+                for (reply, result) in replies.into_iter().zip(results) {
+                    // The sender may have gone away; the message is stored either way.
+                    let _ = reply.send(Ok(result));
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, messages = messages.len(), "store write failed; nothing in the batch was stored");
+                for reply in replies {
+                    let _ = reply.send(Err(error.clone()));
+                }
             }
         }
     }
