@@ -1,5 +1,6 @@
 //! Integration tests: real nodes on port 0, real SQLite files, real WebSocket clients and a real browser.
 
+mod bench;
 mod browser;
 mod chat;
 mod cluster;
