@@ -56,20 +56,22 @@ struct Chromedriver {
 
 impl Chromedriver {
     /// Starts chromedriver on a free loopback port and waits (bounded) until it accepts connections.
-    async fn start() -> Self {
+    async fn start(dir: &TempDir) -> Self {
         // The free port may be taken by someone else before chromedriver binds it: try a few.
+        let log_path = dir.path().join("chromedriver.log");
         for _ in 0..3 {
             let port = {
                 let listener =
                     TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("bind a free port");
                 listener.local_addr().expect("local addr").port()
             };
+            let log = std::fs::File::create(&log_path).expect("chromedriver log");
             let child = Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
                 .arg("--allowed-ips=127.0.0.1")
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stdout(log.try_clone().expect("log handle"))
+                .stderr(log)
                 .spawn()
                 .expect("start chromedriver");
             let mut driver = Self { child, port };
@@ -77,7 +79,8 @@ impl Chromedriver {
                 return driver;
             }
         }
-        panic!("chromedriver exited before it listened, three times");
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        panic!("chromedriver exited before it listened, three times; its last output:\n{log}");
     }
 
     /// Polls the driver's port: readiness of an external process, bounded by `PATIENCE`. False when the
@@ -239,7 +242,7 @@ where
     let started = std::time::Instant::now();
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
-    let driver = Chromedriver::start().await;
+    let driver = Chromedriver::start(&dir).await;
     let browsers = driver.open_browsers(&dir, n).await;
     let task = tokio::spawn(scenario(browsers.clone(), app.origin()));
     let abort = task.abort_handle();
@@ -343,7 +346,7 @@ async fn the_room_page_keeps_working_across_a_server_restart_and_shows_what_was_
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
     let addr = app.addr;
-    let driver = Chromedriver::start().await;
+    let driver = Chromedriver::start(&dir).await;
     let browsers = driver.open_browsers(&dir, 1).await;
     let page = browsers[0].clone();
     let database_url = dir.sqlite_url();
