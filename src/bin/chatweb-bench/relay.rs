@@ -204,21 +204,10 @@ async fn serve(mut socket: WebSocket, relay: Arc<Relay>, room: Arc<Room>) {
     }
 }
 
-/// Now as RFC 3339 UTC with milliseconds, like chatweb's `ts`.
+/// Now as RFC 3339 UTC with milliseconds, formatted by chatweb's own code.
 fn now_rfc3339_ms() -> String {
-    let nanos = SystemTime::now()
+    let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos as i128)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    chatweb::ws::protocol::rfc3339_ms(ms)
 }
