@@ -12,5 +12,6 @@ mod history;
 mod keepalive;
 mod pages;
 mod resilience;
+mod services;
 mod shutdown;
 mod store;

@@ -1,0 +1,339 @@
+//! Test services beyond one in-process node: the binary as its own process, fresh PostgreSQL databases,
+//! a private redis-server, and a TCP proxy that can cut a connection. Each test starts and stops only what
+//! it started itself; tests that need the shared PostgreSQL or Redis skip with a note unless their env var
+//! is set, and fail instead under `CI=true`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chatweb::config::Config;
+use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
+
+use crate::helpers::{PATIENCE, TempDir, test_config};
+
+/// The `chatweb` binary running as its own process on port 0.
+pub struct ProcessNode {
+    child: std::process::Child,
+    stderr: Option<std::process::ChildStderr>,
+}
+
+impl ProcessNode {
+    /// Starts `chatweb serve` on the database in `dir`.
+    pub fn start(dir: &TempDir) -> Self {
+        Self::start_with(&["--database-url", &dir.sqlite_url()])
+    }
+
+    /// Starts `chatweb serve --port 0` with more arguments.
+    pub fn start_with(args: &[&str]) -> Self {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_chatweb"))
+            .args(["serve", "--port", "0"])
+            .args(args)
+            .env("RUST_LOG", "chatweb=info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start chatweb");
+        let stderr = child.stderr.take();
+        Self { child, stderr }
+    }
+
+    /// The address the node logs once it serves (read from its log).
+    pub async fn addr(&mut self) -> std::net::SocketAddr {
+        let stderr = self.stderr.take().expect("address read once");
+        let found = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let addr = lines.by_ref().map_while(Result::ok).find_map(|line| {
+                let rest = line.split("serving on http://").nth(1)?;
+                rest.split('/').next()?.parse().ok()
+            });
+            // Keep draining the log so the node never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            addr
+        });
+        tokio::time::timeout(PATIENCE, found)
+            .await
+            .expect("node starts in time")
+            .expect("log reader")
+            .expect("node logs its address")
+    }
+
+    /// Sends SIGTERM and waits for the process to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        self.child.wait().expect("wait for chatweb")
+    }
+}
+
+impl Drop for ProcessNode {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Whether `CI=true`: there a test that would skip for a missing service fails instead.
+pub fn on_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// The value of the env var `name` naming a test service; `None` (after printing a skip line) when it is
+/// unset, except on CI, where a missing service fails the test.
+pub fn test_service(name: &str, test: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                !on_ci(),
+                "{test}: {name} is not set, and CI must run every test"
+            );
+            println!("skipping {test}: set {name} to run it");
+            None
+        }
+    }
+}
+
+/// A fresh PostgreSQL database for one test, created on the server `CHATWEB_TEST_DATABASE_URL` names.
+pub struct TestDatabase {
+    /// URL of the fresh database.
+    pub url: String,
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    /// Creates the database, or returns `None` (skip) when no test server is configured.
+    pub async fn create(test: &str) -> Option<Self> {
+        use sqlx::Connection;
+        let admin_url = test_service("CHATWEB_TEST_DATABASE_URL", test)?;
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "chatweb_test_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name}"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop an old test database");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut admin)
+            .await
+            .expect("create a test database");
+        let _ = admin.close().await;
+        let base = admin_url.split('?').next().unwrap_or(&admin_url);
+        let server = base.rsplit_once('/').map_or(base, |(server, _)| server);
+        Some(Self {
+            url: format!("{server}/{name}"),
+            admin_url,
+            name,
+        })
+    }
+
+    /// Drops the database (after every pool on it is closed).
+    pub async fn drop_database(self) {
+        use sqlx::Connection;
+        if let Ok(mut admin) = sqlx::PgConnection::connect(&self.admin_url).await {
+            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+            let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await;
+            let _ = admin.close().await;
+        }
+    }
+}
+
+/// A Redis channel prefix no other test uses.
+pub fn unique_prefix(test: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "chatweb-test-{test}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Settings for one node of a test cluster sharing `database_url` and `redis_url`.
+pub fn node_config(database_url: &str, redis_url: &str, prefix: &str) -> Config {
+    Config {
+        redis_url: Some(redis_url.to_owned()),
+        redis_prefix: prefix.to_owned(),
+        ..test_config(database_url.to_owned())
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// Waits (bounded) until something accepts TCP connections on `port`: readiness of an external process.
+pub async fn wait_listening(port: u16) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut tick = tokio::time::interval(Duration::from_millis(20));
+    loop {
+        tick.tick().await;
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing listens on {port}"
+        );
+    }
+}
+
+/// A private redis-server this test starts, stops and restarts on its own port (never the shared one).
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+impl RedisServer {
+    /// Starts a redis-server on a free port; `None` (skip) when redis-server is not installed, except on CI.
+    pub async fn start(test: &str) -> Option<Self> {
+        if std::process::Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_err()
+        {
+            assert!(
+                !on_ci(),
+                "{test}: redis-server is not installed, and CI must run every test"
+            );
+            println!("skipping {test}: redis-server not installed");
+            return None;
+        }
+        let mut server = Self {
+            port: free_port(),
+            child: None,
+        };
+        server.restart().await;
+        Some(server)
+    }
+
+    /// `redis://127.0.0.1:<port>`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Kills the server (if running) and waits for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and waits until it listens.
+    pub async fn restart(&mut self) {
+        self.stop();
+        let port = self.port.to_string();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port,
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        wait_listening(self.port).await;
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A TCP proxy on loopback that a test can cut (every connection dropped, new ones refused at once) and
+/// restore: a database or broker "going away" without touching the shared service.
+pub struct TcpProxy {
+    pub port: u16,
+    open: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+    task: JoinHandle<()>,
+}
+
+impl TcpProxy {
+    /// Proxies a fresh loopback port to `target`.
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let open = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (cut, cuts) = tokio::sync::watch::channel(0u64);
+        let task = tokio::spawn({
+            let open = open.clone();
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        continue; // dropped: the client sees the connection closed at once
+                    }
+                    let mut cuts = cuts.clone();
+                    cuts.borrow_and_update(); // only cuts from now on end this connection
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = cuts.changed() => {}
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            open,
+            cut,
+            task,
+        }
+    }
+
+    /// Drops every proxied connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for TcpProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
