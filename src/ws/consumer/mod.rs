@@ -10,19 +10,23 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, close_code};
-use futures_util::{FutureExt, SinkExt};
+use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::{broadcast, oneshot};
-use tokio::time::{Instant, MissedTickBehavior, timeout};
+use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+mod inbound;
+mod socket;
+
+use inbound::next_outcome;
+
 use super::cursor::{Cursor, Step};
-use super::protocol::{ClientFrame, ProtocolError, ServerFrame, message_frame, parse_client_frame};
+use super::protocol::message_frame;
 use crate::app::AppState;
 use crate::channels::Event;
 use crate::domain::{RoomName, Username};
 use crate::stats::Stats;
-use crate::storage::{Appended, NewMessage, StoreError};
+use crate::storage::{Appended, StoreError};
 
 /// Messages read from the store per page when replaying or catching up.
 const PAGE: u32 = 256;
@@ -277,199 +281,4 @@ impl Consumer {
         Stats::add(&self.state.stats.deliveries, 1);
         self.write(Message::Text(event.frame), false).await
     }
-
-    async fn on_frame(&mut self, frame: Option<Result<Message, axum::Error>>) -> Result<(), End> {
-        self.last_heard = Instant::now();
-        let text = match frame {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Binary(_))) => return self.refuse(ProtocolError::binary()).await,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
-            Some(Ok(Message::Close(_))) | None => return Err(End::PeerClosed),
-            Some(Err(error)) => return Err(End::Socket(error)),
-        };
-        match parse_client_frame(&text, self.state.config.max_message_bytes) {
-            Ok(ClientFrame::Message { body, client_id }) => {
-                let message = NewMessage {
-                    room: self.room.clone(),
-                    author: self.user.clone(),
-                    body,
-                    client_id: client_id.clone(),
-                };
-                match self.state.store.submit(message).await {
-                    Ok(outcome) => {
-                        Stats::add(&self.state.stats.messages_received, 1);
-                        self.pending.push_back(Pending { client_id, outcome });
-                        Ok(())
-                    }
-                    Err(error) => self.answer(client_id.as_deref(), Err(error)).await,
-                }
-            }
-            Ok(ClientFrame::Resume { since }) => self.resume(since).await,
-            Err(error) => self.refuse(error).await,
-        }
-    }
-
-    async fn refuse(&mut self, error: ProtocolError) -> Result<(), End> {
-        Stats::add(&self.state.stats.rejected_frames, 1);
-        let frame = ServerFrame::Error {
-            code: error.code,
-            detail: &error.detail,
-            client_id: error.client_id.as_deref(),
-        };
-        self.write(Message::Text(frame.encode().into()), true).await
-    }
-
-    /// Tells the sender how its message fared: an ack once stored (only for clients that sent a
-    /// `client_id`; plain Channels clients see their message arrive instead), an error frame otherwise.
-    async fn answer(
-        &mut self,
-        client_id: Option<&str>,
-        outcome: Result<Appended, StoreError>,
-    ) -> Result<(), End> {
-        let frame = match (&outcome, client_id) {
-            (Ok(_), None) => return Ok(()),
-            (Ok(appended), Some(client_id)) => ServerFrame::Ack {
-                client_id,
-                id: appended.message.seq,
-                duplicate: appended.duplicate,
-            },
-            (Err(error), client_id) => {
-                tracing::warn!(%error, "a message could not be stored");
-                let (code, detail) = match error {
-                    StoreError::Closed => (
-                        "shutting_down",
-                        "the server is stopping; send it again after reconnecting",
-                    ),
-                    _ => (
-                        "store_unavailable",
-                        "the message was not stored; send it again",
-                    ),
-                };
-                ServerFrame::Error {
-                    code,
-                    detail,
-                    client_id,
-                }
-            }
-        };
-        self.write(Message::Text(frame.encode().into()), true).await
-    }
-
-    async fn on_ping_tick(&mut self) -> Result<(), End> {
-        if self.last_heard.elapsed() > self.keepalive {
-            // A long catch-up may have kept us from reading: take whatever the peer already sent.
-            let max_in_flight = self.state.config.max_in_flight.max(1);
-            while self.pending.len() < max_in_flight {
-                match self.socket.recv().now_or_never() {
-                    Some(frame) => self.on_frame(frame).await?,
-                    None => break,
-                }
-            }
-        }
-        if self.last_heard.elapsed() > self.keepalive {
-            return Err(End::Unresponsive);
-        }
-        self.write(Message::Ping(Default::default()), true).await
-    }
-
-    async fn feed(&mut self, frame: String) -> Result<(), End> {
-        self.write(Message::Text(frame.into()), false).await
-    }
-
-    async fn flush(&mut self) -> Result<(), End> {
-        match timeout(self.keepalive, self.socket.flush()).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
-    }
-
-    /// Queues `message` on the socket (and flushes it when `flush`); a peer that cannot take it within the
-    /// keepalive time is unresponsive.
-    async fn write(&mut self, message: Message, flush: bool) -> Result<(), End> {
-        let sent = if flush {
-            timeout(self.keepalive, self.socket.send(message)).await
-        } else {
-            timeout(self.keepalive, self.socket.feed(message)).await
-        };
-        match sent {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
-    }
-
-    /// Ends the connection according to `end`: on shutdown, answer what the store still owes this client
-    /// and send close 1001; on a store failure, say so and close 1011.
-    async fn close(&mut self, end: &End) {
-        let (code, reason) = match end {
-            End::Shutdown => {
-                let bound = self.state.config.shutdown_timeout() / 2;
-                while let Some(pending) = self.pending.pop_front() {
-                    let outcome = match timeout(bound, pending.outcome).await {
-                        Ok(Ok(outcome)) => outcome,
-                        _ => Err(StoreError::Closed),
-                    };
-                    if self
-                        .answer(pending.client_id.as_deref(), outcome)
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
-                }
-                (close_code::AWAY, "server shutting down")
-            }
-            End::Store(_) | End::Layer(_) => {
-                match end {
-                    End::Store(error) => {
-                        tracing::warn!(%error, "closing: the store could not be read")
-                    }
-                    End::Layer(reason) => {
-                        tracing::warn!(%reason, "closing: the room stream failed")
-                    }
-                    _ => {}
-                }
-                let frame = ServerFrame::Error {
-                    code: "unavailable",
-                    detail: "messages could not be delivered right now; reconnect with since",
-                    client_id: None,
-                };
-                let _ = self.write(Message::Text(frame.encode().into()), true).await;
-                (close_code::ERROR, "temporarily unavailable")
-            }
-            End::Unresponsive => {
-                Stats::add(&self.state.stats.keepalive_closes, 1);
-                return;
-            }
-            End::Socket(error) => {
-                tracing::debug!(%error, "socket failed");
-                return;
-            }
-            End::PeerClosed => {
-                // The WebSocket layer queued the reply to the peer's Close: send it.
-                let _ = timeout(Duration::from_secs(1), self.socket.flush()).await;
-                return;
-            }
-        };
-        let close = Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        let _ = timeout(Duration::from_secs(1), self.socket.send(close)).await;
-    }
-}
-
-/// The store's answer to the oldest pending send (the writer answers in order).
-async fn next_outcome(
-    pending: &mut VecDeque<Pending>,
-) -> (Option<Arc<str>>, Result<Appended, StoreError>) {
-    let Some(front) = pending.front_mut() else {
-        return std::future::pending().await;
-    };
-    let outcome = (&mut front.outcome)
-        .await
-        .unwrap_or(Err(StoreError::Closed));
-    let client_id = pending.pop_front().and_then(|p| p.client_id);
-    (client_id, outcome)
 }

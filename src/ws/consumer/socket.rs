@@ -1,0 +1,102 @@
+//! Writing to the socket, always bounded: a peer that cannot take a write within the keepalive time is
+//! unresponsive. Closing: answer what the store still owes on shutdown, then the right close code.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, close_code};
+use futures_util::SinkExt;
+use tokio::time::timeout;
+
+use super::{Consumer, End};
+use crate::stats::Stats;
+use crate::storage::StoreError;
+use crate::ws::protocol::ServerFrame;
+
+impl Consumer {
+    pub(super) async fn feed(&mut self, frame: String) -> Result<(), End> {
+        self.write(Message::Text(frame.into()), false).await
+    }
+
+    pub(super) async fn flush(&mut self) -> Result<(), End> {
+        match timeout(self.keepalive, self.socket.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
+    /// Queues `message` on the socket (and flushes it when `flush`); a peer that cannot take it within the
+    /// keepalive time is unresponsive.
+    pub(super) async fn write(&mut self, message: Message, flush: bool) -> Result<(), End> {
+        let sent = if flush {
+            timeout(self.keepalive, self.socket.send(message)).await
+        } else {
+            timeout(self.keepalive, self.socket.feed(message)).await
+        };
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
+    /// Ends the connection according to `end`: on shutdown, answer what the store still owes this client
+    /// and send close 1001; on a store failure, say so and close 1011.
+    pub(super) async fn close(&mut self, end: &End) {
+        let (code, reason) = match end {
+            End::Shutdown => {
+                let bound = self.state.config.shutdown_timeout() / 2;
+                while let Some(pending) = self.pending.pop_front() {
+                    let outcome = match timeout(bound, pending.outcome).await {
+                        Ok(Ok(outcome)) => outcome,
+                        _ => Err(StoreError::Closed),
+                    };
+                    if self
+                        .answer(pending.client_id.as_deref(), outcome)
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                (close_code::AWAY, "server shutting down")
+            }
+            End::Store(_) | End::Layer(_) => {
+                match end {
+                    End::Store(error) => {
+                        tracing::warn!(%error, "closing: the store could not be read")
+                    }
+                    End::Layer(reason) => {
+                        tracing::warn!(%reason, "closing: the room stream failed")
+                    }
+                    _ => {}
+                }
+                let frame = ServerFrame::Error {
+                    code: "unavailable",
+                    detail: "messages could not be delivered right now; reconnect with since",
+                    client_id: None,
+                };
+                let _ = self.write(Message::Text(frame.encode().into()), true).await;
+                (close_code::ERROR, "temporarily unavailable")
+            }
+            End::Unresponsive => {
+                Stats::add(&self.state.stats.keepalive_closes, 1);
+                return;
+            }
+            End::Socket(error) => {
+                tracing::debug!(%error, "socket failed");
+                return;
+            }
+            End::PeerClosed => {
+                // The WebSocket layer queued the reply to the peer's Close: send it.
+                let _ = timeout(Duration::from_secs(1), self.socket.flush()).await;
+                return;
+            }
+        };
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = timeout(Duration::from_secs(1), self.socket.send(close)).await;
+    }
+}
