@@ -107,14 +107,18 @@ impl SqliteBackend {
     /// Opens (creating if needed) and migrates the database at `url`.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let options = options(url)?;
+        // A file on this machine does not go away between queries: skip the ping sqlx would otherwise
+        // send before every acquire (a round trip to its SQLite thread per batch and per read).
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         migrator().run(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(options.read_only(true))
             .await?;
         Ok(Self { writer, readers })
