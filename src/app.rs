@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::channels::{ChannelLayer, MemoryLayer, RedisLayer};
-use crate::config::Config;
+use crate::config::{Config, redacted};
 use crate::stats::Stats;
 use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};
 use crate::ws::{Fanout, StoreHeads};
@@ -59,7 +59,7 @@ impl App {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let backend = Store::connect(&config.database_url)
             .await
-            .with_context(|| format!("opening the database {}", config.database_url))?;
+            .with_context(|| format!("opening the database {}", redacted(&config.database_url)))?;
         let stats = Arc::new(Stats::default());
         let shutdown = CancellationToken::new();
         // The layer outlives the sockets: what the writer commits while stopping still reaches other nodes.

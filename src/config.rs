@@ -110,6 +110,20 @@ impl Config {
     }
 }
 
+/// `url` with any password replaced by `***`, for logs and error messages.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -166,6 +180,23 @@ mod tests {
         assert_eq!(parsed.keepalive_secs, default.keepalive_secs);
         assert_eq!(parsed.shutdown_secs, default.shutdown_secs);
         assert_eq!(parsed.write_batch, default.write_batch);
+    }
+
+    #[test]
+    fn passwords_never_reach_the_logs() {
+        assert_eq!(
+            redacted("postgres://chat:s3cret@db/chat"),
+            "postgres://chat:***@db/chat"
+        );
+        assert_eq!(
+            redacted("postgres://chat@db/chat"),
+            "postgres://chat@db/chat"
+        );
+        assert_eq!(
+            redacted("redis://:pw@cache:6379"),
+            "redis://:***@cache:6379"
+        );
+        assert_eq!(redacted("sqlite://db.sqlite3"), "sqlite://db.sqlite3");
     }
 
     #[test]

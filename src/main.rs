@@ -35,6 +35,7 @@ async fn serve(config: chatweb::config::Config) -> anyhow::Result<()> {
 
 async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let applied = Store::migrate(database_url).await?;
-    tracing::info!(database_url, applied, "migrations are up to date");
+    let database = chatweb::config::redacted(database_url);
+    tracing::info!(%database, applied, "migrations are up to date");
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! The store: the only place that speaks SQL. A [`Store`] handle reads through a backend's read pool and
-//! writes through one group-commit writer task ([`writer`]), so every message gets its room sequence number
-//! inside the transaction that stores it (shared/DESIGN.md, invariants 1 and 2).
+//! The store: the only place that speaks SQL. A [`Store`] handle reads through a backend's read pool (or,
+//! on a single node, the [`RecentCache`] in front of it) and writes through one group-commit writer task
+//! ([`writer`]), so every message gets its room sequence number inside the transaction that stores it
+//! (shared/DESIGN.md, invariants 1 and 2).
 
 mod batch;
 mod postgres;
@@ -172,7 +173,7 @@ impl Engine {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl(url.to_owned()))
+            Err(StoreError::UnsupportedUrl(crate::config::redacted(url)))
         }
     }
 }
