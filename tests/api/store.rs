@@ -180,3 +180,47 @@ async fn migrate_applies_the_postgres_schema_once() {
     assert_eq!(Store::migrate(&db.url).await.expect("migrate again"), 0);
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn a_failed_sqlite_batch_stores_nothing_and_the_next_one_works() {
+    use sqlx::Connection;
+    let dir = TempDir::new();
+    let store = Store::connect(&dir.sqlite_url()).await.expect("sqlite");
+    store
+        .append(&[message("r", "before", None)], 1)
+        .await
+        .expect("append");
+    // Make the database refuse one body, from outside chatweb.
+    let mut admin = sqlx::SqliteConnection::connect(&dir.sqlite_url())
+        .await
+        .expect("connect");
+    sqlx::query(
+        "CREATE TRIGGER refuse BEFORE INSERT ON messages WHEN NEW.body = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'refused'); END",
+    )
+    .execute(&mut admin)
+    .await
+    .expect("trigger");
+    admin.close().await.expect("close");
+
+    let failed = store
+        .append(&[message("r", "fine", None), message("r", "boom", None)], 2)
+        .await;
+    assert!(failed.is_err(), "the whole batch fails");
+    // Nothing of it was stored, no id was used, and the writer connection is usable again.
+    assert_eq!(store.last_seq(&room("r")).await.expect("last_seq"), 1);
+    let out = store
+        .append(&[message("r", "after", None)], 3)
+        .await
+        .expect("append");
+    assert_eq!(out[0].message.seq, 2);
+    let texts: Vec<_> = store
+        .after(&room("r"), 0, 10)
+        .await
+        .expect("after")
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(texts, ["before", "after"]);
+    store.close().await;
+}
