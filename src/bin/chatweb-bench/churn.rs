@@ -3,6 +3,7 @@
 //! plain join to chatweb replays the room's recent history before the new message, as it would for any
 //! Channels client.
 
+use crate::scenario::Scenario;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,16 +37,28 @@ pub struct ChurnArgs {
     pub protocol: Protocol,
 }
 
-impl ChurnArgs {
+impl Scenario for ChurnArgs {
+    const NAME: &'static str = "churn";
+    const HEADLINE: &'static str = "cycles_per_s";
+
     /// The CI size.
-    pub fn quick(&mut self) {
+    fn quick(&mut self) {
         self.cycles = 200;
         self.concurrency = 10;
     }
 
     /// Connections open at once.
-    pub fn connections(&self) -> u64 {
+    fn connections(&self) -> u64 {
         self.concurrency as u64
+    }
+
+    async fn run(
+        &self,
+        server: &Server,
+        sources: u8,
+        deadline: Instant,
+    ) -> anyhow::Result<Outcome> {
+        run(server, self, sources, deadline).await
     }
 }
 

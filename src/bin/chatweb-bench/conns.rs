@@ -3,6 +3,7 @@
 //! so pings get their pongs). Reports the connect rate and the server's resident memory before and after,
 //! per connection.
 
+use crate::scenario::Scenario;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -36,17 +37,29 @@ pub struct ConnsArgs {
     pub hold: f64,
 }
 
-impl ConnsArgs {
+impl Scenario for ConnsArgs {
+    const NAME: &'static str = "conns";
+    const HEADLINE: &'static str = "kb_per_connection";
+
     /// The CI size.
-    pub fn quick(&mut self) {
+    fn quick(&mut self) {
         self.connections = 200;
         self.rooms = 10;
         self.hold = 0.5;
     }
 
     /// Connections the run opens.
-    pub fn connections(&self) -> u64 {
+    fn connections(&self) -> u64 {
         self.connections as u64
+    }
+
+    async fn run(
+        &self,
+        server: &Server,
+        sources: u8,
+        deadline: Instant,
+    ) -> anyhow::Result<Outcome> {
+        run(server, self, sources, deadline).await
     }
 }
 

@@ -7,6 +7,7 @@
 //! Before the clock starts, each publisher sends warm-up messages until every subscriber of its room has
 //! received one: a subscription the server has not set up yet cannot lose measured messages.
 
+use crate::scenario::Scenario;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,9 +52,12 @@ pub struct FanoutArgs {
     pub protocol: Protocol,
 }
 
-impl FanoutArgs {
+impl Scenario for FanoutArgs {
+    const NAME: &'static str = "fanout";
+    const HEADLINE: &'static str = "deliveries_per_s";
+
     /// The CI size: a few seconds at most.
-    pub fn quick(&mut self) {
+    fn quick(&mut self) {
         self.rooms = 2;
         self.subscribers = 5;
         self.messages = 200;
@@ -61,8 +65,27 @@ impl FanoutArgs {
     }
 
     /// Connections the run opens.
-    pub fn connections(&self) -> u64 {
+    fn connections(&self) -> u64 {
         (self.rooms * (self.subscribers + 1)) as u64
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self
+            .rate
+            .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
+        {
+            anyhow::bail!("--rate must be a positive number of messages per second");
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        server: &Server,
+        sources: u8,
+        deadline: Instant,
+    ) -> anyhow::Result<Outcome> {
+        run(server, self, sources, deadline).await
     }
 }
 /// Shared by every task of one run.

@@ -12,6 +12,7 @@ mod fanout_roles;
 mod procfs;
 mod relay;
 mod report;
+mod scenario;
 mod server;
 mod store;
 
@@ -24,6 +25,7 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use report::Outcome;
+use scenario::Scenario;
 use server::{Kind, Server};
 
 /// Time a run gets beyond `--timeout` to start its server and tear down.
@@ -134,58 +136,24 @@ async fn main() -> ExitCode {
 /// Runs one scenario subcommand and builds its JSON line.
 async fn measure(command: Command) -> anyhow::Result<Value> {
     match command {
-        Command::Fanout { common, mut args } => {
-            if common.quick {
-                args.quick();
-            }
-            if args
-                .rate
-                .is_some_and(|rate| !(rate > 0.0 && rate.is_finite()))
-            {
-                anyhow::bail!("--rate must be a positive number of messages per second");
-            }
-            procfs::check_open_files(args.connections())?;
-            let params = serde_json::to_value(&args)?;
-            let run = async |server: &Server, deadline| {
-                fanout::run(server, &args, common.sources, deadline).await
-            };
-            compare(&common, "fanout", params, "deliveries_per_s", true, run).await
-        }
-        Command::Conns { common, mut args } => {
-            if common.quick {
-                args.quick();
-            }
-            procfs::check_open_files(args.connections())?;
-            let params = serde_json::to_value(&args)?;
-            let run = async |server: &Server, deadline| {
-                conns::run(server, &args, common.sources, deadline).await
-            };
-            compare(&common, "conns", params, "kb_per_connection", true, run).await
-        }
-        Command::Churn { common, mut args } => {
-            if common.quick {
-                args.quick();
-            }
-            procfs::check_open_files(args.connections())?;
-            let params = serde_json::to_value(&args)?;
-            let run = async |server: &Server, deadline| {
-                churn::run(server, &args, common.sources, deadline).await
-            };
-            compare(&common, "churn", params, "cycles_per_s", true, run).await
-        }
-        Command::Store { common, mut args } => {
-            if common.quick {
-                args.quick();
-            }
-            procfs::check_open_files(args.connections())?;
-            let params = serde_json::to_value(&args)?;
-            let run = async |server: &Server, deadline| {
-                store::run(server, &args, common.sources, deadline).await
-            };
-            compare(&common, "store", params, "acked_per_s", false, run).await
-        }
+        Command::Fanout { common, args } => measure_scenario(&common, args).await,
+        Command::Conns { common, args } => measure_scenario(&common, args).await,
+        Command::Churn { common, args } => measure_scenario(&common, args).await,
+        Command::Store { common, args } => measure_scenario(&common, args).await,
         Command::Relay(_) => anyhow::bail!("the relay is not a scenario"),
     }
+}
+
+/// Sizes and checks `args`, then runs the scenario against chatweb (and the relay, where it can).
+async fn measure_scenario<S: Scenario>(common: &Common, mut args: S) -> anyhow::Result<Value> {
+    if common.quick {
+        args.quick();
+    }
+    args.validate()?;
+    procfs::check_open_files(args.connections())?;
+    let params = serde_json::to_value(&args)?;
+    let run = async |server: &Server, deadline| args.run(server, common.sources, deadline).await;
+    compare(common, S::NAME, params, S::HEADLINE, S::WITH_RELAY, run).await
 }
 
 /// Runs `run` against chatweb, then (unless `--no-relay` or `with_relay` is false) against the relay,

@@ -3,6 +3,7 @@
 //! means stored). Reports acknowledged messages per second and the ack latency. Only chatweb has a store:
 //! the relay sends no acks, so this scenario has no relay part.
 
+use crate::scenario::Scenario;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -42,17 +43,30 @@ pub struct StoreArgs {
     pub size: usize,
 }
 
-impl StoreArgs {
+impl Scenario for StoreArgs {
+    const NAME: &'static str = "store";
+    const HEADLINE: &'static str = "acked_per_s";
+    const WITH_RELAY: bool = false;
+
     /// The CI size.
-    pub fn quick(&mut self) {
+    fn quick(&mut self) {
         self.rooms = 4;
         self.senders = 8;
         self.messages = 100;
     }
 
     /// Connections the run opens.
-    pub fn connections(&self) -> u64 {
+    fn connections(&self) -> u64 {
         self.senders as u64
+    }
+
+    async fn run(
+        &self,
+        server: &Server,
+        sources: u8,
+        deadline: Instant,
+    ) -> anyhow::Result<Outcome> {
+        run(server, self, sources, deadline).await
     }
 }
 
