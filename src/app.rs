@@ -8,13 +8,14 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use axum::serve::ListenerExt;
-use minijinja::Environment;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::accounts::Accounts;
 use crate::channels::{ChannelLayer, MemoryLayer, RedisLayer};
 use crate::config::{Config, redacted};
+use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};
 use crate::ws::{Fanout, StoreHeads};
@@ -24,27 +25,6 @@ const WRITE_QUEUE: usize = 16_384;
 
 /// Memory the recent-history cache may use (rooms past it are read from the database again).
 const CACHE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
-
-/// What every handler and connection shares.
-#[derive(Clone)]
-pub struct AppState {
-    /// The node's settings.
-    pub config: Arc<Config>,
-    /// Hosts an `Origin` may name (computed once from the config).
-    pub origin_hosts: Arc<[String]>,
-    /// The message store.
-    pub store: Store,
-    /// The fan-out of committed messages.
-    pub channels: Arc<dyn ChannelLayer>,
-    /// The page templates.
-    pub templates: Arc<Environment<'static>>,
-    /// Counters for `/metrics`.
-    pub stats: Arc<Stats>,
-    /// Cancelled when the node starts to stop.
-    pub shutdown: CancellationToken,
-    /// Tracks WebSocket tasks so shutdown can wait for them.
-    pub tracker: TaskTracker,
-}
 
 /// A node that is bound but not serving yet.
 pub struct App {
@@ -99,7 +79,14 @@ impl App {
         let listener = bind(address)
             .await
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
+        let accounts = Accounts::new(store.db(), config.account_settings());
+        tokio::spawn(crate::accounts::revocation::watch_log(
+            store.db(),
+            accounts.revocations(),
+            layer_stop.clone(),
+        ));
         let state = AppState {
+            accounts,
             origin_hosts: config.origin_hosts().into(),
             config: Arc::new(config),
             store,
@@ -170,8 +157,11 @@ impl App {
                 tracing::debug!(%error, "cannot set TCP_NODELAY");
             }
         });
-        let serve = axum::serve(listener, crate::http::router(state))
-            .with_graceful_shutdown(token.clone().cancelled_owned());
+        // The peer's address reaches handlers (login throttling per address).
+        let service =
+            crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let serve =
+            axum::serve(listener, service).with_graceful_shutdown(token.clone().cancelled_owned());
         let served = serve.await.context("serving HTTP");
         // Every socket task got the token too: it answers its pending sends and closes with 1001.
         tracker.close();

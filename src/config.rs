@@ -71,12 +71,43 @@ pub struct Config {
     /// Most messages the store writer commits in one transaction.
     #[arg(long, env = "CHATWEB_WRITE_BATCH", default_value_t = 8192)]
     pub write_batch: usize,
+
+    /// Let visitors without an account chat under a nickname (`--guests=false`: rooms are members-only).
+    #[arg(long, env = "CHATWEB_GUESTS", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub guests: bool,
+
+    /// Days a login session lasts.
+    #[arg(long, env = "CHATWEB_SESSION_DAYS", default_value_t = 14)]
+    pub session_days: u64,
+
+    /// Mark cookies `Secure` (also done for requests that arrive with `X-Forwarded-Proto: https`).
+    #[arg(long, env = "CHATWEB_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub secure_cookies: bool,
+
+    /// Failed logins for one username or from one address before further attempts must wait.
+    #[arg(long, env = "CHATWEB_LOGIN_FAILURES", default_value_t = 5)]
+    pub login_failures: u32,
+
+    /// Seconds a throttled username or address waits before it may try again.
+    #[arg(long, env = "CHATWEB_LOGIN_LOCKOUT_SECS", default_value_t = 60)]
+    pub login_lockout_secs: u64,
 }
 
 impl Config {
     /// The keepalive timeout.
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_secs.max(1))
+    }
+
+    /// How accounts behave.
+    pub fn account_settings(&self) -> crate::accounts::AccountSettings {
+        crate::accounts::AccountSettings {
+            session_ttl: Duration::from_secs(self.session_days.max(1).saturating_mul(24 * 3600)),
+            secure_cookies: self.secure_cookies,
+            guests: self.guests,
+            login_failures: self.login_failures,
+            login_lockout: Duration::from_secs(self.login_lockout_secs),
+        }
     }
 
     /// The graceful-stop bound.
@@ -141,6 +172,11 @@ impl Default for Config {
             keepalive_secs: 30,
             shutdown_secs: 10,
             write_batch: 8192,
+            guests: true,
+            session_days: 14,
+            secure_cookies: false,
+            login_failures: 5,
+            login_lockout_secs: 60,
         }
     }
 }
@@ -180,6 +216,19 @@ mod tests {
         assert_eq!(parsed.keepalive_secs, default.keepalive_secs);
         assert_eq!(parsed.shutdown_secs, default.shutdown_secs);
         assert_eq!(parsed.write_batch, default.write_batch);
+        assert_eq!(parsed.guests, default.guests);
+        assert_eq!(parsed.session_days, default.session_days);
+        assert_eq!(parsed.secure_cookies, default.secure_cookies);
+        assert_eq!(parsed.login_failures, default.login_failures);
+        assert_eq!(parsed.login_lockout_secs, default.login_lockout_secs);
+    }
+
+    #[test]
+    fn guests_can_be_turned_off_with_an_explicit_value() {
+        let parsed = Wrapper::parse_from(["chatweb", "--guests=false"]).config;
+        assert!(!parsed.guests);
+        let parsed = Wrapper::parse_from(["chatweb", "--guests"]).config;
+        assert!(parsed.guests);
     }
 
     #[test]

@@ -16,6 +16,12 @@ pub enum AppError {
     /// The handshake's origin is not allowed.
     #[error("origin not allowed")]
     ForbiddenOrigin,
+    /// The request needs a valid credential.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The requester may not do this.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// Anything else: logged, answered with a bare 500.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -26,12 +32,34 @@ impl IntoResponse for AppError {
         let status = match &self {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
-            Self::ForbiddenOrigin => StatusCode::FORBIDDEN,
+            Self::ForbiddenOrigin | Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Internal(error) => {
                 tracing::error!(error = format!("{error:#}"), "request failed");
                 return (StatusCode::INTERNAL_SERVER_ERROR, "something went wrong").into_response();
             }
         };
         (status, self.to_string()).into_response()
+    }
+}
+
+impl From<crate::accounts::AccountError> for AppError {
+    fn from(error: crate::accounts::AccountError) -> Self {
+        use crate::accounts::AccountError;
+        match error {
+            AccountError::NotFound(what) => Self::NotFound(what),
+            AccountError::Store(e) => Self::Internal(anyhow::Error::new(e)),
+            AccountError::Internal(e) => Self::Internal(e),
+            other => Self::BadRequest(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::storage::StoreError> for AppError {
+    fn from(error: crate::storage::StoreError) -> Self {
+        match error {
+            crate::storage::StoreError::NotFound(what) => Self::NotFound(what),
+            other => Self::Internal(anyhow::Error::new(other)),
+        }
     }
 }

@@ -1,6 +1,10 @@
 //! chatweb: a real-time chat server. A lobby, named rooms, WebSocket chat wire-compatible with the Django
 //! Channels tutorial, and a stored, gap-free history per room (shared/DESIGN.md describes the message path).
 
+/// Users, passwords, sessions, API tokens, CSRF and the identity of every request.
+pub mod accounts;
+/// The staff pages at `/admin/`: users, rooms, messages, the audit log.
+pub mod admin;
 /// The application: shared state, binding the socket, serving until stopped.
 pub mod app;
 /// The pieces that carry committed messages to every subscriber of a room.
@@ -11,14 +15,20 @@ pub mod cli;
 pub mod config;
 /// Validated values: room names, user names, message bodies.
 pub mod domain;
+/// The management commands: createsuperuser, changepassword, API tokens.
+pub mod manage;
 /// HTTP errors and how they become responses.
 pub mod error;
 /// The HTTP routes: lobby, room page, static assets, health.
 pub mod http;
+/// What every handler and connection shares.
+pub mod state;
 /// Process-wide counters that operations care about.
 pub mod stats;
 /// Where messages live: the store, its backends and the group-commit writer.
 pub mod storage;
+/// The page templates, compiled in.
+pub mod templates;
 /// Logging setup.
 pub mod telemetry;
 /// The WebSocket endpoint: handshake, wire protocol, per-socket consumer.

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use chatweb::app::App;
 use chatweb::cli::{Cli, Command};
+use chatweb::manage;
 use chatweb::storage::Store;
 use clap::Parser;
 
@@ -15,14 +16,18 @@ async fn main() -> ExitCode {
         Some(Command::Serve(config)) => serve(config).await,
         None => serve(cli.serve).await,
         Some(Command::Migrate(args)) => migrate(&args.database_url).await,
+        Some(Command::Createsuperuser(args)) => {
+            let password = std::env::var(manage::SUPERUSER_PASSWORD_ENV).ok();
+            manage::create_superuser(args, password).await
+        }
+        Some(Command::Changepassword(args)) => manage::change_password(args).await,
+        Some(Command::Token(args)) => manage::token(&args.database.database_url, args.command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "chatweb stopped with an error"
-            );
+            tracing::error!(error = format!("{error:#}"), "chatweb stopped with an error");
+            eprintln!("Error: {error:#}");
             ExitCode::FAILURE
         }
     }

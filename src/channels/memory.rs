@@ -117,6 +117,7 @@ mod tests {
         let event = Event {
             seq: 1,
             frame: "{}".into(),
+            plain: true,
         };
         layer.publish(&room("a"), event).await.expect("publish");
         assert_eq!(a.recv().await.expect("event").seq, 1);

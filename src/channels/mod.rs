@@ -21,6 +21,9 @@ pub struct Event {
     pub seq: u64,
     /// The JSON text frame sent to clients.
     pub frame: Utf8Bytes,
+    /// Whether clients of the plain Channels protocol get it (a chat message); events that change
+    /// history go only to `chatweb.v2` clients, the others just move past their id.
+    pub plain: bool,
 }
 
 /// Why the layer could not publish or subscribe.

@@ -6,4 +6,4 @@ mod username;
 
 pub use message_body::{BodyError, MessageBody};
 pub use room_name::RoomName;
-pub use username::Username;
+pub use username::{Username, UsernameError};

@@ -5,7 +5,7 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 const CHAT_JS: &str = include_str!("../../static/chat.js");
 const LOBBY_JS: &str = include_str!("../../static/lobby.js");

@@ -2,16 +2,18 @@
 //! with minijinja from templates compiled into the binary. HTML autoescaping keeps user text as text.
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::{Environment, context};
+use serde::Deserialize;
 
-use crate::app::AppState;
+use super::page::{Page, urlencode};
+use crate::accounts::Identity;
+use crate::accounts::cookies::NICKNAME_COOKIE;
 use crate::domain::RoomName;
 use crate::error::AppError;
-use crate::http::{NICKNAME_COOKIE, nickname};
+use crate::state::AppState;
 use crate::ws::protocol::rfc3339_ms;
 
 /// Rooms listed in the lobby.
@@ -28,11 +30,7 @@ pub fn router() -> Router<AppState> {
 /// The page templates; `.html` names are autoescaped.
 pub fn templates() -> Environment<'static> {
     let mut env = Environment::new();
-    for (name, source) in [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("lobby.html", include_str!("../../templates/lobby.html")),
-        ("room.html", include_str!("../../templates/room.html")),
-    ] {
+    for (name, source) in crate::templates::ALL {
         // The templates are compiled in and covered by tests; a syntax error is a build defect.
         #[allow(clippy::expect_used)]
         env.add_template(name, source)
@@ -41,20 +39,15 @@ pub fn templates() -> Environment<'static> {
     env
 }
 
-fn render(state: &AppState, name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
-    let template = state
-        .templates
-        .get_template(name)
-        .map_err(|e| anyhow::anyhow!(e).context("loading template"))?;
-    let html = template
-        .render(ctx)
-        .map_err(|e| anyhow::anyhow!(e).context("rendering template"))?;
-    Ok(Html(html))
+#[derive(Deserialize)]
+struct LobbyQuery {
+    error: Option<String>,
 }
 
 async fn lobby(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    page: Page,
+    Query(query): Query<LobbyQuery>,
 ) -> Result<Html<String>, AppError> {
     let rooms = state
         .store
@@ -65,13 +58,21 @@ async fn lobby(
         .iter()
         .map(|r| context! { name => &r.name, messages => r.messages, href => format!("/chat/{}/", urlencode(&r.name)) })
         .collect();
-    render(
+    let error = match query.error.as_deref() {
+        Some("nickname_taken") => {
+            Some("That nickname belongs to a registered user: log in, or choose another.")
+        }
+        _ => None,
+    };
+    page.render(
         &state,
         "lobby.html",
         context! {
             rooms => rooms,
-            nickname => nickname(&headers).as_str(),
+            nickname => page.identity.name().as_str(),
             nickname_cookie => NICKNAME_COOKIE,
+            guests => state.config.guests,
+            error => error,
         },
     )
 }
@@ -79,9 +80,18 @@ async fn lobby(
 async fn room(
     State(state): State<AppState>,
     Path(room): Path<String>,
-    headers: HeaderMap,
-) -> Result<Html<String>, AppError> {
+    page: Page,
+) -> Result<Response, AppError> {
     let room = RoomName::parse(&room).ok_or(AppError::NotFound("room"))?;
+    if let Identity::Guest(guest) = &page.identity {
+        if !state.config.guests {
+            let next = urlencode(&format!("/chat/{}/", room.as_str()));
+            return Ok(Redirect::to(&format!("/accounts/login/?next={next}")).into_response());
+        }
+        if guest.name_taken {
+            return Ok(Redirect::to("/?error=nickname_taken").into_response());
+        }
+    }
     let history = state
         .store
         .recent(&room, state.config.history)
@@ -90,19 +100,22 @@ async fn room(
     let last_id = history.last().map_or(0, |m| m.seq);
     let lines: Vec<_> = history
         .iter()
-        .map(|m| context! { id => m.seq, ts => rfc3339_ms(m.ts_ms), user => &m.author, message => &m.body })
+        .filter(|m| m.kind.plain())
+        .map(|m| context! { id => m.seq, ts => rfc3339_ms(m.ts_ms), user => &m.author, message => &m.body, guest => m.guest })
         .collect();
-    render(
-        &state,
-        "room.html",
-        context! {
-            room => room.as_str(),
-            messages => lines,
-            last_id => last_id,
-            max_bytes => state.config.max_message_bytes,
-            nickname => nickname(&headers).as_str(),
-        },
-    )
+    Ok(page
+        .render(
+            &state,
+            "room.html",
+            context! {
+                room => room.as_str(),
+                messages => lines,
+                last_id => last_id,
+                max_bytes => state.config.max_message_bytes,
+                nickname => page.identity.name().as_str(),
+            },
+        )?
+        .into_response())
 }
 
 /// Django's APPEND_SLASH: `/chat/x` redirects to `/chat/x/`.
@@ -113,8 +126,4 @@ async fn add_slash(Path(room): Path<String>) -> Response {
         }
         None => AppError::NotFound("room").into_response(),
     }
-}
-
-fn urlencode(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Appended, NewMessage, StoredMessage};
+use super::{Appended, MessageKind, NewMessage, Outcome, StoreError, StoredMessage};
 
 /// The batch's messages by room name, in name order; each holds indexes into the batch.
 pub(super) fn by_room(batch: &[NewMessage]) -> BTreeMap<&str, Vec<usize>> {
@@ -28,17 +28,18 @@ pub(super) struct RoomPlan {
     /// The room's last sequence number after the batch.
     pub last_seq: u64,
     /// Each message's outcome, by batch index.
-    pub outcomes: Vec<(usize, Appended)>,
+    pub outcomes: Vec<(usize, Outcome)>,
     /// The batch indexes to insert, with their sequence numbers.
     pub inserts: Vec<(usize, u64)>,
 }
 
 /// Assigns sequence numbers after `last_seq` to the messages at `indexes`, except those whose `client_id`
-/// is already stored (`stored`, by client id) or appears earlier in the batch: those are duplicates.
+/// is already stored (`stored`, by client id) or appears earlier in the batch: those are duplicates. In a
+/// `locked` room only duplicates succeed (their original is stored); every new message is refused alone.
 pub(super) fn plan_room(
     batch: &[NewMessage],
     indexes: &[usize],
-    mut last_seq: u64,
+    (mut last_seq, locked): (u64, bool),
     mut stored: HashMap<String, StoredMessage>,
     now_ms: i64,
 ) -> RoomPlan {
@@ -49,11 +50,15 @@ pub(super) fn plan_room(
         if let Some(original) = message.client_id.as_deref().and_then(|id| stored.get(id)) {
             outcomes.push((
                 i,
-                Appended {
+                Ok(Appended {
                     message: original.clone(),
                     duplicate: true,
-                },
+                }),
             ));
+            continue;
+        }
+        if locked {
+            outcomes.push((i, Err(StoreError::RoomLocked)));
             continue;
         }
         last_seq += 1;
@@ -62,6 +67,8 @@ pub(super) fn plan_room(
             ts_ms: now_ms,
             author: message.author.as_str().to_owned(),
             body: message.body.as_str().to_owned(),
+            guest: message.author_id.is_none(),
+            kind: MessageKind::Message,
         };
         if let Some(id) = message.client_id.as_deref() {
             stored.insert(id.to_owned(), appended.clone());
@@ -69,10 +76,10 @@ pub(super) fn plan_room(
         inserts.push((i, last_seq));
         outcomes.push((
             i,
-            Appended {
+            Ok(Appended {
                 message: appended,
                 duplicate: false,
-            },
+            }),
         ));
     }
     RoomPlan {
@@ -83,8 +90,8 @@ pub(super) fn plan_room(
 }
 
 /// Puts per-room outcomes back in batch order.
-pub(super) fn in_batch_order(len: usize, outcomes: Vec<(usize, Appended)>) -> Vec<Appended> {
-    let mut slots: Vec<Option<Appended>> = vec![None; len];
+pub(super) fn in_batch_order(len: usize, outcomes: Vec<(usize, Outcome)>) -> Vec<Outcome> {
+    let mut slots: Vec<Option<Outcome>> = vec![None; len];
     for (i, outcome) in outcomes {
         slots[i] = Some(outcome);
     }
@@ -103,6 +110,7 @@ mod tests {
             author: Username::anonymous(),
             body: MessageBody::parse("hi", 10).expect("body"),
             client_id: client_id.map(Into::into),
+            author_id: None,
         }
     }
 
@@ -116,7 +124,7 @@ mod tests {
         ];
         let rooms = by_room(&batch);
         assert_eq!(rooms.keys().copied().collect::<Vec<_>>(), ["a", "b"]);
-        let plan = plan_room(&batch, &rooms["b"], 7, HashMap::new(), 1);
+        let plan = plan_room(&batch, &rooms["b"], (7, false), HashMap::new(), 1);
         assert_eq!(plan.last_seq, 9);
         assert_eq!(plan.inserts, [(0, 8), (3, 9)]);
         let dup = plan
@@ -124,7 +132,29 @@ mod tests {
             .iter()
             .find(|(i, _)| *i == 2)
             .expect("outcome");
-        assert!(dup.1.duplicate);
-        assert_eq!(dup.1.message.seq, 8);
+        let dup = dup.1.as_ref().expect("stored");
+        assert!(dup.duplicate);
+        assert_eq!(dup.message.seq, 8);
+    }
+
+    #[test]
+    fn a_locked_room_refuses_new_messages_but_answers_repeats() {
+        let batch = [message("r", Some("old")), message("r", None)];
+        let rooms = by_room(&batch);
+        let original = StoredMessage {
+            seq: 3,
+            ts_ms: 0,
+            author: "a".into(),
+            body: "hi".into(),
+            guest: true,
+            kind: MessageKind::Message,
+        };
+        let stored = HashMap::from([("old".to_owned(), original)]);
+        let plan = plan_room(&batch, &rooms["r"], (3, true), stored, 1);
+        assert!(plan.inserts.is_empty());
+        assert_eq!(plan.last_seq, 3);
+        let outcomes = in_batch_order(2, plan.outcomes);
+        assert!(outcomes[0].as_ref().is_ok_and(|a| a.duplicate));
+        assert!(matches!(outcomes[1], Err(StoreError::RoomLocked)));
     }
 }

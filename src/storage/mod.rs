@@ -3,7 +3,11 @@
 //! ([`writer`]), so every message gets its room sequence number inside the transaction that stores it
 //! (shared/DESIGN.md, invariants 1 and 2).
 
+mod accounts;
+mod admin;
+mod amend;
 mod batch;
+mod db;
 mod postgres;
 mod recent;
 mod sqlite;
@@ -15,6 +19,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::domain::{MessageBody, RoomName, Username};
 
+pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
+pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
+pub use db::Db;
+pub(crate) use db::on_db;
 pub use postgres::PostgresBackend;
 pub use recent::RecentCache;
 pub use sqlite::SqliteBackend;
@@ -31,6 +39,8 @@ pub struct NewMessage {
     pub body: MessageBody,
     /// The sender's idempotency key: a repeat in the same room stores nothing new.
     pub client_id: Option<Arc<str>>,
+    /// The author's account; `None` for a guest.
+    pub author_id: Option<i64>,
 }
 
 /// A stored message as read back or just committed.
@@ -42,8 +52,75 @@ pub struct StoredMessage {
     pub ts_ms: i64,
     /// Who sent it.
     pub author: String,
-    /// What it says.
+    /// What it says ("" once deleted, and for events).
     pub body: String,
+    /// The author had no account.
+    pub guest: bool,
+    /// A message, a tombstone, or an event that changed earlier messages.
+    pub kind: MessageKind,
+}
+
+/// What a stored row of a room's sequence is. Every row has its own room id (shared/DESIGN.md,
+/// invariant 5): a deletion is an event after the message it removes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// A chat message.
+    Message,
+    /// A message whose text was deleted: its id stays, its text is gone.
+    Deleted,
+    /// The deletion of message `target`.
+    Delete {
+        /// The deleted message's id.
+        target: u64,
+    },
+    /// The deletion of every message up to `through`.
+    Clear {
+        /// The last id the deletion covers.
+        through: u64,
+    },
+}
+
+impl MessageKind {
+    /// From the `kind`, `target` and `deleted` columns.
+    fn from_columns(kind: i64, target: Option<i64>, deleted: bool) -> Self {
+        let target = to_u64(target.unwrap_or(0));
+        match kind {
+            1 => Self::Delete { target },
+            2 => Self::Clear { through: target },
+            _ if deleted => Self::Deleted,
+            _ => Self::Message,
+        }
+    }
+
+    /// Whether a client of the Channels protocol (which prints `user: message` for every frame) gets it.
+    pub fn plain(&self) -> bool {
+        matches!(self, Self::Message)
+    }
+}
+
+/// A change to a room's history, stored as an event with the room's next id.
+#[derive(Clone, Debug)]
+pub struct Amendment {
+    /// The room.
+    pub room: RoomName,
+    /// Who made it.
+    pub actor: Username,
+    /// The actor's account.
+    pub actor_id: Option<i64>,
+    /// What changes.
+    pub action: Amend,
+}
+
+/// The kinds of change to history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Amend {
+    /// Delete one message (its text is replaced by a tombstone).
+    Delete {
+        /// The message's id.
+        target: u64,
+    },
+    /// Delete every message of the room.
+    Clear,
 }
 
 /// The outcome of one append.
@@ -81,7 +158,16 @@ pub enum StoreError {
     /// The writer has stopped (the node is shutting down).
     #[error("the store is closed")]
     Closed,
+    /// The room is read-only (locked in the admin).
+    #[error("the room is locked")]
+    RoomLocked,
+    /// The room or message named does not exist (or is already deleted).
+    #[error("{0}")]
+    NotFound(&'static str),
 }
+
+/// What one message of a batch came to.
+pub type Outcome = Result<Appended, StoreError>;
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -99,7 +185,10 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
 #[async_trait::async_trait]
 pub trait Backend: Send + Sync + 'static {
     /// Stores `batch` in one transaction, allocating room sequence numbers inside it; results in order.
-    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError>;
+    /// A message to a locked room fails alone, with [`StoreError::RoomLocked`].
+    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError>;
+    /// Stores `amendment` as the room's next event and changes the messages it names, in one transaction.
+    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<StoredMessage, StoreError>;
     /// The last `limit` messages of `room`, oldest first.
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
     /// Up to `limit` messages of `room` with a sequence number above `since`, oldest first.
@@ -117,6 +206,8 @@ pub trait Backend: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StoreError>;
     /// Closes the connections cleanly (SQLite checkpoints its WAL).
     async fn close(&self);
+    /// A pool for the queries beside the message path (accounts, sessions, the admin).
+    fn db(&self) -> Db;
 }
 
 /// A migrator over migrations compiled into the binary: (version, description, SQL), oldest first.
@@ -139,16 +230,29 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::
     )
 }
 
-/// A message row as the backends select it: (seq, created_at, author, body).
-type Row = (i64, i64, String, String);
+/// A message row as the backends select it ([`ROW_COLUMNS`]).
+type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool);
 
-fn to_message((seq, ts_ms, author, body): Row) -> StoredMessage {
+/// The columns of a [`Row`], from `messages m`.
+const ROW_COLUMNS: &str =
+    "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted";
+
+fn to_message((seq, ts_ms, author, body, guest, kind, target, deleted): Row) -> StoredMessage {
     StoredMessage {
         seq: to_u64(seq),
         ts_ms,
         author,
         body,
+        guest,
+        kind: MessageKind::from_columns(kind, target, deleted),
     }
+}
+
+/// Now, in milliseconds since the Unix epoch (how every timestamp is stored).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Database integers are signed; sequence numbers never are.
@@ -184,6 +288,11 @@ pub(crate) enum WriteRequest {
     Append {
         message: NewMessage,
         reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Store a change to history; the event goes to `reply`.
+    Amend {
+        amendment: Amendment,
+        reply: oneshot::Sender<Result<StoredMessage, StoreError>>,
     },
     /// Read a room's newest messages into the recent cache (between batches, so that nothing committed
     /// can be missed) and answer with them.
@@ -245,6 +354,22 @@ impl Store {
             .await?
             .await
             .map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores a change to history as the room's next event and waits for the commit; subscribers get the
+    /// event like any message.
+    pub async fn amend(&self, amendment: Amendment) -> Result<StoredMessage, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.writer
+            .send(WriteRequest::Amend { amendment, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        outcome.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The pool for accounts, sessions and the admin.
+    pub fn db(&self) -> Db {
+        self.backend.db()
     }
 
     /// The last `limit` messages of `room`, oldest first.

@@ -11,8 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use super::{
-    Appended, Backend, NewMessage, RoomSummary, Row, StoreError, StoredMessage, batch, to_i64,
-    to_message, to_u64,
+    Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
+    StoredMessage, batch, to_i64, to_message, to_u64,
 };
 use crate::domain::RoomName;
 
@@ -23,11 +23,18 @@ const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The PostgreSQL schema, oldest first. Never edit a shipped migration: add a new one.
 fn migrator() -> Migrator {
-    super::migrator(&[(
-        1,
-        "rooms and messages",
-        include_str!("../../migrations/postgres/0001_rooms_and_messages.sql"),
-    )])
+    super::migrator(&[
+        (
+            1,
+            "rooms and messages",
+            include_str!("../../migrations/postgres/0001_rooms_and_messages.sql"),
+        ),
+        (
+            2,
+            "accounts",
+            include_str!("../../migrations/postgres/0002_accounts.sql"),
+        ),
+    ])
 }
 
 /// A PostgreSQL database.
@@ -66,14 +73,15 @@ impl PostgresBackend {
 
 #[async_trait::async_trait]
 impl Backend for PostgresBackend {
-    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
         let mut tx = self.pool.begin().await?;
         let mut outcomes = Vec::with_capacity(batch.len());
         for (room, indexes) in batch::by_room(batch) {
             // DO UPDATE locks the room's row until commit and returns its latest last_seq.
-            let (room_id, last_seq): (i64, i64) = sqlx::query_as(
+            let (room_id, last_seq, locked): (i64, i64, bool) = sqlx::query_as(
                 "INSERT INTO rooms (name, last_seq, updated_at) VALUES ($1, 0, $2) \
-                 ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at RETURNING id, last_seq",
+                 ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at \
+                 RETURNING id, last_seq, locked",
             )
             .bind(room)
             .bind(now_ms)
@@ -82,19 +90,22 @@ impl Backend for PostgresBackend {
             let client_ids = batch::client_ids(batch, &indexes);
             let mut stored = HashMap::new();
             if !client_ids.is_empty() {
-                let rows: Vec<(String, i64, i64, String, String)> = sqlx::query_as(
-                    "SELECT client_id, seq, created_at, author, body FROM messages \
-                     WHERE room_id = $1 AND client_id = ANY($2)",
-                )
+                type Keyed = (String, i64, i64, String, String, bool, i64, Option<i64>, bool);
+                let rows: Vec<Keyed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                    "SELECT m.client_id, {ROW_COLUMNS} FROM messages m \
+                     WHERE m.room_id = $1 AND m.client_id = ANY($2)"
+                )))
                 .bind(room_id)
                 .bind(&client_ids)
                 .fetch_all(&mut *tx)
                 .await?;
-                for (client_id, seq, ts, author, body) in rows {
-                    stored.insert(client_id, to_message((seq, ts, author, body)));
+                for (client_id, seq, ts, author, body, guest, kind, target, deleted) in rows {
+                    let row = (seq, ts, author, body, guest, kind, target, deleted);
+                    stored.insert(client_id, to_message(row));
                 }
             }
-            let plan = batch::plan_room(batch, &indexes, to_u64(last_seq), stored, now_ms);
+            let head = (to_u64(last_seq), locked);
+            let plan = batch::plan_room(batch, &indexes, head, stored, now_ms);
             if !plan.inserts.is_empty() {
                 let seqs: Vec<i64> = plan.inserts.iter().map(|&(_, s)| to_i64(s)).collect();
                 let authors: Vec<&str> = plan
@@ -112,9 +123,15 @@ impl Backend for PostgresBackend {
                     .iter()
                     .map(|&(i, _)| batch[i].client_id.as_deref())
                     .collect();
+                let author_ids: Vec<Option<i64>> = plan
+                    .inserts
+                    .iter()
+                    .map(|&(i, _)| batch[i].author_id)
+                    .collect();
                 sqlx::query(
-                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) \
-                     SELECT $1, s, a, b, c, $6 FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[]) AS t(s, a, b, c)",
+                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) \
+                     SELECT $1, s, a, b, c, $6, u FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[]) \
+                     AS t(s, a, b, c, u)",
                 )
                 .bind(room_id)
                 .bind(&seqs)
@@ -122,6 +139,7 @@ impl Backend for PostgresBackend {
                 .bind(&bodies)
                 .bind(&ids)
                 .bind(now_ms)
+                .bind(&author_ids)
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query("UPDATE rooms SET last_seq = $1, updated_at = $2 WHERE id = $3")
@@ -137,11 +155,15 @@ impl Backend for PostgresBackend {
         Ok(batch::in_batch_order(batch.len(), outcomes))
     }
 
+    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<StoredMessage, StoreError> {
+        super::amend::amend(&super::Db::Postgres(self.pool.clone()), amendment, now_ms).await
+    }
+
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
-             JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 ORDER BY m.seq DESC LIMIT $2",
-        )
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLUMNS} FROM messages m \
+             JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 ORDER BY m.seq DESC LIMIT $2"
+        )))
         .bind(room.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
@@ -155,10 +177,10 @@ impl Backend for PostgresBackend {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
-             JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3",
-        )
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLUMNS} FROM messages m \
+             JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
+        )))
         .bind(room.as_str())
         .bind(to_i64(since))
         .bind(i64::from(limit))
@@ -200,5 +222,9 @@ impl Backend for PostgresBackend {
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+
+    fn db(&self) -> super::Db {
+        super::Db::Postgres(self.pool.clone())
     }
 }

@@ -129,6 +129,14 @@ impl RecentCache {
         self.evict(&mut inner, room);
     }
 
+    /// Forgets `room` (its history changed in a way appending cannot follow); the next read reloads it.
+    pub fn forget(&self, room: &RoomName) {
+        let mut inner = self.lock();
+        if let Some(old) = inner.rooms.remove(room) {
+            inner.bytes -= old.iter().map(size).sum::<usize>();
+        }
+    }
+
     /// Drops rooms other than `keep` until the cache is within its budget.
     fn evict(&self, inner: &mut Inner, keep: &RoomName) {
         while inner.bytes > self.budget {
@@ -154,6 +162,8 @@ mod tests {
             ts_ms: 0,
             author: "a".into(),
             body: format!("m{seq}"),
+            guest: true,
+            kind: crate::storage::MessageKind::Message,
         }
     }
 

@@ -10,28 +10,37 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::{
-    Appended, Backend, NewMessage, RoomSummary, Row, StoreError, StoredMessage, batch, to_i64,
-    to_message, to_u64,
+    Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
+    StoredMessage, batch, to_i64, to_message, to_u64,
 };
 use crate::domain::RoomName;
 
 /// Readers beside the writer; WAL lets them run while it commits.
 const READERS: u32 = 4;
+/// Connections for accounts, sessions and the admin.
+const GENERAL: u32 = 2;
 
 /// The SQLite schema, oldest first. Never edit a shipped migration: add a new one.
 fn migrator() -> Migrator {
-    super::migrator(&[(
-        1,
-        "rooms and messages",
-        include_str!("../../migrations/sqlite/0001_rooms_and_messages.sql"),
-    )])
+    super::migrator(&[
+        (
+            1,
+            "rooms and messages",
+            include_str!("../../migrations/sqlite/0001_rooms_and_messages.sql"),
+        ),
+        (
+            2,
+            "accounts",
+            include_str!("../../migrations/sqlite/0002_accounts.sql"),
+        ),
+    ])
 }
 
 /// Rows per multi-row statement: 6 parameters each stays far below SQLite's 32,766-parameter limit.
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// A room's row: id and last sequence number.
-type RoomRow = (i64, u64);
+/// A room's row: id, last sequence number, locked.
+type RoomRow = (i64, u64, bool);
 
 /// Creates the batch's rooms that do not exist yet and reads every room's id and `last_seq`.
 async fn room_rows<'b>(
@@ -50,12 +59,12 @@ async fn room_rows<'b>(
         // The no-op update makes RETURNING report rooms that already existed too.
         upsert.push(
             " ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at \
-             RETURNING name, id, last_seq",
+             RETURNING name, id, last_seq, locked",
         );
-        let returned: Vec<(String, i64, i64)> =
+        let returned: Vec<(String, i64, i64, bool)> =
             upsert.build_query_as().fetch_all(&mut **tx).await?;
-        for (name, id, last_seq) in returned {
-            rows.insert(name, (id, to_u64(last_seq)));
+        for (name, id, last_seq, locked) in returned {
+            rows.insert(name, (id, to_u64(last_seq), locked));
         }
     }
     Ok(rows)
@@ -68,9 +77,9 @@ async fn stored_by_client_id(
 ) -> Result<HashMap<(i64, String), StoredMessage>, StoreError> {
     let mut stored = HashMap::new();
     for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT m.room_id, m.client_id, m.seq, m.created_at, m.author, m.body FROM (",
-        );
+        let mut select = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT m.room_id, m.client_id, {ROW_COLUMNS} FROM ("
+        ));
         select.push_values(chunk, |mut key, &(room_id, client_id)| {
             key.push_bind(room_id).push_bind(client_id);
         });
@@ -79,10 +88,11 @@ async fn stored_by_client_id(
             ") AS k JOIN messages AS m INDEXED BY messages_client_id \
              ON m.room_id = k.column1 AND m.client_id = k.column2",
         );
-        let rows: Vec<(i64, String, i64, i64, String, String)> =
-            select.build_query_as().fetch_all(&mut **tx).await?;
-        for (room_id, client_id, seq, ts, author, body) in rows {
-            stored.insert((room_id, client_id), to_message((seq, ts, author, body)));
+        type Keyed = (i64, String, i64, i64, String, String, bool, i64, Option<i64>, bool);
+        let rows: Vec<Keyed> = select.build_query_as().fetch_all(&mut **tx).await?;
+        for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted) in rows {
+            let row = (seq, ts, author, body, guest, kind, target, deleted);
+            stored.insert((room_id, client_id), to_message(row));
         }
     }
     Ok(stored)
@@ -92,6 +102,9 @@ async fn stored_by_client_id(
 pub struct SqliteBackend {
     writer: SqlitePool,
     readers: SqlitePool,
+    /// Read-write connections for accounts, sessions and the admin. Their rare writes wait on SQLite's
+    /// lock (busy timeout) while the message writer commits.
+    general: SqlitePool,
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -119,9 +132,18 @@ impl SqliteBackend {
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
             .test_before_acquire(false)
-            .connect_with(options.read_only(true))
+            .connect_with(options.clone().read_only(true))
             .await?;
-        Ok(Self { writer, readers })
+        let general = SqlitePoolOptions::new()
+            .max_connections(GENERAL)
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await?;
+        Ok(Self {
+            writer,
+            readers,
+            general,
+        })
     }
 
     /// Applies pending migrations to `url` and closes it; returns how many were applied.
@@ -148,7 +170,7 @@ async fn applied_count(pool: &SqlitePool) -> i64 {
 
 #[async_trait::async_trait]
 impl Backend for SqliteBackend {
-    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Appended>, StoreError> {
+    async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
         // A handful of statements per batch, however many rooms and messages it holds: each statement
         // is a round trip to sqlx's SQLite thread.
         let mut tx = self.writer.begin().await?;
@@ -160,7 +182,7 @@ impl Backend for SqliteBackend {
         };
         let mut keys = Vec::new();
         for (&name, indexes) in &by_room {
-            let (room_id, _) = room_of(name)?;
+            let (room_id, _, _) = room_of(name)?;
             keys.extend(
                 batch::client_ids(batch, indexes)
                     .into_iter()
@@ -173,12 +195,12 @@ impl Backend for SqliteBackend {
         let mut inserts: Vec<(i64, usize, u64)> = Vec::with_capacity(batch.len());
         let mut heads: Vec<(i64, i64)> = Vec::with_capacity(by_room.len());
         for (&name, indexes) in &by_room {
-            let (room_id, last_seq) = room_of(name)?;
+            let (room_id, last_seq, locked) = room_of(name)?;
             let room_stored = batch::client_ids(batch, indexes)
                 .into_iter()
                 .filter_map(|id| Some((id.to_owned(), stored.remove(&(room_id, id.to_owned()))?)))
                 .collect();
-            let plan = batch::plan_room(batch, indexes, last_seq, room_stored, now_ms);
+            let plan = batch::plan_room(batch, indexes, (last_seq, locked), room_stored, now_ms);
             if !plan.inserts.is_empty() {
                 heads.push((room_id, to_i64(plan.last_seq)));
             }
@@ -188,7 +210,7 @@ impl Backend for SqliteBackend {
 
         for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
             let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at) ",
+                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) ",
             );
             insert.push_values(chunk, |mut row, &(room_id, i, seq)| {
                 let m = &batch[i];
@@ -197,7 +219,8 @@ impl Backend for SqliteBackend {
                     .push_bind(m.author.as_str())
                     .push_bind(m.body.as_str())
                     .push_bind(m.client_id.as_deref())
-                    .push_bind(now_ms);
+                    .push_bind(now_ms)
+                    .push_bind(m.author_id);
             });
             insert.build().execute(&mut *tx).await?;
         }
@@ -215,11 +238,15 @@ impl Backend for SqliteBackend {
         Ok(batch::in_batch_order(batch.len(), outcomes))
     }
 
+    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<StoredMessage, StoreError> {
+        super::amend::amend(&super::Db::Sqlite(self.writer.clone()), amendment, now_ms).await
+    }
+
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
-             JOIN rooms r ON r.id = m.room_id WHERE r.name = ? ORDER BY m.seq DESC LIMIT ?",
-        )
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLUMNS} FROM messages m \
+             JOIN rooms r ON r.id = m.room_id WHERE r.name = ? ORDER BY m.seq DESC LIMIT ?"
+        )))
         .bind(room.as_str())
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
@@ -233,10 +260,10 @@ impl Backend for SqliteBackend {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT m.seq, m.created_at, m.author, m.body FROM messages m \
-             JOIN rooms r ON r.id = m.room_id WHERE r.name = ? AND m.seq > ? ORDER BY m.seq LIMIT ?",
-        )
+        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {ROW_COLUMNS} FROM messages m \
+             JOIN rooms r ON r.id = m.room_id WHERE r.name = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
+        )))
         .bind(room.as_str())
         .bind(to_i64(since))
         .bind(i64::from(limit))
@@ -277,7 +304,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
+        self.general.close().await;
         self.readers.close().await;
         self.writer.close().await;
+    }
+
+    fn db(&self) -> super::Db {
+        super::Db::Sqlite(self.general.clone())
     }
 }

@@ -4,13 +4,12 @@
 //! under load the commit cost is shared by the whole batch (shared/DESIGN.md, "Group commit").
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, RecentCache, Store, StoreError, StoredMessage, WriteRequest};
+use super::{Backend, RecentCache, Store, StoreError, StoredMessage, WriteRequest, now_ms};
 use crate::domain::RoomName;
 use crate::stats::Stats;
 
@@ -97,6 +96,7 @@ impl Writer {
         max_batch: usize,
     ) {
         let mut appends = Vec::with_capacity(max_batch.min(1024));
+        let mut amends = Vec::new();
         let mut loads = Vec::new();
         loop {
             let first = tokio::select! {
@@ -113,6 +113,7 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     WriteRequest::Append { message, reply } => appends.push((message, reply)),
+                    WriteRequest::Amend { amendment, reply } => amends.push((amendment, reply)),
                     WriteRequest::Load { room, reply } => loads.push((room, reply)),
                 }
                 if appends.len() < max_batch {
@@ -122,12 +123,28 @@ impl Writer {
             if !appends.is_empty() {
                 self.write_batch(&mut appends).await;
             }
+            // Rare (moderation): one transaction each.
+            for (amendment, reply) in amends.drain(..) {
+                let _ = reply.send(self.amend(amendment).await);
+            }
             // After the batch: a loaded room misses nothing committed before it is cached.
             for (room, reply) in loads.drain(..) {
                 let _ = reply.send(self.load(&room).await);
             }
         }
         tracing::debug!("store writer stopped");
+    }
+
+    async fn amend(&self, amendment: super::Amendment) -> Result<StoredMessage, StoreError> {
+        let event = self.backend.amend(&amendment, now_ms()).await?;
+        if let Some(cache) = &self.cache {
+            // The event changed older messages: the next read of the room reloads it.
+            cache.forget(&amendment.room);
+        }
+        self.listener
+            .committed(&[(amendment.room, event.clone())])
+            .await;
+        Ok(event)
     }
 
     async fn load(&self, room: &RoomName) -> Result<Vec<StoredMessage>, StoreError> {
@@ -150,8 +167,10 @@ impl Writer {
                 let fresh: Vec<_> = messages
                     .into_iter()
                     .zip(&results)
-                    .filter(|(_, r)| !r.duplicate)
-                    .map(|(m, r)| (m.room, r.message.clone()))
+                    .filter_map(|(m, r)| match r {
+                        Ok(r) if !r.duplicate => Some((m.room, r.message.clone())),
+                        _ => None,
+                    })
                     .collect();
                 if let Some(cache) = &self.cache {
                     // Before anyone can see the message live, so a join never misses it.
@@ -164,7 +183,7 @@ impl Writer {
                 }
                 for (reply, result) in replies.into_iter().zip(results) {
                     // The sender may have gone away; the message is stored either way.
-                    let _ = reply.send(Ok(result));
+                    let _ = reply.send(result);
                 }
             }
             Err(error) => {
@@ -175,10 +194,4 @@ impl Writer {
             }
         }
     }
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

@@ -28,6 +28,7 @@ impl CommitListener for Fanout {
             let event = Event {
                 seq: message.seq,
                 frame: message_frame(room.as_str(), message, false).into(),
+                plain: message.kind.plain(),
             };
             if let Err(error) = self.channels.publish(room, event).await {
                 // Subscribers heal the gap from the store; the layer logs its outages once.
@@ -56,6 +57,7 @@ impl HeadSource for StoreHeads {
             Ok(messages) => messages.last().map(|message| Event {
                 seq: message.seq,
                 frame: message_frame(room.as_str(), message, false).into(),
+                plain: message.kind.plain(),
             }),
             Err(error) => {
                 tracing::warn!(%error, %room, "cannot read the room's head for a resync");

@@ -1,6 +1,7 @@
-//! The WebSocket endpoint `/ws/chat/<room>/`: checks the handshake (origin, room name, `since`), then hands
-//! the socket to its consumer task. Like Channels' `AllowedHostsOriginValidator`, a handshake without an
-//! allowed `Origin` is refused with 403.
+//! The WebSocket endpoint `/ws/chat/<room>/`: checks the handshake (origin, identity, room name, `since`),
+//! then hands the socket to its consumer task. Like Channels' `AllowedHostsOriginValidator`, a handshake
+//! without an allowed `Origin` is refused with 403 (a program signed in with a bearer token, which no
+//! browser page can send, may omit it). Like `AuthMiddlewareStack`, the consumer knows who is speaking.
 
 mod consumer;
 pub mod cursor;
@@ -17,10 +18,11 @@ use axum::response::Response;
 use axum::routing::get;
 use serde::Deserialize;
 
-use crate::app::AppState;
+use crate::accounts::{Credential, Identity};
 use crate::domain::RoomName;
 use crate::error::AppError;
-use crate::http::nickname;
+use crate::state::AppState;
+use protocol::V2_PROTOCOL;
 
 pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;
@@ -46,12 +48,33 @@ async fn chat_socket(
     Path(room): Path<String>,
     Query(params): Query<SocketParams>,
     headers: HeaderMap,
+    identity: Identity,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
     let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
-    if !origin.is_some_and(|o| origin_allowed(o, &state.origin_hosts)) {
+    let by_token = identity
+        .user()
+        .is_some_and(|u| matches!(u.credential, Credential::Token(_)));
+    let allowed = match origin {
+        Some(origin) => origin_allowed(origin, &state.origin_hosts),
+        None => by_token,
+    };
+    if !allowed {
         tracing::info!(?origin, "handshake refused: origin not allowed");
         return Err(AppError::ForbiddenOrigin);
+    }
+    match &identity {
+        Identity::Guest(_) if !state.config.guests => {
+            return Err(AppError::Forbidden(
+                "this chat is for members only: log in, or send Authorization: Bearer <token>",
+            ));
+        }
+        Identity::Guest(guest) if guest.name_taken => {
+            return Err(AppError::Forbidden(
+                "that nickname belongs to a registered user: log in or choose another",
+            ));
+        }
+        _ => {}
     }
     let room = RoomName::parse(&room).ok_or(AppError::NotFound("room"))?;
     let since = match params.since.as_deref() {
@@ -61,7 +84,12 @@ async fn chat_socket(
                 .map_err(|_| AppError::BadRequest("since must be a non-negative integer".into()))?,
         ),
     };
-    let user = nickname(&headers);
+    // Registered now, so a revocation between the handshake and the first select is not missed.
+    let watch = identity
+        .user()
+        .map(|u| state.accounts.revocations().watch(u.id, u.credential.clone()));
+    let upgrade = upgrade.protocols([V2_PROTOCOL]);
+    let v2 = upgrade.selected_protocol().is_some();
     let config = &state.config;
     let tracker = state.tracker.clone();
     Ok(upgrade
@@ -75,8 +103,10 @@ async fn chat_socket(
                 consumer::Connection {
                     state,
                     room,
-                    user,
+                    identity,
                     since,
+                    v2,
+                    watch,
                 },
             ))
         }))

@@ -8,7 +8,12 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::domain::{BodyError, MessageBody};
-use crate::storage::StoredMessage;
+use crate::storage::{MessageKind, StoredMessage};
+
+/// The WebSocket subprotocol a client asks for to receive chatweb's richer frames (deletions, tombstones).
+/// Without it a client gets only what the Channels chat protocol can print: message frames, and acks and
+/// errors for its own sends.
+pub const V2_PROTOCOL: &str = "chatweb.v2";
 
 /// Longest `client_id`, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
@@ -157,6 +162,42 @@ pub enum ServerFrame<'a> {
         message: &'a str,
         /// True for messages sent from the store on join or resume rather than live.
         history: bool,
+        /// The author had no account.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        guest: bool,
+        /// The text was deleted (only v2 clients get such a tombstone).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
+    },
+    /// Message `target` was deleted (v2 only). The event has its own room id.
+    Delete {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Who deleted it.
+        user: &'a str,
+        /// The deleted message's id.
+        target: u64,
+        /// True when sent from the store.
+        history: bool,
+    },
+    /// Every message up to `through` was deleted (v2 only). The event has its own room id.
+    Clear {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Who deleted them.
+        user: &'a str,
+        /// The last id the deletion covers.
+        through: u64,
+        /// True when sent from the store.
+        history: bool,
     },
     /// The sender's message with this `client_id` is stored as `id`.
     Ack {
@@ -187,15 +228,37 @@ impl ServerFrame<'_> {
     }
 }
 
-/// Encodes a stored message of `room` as a message frame.
+/// Encodes a stored row of `room` (a message, a tombstone or an event) as its frame.
 pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> String {
-    ServerFrame::Message {
-        id: message.seq,
-        room,
-        ts: &rfc3339_ms(message.ts_ms),
-        user: &message.author,
-        message: &message.body,
-        history,
+    let ts = &rfc3339_ms(message.ts_ms);
+    let (id, user) = (message.seq, message.author.as_str());
+    match message.kind {
+        MessageKind::Message | MessageKind::Deleted => ServerFrame::Message {
+            id,
+            room,
+            ts,
+            user,
+            message: &message.body,
+            history,
+            guest: message.guest,
+            deleted: message.kind == MessageKind::Deleted,
+        },
+        MessageKind::Delete { target } => ServerFrame::Delete {
+            id,
+            room,
+            ts,
+            user,
+            target,
+            history,
+        },
+        MessageKind::Clear { through } => ServerFrame::Clear {
+            id,
+            room,
+            ts,
+            user,
+            through,
+            history,
+        },
     }
     .encode()
 }
@@ -292,6 +355,8 @@ mod tests {
             ts_ms: 0,
             author: "ada".into(),
             body: "<script>\"hi\"</script>".into(),
+            guest: false,
+            kind: MessageKind::Message,
         };
         let value: Value =
             serde_json::from_str(&message_frame("lobby", &stored, true)).expect("json");
@@ -300,6 +365,27 @@ mod tests {
         assert_eq!(value["user"], "ada");
         assert_eq!(value["message"], "<script>\"hi\"</script>");
         assert_eq!(value["history"], true);
+        assert!(value.get("guest").is_none(), "only guests' messages say so");
+        assert!(value.get("deleted").is_none());
+    }
+
+    #[test]
+    fn tombstones_and_deletions_have_their_own_frames() {
+        let mut stored = StoredMessage {
+            seq: 4,
+            ts_ms: 0,
+            author: "mod".into(),
+            body: String::new(),
+            guest: true,
+            kind: MessageKind::Deleted,
+        };
+        let value: Value = serde_json::from_str(&message_frame("r", &stored, true)).expect("json");
+        assert_eq!((value["deleted"].as_bool(), value["guest"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(value["message"], "");
+        stored.kind = MessageKind::Delete { target: 2 };
+        let value: Value = serde_json::from_str(&message_frame("r", &stored, false)).expect("json");
+        assert_eq!((value["type"].as_str(), value["id"].as_u64(), value["target"].as_u64()), (Some("delete"), Some(4), Some(2)));
+        assert!(value.get("message").is_none(), "not printable as a chat line");
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chatweb::domain::{MessageBody, RoomName, Username};
-use chatweb::storage::{Backend, NewMessage, Store};
+use chatweb::storage::{Appended, Backend, NewMessage, Outcome, Store};
 
 use crate::helpers::{TempDir, TestDatabase};
 
@@ -17,7 +17,13 @@ fn message(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
         author: Username::parse("ada").expect("user"),
         body: MessageBody::parse(text, 4096).expect("body"),
         client_id: client_id.map(Into::into),
+        author_id: None,
     }
+}
+
+/// The outcomes of a batch in which every message was stored.
+fn all_stored(out: Vec<Outcome>) -> Vec<Appended> {
+    out.into_iter().map(|o| o.expect("stored")).collect()
 }
 
 /// Every method, every edge the message path relies on.
@@ -35,14 +41,14 @@ async fn conformance(store: Arc<dyn Backend>) {
         message("lobby", "two", None),
         message("lobby", "one again", Some("c1")),
     ];
-    let out = store.append(&batch, 1_000).await.expect("append");
+    let out = all_stored(store.append(&batch, 1_000).await.expect("append"));
     let seqs: Vec<_> = out.iter().map(|a| (a.message.seq, a.duplicate)).collect();
     assert_eq!(seqs, [(1, false), (1, false), (2, false), (1, true)]);
     assert_eq!(out[3].message.body, "one", "a repeat returns the original");
     assert_eq!(out[0].message.ts_ms, 1_000);
 
     // A repeat in a later batch stores nothing; numbering continues without a gap.
-    let out = store
+    let out = all_stored(store
         .append(
             &[
                 message("lobby", "dup", Some("c1")),
@@ -51,16 +57,16 @@ async fn conformance(store: Arc<dyn Backend>) {
             2_000,
         )
         .await
-        .expect("append");
+        .expect("append"));
     assert_eq!((out[0].message.seq, out[0].duplicate), (1, true));
     assert_eq!((out[1].message.seq, out[1].duplicate), (3, false));
     assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 3);
 
     // The same client_id in another room is another message.
-    let out = store
+    let out = all_stored(store
         .append(&[message("other", "x", Some("c1"))], 3_000)
         .await
-        .expect("append");
+        .expect("append"));
     assert_eq!((out[0].message.seq, out[0].duplicate), (2, false));
 
     let recent = store.recent(&lobby, 2).await.expect("recent");
@@ -176,7 +182,7 @@ async fn migrate_applies_the_postgres_schema_once() {
     let Some(db) = TestDatabase::create("migrate_applies_the_postgres_schema_once").await else {
         return;
     };
-    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 1);
+    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 2);
     assert_eq!(Store::migrate(&db.url).await.expect("migrate again"), 0);
     db.drop_database().await;
 }
@@ -209,10 +215,10 @@ async fn a_failed_sqlite_batch_stores_nothing_and_the_next_one_works() {
     assert!(failed.is_err(), "the whole batch fails");
     // Nothing of it was stored, no id was used, and the writer connection is usable again.
     assert_eq!(store.last_seq(&room("r")).await.expect("last_seq"), 1);
-    let out = store
+    let out = all_stored(store
         .append(&[message("r", "after", None)], 3)
         .await
-        .expect("append");
+        .expect("append"));
     assert_eq!(out[0].message.seq, 2);
     let texts: Vec<_> = store
         .after(&room("r"), 0, 10)

@@ -155,18 +155,26 @@ impl Channels {
     }
 }
 
-/// `<node hex> <seq> <frame>`.
+/// `<node hex> <seq> <p|v> <frame>`: `p` for frames every client gets, `v` for v2-only ones.
 fn payload(node: u64, event: &Event) -> String {
-    format!("{node:x} {} {}", event.seq, event.frame.as_str())
+    let audience = if event.plain { 'p' } else { 'v' };
+    format!("{node:x} {} {audience} {}", event.seq, event.frame.as_str())
 }
 
 fn parse_payload(payload: &[u8]) -> Option<(u64, Event)> {
     let text = std::str::from_utf8(payload).ok()?;
     let (node, rest) = text.split_once(' ')?;
-    let (seq, frame) = rest.split_once(' ')?;
+    let (seq, rest) = rest.split_once(' ')?;
+    let (audience, frame) = rest.split_once(' ')?;
+    let plain = match audience {
+        "p" => true,
+        "v" => false,
+        _ => return None,
+    };
     let event = Event {
         seq: seq.parse().ok()?,
         frame: Utf8Bytes::from(frame),
+        plain,
     };
     Some((u64::from_str_radix(node, 16).ok()?, event))
 }
@@ -240,13 +248,14 @@ mod tests {
         let event = Event {
             seq: 42,
             frame: Utf8Bytes::from(r#"{"type":"message","message":"a b c"}"#),
+            plain: false,
         };
         let (node, back) = parse_payload(payload(0xabc, &event).as_bytes()).expect("parses");
         assert_eq!(
-            (node, back.seq, back.frame.as_str()),
-            (0xabc, 42, event.frame.as_str())
+            (node, back.seq, back.frame.as_str(), back.plain),
+            (0xabc, 42, event.frame.as_str(), false)
         );
-        for garbage in [&b""[..], b"zz 1 {}", b"1 x {}", b"1", b"\xff\xfe"] {
+        for garbage in [&b""[..], b"zz 1 p {}", b"1 x p {}", b"1 2 q {}", b"1 2 {}", b"1", b"\xff\xfe"] {
             assert!(parse_payload(garbage).is_none());
         }
     }

@@ -30,7 +30,8 @@ impl Consumer {
             Ok(ClientFrame::Message { body, client_id }) => {
                 let message = NewMessage {
                     room: self.room.clone(),
-                    author: self.user.clone(),
+                    author: self.identity.name().clone(),
+                    author_id: self.identity.user_id(),
                     body,
                     client_id: client_id.clone(),
                 };
@@ -73,11 +74,17 @@ impl Consumer {
                 duplicate: appended.duplicate,
             },
             (Err(error), client_id) => {
-                tracing::warn!(%error, "a message could not be stored");
+                if !matches!(error, StoreError::RoomLocked) {
+                    tracing::warn!(%error, "a message could not be stored");
+                }
                 let (code, detail) = match error {
                     StoreError::Closed => (
                         "shutting_down",
                         "the server is stopping; send it again after reconnecting",
+                    ),
+                    StoreError::RoomLocked => (
+                        "room_locked",
+                        "this room is read-only: an administrator locked it",
                     ),
                     _ => (
                         "store_unavailable",

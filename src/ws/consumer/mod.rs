@@ -22,9 +22,10 @@ use inbound::next_outcome;
 
 use super::cursor::{Cursor, Step};
 use super::protocol::message_frame;
-use crate::app::AppState;
+use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
-use crate::domain::{RoomName, Username};
+use crate::domain::RoomName;
+use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{Appended, StoreError};
 
@@ -37,8 +38,12 @@ const LIVE_BURST: usize = 64;
 pub(super) struct Connection {
     pub state: AppState,
     pub room: RoomName,
-    pub user: Username,
+    pub identity: Identity,
     pub since: Option<u64>,
+    /// The client asked for the `chatweb.v2` subprotocol.
+    pub v2: bool,
+    /// Fires when a signed-in client's credential is revoked.
+    pub watch: Option<Watch>,
 }
 
 /// Why a connection ended.
@@ -56,6 +61,8 @@ enum End {
     Store(StoreError),
     /// The channel layer refused the subscription or closed.
     Layer(String),
+    /// The client's credential was revoked; close with this code.
+    Revoked(u16),
 }
 
 /// A send waiting for the store's answer.
@@ -64,9 +71,20 @@ struct Pending {
     outcome: oneshot::Receiver<Result<Appended, StoreError>>,
 }
 
+/// The close code once the connection's credential is revoked; pending while it is not.
+async fn revoked(watch: &mut Option<Watch>) -> u16 {
+    match watch {
+        Some(watch) => match (&mut watch.revoked).await {
+            Ok(code) => code,
+            Err(_) => std::future::pending().await,
+        },
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves `socket` until the peer leaves, stops answering, or the node stops.
 pub(super) async fn run(socket: WebSocket, conn: Connection) {
-    let span = tracing::info_span!("ws", room = %conn.room, user = %conn.user);
+    let span = tracing::info_span!("ws", room = %conn.room, user = %conn.identity.name());
     async move {
         let stats = conn.state.stats.clone();
         Stats::add(&stats.connections, 1);
@@ -75,7 +93,9 @@ pub(super) async fn run(socket: WebSocket, conn: Connection) {
             keepalive: conn.state.config.keepalive(),
             state: conn.state,
             room: conn.room,
-            user: conn.user,
+            identity: conn.identity,
+            v2: conn.v2,
+            watch: conn.watch,
             cursor: Cursor::default(),
             pending: VecDeque::new(),
             last_heard: Instant::now(),
@@ -97,7 +117,12 @@ struct Consumer {
     socket: WebSocket,
     state: AppState,
     room: RoomName,
-    user: Username,
+    /// Who is speaking: every message this connection sends is theirs.
+    identity: Identity,
+    /// Gets deletions and tombstones (the `chatweb.v2` subprotocol).
+    v2: bool,
+    /// The registration that fires when a signed-in client's credential is revoked.
+    watch: Option<Watch>,
     keepalive: Duration,
     /// The last room sequence number delivered to this client.
     cursor: Cursor,
@@ -134,6 +159,7 @@ impl Consumer {
             let step = tokio::select! {
                 biased;
                 () = &mut stopping => Err(End::Shutdown),
+                code = revoked(&mut self.watch), if self.watch.is_some() => Err(End::Revoked(code)),
                 (client_id, outcome) = next_outcome(&mut self.pending), if !self.pending.is_empty() => {
                     self.answer(client_id.as_deref(), outcome).await
                 }
@@ -161,12 +187,15 @@ impl Consumer {
             .map_err(End::Store)?;
         match recent.last() {
             Some(newest) => {
-                for message in &recent {
+                let mut shown = 0;
+                let v2 = self.v2;
+                for message in recent.iter().filter(|m| v2 || m.kind.plain()) {
                     self.feed(message_frame(self.room.as_str(), message, true))
                         .await?;
+                    shown += 1;
                 }
                 self.cursor = Cursor::at(newest.seq);
-                Stats::add(&self.state.stats.deliveries, recent.len() as u64);
+                Stats::add(&self.state.stats.deliveries, shown);
                 self.flush().await
             }
             // The room was empty when read: everything from 1 on comes live (or by catch-up). Reading
@@ -206,12 +235,16 @@ impl Consumer {
                 .after(&self.room, self.cursor.last(), PAGE)
                 .await
                 .map_err(End::Store)?;
+            let mut shown = 0;
             for message in &page {
-                self.feed(message_frame(self.room.as_str(), message, history))
-                    .await?;
+                if self.v2 || message.kind.plain() {
+                    self.feed(message_frame(self.room.as_str(), message, history))
+                        .await?;
+                    shown += 1;
+                }
                 self.cursor.delivered(message.seq);
             }
-            Stats::add(&self.state.stats.deliveries, page.len() as u64);
+            Stats::add(&self.state.stats.deliveries, shown);
             self.flush().await?;
             if page.len() < PAGE as usize {
                 return Ok(());
@@ -278,7 +311,12 @@ impl Consumer {
             }
         }
         self.cursor.delivered(event.seq);
+        if !self.v2 && !event.plain {
+            // A plain client cannot print it: move past its id silently.
+            return Ok(());
+        }
         Stats::add(&self.state.stats.deliveries, 1);
         self.write(Message::Text(event.frame), false).await
     }
+
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseFrame, Message, close_code};
+use axum::extract::ws::{CloseCode, CloseFrame, Message, close_code};
 use futures_util::SinkExt;
 use tokio::time::timeout;
 
@@ -78,6 +78,14 @@ impl Consumer {
                 };
                 let _ = self.write(Message::Text(frame.encode().into()), true).await;
                 (close_code::ERROR, "temporarily unavailable")
+            }
+            End::Revoked(code) => {
+                let reason = if *code == crate::accounts::revocation::CLOSE_DEACTIVATED {
+                    "account deactivated"
+                } else {
+                    "signed out"
+                };
+                (CloseCode::from(*code), reason)
             }
             End::Unresponsive => {
                 Stats::add(&self.state.stats.keepalive_closes, 1);

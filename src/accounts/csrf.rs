@@ -1,0 +1,116 @@
+//! CSRF protection on every state-changing request, after Django's: a random token in the `csrftoken`
+//! cookie, and the same token in the form's hidden `csrfmiddlewaretoken` field or the `X-CSRFToken` header.
+//! A POST (PUT, PATCH, DELETE) without a matching pair is refused with 403 before any handler runs, so it
+//! changes nothing. Requests signed in only by a bearer token (no cookies) cannot be forged by a browser
+//! and pass. Pages read the token from the [`CsrfToken`] request extension; the cookie is set on the first
+//! HTML page a browser gets.
+
+use axum::body::Body;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use axum::http::{Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::cookies::{CSRF_COOKIE, CookieOptions, cookie, over_https, set_cookie};
+use super::secret;
+
+/// The form field (Django's name).
+pub const CSRF_FIELD: &str = "csrfmiddlewaretoken";
+/// The header (Django's name).
+pub const CSRF_HEADER: &str = "x-csrftoken";
+/// Largest form body read to find the field.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+/// A year, like Django's CSRF_COOKIE_AGE.
+const CSRF_COOKIE_SECS: u64 = 365 * 24 * 3600;
+
+/// This request's CSRF token, for the forms a page renders.
+#[derive(Clone, Debug)]
+pub struct CsrfToken(pub String);
+
+#[derive(Deserialize)]
+struct Field {
+    csrfmiddlewaretoken: Option<String>,
+}
+
+/// The middleware: checks unsafe requests, hands pages their token, sets the cookie when it was missing.
+pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Response {
+    let held = cookie(request.headers(), CSRF_COOKIE)
+        .filter(|t| secret::well_formed(t))
+        .map(str::to_owned);
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    );
+    let bearer_only = request.headers().contains_key(AUTHORIZATION)
+        && !request.headers().contains_key(COOKIE);
+    let mut request = request;
+    if unsafe_method && !bearer_only {
+        let (checked, ok) = check(request, held.as_deref()).await;
+        if !ok {
+            return (
+                StatusCode::FORBIDDEN,
+                "CSRF verification failed: the form's csrfmiddlewaretoken (or X-CSRFToken) must match \
+                 the csrftoken cookie. Reload the page and try again.",
+            )
+                .into_response();
+        }
+        request = checked;
+    }
+    let https = secure_cookies || over_https(request.headers());
+    let (token, fresh) = match held {
+        Some(token) => (token, false),
+        None => (secret::new_secret(), true),
+    };
+    request.extensions_mut().insert(CsrfToken(token.clone()));
+    let mut response = next.run(request).await;
+    let is_html = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if fresh && is_html {
+        let options = CookieOptions {
+            max_age: CSRF_COOKIE_SECS,
+            http_only: false,
+            secure: https,
+        };
+        response
+            .headers_mut()
+            .append(SET_COOKIE, set_cookie(CSRF_COOKIE, &token, options));
+    }
+    response
+}
+
+/// Whether the request carries the cookie's token in its header or form field; gives the request back
+/// with its body intact.
+async fn check(request: Request, held: Option<&str>) -> (Request, bool) {
+    let Some(held) = held else {
+        return (request, false);
+    };
+    if let Some(sent) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        let ok = secret::same(sent, held);
+        return (request, ok);
+    }
+    let is_form = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return (request, false);
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+        return (Request::from_parts(parts, Body::empty()), false);
+    };
+    let probe = Request::from_parts(parts.clone(), Body::from(bytes.clone()));
+    let ok = match axum::Form::<Field>::from_request(probe, &()).await {
+        Ok(axum::Form(Field {
+            csrfmiddlewaretoken: Some(sent),
+        })) => secret::same(&sent, held),
+        _ => false,
+    };
+    (Request::from_parts(parts, Body::from(bytes)), ok)
+}

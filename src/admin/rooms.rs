@@ -1,0 +1,191 @@
+//! Rooms and messages in the admin. Rooms: a paginated list with message counts and last activity; lock
+//! (read-only: sends get `room_locked`), unlock, delete every message. Messages: listed by room, by user
+//! and by text; delete one. A deletion is stored as an event in the room's sequence, so open pages drop
+//! the message live and history returns a tombstone, never the old text.
+
+use axum::extract::{Path, Query, State};
+use axum::response::{Html, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use minijinja::context;
+use serde::Deserialize;
+
+use super::{Back, PAGE_SIZE, Staff, done, paginate};
+use crate::domain::RoomName;
+use crate::error::AppError;
+use crate::http::page::urlencode;
+use crate::state::AppState;
+use crate::storage::{Amend, Amendment, MessageFilter};
+use crate::ws::protocol::rfc3339_ms;
+
+/// The room and message routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/admin/rooms/", get(rooms))
+        .route("/admin/rooms/{room}/lock", post(lock))
+        .route("/admin/rooms/{room}/unlock", post(unlock))
+        .route("/admin/rooms/{room}/clear", post(clear))
+        .route("/admin/messages/", get(messages))
+        .route("/admin/messages/{room}/{id}/delete", post(delete))
+}
+
+#[derive(Deserialize, Default)]
+struct RoomsQuery {
+    page: Option<i64>,
+    notice: Option<String>,
+}
+
+async fn rooms(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<RoomsQuery>,
+) -> Result<Html<String>, AppError> {
+    let db = state.accounts.db();
+    let (_, total) = db.admin_rooms(0, 0).await?;
+    let (offset, pager) = paginate(query.page, total);
+    let (rooms, _) = db.admin_rooms(PAGE_SIZE, offset).await?;
+    let rooms: Vec<_> = rooms
+        .iter()
+        .map(|r| {
+            context! {
+                name => &r.name, href => urlencode(&r.name), messages => r.messages,
+                last_id => r.last_seq, updated_at => rfc3339_ms(r.updated_at), locked => r.locked,
+            }
+        })
+        .collect();
+    staff.render(
+        &state,
+        "admin/rooms.html",
+        context! { rooms => rooms, pager => pager, notice => query.notice },
+    )
+}
+
+fn room_name(room: &str) -> Result<RoomName, AppError> {
+    RoomName::parse(room).ok_or(AppError::NotFound("room"))
+}
+
+async fn lock(state: State<AppState>, staff: Staff, room: Path<String>, back: Form<Back>) -> Result<Response, AppError> {
+    set_locked(state, staff, room, back, true).await
+}
+
+async fn unlock(state: State<AppState>, staff: Staff, room: Path<String>, back: Form<Back>) -> Result<Response, AppError> {
+    set_locked(state, staff, room, back, false).await
+}
+
+async fn set_locked(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(room): Path<String>,
+    Form(back): Form<Back>,
+    locked: bool,
+) -> Result<Response, AppError> {
+    let room = room_name(&room)?;
+    if !state.accounts.db().set_room_locked(room.as_str(), locked).await? {
+        return Err(AppError::NotFound("room"));
+    }
+    let action = if locked { "room.lock" } else { "room.unlock" };
+    staff.audit(&state, action, room.as_str(), "").await?;
+    let notice = if locked { "room locked: it is read-only" } else { "room unlocked" };
+    Ok(done(back.next.as_deref(), "/admin/rooms/", notice))
+}
+
+async fn clear(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(room): Path<String>,
+    Form(back): Form<Back>,
+) -> Result<Response, AppError> {
+    let room = room_name(&room)?;
+    let event = state
+        .store
+        .amend(Amendment {
+            room: room.clone(),
+            actor: staff.user.name.clone(),
+            actor_id: Some(staff.user.id),
+            action: Amend::Clear,
+        })
+        .await?;
+    staff
+        .audit(&state, "room.clear", room.as_str(), &format!("event {}", event.seq))
+        .await?;
+    Ok(done(back.next.as_deref(), "/admin/rooms/", "every message of the room was deleted"))
+}
+
+#[derive(Deserialize, Default)]
+struct MessagesQuery {
+    room: Option<String>,
+    user: Option<String>,
+    q: Option<String>,
+    page: Option<i64>,
+    notice: Option<String>,
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(query): Query<MessagesQuery>,
+) -> Result<Html<String>, AppError> {
+    let room = query.room.clone().filter(|r| !r.trim().is_empty());
+    let user = query.user.clone().filter(|u| !u.trim().is_empty());
+    let user_id = match &user {
+        Some(name) => match state.accounts.user_named(name).await {
+            Ok(found) => Some(found.id),
+            // No such user: nothing matches.
+            Err(_) => Some(-1),
+        },
+        None => None,
+    };
+    let filter = MessageFilter {
+        room: room.clone(),
+        user_id,
+        text: query.q.clone().unwrap_or_default(),
+    };
+    let db = state.accounts.db();
+    let (_, total) = db.admin_messages(&filter, 0, 0).await?;
+    let (offset, pager) = paginate(query.page, total);
+    let (found, _) = db.admin_messages(&filter, PAGE_SIZE, offset).await?;
+    let rows: Vec<_> = found
+        .iter()
+        .map(|m| {
+            context! {
+                room => &m.room, room_href => urlencode(&m.room), id => m.seq, ts => rfc3339_ms(m.ts_ms),
+                author => &m.author, guest => m.author_id.is_none(), body => &m.body, deleted => m.deleted,
+            }
+        })
+        .collect();
+    staff.render(
+        &state,
+        "admin/messages.html",
+        context! {
+            messages => rows, pager => pager, room => room, user => user, q => filter.text,
+            notice => query.notice,
+        },
+    )
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((room, id)): Path<(String, u64)>,
+    Form(back): Form<Back>,
+) -> Result<Response, AppError> {
+    let room = room_name(&room)?;
+    let event = state
+        .store
+        .amend(Amendment {
+            room: room.clone(),
+            actor: staff.user.name.clone(),
+            actor_id: Some(staff.user.id),
+            action: Amend::Delete { target: id },
+        })
+        .await?;
+    staff
+        .audit(
+            &state,
+            "message.delete",
+            &format!("{}#{id}", room.as_str()),
+            &format!("event {}", event.seq),
+        )
+        .await?;
+    Ok(done(back.next.as_deref(), "/admin/messages/", "message deleted"))
+}

@@ -1,0 +1,44 @@
+//! `AppState`: what every handler and connection shares. It lives apart from `app.rs` (which assembles
+//! it), so `http/`, `ws/` and `admin/` depend on it and on nothing of each other's.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use minijinja::Environment;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::accounts::Accounts;
+use crate::channels::ChannelLayer;
+use crate::config::Config;
+use crate::stats::Stats;
+use crate::storage::Store;
+
+/// What every handler and connection shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The node's settings.
+    pub config: Arc<Config>,
+    /// Hosts an `Origin` may name (computed once from the config).
+    pub origin_hosts: Arc<[String]>,
+    /// The message store.
+    pub store: Store,
+    /// Users, sessions and tokens.
+    pub accounts: Accounts,
+    /// The fan-out of committed messages.
+    pub channels: Arc<dyn ChannelLayer>,
+    /// The page templates.
+    pub templates: Arc<Environment<'static>>,
+    /// Counters for `/metrics`.
+    pub stats: Arc<Stats>,
+    /// Cancelled when the node starts to stop.
+    pub shutdown: CancellationToken,
+    /// Tracks WebSocket tasks so shutdown can wait for them.
+    pub tracker: TaskTracker,
+}
+
+impl FromRef<AppState> for Accounts {
+    fn from_ref(state: &AppState) -> Self {
+        state.accounts.clone()
+    }
+}

@@ -1,0 +1,19 @@
+//! The page templates, compiled into the binary: the pages' and the admin's, sharing `base.html`.
+
+/// Every template: (name, source).
+pub const ALL: &[(&str, &str)] = &[
+    ("base.html", include_str!("../templates/base.html")),
+    ("lobby.html", include_str!("../templates/lobby.html")),
+    ("room.html", include_str!("../templates/room.html")),
+    ("signup.html", include_str!("../templates/signup.html")),
+    ("login.html", include_str!("../templates/login.html")),
+    ("logout.html", include_str!("../templates/logout.html")),
+    ("admin/base.html", include_str!("../templates/admin/base.html")),
+    ("admin/macros.html", include_str!("../templates/admin/macros.html")),
+    ("admin/index.html", include_str!("../templates/admin/index.html")),
+    ("admin/users.html", include_str!("../templates/admin/users.html")),
+    ("admin/user.html", include_str!("../templates/admin/user.html")),
+    ("admin/rooms.html", include_str!("../templates/admin/rooms.html")),
+    ("admin/messages.html", include_str!("../templates/admin/messages.html")),
+    ("admin/audit.html", include_str!("../templates/admin/audit.html")),
+];
