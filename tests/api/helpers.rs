@@ -220,6 +220,11 @@ pub struct Client {
 }
 
 impl Client {
+    /// Wraps an open WebSocket.
+    pub fn from_stream(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self { ws }
+    }
+
     /// Sends a JSON frame.
     pub async fn send_json(&mut self, value: Value) {
         self.send_text(&value.to_string()).await;

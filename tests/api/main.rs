@@ -2,6 +2,8 @@
 
 mod bench;
 mod browser;
+mod accounts;
+mod admin;
 mod chat;
 mod cluster;
 mod errors;
@@ -10,8 +12,11 @@ mod handshake;
 mod helpers;
 mod history;
 mod keepalive;
+mod manage;
 mod pages;
+mod people;
 mod resilience;
 mod services;
 mod shutdown;
 mod store;
+mod tokens;
