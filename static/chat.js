@@ -1,7 +1,9 @@
-// chatweb room page. Speaks the Channels chat protocol plus chatweb's extensions (docs/PROTOCOL.md):
-// every message carries a room id, so the page resumes after a disconnect from the last id it showed
-// (no gap, no duplicate), and every send carries a client_id, so a send that was not acknowledged is sent
-// again after reconnecting and stored once.
+// chatweb room page. Speaks the Channels chat protocol plus chatweb's extensions (docs/PROTOCOL.md),
+// asking for the chatweb.v2 subprotocol: every message carries a room id, so the page resumes after a
+// disconnect from the last id it saw (no gap, no duplicate); every send carries a client_id, so a send
+// that was not acknowledged is sent again after reconnecting and stored once; deletions arrive as events
+// and remove the message from the log. The session cookie goes with the socket: the server says who
+// is speaking. User text only ever reaches the page as a textarea's value, never as HTML.
 (function () {
   'use strict';
   const main = document.getElementById('room');
@@ -12,6 +14,12 @@
   const status = document.getElementById('status');
   const maxBytes = Number(main.dataset.maxBytes) || 4096;
   let lastId = Number(main.dataset.lastId) || 0;
+  // The lines shown, by message id, in id order (the server renders the first ones; see below).
+  const lines = new Map();
+  const initial = document.getElementById('history-data');
+  if (initial) {
+    for (const m of JSON.parse(initial.textContent)) lines.set(m.id, formatLine(m));
+  }
   const unacked = new Map(); // client_id -> text, in the order typed
   let socket = null;
   let attempt = 0;
@@ -31,11 +39,24 @@
   }
 
   // Errors that mean "this message will never be accepted": drop it instead of resending it forever.
-  const PERMANENT = ['missing_message', 'empty_message', 'message_too_long', 'invalid_client_id'];
+  const PERMANENT = ['missing_message', 'empty_message', 'message_too_long', 'invalid_client_id',
+    'room_locked'];
 
-  function append(line) {
-    log.value += line + '\n';
+  function formatLine(m) {
+    return m.user + (m.guest ? ' (guest)' : '') + ': ' + m.message;
+  }
+
+  function render() {
+    const text = Array.from(lines.values()).join('\n');
+    log.value = text ? text + '\n' : '';
     log.scrollTop = log.scrollHeight;
+  }
+
+  // Notices (errors) take their place among the lines, in the order they happened.
+  let noticeCount = 0;
+  function append(notice) {
+    lines.set('notice-' + noticeCount++, notice);
+    render();
   }
 
   function newClientId() {
@@ -46,6 +67,14 @@
   function socketUrl() {
     const scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
     return scheme + window.location.host + '/ws/chat/' + encodeURIComponent(room) + '/?since=' + lastId;
+  }
+
+  // Ids only grow: anything at or below the last id seen was already handled.
+  function fresh(id) {
+    if (typeof id !== 'number') return true;
+    if (id <= lastId) return false;
+    lastId = id;
+    return true;
   }
 
   function transmit(clientId, text) {
@@ -71,18 +100,27 @@
           setTimeout(function () { if (unacked.has(clientId)) transmit(clientId, unacked.get(clientId)); }, 2000);
         }
       }
-    } else if (typeof data.message === 'string') {
-      if (typeof data.id === 'number') {
-        if (data.id <= lastId) return; // already shown
-        lastId = data.id;
+    } else if (data.type === 'delete') {
+      if (!fresh(data.id)) return;
+      lines.delete(data.target);
+      render();
+    } else if (data.type === 'clear') {
+      if (!fresh(data.id)) return;
+      for (const id of Array.from(lines.keys())) {
+        if (typeof id === 'number' && id <= data.through) lines.delete(id);
       }
-      append(data.user + ': ' + data.message);
+      render();
+    } else if (typeof data.message === 'string') {
+      if (!fresh(data.id)) return;
+      if (data.deleted) return; // a tombstone: nothing to show
+      lines.set(typeof data.id === 'number' ? data.id : 'local-' + lines.size, formatLine(data));
+      render();
     }
   }
 
   function connect() {
     setStatus('connecting', attempt ? 'reconnecting…' : 'connecting…');
-    const ws = new WebSocket(socketUrl());
+    const ws = new WebSocket(socketUrl(), ['chatweb.v2']);
     socket = ws;
     ws.onopen = function () {
       attempt = 0;
@@ -121,6 +159,7 @@
     showStatus();
   });
 
+  if (initial) render();
   log.scrollTop = log.scrollHeight;
   input.focus();
   connect();

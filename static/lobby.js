@@ -1,4 +1,4 @@
-// chatweb lobby: keeps the nickname in a cookie and goes to /chat/<room>/ on Enter or the button.
+// chatweb lobby: keeps a guest's nickname in a cookie and goes to /chat/<room>/ on Enter or the button.
 (function () {
   'use strict';
   const form = document.getElementById('room-form');
@@ -8,13 +8,15 @@
   // The server's rule (src/domain/room_name.rs): letters and digits of any script, '-', '_', '.'.
   const ROOM = /^[\p{Alphabetic}\p{N}_.-]{1,64}$/u;
 
+  // Signed-in users have no nickname box: the server knows their name.
   function saveNickname() {
+    if (!nick) return;
     const value = nick.value.trim();
     document.cookie = nick.dataset.cookie + '=' + encodeURIComponent(value) +
       '; path=/; max-age=31536000; samesite=lax';
   }
 
-  nick.addEventListener('change', saveNickname);
+  if (nick) nick.addEventListener('change', saveNickname);
   room.focus();
   form.addEventListener('submit', function (event) {
     event.preventDefault();

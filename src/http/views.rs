@@ -69,7 +69,8 @@ async fn lobby(
         "lobby.html",
         context! {
             rooms => rooms,
-            nickname => page.identity.name().as_str(),
+            // Without a nickname the box is empty (its placeholder says what the name will be).
+            nickname => Some(page.identity.name()).filter(|n| !n.is_anonymous()).map(|n| n.as_str()),
             nickname_cookie => NICKNAME_COOKIE,
             guests => state.config.guests,
             error => error,

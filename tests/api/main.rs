@@ -2,6 +2,8 @@
 
 mod bench;
 mod browser;
+mod browser_people;
+mod chromium;
 mod accounts;
 mod admin;
 mod chat;
