@@ -91,7 +91,7 @@ impl App {
             config: Arc::new(config),
             store,
             channels,
-            templates: Arc::new(crate::http::templates()),
+            templates: Arc::new(crate::templates::environment()),
             stats,
             shutdown,
             tracker: TaskTracker::new(),
@@ -159,7 +159,7 @@ impl App {
         });
         // The peer's address reaches handlers (login throttling per address).
         let service =
-            crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+            crate::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
         let serve =
             axum::serve(listener, service).with_graceful_shutdown(token.clone().cancelled_owned());
         let served = serve.await.context("serving HTTP");

@@ -5,7 +5,7 @@
 pub mod accounts;
 /// The staff pages at `/admin/`: users, rooms, messages, the audit log.
 pub mod admin;
-/// The application: shared state, binding the socket, serving until stopped.
+/// Assembling a node: connecting the services, binding the socket, serving until stopped.
 pub mod app;
 /// The pieces that carry committed messages to every subscriber of a room.
 pub mod channels;
@@ -15,21 +15,23 @@ pub mod cli;
 pub mod config;
 /// Validated values: room names, user names, message bodies.
 pub mod domain;
-/// The management commands: createsuperuser, changepassword, API tokens.
-pub mod manage;
 /// HTTP errors and how they become responses.
 pub mod error;
-/// The HTTP routes: lobby, room page, static assets, health.
+/// The HTTP pages: lobby, room page, account pages, static assets, health.
 pub mod http;
+/// The management commands: createsuperuser, changepassword, API tokens.
+pub mod manage;
+/// Every route of a node, merged behind CSRF protection and tracing.
+pub mod routes;
 /// What every handler and connection shares.
 pub mod state;
 /// Process-wide counters that operations care about.
 pub mod stats;
 /// Where messages live: the store, its backends and the group-commit writer.
 pub mod storage;
-/// The page templates, compiled in.
-pub mod templates;
 /// Logging setup.
 pub mod telemetry;
+/// The page templates, compiled in.
+pub mod templates;
 /// The WebSocket endpoint: handshake, wire protocol, per-socket consumer.
 pub mod ws;

@@ -22,10 +22,18 @@ async fn open(database_url: &str) -> anyhow::Result<Accounts> {
     let backend = Store::connect(database_url)
         .await
         .with_context(|| format!("opening the database {}", redacted(database_url)))?;
-    Ok(Accounts::new(backend.db(), Config::default().account_settings()))
+    Ok(Accounts::new(
+        backend.db(),
+        Config::default().account_settings(),
+    ))
 }
 
-async fn audit(accounts: &Accounts, action: &str, target: &str, detail: &str) -> anyhow::Result<()> {
+async fn audit(
+    accounts: &Accounts,
+    action: &str,
+    target: &str,
+    detail: &str,
+) -> anyhow::Result<()> {
     accounts
         .db()
         .audit(None, CLI_ACTOR, action, target, detail, now_ms())
@@ -34,7 +42,10 @@ async fn audit(accounts: &Accounts, action: &str, target: &str, detail: &str) ->
 }
 
 /// `chatweb createsuperuser`. `password_env` is the value of [`SUPERUSER_PASSWORD_ENV`], read by `main`.
-pub async fn create_superuser(args: CreateSuperuserArgs, password_env: Option<String>) -> anyhow::Result<()> {
+pub async fn create_superuser(
+    args: CreateSuperuserArgs,
+    password_env: Option<String>,
+) -> anyhow::Result<()> {
     let accounts = open(&args.database.database_url).await?;
     let (username, email, password) = if args.noinput {
         let Some(username) = args.username else {
@@ -56,9 +67,18 @@ pub async fn create_superuser(args: CreateSuperuserArgs, password_env: Option<St
         let password = new_password()?;
         (username, email, password)
     };
-    match accounts.create_user(&username, &email, &password, true).await {
+    match accounts
+        .create_user(&username, &email, &password, true)
+        .await
+    {
         Ok(user) => {
-            audit(&accounts, "user.create", &user.username, "staff (createsuperuser)").await?;
+            audit(
+                &accounts,
+                "user.create",
+                &user.username,
+                "staff (createsuperuser)",
+            )
+            .await?;
             println!("Superuser {} created successfully.", user.username);
             Ok(())
         }
@@ -94,7 +114,13 @@ pub async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<
                 Err(error) => return Err(error.into()),
             };
             let (id, token) = accounts.create_token(user.id, &name).await?;
-            audit(&accounts, "token.create", &user.username, &format!("token {id}")).await?;
+            audit(
+                &accounts,
+                "token.create",
+                &user.username,
+                &format!("token {id}"),
+            )
+            .await?;
             eprintln!("Token {id} for {}; it is shown only now:", user.username);
             println!("{token}");
         }
@@ -118,9 +144,16 @@ pub async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<
                 None => None,
             };
             for t in accounts.tokens(user_id).await? {
-                let state = t.revoked_at.map_or("live".to_owned(), |at| format!("revoked {}", rfc3339_ms(at)));
+                let state = t.revoked_at.map_or("live".to_owned(), |at| {
+                    format!("revoked {}", rfc3339_ms(at))
+                });
                 let owner = accounts.user(t.user_id).await?.username;
-                println!("{}\t{owner}\t{}\t{}\t{state}", t.id, t.name, rfc3339_ms(t.created_at));
+                println!(
+                    "{}\t{owner}\t{}\t{}\t{state}",
+                    t.id,
+                    t.name,
+                    rfc3339_ms(t.created_at)
+                );
             }
         }
     }

@@ -3,7 +3,7 @@
 //! A POST (PUT, PATCH, DELETE) without a matching pair is refused with 403 before any handler runs, so it
 //! changes nothing. Requests signed in only by a bearer token (no cookies) cannot be forged by a browser
 //! and pass. Pages read the token from the [`CsrfToken`] request extension; the cookie is set on the first
-//! HTML page a browser gets.
+//! page that renders a form.
 
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
@@ -11,6 +11,8 @@ use axum::http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::sync::{Arc, OnceLock};
+
 use serde::Deserialize;
 
 use super::cookies::{CSRF_COOKIE, CookieOptions, cookie, over_https, set_cookie};
@@ -25,9 +27,17 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 /// A year, like Django's CSRF_COOKIE_AGE.
 const CSRF_COOKIE_SECS: u64 = 365 * 24 * 3600;
 
-/// This request's CSRF token, for the forms a page renders.
-#[derive(Clone, Debug)]
-pub struct CsrfToken(pub String);
+/// This request's CSRF token, for the forms a page renders: the cookie's, or a new one made the first time
+/// a page asks (requests that render no form, like socket handshakes, never pay for one).
+#[derive(Clone, Debug, Default)]
+pub struct CsrfToken(Arc<OnceLock<String>>);
+
+impl CsrfToken {
+    /// The token.
+    pub fn value(&self) -> &str {
+        self.0.get_or_init(secret::new_secret)
+    }
+}
 
 #[derive(Deserialize)]
 struct Field {
@@ -43,8 +53,8 @@ pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Resp
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
-    let bearer_only = request.headers().contains_key(AUTHORIZATION)
-        && !request.headers().contains_key(COOKIE);
+    let bearer_only =
+        request.headers().contains_key(AUTHORIZATION) && !request.headers().contains_key(COOKIE);
     let mut request = request;
     if unsafe_method && !bearer_only {
         let (checked, ok) = check(request, held.as_deref()).await;
@@ -59,18 +69,18 @@ pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Resp
         request = checked;
     }
     let https = secure_cookies || over_https(request.headers());
-    let (token, fresh) = match held {
-        Some(token) => (token, false),
-        None => (secret::new_secret(), true),
+    let token = CsrfToken::default();
+    let fresh = match held {
+        Some(held) => {
+            let _ = token.0.set(held);
+            false
+        }
+        None => true,
     };
-    request.extensions_mut().insert(CsrfToken(token.clone()));
+    request.extensions_mut().insert(token.clone());
     let mut response = next.run(request).await;
-    let is_html = response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/html"));
-    if fresh && is_html {
+    // A page that rendered a form made a token: hand it to the browser.
+    if let Some(value) = token.0.get().filter(|_| fresh) {
         let options = CookieOptions {
             max_age: CSRF_COOKIE_SECS,
             http_only: false,
@@ -78,7 +88,7 @@ pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Resp
         };
         response
             .headers_mut()
-            .append(SET_COOKIE, set_cookie(CSRF_COOKIE, &token, options));
+            .append(SET_COOKIE, set_cookie(CSRF_COOKIE, value, options));
     }
     response
 }
@@ -89,7 +99,11 @@ async fn check(request: Request, held: Option<&str>) -> (Request, bool) {
     let Some(held) = held else {
         return (request, false);
     };
-    if let Some(sent) = request.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+    if let Some(sent) = request
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+    {
         let ok = secret::same(sent, held);
         return (request, ok);
     }

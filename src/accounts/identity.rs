@@ -89,7 +89,11 @@ impl Identity {
 /// The guest nickname from its cookie (percent-encoded), or `anonymous`.
 pub fn nickname(parts: &axum::http::HeaderMap) -> Username {
     cookie(parts, NICKNAME_COOKIE)
-        .and_then(|value| percent_encoding::percent_decode_str(value).decode_utf8().ok())
+        .and_then(|value| {
+            percent_encoding::percent_decode_str(value)
+                .decode_utf8()
+                .ok()
+        })
         .and_then(|name| Username::parse(&name))
         .unwrap_or_else(Username::anonymous)
 }
@@ -113,7 +117,9 @@ where
                 .ok()
                 .and_then(|h| h.strip_prefix("Bearer "))
                 .map(str::trim)
-                .ok_or(AppError::Unauthorized("expected Authorization: Bearer <token>"))?;
+                .ok_or(AppError::Unauthorized(
+                    "expected Authorization: Bearer <token>",
+                ))?;
             let user = accounts
                 .token_user(token)
                 .await?
@@ -150,7 +156,10 @@ mod tests {
             nickname(&headers("a=1; chatweb_nickname=Ad%C3%A1%20L")).as_str(),
             "Adá L"
         );
-        assert_eq!(nickname(&headers("chatweb_nickname=%20%20")).as_str(), "anonymous");
+        assert_eq!(
+            nickname(&headers("chatweb_nickname=%20%20")).as_str(),
+            "anonymous"
+        );
         assert_eq!(
             nickname(&headers("chatweb_nickname=ali%E2%80%8Bce")).as_str(),
             "anonymous",

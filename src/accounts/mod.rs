@@ -59,7 +59,9 @@ pub enum AccountError {
     #[error("A user with that username already exists.")]
     UsernameTaken,
     /// Wrong username or password, or an inactive account (which is not told apart).
-    #[error("Please enter a correct username and password. Note that both fields may be case-sensitive.")]
+    #[error(
+        "Please enter a correct username and password. Note that both fields may be case-sensitive."
+    )]
     InvalidCredentials,
     /// Too many failed logins.
     #[error("Too many failed login attempts. Try again in {} seconds.", .0.as_secs().max(1))]
@@ -190,7 +192,8 @@ impl Accounts {
         password: &str,
         client: &str,
     ) -> Result<UserRow, AccountError> {
-        let key = Username::parse_account(username).map_or_else(|_| username.to_lowercase(), |n| n.key());
+        let key =
+            Username::parse_account(username).map_or_else(|_| username.to_lowercase(), |n| n.key());
         let keys = [format!("u:{key}"), format!("ip:{client}")];
         if let Some(wait) = self.inner.throttle.retry_after(&keys) {
             return Err(AccountError::Throttled(wait));
@@ -238,7 +241,12 @@ impl Accounts {
         let ttl = i64::try_from(self.inner.settings.session_ttl.as_millis()).unwrap_or(i64::MAX);
         self.inner
             .db
-            .create_session(&secret::digest(&session), user_id, now, now.saturating_add(ttl))
+            .create_session(
+                &secret::digest(&session),
+                user_id,
+                now,
+                now.saturating_add(ttl),
+            )
             .await?;
         Ok(session)
     }
@@ -267,7 +275,10 @@ impl Accounts {
 
     /// The user an API token signs in, if it is live.
     pub async fn token_user(&self, token: &str) -> Result<Option<SignedIn>, AccountError> {
-        let Some(raw) = token.strip_prefix(TOKEN_PREFIX).filter(|t| secret::well_formed(t)) else {
+        let Some(raw) = token
+            .strip_prefix(TOKEN_PREFIX)
+            .filter(|t| secret::well_formed(t))
+        else {
             return Ok(None);
         };
         let found = self.inner.db.token_user(&secret::digest(raw)).await?;
@@ -313,10 +324,18 @@ impl Accounts {
 
     /// Creates an API token for `user_id`; returns its id and its value, which is shown once and never
     /// stored.
-    pub async fn create_token(&self, user_id: i64, name: &str) -> Result<(i64, String), AccountError> {
+    pub async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+    ) -> Result<(i64, String), AccountError> {
         self.user(user_id).await?;
         let raw = secret::new_secret();
-        let name = if name.trim().is_empty() { "token" } else { name.trim() };
+        let name = if name.trim().is_empty() {
+            "token"
+        } else {
+            name.trim()
+        };
         let id = self
             .inner
             .db

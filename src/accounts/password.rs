@@ -96,7 +96,10 @@ mod tests {
             check_policy("ADA_LOVELACE", &ada),
             Err(PasswordError::SameAsUsername)
         );
-        assert_eq!(check_policy("1234567890", &ada), Err(PasswordError::Numeric));
+        assert_eq!(
+            check_policy("1234567890", &ada),
+            Err(PasswordError::Numeric)
+        );
         assert_eq!(
             check_policy(&"x".repeat(2000), &ada),
             Err(PasswordError::TooLong)

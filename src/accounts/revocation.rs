@@ -4,9 +4,9 @@
 //! that made them, and picked up by every other node's [`watch_log`] task within a poll interval.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -152,7 +152,12 @@ pub async fn watch_log(db: Db, registry: Arc<Revocations>, stop: CancellationTok
         }
         match db.revocations_after(last).await {
             Ok(events) => {
-                for AuthEvent { id, user_id, credential } in events {
+                for AuthEvent {
+                    id,
+                    user_id,
+                    credential,
+                } in events
+                {
                     registry.apply(user_id, &credential);
                     last = id;
                 }

@@ -57,9 +57,8 @@ impl LoginThrottle {
         let mut entries = self.lock();
         if entries.len() >= MAX_ENTRIES {
             let window = self.window;
-            entries.retain(|_, e| {
-                e.locked_until.is_some_and(|u| u > now) || now - e.since < window
-            });
+            entries
+                .retain(|_, e| e.locked_until.is_some_and(|u| u > now) || now - e.since < window);
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }

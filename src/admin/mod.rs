@@ -68,7 +68,12 @@ impl FromRequestParts<AppState> for Staff {
 
 impl Staff {
     /// Renders an admin template.
-    pub fn render(&self, state: &AppState, name: &str, ctx: Value) -> Result<Html<String>, AppError> {
+    pub fn render(
+        &self,
+        state: &AppState,
+        name: &str,
+        ctx: Value,
+    ) -> Result<Html<String>, AppError> {
         self.page.render(state, name, ctx)
     }
 
@@ -84,7 +89,14 @@ impl Staff {
         state
             .accounts
             .db()
-            .audit(Some(self.user.id), self.user.name.as_str(), action, target, detail, now_ms())
+            .audit(
+                Some(self.user.id),
+                self.user.name.as_str(),
+                action,
+                target,
+                detail,
+                now_ms(),
+            )
             .await?;
         Ok(())
     }

@@ -64,11 +64,21 @@ fn room_name(room: &str) -> Result<RoomName, AppError> {
     RoomName::parse(room).ok_or(AppError::NotFound("room"))
 }
 
-async fn lock(state: State<AppState>, staff: Staff, room: Path<String>, back: Form<Back>) -> Result<Response, AppError> {
+async fn lock(
+    state: State<AppState>,
+    staff: Staff,
+    room: Path<String>,
+    back: Form<Back>,
+) -> Result<Response, AppError> {
     set_locked(state, staff, room, back, true).await
 }
 
-async fn unlock(state: State<AppState>, staff: Staff, room: Path<String>, back: Form<Back>) -> Result<Response, AppError> {
+async fn unlock(
+    state: State<AppState>,
+    staff: Staff,
+    room: Path<String>,
+    back: Form<Back>,
+) -> Result<Response, AppError> {
     set_locked(state, staff, room, back, false).await
 }
 
@@ -80,12 +90,21 @@ async fn set_locked(
     locked: bool,
 ) -> Result<Response, AppError> {
     let room = room_name(&room)?;
-    if !state.accounts.db().set_room_locked(room.as_str(), locked).await? {
+    if !state
+        .accounts
+        .db()
+        .set_room_locked(room.as_str(), locked)
+        .await?
+    {
         return Err(AppError::NotFound("room"));
     }
     let action = if locked { "room.lock" } else { "room.unlock" };
     staff.audit(&state, action, room.as_str(), "").await?;
-    let notice = if locked { "room locked: it is read-only" } else { "room unlocked" };
+    let notice = if locked {
+        "room locked: it is read-only"
+    } else {
+        "room unlocked"
+    };
     Ok(done(back.next.as_deref(), "/admin/rooms/", notice))
 }
 
@@ -106,9 +125,18 @@ async fn clear(
         })
         .await?;
     staff
-        .audit(&state, "room.clear", room.as_str(), &format!("event {}", event.seq))
+        .audit(
+            &state,
+            "room.clear",
+            room.as_str(),
+            &format!("event {}", event.seq),
+        )
         .await?;
-    Ok(done(back.next.as_deref(), "/admin/rooms/", "every message of the room was deleted"))
+    Ok(done(
+        back.next.as_deref(),
+        "/admin/rooms/",
+        "every message of the room was deleted",
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -187,5 +215,9 @@ async fn delete(
             &format!("event {}", event.seq),
         )
         .await?;
-    Ok(done(back.next.as_deref(), "/admin/messages/", "message deleted"))
+    Ok(done(
+        back.next.as_deref(),
+        "/admin/messages/",
+        "message deleted",
+    ))
 }

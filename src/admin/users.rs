@@ -93,8 +93,14 @@ async fn create(
     {
         Ok(user) => {
             let detail = if is_staff { "staff" } else { "" };
-            staff.audit(&state, "user.create", &user.username, detail).await?;
-            Ok(done(Some(&format!("/admin/users/{}/", user.id)), "/admin/users/", "user created"))
+            staff
+                .audit(&state, "user.create", &user.username, detail)
+                .await?;
+            Ok(done(
+                Some(&format!("/admin/users/{}/", user.id)),
+                "/admin/users/",
+                "user created",
+            ))
         }
         Err(error @ (AccountError::Store(_) | AccountError::Internal(_))) => Err(error.into()),
         Err(error) => {
@@ -171,14 +177,28 @@ async fn set_active(
 ) -> Result<Response, AppError> {
     let active = flag(&form.value)?;
     if !active && id == staff.user.id {
-        return Err(AppError::BadRequest("you cannot deactivate yourself".into()));
+        return Err(AppError::BadRequest(
+            "you cannot deactivate yourself".into(),
+        ));
     }
     let user = state.accounts.user(id).await?;
     state.accounts.set_active(id, active).await?;
-    let action = if active { "user.reactivate" } else { "user.deactivate" };
+    let action = if active {
+        "user.reactivate"
+    } else {
+        "user.deactivate"
+    };
     staff.audit(&state, action, &user.username, "").await?;
-    let notice = if active { "user reactivated" } else { "user deactivated; their sockets are closed" };
-    Ok(done(form.next.as_deref(), &format!("/admin/users/{id}/"), notice))
+    let notice = if active {
+        "user reactivated"
+    } else {
+        "user deactivated; their sockets are closed"
+    };
+    Ok(done(
+        form.next.as_deref(),
+        &format!("/admin/users/{id}/"),
+        notice,
+    ))
 }
 
 async fn set_staff(
@@ -189,13 +209,23 @@ async fn set_staff(
 ) -> Result<Response, AppError> {
     let make_staff = flag(&form.value)?;
     if !make_staff && id == staff.user.id {
-        return Err(AppError::BadRequest("you cannot take away your own staff rights".into()));
+        return Err(AppError::BadRequest(
+            "you cannot take away your own staff rights".into(),
+        ));
     }
     let user = state.accounts.user(id).await?;
     state.accounts.set_staff(id, make_staff).await?;
-    let action = if make_staff { "user.staff" } else { "user.unstaff" };
+    let action = if make_staff {
+        "user.staff"
+    } else {
+        "user.unstaff"
+    };
     staff.audit(&state, action, &user.username, "").await?;
-    Ok(done(form.next.as_deref(), &format!("/admin/users/{id}/"), "staff rights changed"))
+    Ok(done(
+        form.next.as_deref(),
+        &format!("/admin/users/{id}/"),
+        "staff rights changed",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -220,13 +250,21 @@ async fn set_password(
     };
     match outcome {
         Ok(()) => {
-            staff.audit(&state, "user.password", &user.username, "").await?;
-            Ok(done(None, &format!("/admin/users/{id}/"), "password set; their sessions ended"))
+            staff
+                .audit(&state, "user.password", &user.username, "")
+                .await?;
+            Ok(done(
+                None,
+                &format!("/admin/users/{id}/"),
+                "password set; their sessions ended",
+            ))
         }
         Err(error @ (AccountError::Store(_) | AccountError::Internal(_))) => Err(error.into()),
-        Err(error) => Ok(render_detail(&state, &staff, id, None, Some(error.to_string()), None)
-            .await?
-            .into_response()),
+        Err(error) => Ok(
+            render_detail(&state, &staff, id, None, Some(error.to_string()), None)
+                .await?
+                .into_response(),
+        ),
     }
 }
 
@@ -245,7 +283,12 @@ async fn create_token(
     let user = state.accounts.user(id).await?;
     let (token_id, token) = state.accounts.create_token(id, &form.name).await?;
     staff
-        .audit(&state, "token.create", &user.username, &format!("token {token_id}"))
+        .audit(
+            &state,
+            "token.create",
+            &user.username,
+            &format!("token {token_id}"),
+        )
         .await?;
     // Shown once, on this response only; the database keeps a hash.
     Ok(render_detail(&state, &staff, id, None, None, Some(token))
@@ -269,7 +312,16 @@ async fn revoke_token(
     let user = state.accounts.user(owner).await?;
     state.accounts.revoke_token(id).await?;
     staff
-        .audit(&state, "token.revoke", &user.username, &format!("token {id}"))
+        .audit(
+            &state,
+            "token.revoke",
+            &user.username,
+            &format!("token {id}"),
+        )
         .await?;
-    Ok(done(back.next.as_deref(), &format!("/admin/users/{owner}/"), "token revoked"))
+    Ok(done(
+        back.next.as_deref(),
+        &format!("/admin/users/{owner}/"),
+        "token revoked",
+    ))
 }

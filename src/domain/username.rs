@@ -138,7 +138,12 @@ mod tests {
 
     #[test]
     fn invisible_characters_cannot_make_a_name_look_like_another() {
-        for name in ["ali\u{200B}ce", "\u{202E}ecila", "alice\u{FEFF}", "al\u{2060}ice"] {
+        for name in [
+            "ali\u{200B}ce",
+            "\u{202E}ecila",
+            "alice\u{FEFF}",
+            "al\u{2060}ice",
+        ] {
             assert!(Username::parse(name).is_none(), "{name:?}");
             assert_eq!(
                 Username::parse_account(name),

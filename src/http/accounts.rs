@@ -58,7 +58,11 @@ async fn signup_form(
 ) -> Result<Response, AppError> {
     let next = safe_next(query.next.as_deref());
     Ok(page
-        .render(&state, "signup.html", context! { next => next, username => "" })?
+        .render(
+            &state,
+            "signup.html",
+            context! { next => next, username => "" },
+        )?
         .into_response())
 }
 
@@ -96,7 +100,11 @@ async fn login_form(
 ) -> Result<Response, AppError> {
     let next = safe_next(query.next.as_deref());
     Ok(page
-        .render(&state, "login.html", context! { next => next, username => "" })?
+        .render(
+            &state,
+            "login.html",
+            context! { next => next, username => "" },
+        )?
         .into_response())
 }
 

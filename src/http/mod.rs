@@ -1,5 +1,5 @@
-//! The HTTP side: one router merging each module's routes (the Django `urls.py`), wrapped in CSRF
-//! protection and request tracing.
+//! The HTTP pages: the lobby and rooms, the account pages, static assets, health and metrics, plus what
+//! every page shares (`page`). `routes.rs` merges these with the admin and the socket.
 
 mod accounts;
 mod assets;
@@ -8,34 +8,14 @@ pub mod page;
 mod views;
 
 use axum::Router;
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 
-pub use views::templates;
-
-/// Every route of a node.
-pub fn router(state: AppState) -> Router {
-    let secure_cookies = state.config.secure_cookies;
+/// The page routes.
+pub fn router() -> Router<AppState> {
     Router::new()
         .merge(views::router())
         .merge(accounts::router())
-        .merge(crate::admin::router())
         .merge(assets::router())
         .merge(health::router())
-        .merge(crate::ws::router())
-        .layer(axum::middleware::from_fn(move |request, next| {
-            crate::accounts::csrf::protect(secure_cookies, request, next)
-        }))
-        .layer(TraceLayer::new_for_http().make_span_with(trace_span))
-        .with_state(state)
-}
-
-/// Request spans carry the route pattern, not the raw URI (which holds user text).
-fn trace_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let route = request
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", axum::extract::MatchedPath::as_str);
-    tracing::info_span!("http", method = %request.method(), route)
 }

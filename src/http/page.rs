@@ -29,7 +29,7 @@ impl FromRequestParts<AppState> for Page {
         let csrf = parts
             .extensions
             .get::<CsrfToken>()
-            .map(|t| t.0.clone())
+            .map(|t| t.value().to_owned())
             .unwrap_or_default();
         Ok(Self { identity, csrf })
     }
@@ -49,7 +49,12 @@ impl Page {
     }
 
     /// Renders `name` with `ctx` plus the layout's context.
-    pub fn render(&self, state: &AppState, name: &str, ctx: Value) -> Result<Html<String>, AppError> {
+    pub fn render(
+        &self,
+        state: &AppState,
+        name: &str,
+        ctx: Value,
+    ) -> Result<Html<String>, AppError> {
         render(state, name, context! { ..ctx, ..self.layout() })
     }
 }
@@ -121,7 +126,13 @@ mod tests {
     #[test]
     fn only_local_paths_are_followed_after_login() {
         assert_eq!(safe_next(Some("/chat/a/")), "/chat/a/");
-        for evil in ["//evil.com", "https://evil.com", "/\\evil.com", "evil", "/\r\nx"] {
+        for evil in [
+            "//evil.com",
+            "https://evil.com",
+            "/\\evil.com",
+            "evil",
+            "/\r\nx",
+        ] {
             assert_eq!(safe_next(Some(evil)), "/", "{evil:?}");
         }
         assert_eq!(safe_next(None), "/");

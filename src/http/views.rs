@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use minijinja::{Environment, context};
+use minijinja::context;
 use serde::Deserialize;
 
 use super::page::{Page, urlencode};
@@ -25,18 +25,6 @@ pub fn router() -> Router<AppState> {
         .route("/", get(lobby))
         .route("/chat/{room}/", get(room))
         .route("/chat/{room}", get(add_slash))
-}
-
-/// The page templates; `.html` names are autoescaped.
-pub fn templates() -> Environment<'static> {
-    let mut env = Environment::new();
-    for (name, source) in crate::templates::ALL {
-        // The templates are compiled in and covered by tests; a syntax error is a build defect.
-        #[allow(clippy::expect_used)]
-        env.add_template(name, source)
-            .expect("embedded template parses");
-    }
-    env
 }
 
 #[derive(Deserialize)]

@@ -27,7 +27,9 @@ pub struct UserRow {
 
 type UserTuple = (i64, String, String, String, bool, bool, i64, Option<i64>);
 
-fn user((id, username, email, password_hash, is_staff, is_active, created_at, last_login): UserTuple) -> UserRow {
+fn user(
+    (id, username, email, password_hash, is_staff, is_active, created_at, last_login): UserTuple,
+) -> UserRow {
     UserRow {
         id,
         username,
@@ -40,8 +42,7 @@ fn user((id, username, email, password_hash, is_staff, is_active, created_at, la
     }
 }
 
-const USER_COLUMNS: &str =
-    "u.id, u.username, u.email, u.password_hash, u.is_staff, u.is_active, u.created_at, u.last_login";
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.is_staff, u.is_active, u.created_at, u.last_login";
 
 /// A new user.
 pub struct NewUser<'a> {
@@ -89,7 +90,11 @@ fn sql(text: &str) -> sqlx::AssertSqlSafe<String> {
 
 impl Db {
     /// Creates a user; `Ok(None)` when the name (case-insensitively) is taken.
-    pub async fn create_user(&self, new: &NewUser<'_>, now_ms: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn create_user(
+        &self,
+        new: &NewUser<'_>,
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
         let inserted: Result<i64, sqlx::Error> = on_db!(self, |pool| {
             sqlx::query_scalar(
                 "INSERT INTO users (username, username_key, email, password_hash, is_staff, is_active, created_at) \
@@ -113,7 +118,9 @@ impl Db {
 
     /// The user whose name has collision key `key`.
     pub async fn user_by_key(&self, key: &str) -> Result<Option<UserRow>, StoreError> {
-        let query = sql(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.username_key = $1"));
+        let query = sql(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.username_key = $1"
+        ));
         let row: Option<UserTuple> = on_db!(self, |pool| {
             sqlx::query_as(query).bind(key).fetch_optional(pool).await?
         });
@@ -122,7 +129,9 @@ impl Db {
 
     /// The user with id `id`.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
-        let query = sql(&format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"));
+        let query = sql(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+        ));
         let row: Option<UserTuple> = on_db!(self, |pool| {
             sqlx::query_as(query).bind(id).fetch_optional(pool).await?
         });
@@ -141,7 +150,12 @@ impl Db {
     }
 
     /// Users whose name or email contains `search` (all when empty), by name, one page.
-    pub async fn users(&self, search: &str, limit: i64, offset: i64) -> Result<(Vec<UserRow>, i64), StoreError> {
+    pub async fn users(
+        &self,
+        search: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<UserRow>, i64), StoreError> {
         let pattern = like_pattern(search);
         let query = sql(&format!(
             "SELECT {USER_COLUMNS} FROM users u WHERE u.username_key LIKE $1 ESCAPE '\\' \
@@ -179,9 +193,19 @@ impl Db {
             .await
     }
 
-    async fn set_user_flag(&self, query: &'static str, id: i64, value: bool) -> Result<bool, StoreError> {
+    async fn set_user_flag(
+        &self,
+        query: &'static str,
+        id: i64,
+        value: bool,
+    ) -> Result<bool, StoreError> {
         let done = on_db!(self, |pool| {
-            sqlx::query(query).bind(value).bind(id).execute(pool).await?.rows_affected()
+            sqlx::query(query)
+                .bind(value)
+                .bind(id)
+                .execute(pool)
+                .await?
+                .rows_affected()
         });
         Ok(done > 0)
     }
@@ -213,7 +237,13 @@ impl Db {
     }
 
     /// Stores a session (by the hash of its id) for `user_id` until `expires_at`.
-    pub async fn create_session(&self, key_hash: &str, user_id: i64, now_ms: i64, expires_at: i64) -> Result<(), StoreError> {
+    pub async fn create_session(
+        &self,
+        key_hash: &str,
+        user_id: i64,
+        now_ms: i64,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         on_db!(self, |pool| {
             sqlx::query(
                 "INSERT INTO sessions (key_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
@@ -230,13 +260,21 @@ impl Db {
     }
 
     /// The active user of an unexpired session.
-    pub async fn session_user(&self, key_hash: &str, now_ms: i64) -> Result<Option<UserRow>, StoreError> {
+    pub async fn session_user(
+        &self,
+        key_hash: &str,
+        now_ms: i64,
+    ) -> Result<Option<UserRow>, StoreError> {
         let query = sql(&format!(
             "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.key_hash = $1 AND s.expires_at > $2 AND u.is_active"
         ));
         let row: Option<UserTuple> = on_db!(self, |pool| {
-            sqlx::query_as(query).bind(key_hash).bind(now_ms).fetch_optional(pool).await?
+            sqlx::query_as(query)
+                .bind(key_hash)
+                .bind(now_ms)
+                .fetch_optional(pool)
+                .await?
         });
         Ok(row.map(user))
     }
@@ -284,7 +322,13 @@ impl Db {
     }
 
     /// Stores a new API token (by hash) for `user_id`; returns its id.
-    pub async fn create_token(&self, user_id: i64, name: &str, token_hash: &str, now_ms: i64) -> Result<i64, StoreError> {
+    pub async fn create_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        token_hash: &str,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
         let id = on_db!(self, |pool| {
             sqlx::query_scalar(
                 "INSERT INTO api_tokens (user_id, name, token_hash, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -305,13 +349,31 @@ impl Db {
             "SELECT t.id, {USER_COLUMNS} FROM api_tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND u.is_active"
         ));
-        type Joined = (i64, i64, String, String, String, bool, bool, i64, Option<i64>);
+        type Joined = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            bool,
+            bool,
+            i64,
+            Option<i64>,
+        );
         let row: Option<Joined> = on_db!(self, |pool| {
-            sqlx::query_as(query).bind(token_hash).fetch_optional(pool).await?
+            sqlx::query_as(query)
+                .bind(token_hash)
+                .fetch_optional(pool)
+                .await?
         });
-        Ok(row.map(|(token, id, name, email, hash, staff, active, created, login)| {
-            (token, user((id, name, email, hash, staff, active, created, login)))
-        }))
+        Ok(row.map(
+            |(token, id, name, email, hash, staff, active, created, login)| {
+                (
+                    token,
+                    user((id, name, email, hash, staff, active, created, login)),
+                )
+            },
+        ))
     }
 
     /// The tokens of `user_id` (all of them when `None`), newest first.
@@ -347,13 +409,15 @@ impl Db {
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(|(id, user_id, name, created_at, revoked_at)| TokenRow {
-            id,
-            user_id,
-            name,
-            created_at,
-            revoked_at,
-        }))
+        Ok(
+            row.map(|(id, user_id, name, created_at, revoked_at)| TokenRow {
+                id,
+                user_id,
+                name,
+                created_at,
+                revoked_at,
+            }),
+        )
     }
 
     /// Revokes token `id`; returns its owner when it was live.
@@ -371,7 +435,12 @@ impl Db {
     }
 
     /// Appends to the revocation log that every node polls.
-    pub async fn log_revocation(&self, user_id: i64, credential: &str, now_ms: i64) -> Result<(), StoreError> {
+    pub async fn log_revocation(
+        &self,
+        user_id: i64,
+        credential: &str,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
         on_db!(self, |pool| {
             sqlx::query("INSERT INTO auth_events (at, user_id, credential) VALUES ($1, $2, $3)")
                 .bind(now_ms)
@@ -396,14 +465,20 @@ impl Db {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, user_id, credential)| AuthEvent { id, user_id, credential })
+            .map(|(id, user_id, credential)| AuthEvent {
+                id,
+                user_id,
+                credential,
+            })
             .collect())
     }
 
     /// The newest position in the revocation log (0 when empty).
     pub async fn last_revocation(&self) -> Result<i64, StoreError> {
         let last: Option<i64> = on_db!(self, |pool| {
-            sqlx::query_scalar("SELECT MAX(id) FROM auth_events").fetch_one(pool).await?
+            sqlx::query_scalar("SELECT MAX(id) FROM auth_events")
+                .fetch_one(pool)
+                .await?
         });
         Ok(last.unwrap_or(0))
     }

@@ -68,7 +68,11 @@ pub struct AuditEntry {
 
 impl Db {
     /// Rooms, most recently active first, one page; and how many there are.
-    pub async fn admin_rooms(&self, limit: i64, offset: i64) -> Result<(Vec<AdminRoom>, i64), StoreError> {
+    pub async fn admin_rooms(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AdminRoom>, i64), StoreError> {
         let rows: Vec<(String, i64, i64, i64, bool)> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT r.name, r.last_seq, \
@@ -81,7 +85,9 @@ impl Db {
             .await?
         });
         let total: i64 = on_db!(self, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM rooms").fetch_one(pool).await?
+            sqlx::query_scalar("SELECT COUNT(*) FROM rooms")
+                .fetch_one(pool)
+                .await?
         });
         let rooms = rows
             .into_iter()
@@ -149,15 +155,17 @@ impl Db {
         });
         let messages = rows
             .into_iter()
-            .map(|(room, seq, ts_ms, author, author_id, body, deleted)| AdminMessage {
-                room,
-                seq: to_u64(seq),
-                ts_ms,
-                author,
-                author_id,
-                body,
-                deleted,
-            })
+            .map(
+                |(room, seq, ts_ms, author, author_id, body, deleted)| AdminMessage {
+                    room,
+                    seq: to_u64(seq),
+                    ts_ms,
+                    author,
+                    author_id,
+                    body,
+                    deleted,
+                },
+            )
             .collect();
         Ok((messages, total))
     }
@@ -190,7 +198,11 @@ impl Db {
     }
 
     /// The audit log, newest first, one page; and how long it is.
-    pub async fn audit_log(&self, limit: i64, offset: i64) -> Result<(Vec<AuditEntry>, i64), StoreError> {
+    pub async fn audit_log(
+        &self,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<AuditEntry>, i64), StoreError> {
         let rows: Vec<(i64, i64, String, String, String, String)> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT id, at, actor, action, target, detail FROM audit_log ORDER BY id DESC LIMIT $1 OFFSET $2",
@@ -201,7 +213,9 @@ impl Db {
             .await?
         });
         let total: i64 = on_db!(self, |pool| {
-            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log").fetch_one(pool).await?
+            sqlx::query_scalar("SELECT COUNT(*) FROM audit_log")
+                .fetch_one(pool)
+                .await?
         });
         let entries = rows
             .into_iter()

@@ -6,7 +6,11 @@
 use super::{Amend, Amendment, Db, MessageKind, StoreError, StoredMessage, on_db, to_i64, to_u64};
 
 /// Stores `amendment` through `db` (the writer's own connection).
-pub(super) async fn amend(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<StoredMessage, StoreError> {
+pub(super) async fn amend(
+    db: &Db,
+    amendment: &Amendment,
+    now_ms: i64,
+) -> Result<StoredMessage, StoreError> {
     let room = amendment.room.as_str();
     on_db!(db, |pool| {
         let mut tx = pool.begin().await?;

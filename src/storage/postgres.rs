@@ -90,7 +90,17 @@ impl Backend for PostgresBackend {
             let client_ids = batch::client_ids(batch, &indexes);
             let mut stored = HashMap::new();
             if !client_ids.is_empty() {
-                type Keyed = (String, i64, i64, String, String, bool, i64, Option<i64>, bool);
+                type Keyed = (
+                    String,
+                    i64,
+                    i64,
+                    String,
+                    String,
+                    bool,
+                    i64,
+                    Option<i64>,
+                    bool,
+                );
                 let rows: Vec<Keyed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT m.client_id, {ROW_COLUMNS} FROM messages m \
                      WHERE m.room_id = $1 AND m.client_id = ANY($2)"

@@ -88,7 +88,18 @@ async fn stored_by_client_id(
             ") AS k JOIN messages AS m INDEXED BY messages_client_id \
              ON m.room_id = k.column1 AND m.client_id = k.column2",
         );
-        type Keyed = (i64, String, i64, i64, String, String, bool, i64, Option<i64>, bool);
+        type Keyed = (
+            i64,
+            String,
+            i64,
+            i64,
+            String,
+            String,
+            bool,
+            i64,
+            Option<i64>,
+            bool,
+        );
         let rows: Vec<Keyed> = select.build_query_as().fetch_all(&mut **tx).await?;
         for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted) in rows {
             let row = (seq, ts, author, body, guest, kind, target, deleted);

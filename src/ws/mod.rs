@@ -85,9 +85,12 @@ async fn chat_socket(
         ),
     };
     // Registered now, so a revocation between the handshake and the first select is not missed.
-    let watch = identity
-        .user()
-        .map(|u| state.accounts.revocations().watch(u.id, u.credential.clone()));
+    let watch = identity.user().map(|u| {
+        state
+            .accounts
+            .revocations()
+            .watch(u.id, u.credential.clone())
+    });
     let upgrade = upgrade.protocols([V2_PROTOCOL]);
     let v2 = upgrade.selected_protocol().is_some();
     let config = &state.config;

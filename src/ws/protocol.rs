@@ -380,12 +380,25 @@ mod tests {
             kind: MessageKind::Deleted,
         };
         let value: Value = serde_json::from_str(&message_frame("r", &stored, true)).expect("json");
-        assert_eq!((value["deleted"].as_bool(), value["guest"].as_bool()), (Some(true), Some(true)));
+        assert_eq!(
+            (value["deleted"].as_bool(), value["guest"].as_bool()),
+            (Some(true), Some(true))
+        );
         assert_eq!(value["message"], "");
         stored.kind = MessageKind::Delete { target: 2 };
         let value: Value = serde_json::from_str(&message_frame("r", &stored, false)).expect("json");
-        assert_eq!((value["type"].as_str(), value["id"].as_u64(), value["target"].as_u64()), (Some("delete"), Some(4), Some(2)));
-        assert!(value.get("message").is_none(), "not printable as a chat line");
+        assert_eq!(
+            (
+                value["type"].as_str(),
+                value["id"].as_u64(),
+                value["target"].as_u64()
+            ),
+            (Some("delete"), Some(4), Some(2))
+        );
+        assert!(
+            value.get("message").is_none(),
+            "not printable as a chat line"
+        );
     }
 
     proptest! {

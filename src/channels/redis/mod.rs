@@ -255,7 +255,15 @@ mod tests {
             (node, back.seq, back.frame.as_str(), back.plain),
             (0xabc, 42, event.frame.as_str(), false)
         );
-        for garbage in [&b""[..], b"zz 1 p {}", b"1 x p {}", b"1 2 q {}", b"1 2 {}", b"1", b"\xff\xfe"] {
+        for garbage in [
+            &b""[..],
+            b"zz 1 p {}",
+            b"1 x p {}",
+            b"1 2 q {}",
+            b"1 2 {}",
+            b"1",
+            b"\xff\xfe",
+        ] {
             assert!(parse_payload(garbage).is_none());
         }
     }

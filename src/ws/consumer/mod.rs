@@ -318,5 +318,4 @@ impl Consumer {
         Stats::add(&self.state.stats.deliveries, 1);
         self.write(Message::Text(event.frame), false).await
     }
-
 }
