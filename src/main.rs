@@ -12,6 +12,7 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     chatweb::telemetry::init(std::io::stderr);
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
     let result = match cli.command {
         Some(Command::Serve(config)) => serve(config).await,
         None => serve(cli.serve).await,

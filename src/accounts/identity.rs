@@ -111,17 +111,15 @@ where
             return Ok(identity.clone());
         }
         let accounts = Accounts::from_ref(state);
-        let identity = if let Some(header) = parts.headers.get(AUTHORIZATION) {
-            let token = header
-                .to_str()
-                .ok()
-                .and_then(|h| h.strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or(AppError::Unauthorized(
-                    "expected Authorization: Bearer <token>",
-                ))?;
+        // Only the Bearer scheme means us (a proxy's Basic credentials are not ours to judge).
+        let bearer = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.strip_prefix("Bearer "));
+        let identity = if let Some(token) = bearer {
             let user = accounts
-                .token_user(token)
+                .token_user(token.trim())
                 .await?
                 .ok_or(AppError::Unauthorized("invalid or revoked token"))?;
             Identity::User(Arc::new(user))
