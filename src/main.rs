@@ -28,11 +28,15 @@ async fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(error) if serving => {
             tracing::error!(
                 error = format!("{error:#}"),
                 "chatweb stopped with an error"
             );
+            ExitCode::FAILURE
+        }
+        // A management command's one line for the person or script that ran it.
+        Err(error) => {
             eprintln!("Error: {error:#}");
             ExitCode::FAILURE
         }

@@ -68,7 +68,10 @@ async fn wait_for_log_without(page: &Client, needle: &str) -> String {
         if !log.contains(needle) {
             return log;
         }
-        assert!(Instant::now() < deadline, "{needle:?} stayed in the log:\n{log}");
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} stayed in the log:\n{log}"
+        );
         tokio::time::sleep(DOM_POLL).await;
     }
 }
@@ -78,12 +81,20 @@ async fn a_user_signs_up_in_the_browser_chats_under_that_name_and_a_guest_cannot
     scenario(2, |browsers, addr, _| async move {
         let [ada, guest]: [Client; 2] = browsers.try_into().expect("two browsers");
         let origin = format!("http://{addr}");
-        ada.goto(&format!("{origin}/accounts/signup/")).await.expect("signup page");
+        ada.goto(&format!("{origin}/accounts/signup/"))
+            .await
+            .expect("signup page");
         fill(&ada, "id_username", "ada").await;
         fill(&ada, "id_password1", PASSWORD).await;
         fill(&ada, "id_password2", &format!("{PASSWORD}{ENTER}")).await;
-        assert_eq!(text_of(&ada, "#whoami").await, "ada", "signed in after signing up");
-        ada.goto(&format!("{origin}/chat/lobby/")).await.expect("room page");
+        assert_eq!(
+            text_of(&ada, "#whoami").await,
+            "ada",
+            "signed in after signing up"
+        );
+        ada.goto(&format!("{origin}/chat/lobby/"))
+            .await
+            .expect("room page");
         wait_open(&ada).await;
         type_message(&ada, "hello as myself").await;
         wait_for_log(&ada, "ada: hello as myself\n").await;
@@ -95,7 +106,10 @@ async fn a_user_signs_up_in_the_browser_chats_under_that_name_and_a_guest_cannot
         let error = text_of(&guest, "#lobby-error").await;
         assert!(error.contains("registered user"), "{error}");
         // As a guest under another name they chat, marked as a guest.
-        let nickname = guest.find(Locator::Id("nickname-input")).await.expect("nickname box");
+        let nickname = guest
+            .find(Locator::Id("nickname-input"))
+            .await
+            .expect("nickname box");
         nickname.clear().await.expect("clear");
         nickname.send_keys("bob").await.expect("type");
         fill(&guest, "room-name-input", &format!("lobby{ENTER}")).await;
@@ -105,7 +119,12 @@ async fn a_user_signs_up_in_the_browser_chats_under_that_name_and_a_guest_cannot
 
         // Logging out ends the session: the page's socket closes and the lobby offers a login again.
         ada.goto(&origin).await.expect("lobby");
-        ada.find(Locator::Id("logout-button")).await.expect("logout").click().await.expect("click");
+        ada.find(Locator::Id("logout-button"))
+            .await
+            .expect("logout")
+            .click()
+            .await
+            .expect("click");
         text_of(&ada, "#login-link").await;
     })
     .await;
@@ -119,7 +138,9 @@ async fn a_message_deleted_in_the_admin_disappears_from_an_open_page_and_its_his
         speaker.say("something nasty").await;
         speaker.say("something fine").await;
         speaker.messages(2).await;
-        page.goto(&format!("http://{addr}/chat/moderated/")).await.expect("room page");
+        page.goto(&format!("http://{addr}/chat/moderated/"))
+            .await
+            .expect("room page");
         wait_open(&page).await;
         wait_for_log(&page, "anonymous (guest): something fine\n").await;
         assert!(log_of(&page).await.contains("something nasty"));
@@ -131,7 +152,11 @@ async fn a_message_deleted_in_the_admin_disappears_from_an_open_page_and_its_his
         assert_eq!(log, "anonymous (guest): something fine\n");
         page.refresh().await.expect("reload");
         wait_open(&page).await;
-        assert_eq!(log_of(&page).await, "anonymous (guest): something fine\n", "gone from history too");
+        assert_eq!(
+            log_of(&page).await,
+            "anonymous (guest): something fine\n",
+            "gone from history too"
+        );
         // Live messages keep flowing after the deletion event.
         speaker.say("after").await;
         wait_for_log(&page, "anonymous (guest): after\n").await;
@@ -156,7 +181,9 @@ async fn seed_page_server(chatweb: SocketAddr) -> SocketAddr {
                     }
                 }
                 if head.starts_with(b"GET /ws/") {
-                    let Ok(mut server) = TcpStream::connect(chatweb).await else { return };
+                    let Ok(mut server) = TcpStream::connect(chatweb).await else {
+                        return;
+                    };
                     if server.write_all(&head).await.is_ok() {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
@@ -184,10 +211,18 @@ async fn the_seed_apps_own_room_page_still_chats_as_a_guest() {
         other.say("gone soon").await;
         other.next_message().await;
         let mut staff = staff_browser(addr, &database_url, "moderator").await;
-        assert_eq!(staff.post("/admin/messages/seed/1/delete", &[]).await.status, 303);
+        assert_eq!(
+            staff
+                .post("/admin/messages/seed/1/delete", &[])
+                .await
+                .status,
+            303
+        );
 
         let seed = seed_page_server(addr).await;
-        page.goto(&format!("http://{seed}/chat/seed/")).await.expect("seed page");
+        page.goto(&format!("http://{seed}/chat/seed/"))
+            .await
+            .expect("seed page");
         page.find(Locator::Id("chat-message-input"))
             .await
             .expect("input")
@@ -196,8 +231,15 @@ async fn the_seed_apps_own_room_page_still_chats_as_a_guest() {
             .expect("type");
         let log = wait_for_log(&page, "anonymous: hello from 2019\n").await;
         other.say("a reply").await;
-        let log = if log.contains("a reply") { log } else { wait_for_log(&page, "a reply").await };
-        assert_eq!(log, "anonymous: hello from 2019\nanonymous: a reply\n", "every frame prints");
+        let log = if log.contains("a reply") {
+            log
+        } else {
+            wait_for_log(&page, "a reply").await
+        };
+        assert_eq!(
+            log, "anonymous: hello from 2019\nanonymous: a reply\n",
+            "every frame prints"
+        );
         assert!(!log.contains("undefined"), "{log}");
     })
     .await;

@@ -256,4 +256,3 @@ pub fn rethrow(outcome: Result<Result<(), tokio::task::JoinError>, tokio::time::
         Err(_) => panic!("browser scenario did not finish within {SCENARIO_LIMIT:?}"),
     }
 }
-

@@ -142,7 +142,10 @@ impl Browser {
         if self.cookie("csrftoken").is_none() {
             self.get("/").await;
         }
-        let token = self.cookie("csrftoken").expect("csrftoken cookie").to_owned();
+        let token = self
+            .cookie("csrftoken")
+            .expect("csrftoken cookie")
+            .to_owned();
         let mut all = vec![("csrfmiddlewaretoken", token.as_str())];
         all.extend_from_slice(fields);
         self.post_raw(path, &all).await
@@ -153,17 +156,28 @@ impl Browser {
         let page = self
             .post(
                 "/accounts/signup/",
-                &[("username", name), ("password1", PASSWORD), ("password2", PASSWORD)],
+                &[
+                    ("username", name),
+                    ("password1", PASSWORD),
+                    ("password2", PASSWORD),
+                ],
             )
             .await;
-        assert_eq!(page.status, 303, "sign-up of {name} redirects: {}", page.body);
+        assert_eq!(
+            page.status, 303,
+            "sign-up of {name} redirects: {}",
+            page.body
+        );
         page
     }
 
     /// Logs in as `name` with `password`.
     pub async fn log_in(&mut self, name: &str, password: &str) -> Page {
-        self.post("/accounts/login/", &[("username", name), ("password", password)])
-            .await
+        self.post(
+            "/accounts/login/",
+            &[("username", name), ("password", password)],
+        )
+        .await
     }
 
     /// Logs out.
@@ -206,9 +220,10 @@ pub async fn socket(
             .insert(*name, HeaderValue::from_str(value).expect("header"));
     }
     if v2 {
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", HeaderValue::from_static("chatweb.v2"));
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            HeaderValue::from_static("chatweb.v2"),
+        );
     }
     match tokio_tungstenite::connect_async(request).await {
         Ok((ws, response)) => {
@@ -224,14 +239,22 @@ pub async fn socket(
             }
             Ok(Client::from_stream(ws))
         }
-        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            Err(response.status().as_u16())
+        }
         Err(other) => panic!("handshake failed: {other}"),
     }
 }
 
 /// Opens a chat socket as a bot: `Authorization: Bearer <token>` and no `Origin`.
 pub async fn bot_join(addr: SocketAddr, path: &str, token: &str) -> Result<Client, u16> {
-    socket(addr, path, &[("authorization", format!("Bearer {token}"))], false).await
+    socket(
+        addr,
+        path,
+        &[("authorization", format!("Bearer {token}"))],
+        false,
+    )
+    .await
 }
 
 fn encode(s: &str) -> String {
@@ -240,7 +263,9 @@ fn encode(s: &str) -> String {
 
 /// A staff user created straight in the node's database (as `createsuperuser` does), then logged in.
 pub async fn staff_browser(addr: SocketAddr, database_url: &str, name: &str) -> Browser {
-    let backend = chatweb::storage::Store::connect(database_url).await.expect("db");
+    let backend = chatweb::storage::Store::connect(database_url)
+        .await
+        .expect("db");
     let accounts = chatweb::accounts::Accounts::new(
         backend.db(),
         chatweb::config::Config::default().account_settings(),

@@ -48,25 +48,29 @@ async fn conformance(store: Arc<dyn Backend>) {
     assert_eq!(out[0].message.ts_ms, 1_000);
 
     // A repeat in a later batch stores nothing; numbering continues without a gap.
-    let out = all_stored(store
-        .append(
-            &[
-                message("lobby", "dup", Some("c1")),
-                message("lobby", "three", Some("c3")),
-            ],
-            2_000,
-        )
-        .await
-        .expect("append"));
+    let out = all_stored(
+        store
+            .append(
+                &[
+                    message("lobby", "dup", Some("c1")),
+                    message("lobby", "three", Some("c3")),
+                ],
+                2_000,
+            )
+            .await
+            .expect("append"),
+    );
     assert_eq!((out[0].message.seq, out[0].duplicate), (1, true));
     assert_eq!((out[1].message.seq, out[1].duplicate), (3, false));
     assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 3);
 
     // The same client_id in another room is another message.
-    let out = all_stored(store
-        .append(&[message("other", "x", Some("c1"))], 3_000)
-        .await
-        .expect("append"));
+    let out = all_stored(
+        store
+            .append(&[message("other", "x", Some("c1"))], 3_000)
+            .await
+            .expect("append"),
+    );
     assert_eq!((out[0].message.seq, out[0].duplicate), (2, false));
 
     let recent = store.recent(&lobby, 2).await.expect("recent");
@@ -215,10 +219,12 @@ async fn a_failed_sqlite_batch_stores_nothing_and_the_next_one_works() {
     assert!(failed.is_err(), "the whole batch fails");
     // Nothing of it was stored, no id was used, and the writer connection is usable again.
     assert_eq!(store.last_seq(&room("r")).await.expect("last_seq"), 1);
-    let out = all_stored(store
-        .append(&[message("r", "after", None)], 3)
-        .await
-        .expect("append"));
+    let out = all_stored(
+        store
+            .append(&[message("r", "after", None)], 3)
+            .await
+            .expect("append"),
+    );
     assert_eq!(out[0].message.seq, 2);
     let texts: Vec<_> = store
         .after(&room("r"), 0, 10)
