@@ -1,12 +1,12 @@
 //! Integration tests: real nodes on port 0, real SQLite files, real WebSocket clients and a real browser.
 
+mod accounts;
+mod admin;
 mod bench;
 mod browser;
 mod browser_people;
-mod chromium;
-mod accounts;
-mod admin;
 mod chat;
+mod chromium;
 mod cluster;
 mod errors;
 mod faults;
