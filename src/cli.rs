@@ -73,9 +73,9 @@ pub struct TokenArgs {
     /// What to do with tokens.
     #[command(subcommand)]
     pub command: TokenCommand,
-    /// The database.
-    #[command(flatten)]
-    pub database: DatabaseArgs,
+    /// Database: `sqlite://path` or `postgres://...` (before or after the token subcommand).
+    #[arg(long, global = true, env = "CHATWEB_DATABASE_URL", default_value = crate::config::DEFAULT_DATABASE_URL)]
+    pub database_url: String,
 }
 
 /// The token subcommands.

@@ -22,9 +22,7 @@ async fn main() -> ExitCode {
             manage::create_superuser(args, password).await
         }
         Some(Command::Changepassword(args)) => manage::change_password(args).await,
-        Some(Command::Token(args)) => {
-            manage::token(&args.database.database_url, args.command).await
-        }
+        Some(Command::Token(args)) => manage::token(&args.database_url, args.command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -53,8 +53,13 @@ pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Resp
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     );
-    let bearer_only =
-        request.headers().contains_key(AUTHORIZATION) && !request.headers().contains_key(COOKIE);
+    // Only a Bearer token: a browser never sends one by itself (it does send cached Basic credentials).
+    let bearer_only = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "))
+        && !request.headers().contains_key(COOKIE);
     let mut request = request;
     if unsafe_method && !bearer_only {
         let (checked, ok) = check(request, held.as_deref()).await;
