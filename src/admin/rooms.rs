@@ -60,6 +60,28 @@ async fn rooms(
     )
 }
 
+/// Stores `action` on `room` as an event by this staff user and audits it; returns the event's id.
+async fn amend(
+    state: &AppState,
+    staff: &Staff,
+    room: &RoomName,
+    action: Amend,
+    (audit_action, target): (&str, &str),
+) -> Result<u64, AppError> {
+    let event = state
+        .store
+        .amend(Amendment {
+            room: room.clone(),
+            actor: staff.user.name.clone(),
+            actor_id: Some(staff.user.id),
+            action,
+        })
+        .await?;
+    let detail = format!("event {}", event.seq);
+    staff.audit(state, audit_action, target, &detail).await?;
+    Ok(event.seq)
+}
+
 fn room_name(room: &str) -> Result<RoomName, AppError> {
     RoomName::parse(room).ok_or(AppError::NotFound("room"))
 }
@@ -115,28 +137,10 @@ async fn clear(
     Form(back): Form<Back>,
 ) -> Result<Response, AppError> {
     let room = room_name(&room)?;
-    let event = state
-        .store
-        .amend(Amendment {
-            room: room.clone(),
-            actor: staff.user.name.clone(),
-            actor_id: Some(staff.user.id),
-            action: Amend::Clear,
-        })
-        .await?;
-    staff
-        .audit(
-            &state,
-            "room.clear",
-            room.as_str(),
-            &format!("event {}", event.seq),
-        )
-        .await?;
-    Ok(done(
-        back.next.as_deref(),
-        "/admin/rooms/",
-        "every message of the room was deleted",
-    ))
+    let audit = ("room.clear", room.as_str());
+    amend(&state, &staff, &room, Amend::Clear, audit).await?;
+    let notice = "every message of the room was deleted";
+    Ok(done(back.next.as_deref(), "/admin/rooms/", notice))
 }
 
 #[derive(Deserialize, Default)]
@@ -198,23 +202,9 @@ async fn delete(
     Form(back): Form<Back>,
 ) -> Result<Response, AppError> {
     let room = room_name(&room)?;
-    let event = state
-        .store
-        .amend(Amendment {
-            room: room.clone(),
-            actor: staff.user.name.clone(),
-            actor_id: Some(staff.user.id),
-            action: Amend::Delete { target: id },
-        })
-        .await?;
-    staff
-        .audit(
-            &state,
-            "message.delete",
-            &format!("{}#{id}", room.as_str()),
-            &format!("event {}", event.seq),
-        )
-        .await?;
+    let target = format!("{}#{id}", room.as_str());
+    let audit = ("message.delete", target.as_str());
+    amend(&state, &staff, &room, Amend::Delete { target: id }, audit).await?;
     Ok(done(
         back.next.as_deref(),
         "/admin/messages/",

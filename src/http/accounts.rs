@@ -51,19 +51,24 @@ struct LoginForm {
     next: Option<String>,
 }
 
+/// An empty form (`signup.html` or `login.html`) that goes on to `?next=` afterwards.
+async fn empty_form(
+    state: &AppState,
+    page: &Page,
+    template: &str,
+    next: Option<&str>,
+) -> Result<Response, AppError> {
+    let next = safe_next(next);
+    let ctx = context! { next => next, username => "" };
+    Ok(page.render(state, template, ctx)?.into_response())
+}
+
 async fn signup_form(
     State(state): State<AppState>,
     page: Page,
     Query(query): Query<NextParam>,
 ) -> Result<Response, AppError> {
-    let next = safe_next(query.next.as_deref());
-    Ok(page
-        .render(
-            &state,
-            "signup.html",
-            context! { next => next, username => "" },
-        )?
-        .into_response())
+    empty_form(&state, &page, "signup.html", query.next.as_deref()).await
 }
 
 async fn signup(
@@ -98,14 +103,7 @@ async fn login_form(
     page: Page,
     Query(query): Query<NextParam>,
 ) -> Result<Response, AppError> {
-    let next = safe_next(query.next.as_deref());
-    Ok(page
-        .render(
-            &state,
-            "login.html",
-            context! { next => next, username => "" },
-        )?
-        .into_response())
+    empty_form(&state, &page, "login.html", query.next.as_deref()).await
 }
 
 async fn login(
