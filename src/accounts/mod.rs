@@ -131,6 +131,10 @@ impl Accounts {
         is_staff: bool,
     ) -> Result<UserRow, AccountError> {
         let name = Username::parse_account(username)?;
+        // Named first, as Django does; the unique index still decides a race.
+        if self.inner.db.username_taken(&name.key()).await? {
+            return Err(AccountError::UsernameTaken);
+        }
         password::check_policy(password, &name)?;
         let hash = password::hash(password.to_owned()).await?;
         let key = name.key();
