@@ -86,31 +86,31 @@ async fn chat_socket(
     };
     // Registered now, so a revocation between the handshake and the first select is not missed.
     let watch = identity.user().map(|u| {
-        state
-            .accounts
-            .revocations()
-            .watch(u.id, u.credential.clone())
+        Box::new(
+            state
+                .accounts
+                .revocations()
+                .watch(u.id, u.credential.clone()),
+        )
     });
     let upgrade = upgrade.protocols([V2_PROTOCOL]);
     let v2 = upgrade.selected_protocol().is_some();
     let config = &state.config;
+    let (max_frame, send_buffer) = (config.max_frame_bytes(), config.send_buffer_bytes);
     let tracker = state.tracker.clone();
+    // One box: the upgrade task keeps its callback for the connection's life, so it holds a pointer.
+    let conn = Box::new(consumer::Connection {
+        state,
+        room,
+        identity,
+        since,
+        v2,
+        watch,
+    });
     Ok(upgrade
-        .max_message_size(config.max_frame_bytes())
-        .max_frame_size(config.max_frame_bytes())
+        .max_message_size(max_frame)
+        .max_frame_size(max_frame)
         .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(config.send_buffer_bytes)
-        .on_upgrade(move |socket| {
-            tracker.track_future(consumer::run(
-                socket,
-                consumer::Connection {
-                    state,
-                    room,
-                    identity,
-                    since,
-                    v2,
-                    watch,
-                },
-            ))
-        }))
+        .write_buffer_size(send_buffer)
+        .on_upgrade(move |socket| tracker.track_future(consumer::run(socket, conn))))
 }

@@ -42,8 +42,9 @@ pub(super) struct Connection {
     pub since: Option<u64>,
     /// The client asked for the `chatweb.v2` subprotocol.
     pub v2: bool,
-    /// Fires when a signed-in client's credential is revoked.
-    pub watch: Option<Watch>,
+    /// Fires when a signed-in client's credential is revoked (boxed: guests, most connections, hold
+    /// only the pointer's worth of `None`).
+    pub watch: Option<Box<Watch>>,
 }
 
 /// Why a connection ended.
@@ -72,7 +73,7 @@ struct Pending {
 }
 
 /// The close code once the connection's credential is revoked; pending while it is not.
-async fn revoked(watch: &mut Option<Watch>) -> u16 {
+async fn revoked(watch: &mut Option<Box<Watch>>) -> u16 {
     match watch {
         Some(watch) => match (&mut watch.revoked).await {
             Ok(code) => code,
@@ -82,35 +83,45 @@ async fn revoked(watch: &mut Option<Watch>) -> u16 {
     }
 }
 
-/// Serves `socket` until the peer leaves, stops answering, or the node stops.
-pub(super) async fn run(socket: WebSocket, conn: Connection) {
+/// Serves `socket` until the peer leaves, stops answering, or the node stops. The consumer is built
+/// before the task's future, which then holds only the consumer: the handshake's values are not kept
+/// twice for the life of an idle connection (issue 5 measures bytes per connection).
+pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Output = ()> + Send {
     let span = tracing::info_span!("ws", room = %conn.room, user = %conn.identity.name());
+    let Connection {
+        state,
+        room,
+        identity,
+        since,
+        v2,
+        watch,
+    } = *conn;
+    Stats::add(&state.stats.connections, 1);
+    let mut consumer = Consumer {
+        socket,
+        keepalive: state.config.keepalive(),
+        state,
+        room,
+        identity,
+        v2,
+        watch,
+        cursor: Cursor::default(),
+        pending: VecDeque::new(),
+        last_heard: Instant::now(),
+    };
     async move {
-        let stats = conn.state.stats.clone();
-        Stats::add(&stats.connections, 1);
-        let mut consumer = Consumer {
-            socket,
-            keepalive: conn.state.config.keepalive(),
-            state: conn.state,
-            room: conn.room,
-            identity: conn.identity,
-            v2: conn.v2,
-            watch: conn.watch,
-            cursor: Cursor::default(),
-            pending: VecDeque::new(),
-            last_heard: Instant::now(),
-        };
-        let end = consumer.serve(conn.since).await;
+        let end = consumer.serve(since).await;
         // Boxed: rare paths keep their state on the heap only while they run, so an idle
-        // connection's task stays small (issue 5 measures bytes per connection).
+        // connection's task stays small.
         Box::pin(consumer.close(&end)).await;
         tracing::debug!(?end, "connection ended");
-        stats
+        consumer
+            .state
+            .stats
             .connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
     .instrument(span)
-    .await;
 }
 
 struct Consumer {
@@ -122,7 +133,7 @@ struct Consumer {
     /// Gets deletions and tombstones (the `chatweb.v2` subprotocol).
     v2: bool,
     /// The registration that fires when a signed-in client's credential is revoked.
-    watch: Option<Watch>,
+    watch: Option<Box<Watch>>,
     keepalive: Duration,
     /// The last room sequence number delivered to this client.
     cursor: Cursor,
