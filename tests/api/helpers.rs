@@ -330,5 +330,6 @@ pub fn ids(frames: &[Value]) -> Vec<u64> {
 }
 
 pub use crate::services::{
-    ProcessNode, RedisServer, TcpProxy, TestDatabase, node_config, test_service, unique_prefix,
+    ProcessNode, RedisServer, TcpProxy, TestDatabase, node_config, test_service, two_nodes,
+    unique_prefix,
 };

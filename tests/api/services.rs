@@ -176,6 +176,23 @@ pub fn node_config(database_url: &str, redis_url: &str, prefix: &str) -> Config 
     }
 }
 
+/// Two in-process nodes on one fresh PostgreSQL database and one Redis prefix, or `None` to skip (never
+/// on CI). Drop the database with `drop_database` when done.
+pub async fn two_nodes(
+    test: &str,
+) -> Option<(
+    TestDatabase,
+    crate::helpers::TestApp,
+    crate::helpers::TestApp,
+)> {
+    let redis = test_service("CHATWEB_TEST_REDIS_URL", test)?;
+    let db = TestDatabase::create(test).await?;
+    let prefix = unique_prefix(test);
+    let a = crate::helpers::spawn_app_with(node_config(&db.url, &redis, &prefix)).await;
+    let b = crate::helpers::spawn_app_with(node_config(&db.url, &redis, &prefix)).await;
+    Some((db, a, b))
+}
+
 /// A port nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -5,10 +5,7 @@
 use chatweb::accounts::Accounts;
 
 use crate::accounts::{INVALID_LOGIN, forged_secret};
-use crate::helpers::{
-    Client, TempDir, TestDatabase, node_config, spawn_app, spawn_app_with, test_service,
-    unique_prefix,
-};
+use crate::helpers::{Client, TempDir, spawn_app, two_nodes};
 use crate::manage::run_chatweb;
 use crate::people::{Browser, PASSWORD, bot_join, socket};
 
@@ -30,6 +27,19 @@ async fn say_and_hear(client: &mut Client, text: &str) -> serde_json::Value {
             return frame;
         }
     }
+}
+
+/// The user RoboCop with two tokens: one a test revokes (id and value) and one it keeps (value).
+async fn robocop_with_two_tokens(
+    accounts: &Accounts,
+) -> (chatweb::storage::UserRow, (i64, String), String) {
+    let user = accounts
+        .create_user("RoboCop", "", PASSWORD, false)
+        .await
+        .expect("user");
+    let revoked = accounts.create_token(user.id, "old").await.expect("token");
+    let (_, kept) = accounts.create_token(user.id, "new").await.expect("token");
+    (user, revoked, kept)
 }
 
 #[tokio::test]
@@ -126,12 +136,7 @@ async fn a_revoked_token_is_refused_and_the_socket_it_opened_closes_with_4401() 
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
     let accounts = accounts_on(&dir.sqlite_url()).await;
-    let user = accounts
-        .create_user("RoboCop", "", PASSWORD, false)
-        .await
-        .expect("user");
-    let (revoked_id, revoked) = accounts.create_token(user.id, "old").await.expect("token");
-    let (_, kept) = accounts.create_token(user.id, "new").await.expect("token");
+    let (_, (revoked_id, revoked), kept) = robocop_with_two_tokens(&accounts).await;
     let mut doomed = bot_join(app.addr, "/ws/chat/lobby/", &revoked)
         .await
         .expect("joined");
@@ -344,22 +349,11 @@ async fn the_token_commands_take_the_database_url_after_the_subcommand_as_docume
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoking_a_token_or_deactivating_its_user_closes_their_sockets_on_every_node() {
     let test = "tokens_across_nodes";
-    let Some(redis) = test_service("CHATWEB_TEST_REDIS_URL", test) else {
+    let Some((db, a, b)) = two_nodes(test).await else {
         return;
     };
-    let Some(db) = TestDatabase::create(test).await else {
-        return;
-    };
-    let prefix = unique_prefix(test);
-    let a = spawn_app_with(node_config(&db.url, &redis, &prefix)).await;
-    let b = spawn_app_with(node_config(&db.url, &redis, &prefix)).await;
     let accounts = accounts_on(&db.url).await;
-    let user = accounts
-        .create_user("RoboCop", "", PASSWORD, false)
-        .await
-        .expect("user");
-    let (revoked_id, revoked) = accounts.create_token(user.id, "old").await.expect("token");
-    let (_, kept) = accounts.create_token(user.id, "new").await.expect("token");
+    let (user, (revoked_id, revoked), kept) = robocop_with_two_tokens(&accounts).await;
     let mut on_a = bot_join(a.addr, "/ws/chat/hall/", &revoked)
         .await
         .expect("joined A");

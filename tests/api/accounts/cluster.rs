@@ -2,22 +2,16 @@
 //! sign-up or login on one node signs in on the other, and logging out closes the session's socket on
 //! whichever node holds it.
 
-use crate::helpers::{TestDatabase, node_config, spawn_app_with, test_service, unique_prefix};
+use crate::helpers::two_nodes;
 
 use super::{member, signed_in};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_from_one_node_signs_in_on_the_other_and_logging_out_closes_its_socket_there() {
     let test = "sessions_across_nodes";
-    let Some(redis) = test_service("CHATWEB_TEST_REDIS_URL", test) else {
+    let Some((db, a, b)) = two_nodes(test).await else {
         return;
     };
-    let Some(db) = TestDatabase::create(test).await else {
-        return;
-    };
-    let prefix = unique_prefix(test);
-    let a = spawn_app_with(node_config(&db.url, &redis, &prefix)).await;
-    let b = spawn_app_with(node_config(&db.url, &redis, &prefix)).await;
 
     let mut on_a = member(&a, "Ada").await;
     let mut on_b = on_a.on(b.addr);
