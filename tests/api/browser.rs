@@ -21,7 +21,8 @@ fn line(text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_room_page_shows_a_message_sent_from_another_page_in_the_same_room_and_not_in_another_room()
  {
-    with_browsers(3, |browsers, origin| async move {
+    with_browsers(3, |browsers, node| async move {
+        let origin = node.origin;
         let [one, two, three]: [Client; 3] = browsers.try_into().expect("three browsers");
         one.goto(&format!("{origin}/chat/lobby/"))
             .await

@@ -10,35 +10,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
 use crate::chromium::{
-    Chromedriver, DOM_POLL, ENTER, SCENARIO_LIMIT, browser_installed, close_all, log_of, rethrow,
-    type_message, wait_for_log, wait_open,
+    DOM_POLL, ENTER, log_of, type_message, wait_for_log, wait_open, with_browsers,
 };
-use crate::helpers::{PATIENCE, TempDir, TestApp, spawn_app};
+use crate::helpers::PATIENCE;
 use crate::people::{PASSWORD, staff_browser};
-
-/// Runs `scenario` with `n` browsers against a fresh node (its address and database URL), cleaning up
-/// whatever the outcome.
-async fn scenario<F, Fut>(n: usize, scenario: F)
-where
-    F: FnOnce(Vec<Client>, SocketAddr, String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    if !browser_installed() {
-        return;
-    }
-    let dir = TempDir::new();
-    let app: TestApp = spawn_app(&dir).await;
-    let driver = Chromedriver::start(&dir).await;
-    let browsers = driver.open_browsers(&dir, n).await;
-    let task = tokio::spawn(scenario(browsers.clone(), app.addr, dir.sqlite_url()));
-    let abort = task.abort_handle();
-    let outcome = tokio::time::timeout(SCENARIO_LIMIT, task).await;
-    abort.abort();
-    close_all(browsers).await;
-    app.stop().await;
-    drop(driver);
-    rethrow(outcome);
-}
 
 async fn fill(page: &Client, id: &str, text: &str) {
     page.find(Locator::Id(id))
@@ -78,7 +53,8 @@ async fn wait_for_log_without(page: &Client, needle: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_signs_up_in_the_browser_chats_under_that_name_and_a_guest_cannot_take_it() {
-    scenario(2, |browsers, addr, _| async move {
+    with_browsers(2, |browsers, node| async move {
+        let addr = node.addr;
         let [ada, guest]: [Client; 2] = browsers.try_into().expect("two browsers");
         let origin = format!("http://{addr}");
         ada.goto(&format!("{origin}/accounts/signup/"))
@@ -132,7 +108,8 @@ async fn a_user_signs_up_in_the_browser_chats_under_that_name_and_a_guest_cannot
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_deleted_in_the_admin_disappears_from_an_open_page_and_its_history() {
-    scenario(1, |browsers, addr, database_url| async move {
+    with_browsers(1, |browsers, node| async move {
+        let (addr, database_url) = (node.addr, node.database_url);
         let page = browsers[0].clone();
         let mut speaker = crate::helpers::connect(addr, "/ws/chat/moderated/").await;
         speaker.say("something nasty").await;
@@ -204,7 +181,8 @@ async fn seed_page_server(chatweb: SocketAddr) -> SocketAddr {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_seed_apps_own_room_page_still_chats_as_a_guest() {
-    scenario(1, |browsers, addr, database_url| async move {
+    with_browsers(1, |browsers, node| async move {
+        let (addr, database_url) = (node.addr, node.database_url);
         let page = browsers[0].clone();
         // Something deleted before the page opens must not reach it in any form it cannot print.
         let mut other = crate::helpers::connect(addr, "/ws/chat/seed/").await;

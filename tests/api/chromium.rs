@@ -224,7 +224,7 @@ pub async fn not_pwned(page: &Client) -> bool {
 /// and kills chromedriver whatever the outcome; a panic in the scenario is re-raised afterwards.
 pub async fn with_browsers<F, Fut>(n: usize, scenario: F)
 where
-    F: FnOnce(Vec<Client>, String) -> Fut,
+    F: FnOnce(Vec<Client>, Node) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
     if !browser_installed() {
@@ -235,7 +235,12 @@ where
     let app = spawn_app(&dir).await;
     let driver = Chromedriver::start(&dir).await;
     let browsers = driver.open_browsers(&dir, n).await;
-    let task = tokio::spawn(scenario(browsers.clone(), app.origin()));
+    let node = Node {
+        origin: app.origin(),
+        addr: app.addr,
+        database_url: dir.sqlite_url(),
+    };
+    let task = tokio::spawn(scenario(browsers.clone(), node));
     let abort = task.abort_handle();
     let outcome = tokio::time::timeout(SCENARIO_LIMIT, task).await;
     abort.abort();
@@ -245,6 +250,16 @@ where
     drop(dir);
     println!("browser scenario finished in {:?}", started.elapsed());
     rethrow(outcome);
+}
+
+/// The node a browser scenario runs against.
+pub struct Node {
+    /// `http://addr`.
+    pub origin: String,
+    /// Its address.
+    pub addr: std::net::SocketAddr,
+    /// Its database (for creating users the way `createsuperuser` does).
+    pub database_url: String,
 }
 
 /// Re-raises a scenario's panic, or fails if it timed out, once everything is cleaned up.
