@@ -125,17 +125,18 @@ pub async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<
             println!("{token}");
         }
         TokenCommand::Revoke { id } => {
-            let owner = accounts.db().token(id).await?.map(|t| t.user_id);
-            match accounts.revoke_token(id).await {
-                Ok(()) => {}
+            let owner = match accounts.revoke_token(id).await {
+                Ok(owner) => owner,
                 Err(AccountError::NotFound(_)) => bail!("no live token with id {id}"),
                 Err(error) => return Err(error.into()),
-            }
-            let owner = match owner {
-                Some(owner) => accounts.user(owner).await?.username,
-                None => String::new(),
             };
-            audit(&accounts, "token.revoke", &owner, &format!("token {id}")).await?;
+            audit(
+                &accounts,
+                "token.revoke",
+                &owner.username,
+                &format!("token {id}"),
+            )
+            .await?;
             println!("Token {id} revoked.");
         }
         TokenCommand::List { username } => {

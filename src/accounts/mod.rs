@@ -348,15 +348,17 @@ impl Accounts {
         Ok((id, format!("{TOKEN_PREFIX}{raw}")))
     }
 
-    /// Revokes token `id`: it stops working and the sockets it opened close, on every node.
-    pub async fn revoke_token(&self, id: i64) -> Result<(), AccountError> {
+    /// Revokes token `id`: it stops working and the sockets it opened close, on every node. Returns the
+    /// token's owner (for the audit row).
+    pub async fn revoke_token(&self, id: i64) -> Result<UserRow, AccountError> {
         let owner = self
             .inner
             .db
             .revoke_token(id, now_ms())
             .await?
             .ok_or(AccountError::NotFound("live token"))?;
-        self.revoke(owner, &format!("t:{id}")).await
+        self.revoke(owner, &format!("t:{id}")).await?;
+        self.user(owner).await
     }
 
     /// The tokens of a user (all users' when `None`).

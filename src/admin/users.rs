@@ -302,15 +302,7 @@ async fn revoke_token(
     Path(id): Path<i64>,
     Form(back): Form<Back>,
 ) -> Result<Response, AppError> {
-    let owner = state
-        .accounts
-        .db()
-        .token(id)
-        .await?
-        .ok_or(AppError::NotFound("token"))?
-        .user_id;
-    let user = state.accounts.user(owner).await?;
-    state.accounts.revoke_token(id).await?;
+    let user = state.accounts.revoke_token(id).await?;
     staff
         .audit(
             &state,
@@ -321,7 +313,7 @@ async fn revoke_token(
         .await?;
     Ok(done(
         back.next.as_deref(),
-        &format!("/admin/users/{owner}/"),
+        &format!("/admin/users/{}/", user.id),
         "token revoked",
     ))
 }

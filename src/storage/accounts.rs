@@ -399,27 +399,6 @@ impl Db {
             .collect())
     }
 
-    /// Token `id`.
-    pub async fn token(&self, id: i64) -> Result<Option<TokenRow>, StoreError> {
-        let row: Option<(i64, i64, String, i64, Option<i64>)> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT id, user_id, name, created_at, revoked_at FROM api_tokens WHERE id = $1",
-            )
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(
-            row.map(|(id, user_id, name, created_at, revoked_at)| TokenRow {
-                id,
-                user_id,
-                name,
-                created_at,
-                revoked_at,
-            }),
-        )
-    }
-
     /// Revokes token `id`; returns its owner when it was live.
     pub async fn revoke_token(&self, id: i64, now_ms: i64) -> Result<Option<i64>, StoreError> {
         let owner: Option<i64> = on_db!(self, |pool| {
