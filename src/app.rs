@@ -91,6 +91,7 @@ impl App {
             config: Arc::new(config),
             store,
             channels,
+            presence: Arc::new(crate::presence::Presence::default()),
             templates: Arc::new(crate::templates::environment()),
             stats,
             shutdown,

@@ -21,6 +21,8 @@ pub mod error;
 pub mod http;
 /// The management commands: createsuperuser, changepassword, API tokens.
 pub mod manage;
+/// Who is in each room and who is typing: ephemeral, never stored.
+pub mod presence;
 /// Every route of a node, merged behind CSRF protection and tracing.
 pub mod routes;
 /// What every handler and connection shares.

@@ -11,6 +11,7 @@ use tokio_util::task::TaskTracker;
 use crate::accounts::Accounts;
 use crate::channels::ChannelLayer;
 use crate::config::Config;
+use crate::presence::Presence;
 use crate::stats::Stats;
 use crate::storage::Store;
 
@@ -27,6 +28,8 @@ pub struct AppState {
     pub accounts: Accounts,
     /// The fan-out of committed messages.
     pub channels: Arc<dyn ChannelLayer>,
+    /// Who is in each room.
+    pub presence: Arc<Presence>,
     /// The page templates.
     pub templates: Arc<Environment<'static>>,
     /// Counters for `/metrics`.

@@ -75,6 +75,7 @@ pub(super) async fn amend(
             body: String::new(),
             guest: amendment.actor_id.is_none(),
             kind: MessageKind::from_columns(kind, Some(target), false),
+            edited: false,
         })
     })
 }

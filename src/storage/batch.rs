@@ -69,6 +69,7 @@ pub(super) fn plan_room(
             body: message.body.as_str().to_owned(),
             guest: message.author_id.is_none(),
             kind: MessageKind::Message,
+            edited: false,
         };
         if let Some(id) = message.client_id.as_deref() {
             stored.insert(id.to_owned(), appended.clone());
@@ -148,6 +149,7 @@ mod tests {
             body: "hi".into(),
             guest: true,
             kind: MessageKind::Message,
+            edited: false,
         };
         let stored = HashMap::from([("old".to_owned(), original)]);
         let plan = plan_room(&batch, &rooms["r"], (3, true), stored, 1);

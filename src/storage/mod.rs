@@ -58,6 +58,8 @@ pub struct StoredMessage {
     pub guest: bool,
     /// A message, a tombstone, or an event that changed earlier messages.
     pub kind: MessageKind,
+    /// An edit replaced the text (the text is the newest one).
+    pub edited: bool,
 }
 
 /// What a stored row of a room's sequence is. Every row has its own room id (shared/DESIGN.md,
@@ -78,6 +80,11 @@ pub enum MessageKind {
         /// The last id the deletion covers.
         through: u64,
     },
+    /// The edit of message `target`; the row's body is the new text.
+    Edit {
+        /// The edited message's id.
+        target: u64,
+    },
 }
 
 impl MessageKind {
@@ -87,6 +94,7 @@ impl MessageKind {
         match kind {
             1 => Self::Delete { target },
             2 => Self::Clear { through: target },
+            3 => Self::Edit { target },
             _ if deleted => Self::Deleted,
             _ => Self::Message,
         }
@@ -231,13 +239,15 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::
 }
 
 /// A message row as the backends select it ([`ROW_COLUMNS`]).
-type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool);
+type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool, bool);
 
 /// The columns of a [`Row`], from `messages m`.
 const ROW_COLUMNS: &str =
-    "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted";
+    "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited";
 
-fn to_message((seq, ts_ms, author, body, guest, kind, target, deleted): Row) -> StoredMessage {
+fn to_message(
+    (seq, ts_ms, author, body, guest, kind, target, deleted, edited): Row,
+) -> StoredMessage {
     StoredMessage {
         seq: to_u64(seq),
         ts_ms,
@@ -245,6 +255,7 @@ fn to_message((seq, ts_ms, author, body, guest, kind, target, deleted): Row) -> 
         body,
         guest,
         kind: MessageKind::from_columns(kind, target, deleted),
+        edited,
     }
 }
 

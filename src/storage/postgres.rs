@@ -34,6 +34,11 @@ fn migrator() -> Migrator {
             "accounts",
             include_str!("../../migrations/postgres/0002_accounts.sql"),
         ),
+        (
+            3,
+            "live room",
+            include_str!("../../migrations/postgres/0003_live_room.sql"),
+        ),
     ])
 }
 
@@ -100,6 +105,7 @@ impl Backend for PostgresBackend {
                     i64,
                     Option<i64>,
                     bool,
+                    bool,
                 );
                 let rows: Vec<Keyed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                     "SELECT m.client_id, {ROW_COLUMNS} FROM messages m \
@@ -109,8 +115,8 @@ impl Backend for PostgresBackend {
                 .bind(&client_ids)
                 .fetch_all(&mut *tx)
                 .await?;
-                for (client_id, seq, ts, author, body, guest, kind, target, deleted) in rows {
-                    let row = (seq, ts, author, body, guest, kind, target, deleted);
+                for (client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in rows {
+                    let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
                     stored.insert(client_id, to_message(row));
                 }
             }

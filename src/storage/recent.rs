@@ -164,6 +164,7 @@ mod tests {
             body: format!("m{seq}"),
             guest: true,
             kind: crate::storage::MessageKind::Message,
+            edited: false,
         }
     }
 

@@ -33,6 +33,11 @@ fn migrator() -> Migrator {
             "accounts",
             include_str!("../../migrations/sqlite/0002_accounts.sql"),
         ),
+        (
+            3,
+            "live room",
+            include_str!("../../migrations/sqlite/0003_live_room.sql"),
+        ),
     ])
 }
 
@@ -99,10 +104,11 @@ async fn stored_by_client_id(
             i64,
             Option<i64>,
             bool,
+            bool,
         );
         let rows: Vec<Keyed> = select.build_query_as().fetch_all(&mut **tx).await?;
-        for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted) in rows {
-            let row = (seq, ts, author, body, guest, kind, target, deleted);
+        for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in rows {
+            let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
             stored.insert((room_id, client_id), to_message(row));
         }
     }

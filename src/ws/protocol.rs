@@ -168,6 +168,26 @@ pub enum ServerFrame<'a> {
         /// The text was deleted (only v2 clients get such a tombstone).
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         deleted: bool,
+        /// An edit replaced the text; `message` is the newest text.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        edited: bool,
+    },
+    /// Message `target` now reads `message` (v2 only). The event has its own room id.
+    Edit {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Who edited it (its author, or staff).
+        user: &'a str,
+        /// The edited message's id.
+        target: u64,
+        /// The new text.
+        message: &'a str,
+        /// True when sent from the store.
+        history: bool,
     },
     /// Message `target` was deleted (v2 only). The event has its own room id.
     Delete {
@@ -242,6 +262,16 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
             history,
             guest: message.guest,
             deleted: message.kind == MessageKind::Deleted,
+            edited: message.edited,
+        },
+        MessageKind::Edit { target } => ServerFrame::Edit {
+            id,
+            room,
+            ts,
+            user,
+            target,
+            message: &message.body,
+            history,
         },
         MessageKind::Delete { target } => ServerFrame::Delete {
             id,
@@ -357,6 +387,7 @@ mod tests {
             body: "<script>\"hi\"</script>".into(),
             guest: false,
             kind: MessageKind::Message,
+            edited: false,
         };
         let value: Value =
             serde_json::from_str(&message_frame("lobby", &stored, true)).expect("json");
@@ -378,6 +409,7 @@ mod tests {
             body: String::new(),
             guest: true,
             kind: MessageKind::Deleted,
+            edited: false,
         };
         let value: Value = serde_json::from_str(&message_frame("r", &stored, true)).expect("json");
         assert_eq!(
