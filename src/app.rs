@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::accounts::Accounts;
 use crate::channels::{ChannelLayer, MemoryLayer, RedisLayer};
 use crate::config::{Config, redacted};
+use crate::presence::Presence;
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};
@@ -44,6 +45,8 @@ impl App {
         let shutdown = CancellationToken::new();
         // The layer outlives the sockets: what the writer commits while stopping still reaches other nodes.
         let layer_stop = CancellationToken::new();
+        // Other nodes' presence news, from the layer to the presence task.
+        let (news, news_rx) = tokio::sync::mpsc::channel(4096);
         let channels: Arc<dyn ChannelLayer> = match &config.redis_url {
             None => Arc::new(MemoryLayer::new(config.room_buffer)),
             Some(url) => Arc::new(RedisLayer::start(
@@ -51,6 +54,7 @@ impl App {
                 &config.redis_prefix,
                 config.room_buffer,
                 Arc::new(StoreHeads::new(backend.clone())),
+                news,
                 stats.clone(),
                 layer_stop.clone(),
             )?),
@@ -85,13 +89,23 @@ impl App {
             accounts.revocations(),
             layer_stop.clone(),
         ));
+        let presence = Arc::new(Presence::new(
+            channels.clone(),
+            config.presence_settings(),
+        ));
+        // Stops with the sockets, while the layer still carries its last news to the other nodes.
+        tokio::spawn(crate::presence::run(
+            presence.clone(),
+            news_rx,
+            shutdown.clone(),
+        ));
         let state = AppState {
             accounts,
             origin_hosts: config.origin_hosts().into(),
             config: Arc::new(config),
             store,
             channels,
-            presence: Arc::new(crate::presence::Presence::default()),
+            presence,
             templates: Arc::new(crate::templates::environment()),
             stats,
             shutdown,
@@ -144,6 +158,20 @@ impl App {
                 }
             }
         });
+        // Read marks reach the database about once a second, and once more when stopping.
+        let store = state.store.clone();
+        tokio::spawn({
+            let (store, stop) = (store.clone(), layer_stop.clone());
+            async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                loop {
+                    tokio::select! {
+                        () = stop.cancelled() => break,
+                        _ = tick.tick() => store.flush_marks().await,
+                    }
+                }
+            }
+        });
         let addr = listener.local_addr().context("reading the bound address")?;
         tracing::info!(
             %addr,
@@ -176,6 +204,7 @@ impl App {
                 "connections still open at the shutdown bound"
             );
         }
+        store.flush_marks().await;
         if tokio::time::timeout(bound, writer.close()).await.is_err() {
             tracing::error!("the store writer did not finish within the shutdown bound");
         }

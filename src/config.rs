@@ -91,9 +91,26 @@ pub struct Config {
     /// Seconds a throttled username or address waits before it may try again.
     #[arg(long, env = "CHATWEB_LOGIN_LOCKOUT_SECS", default_value_t = 60)]
     pub login_lockout_secs: u64,
+
+    /// People a room's presence lists by name; a bigger room sends only its count (every change of a
+    /// listed room goes to every member, so its cost grows with the square of the room).
+    #[arg(long, env = "CHATWEB_PRESENCE_LIST_MAX", default_value_t = 100)]
+    pub presence_list_max: usize,
+
+    /// Least milliseconds between two typing broadcasts of one person in one room.
+    #[arg(long, env = "CHATWEB_TYPING_INTERVAL_MS", default_value_t = 3000)]
+    pub typing_interval_ms: u64,
 }
 
 impl Config {
+    /// How presence behaves.
+    pub fn presence_settings(&self) -> crate::presence::PresenceSettings {
+        crate::presence::PresenceSettings {
+            list_max: self.presence_list_max,
+            typing_every: Duration::from_millis(self.typing_interval_ms),
+        }
+    }
+
     /// The keepalive timeout.
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_secs.max(1))
@@ -177,6 +194,8 @@ impl Default for Config {
             secure_cookies: false,
             login_failures: 5,
             login_lockout_secs: 60,
+            presence_list_max: 100,
+            typing_interval_ms: 3000,
         }
     }
 }

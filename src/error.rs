@@ -59,6 +59,7 @@ impl From<crate::storage::StoreError> for AppError {
     fn from(error: crate::storage::StoreError) -> Self {
         match error {
             crate::storage::StoreError::NotFound(what) => Self::NotFound(what),
+            crate::storage::StoreError::Forbidden(what) => Self::Forbidden(what),
             other => Self::Internal(anyhow::Error::new(other)),
         }
     }

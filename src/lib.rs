@@ -5,6 +5,8 @@
 pub mod accounts;
 /// The staff pages at `/admin/`: users, rooms, messages, the audit log.
 pub mod admin;
+/// The JSON HTTP API under `/api/` (room list, history pages) and its OpenAPI document.
+pub mod api;
 /// Assembling a node: connecting the services, binding the socket, serving until stopped.
 pub mod app;
 /// The pieces that carry committed messages to every subscriber of a room.

@@ -16,6 +16,8 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::accounts::csrf::protect(secure_cookies, request, next)
         }))
+        // Read-only JSON, outside CSRF so that its errors stay JSON (src/api/mod.rs says why).
+        .merge(crate::api::router())
         .layer(TraceLayer::new_for_http().make_span_with(trace_span))
         .with_state(state)
 }

@@ -1,166 +1,209 @@
-// chatweb room page. Speaks the Channels chat protocol plus chatweb's extensions (docs/PROTOCOL.md),
-// asking for the chatweb.v2 subprotocol: every message carries a room id, so the page resumes after a
-// disconnect from the last id it saw (no gap, no duplicate); every send carries a client_id, so a send
-// that was not acknowledged is sent again after reconnecting and stored once; deletions arrive as events
-// and remove the message from the log. The session cookie goes with the socket: the server says who
-// is speaking. User text only ever reaches the page as a textarea's value, never as HTML.
-(function () {
-  'use strict';
-  const main = document.getElementById('room');
-  const room = main.dataset.room;
-  const log = document.getElementById('chat-log');
-  const form = document.getElementById('compose');
-  const input = document.getElementById('chat-message-input');
-  const status = document.getElementById('status');
-  const maxBytes = Number(main.dataset.maxBytes) || 4096;
-  let lastId = Number(main.dataset.lastId) || 0;
-  // The lines shown, by message id, in id order (the server renders the first ones; see below).
-  const lines = new Map();
-  const initial = document.getElementById('history-data');
-  if (initial) {
-    for (const m of JSON.parse(initial.textContent)) lines.set(m.id, formatLine(m));
+/**
+ * @file The room page (an ES module): wires the room's {@link ChatClient} (static/chatweb-client.js, the
+ * `chatweb.v2` protocol of docs/PROTOCOL.md) to the message list, the people list, the compose box and the
+ * per-message menu. The server renders the first messages (and their JSON in `#history-data`); the client
+ * resumes after the last of them, so nothing is missed or shown twice. Older messages come page by page
+ * from the history API when you scroll to the top. User text only ever reaches the page as text.
+ */
+
+import { ChatClient } from '/static/chatweb-client.js';
+import { MessageLog } from '/static/room-log.js';
+import { People } from '/static/room-people.js';
+import { Composer } from '/static/room-compose.js';
+import { MessageMenu } from '/static/room-menu.js';
+
+/** Messages per older page. */
+const PAGE = 50;
+
+const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
+const main = byId('room');
+const room = main.dataset.room || '';
+const me = {
+  name: main.dataset.me || '',
+  signedIn: main.dataset.signedIn === 'true',
+  staff: main.dataset.staff === 'true',
+};
+const initial = JSON.parse(byId('history-data').textContent || '[]');
+
+const chat = new ChatClient({ room, since: Number(main.dataset.lastId) || 0 });
+
+const log = new MessageLog({
+  scroller: byId('chat-log'),
+  list: /** @type {HTMLOListElement} */ (byId('messages')),
+  jump: /** @type {HTMLButtonElement} */ (byId('jump-newest')),
+  jumpCount: byId('jump-count'),
+  me,
+  onMenu: (id, button) => menu.open(id, button),
+  onNearTop: () => loadOlder(),
+  onSeen: (id) => { if (me.signedIn) chat.markRead(id); },
+});
+
+const people = new People({
+  list: /** @type {HTMLUListElement} */ (byId('people')),
+  count: byId('people-count'),
+  typingLine: byId('typing'),
+  me,
+});
+
+const composer = new Composer({
+  form: /** @type {HTMLFormElement} */ (byId('compose')),
+  input: /** @type {HTMLTextAreaElement} */ (byId('chat-message-input')),
+  counter: byId('byte-counter'),
+  editingBar: byId('editing'),
+  cancel: /** @type {HTMLButtonElement} */ (byId('edit-cancel')),
+  maxBytes: Number(main.dataset.maxBytes) || 4096,
+  onSend: send,
+  onEdit: (id, text) => {
+    if (text === log.get(id)?.message) return;
+    chat.edit(id, text).catch((e) => log.system('Could not edit the message: ' + describe(e), 'notice'));
+  },
+  onTyping: () => chat.typing(),
+  lastOwn: () => log.lastOwn(),
+  onRefused: (text) => log.system(text, 'notice'),
+});
+
+const menu = new MessageMenu({
+  menu: byId('message-menu'),
+  allowed: (id) => {
+    const msg = log.get(id);
+    return msg ? log.allowed(msg) : { edit: false, delete: false };
+  },
+  onEdit: (id) => {
+    const msg = log.get(id);
+    if (msg && !msg.deleted) composer.startEdit(id, msg.message);
+  },
+  onDelete: (id) => {
+    chat.delete(id).catch((e) => log.system('Could not delete the message: ' + describe(e), 'notice'));
+  },
+});
+
+/** A refusal in words. */
+function describe(error) {
+  const detail = error && (error.detail || error.message);
+  return detail ? String(detail) : String(error && error.code ? error.code : error);
+}
+
+function send(text) {
+  const key = log.addPending(text);
+  chat.send(text).then(
+    (ack) => log.confirm(key, ack.id),
+    (error) => log.fail(key, describe(error)),
+  );
+}
+
+// ---- older messages --------------------------------------------------------------------------------
+
+const loadButton = /** @type {HTMLButtonElement} */ (byId('load-older'));
+const startText = byId('log-start-text');
+const older = {
+  loading: false,
+  /** @type {number | null} pass as `before` for the next page; null: nothing older */
+  before: initial.length && initial[0].id > 1 ? initial[0].id : null,
+};
+
+function showStart(text) {
+  startText.textContent = text;
+  loadButton.hidden = older.loading || older.before === null;
+}
+
+async function loadOlder() {
+  if (older.loading || older.before === null) return;
+  older.loading = true;
+  showStart('Loading older messages…');
+  let ok = false;
+  try {
+    const page = await chat.history({ before: older.before, limit: PAGE });
+    log.prepend(page.messages);
+    older.before = typeof page.before === 'number' ? page.before : null;
+    ok = true;
+  } catch (error) {
+    showStart('Could not load older messages: ' + describe(error));
+  } finally {
+    older.loading = false;
   }
-  const unacked = new Map(); // client_id -> text, in the order typed
-  let socket = null;
-  let attempt = 0;
-
-  let statusText = 'connecting…';
-
-  function setStatus(state, text) {
-    statusText = text;
-    main.dataset.state = state;
-    status.className = 'status ' + state;
-    showStatus();
+  if (!ok) {
+    loadButton.hidden = false;
+    return;
   }
+  showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
+  // Still at the top (a short page, or a tall window): keep filling.
+  const scroller = log.scroller;
+  if (older.before !== null && scroller.scrollTop < 300) requestAnimationFrame(() => loadOlder());
+}
 
-  function showStatus() {
-    const waiting = unacked.size ? ' · ' + unacked.size + ' unsent' : '';
-    status.textContent = statusText + waiting;
+loadButton.addEventListener('click', () => loadOlder());
+
+// ---- the connection ----------------------------------------------------------------------------------
+
+const statusEl = byId('status');
+let statusText = 'connecting…';
+let unsent = 0;
+
+function showStatus() {
+  statusEl.textContent = statusText + (unsent ? ' · ' + unsent + ' unsent' : '');
+}
+
+chat.addEventListener('status', (e) => {
+  const { state, attempt, delayMs } = /** @type {CustomEvent} */ (e).detail;
+  let shown = 'connecting';
+  if (state === 'open') {
+    shown = 'open';
+    statusText = 'connected';
+  } else if (state === 'reconnecting') {
+    shown = 'offline';
+    statusText = 'offline, retrying in ' + Math.max(1, Math.ceil(delayMs / 1000)) + ' s';
+  } else if (state === 'closed') {
+    shown = 'offline';
+    statusText = 'disconnected (reload to rejoin)';
+  } else {
+    statusText = attempt ? 'reconnecting…' : 'connecting…';
   }
+  main.dataset.state = shown;
+  statusEl.className = 'status ' + shown;
+  showStatus();
+});
 
-  // Errors that mean "this message will never be accepted": drop it instead of resending it forever.
-  const PERMANENT = ['missing_message', 'empty_message', 'message_too_long', 'invalid_client_id',
-    'room_locked'];
+chat.addEventListener('pending', (e) => {
+  unsent = /** @type {CustomEvent} */ (e).detail.count;
+  showStatus();
+});
 
-  function formatLine(m) {
-    return m.user + (m.guest ? ' (guest)' : '') + ': ' + m.message;
-  }
+chat.addEventListener('message', (e) => {
+  const msg = /** @type {CustomEvent} */ (e).detail;
+  log.add(msg, !msg.history);
+  people.stopTyping(msg.user);
+});
+chat.addEventListener('edit', (e) => {
+  const { target, message } = /** @type {CustomEvent} */ (e).detail;
+  log.edit(target, message);
+});
+chat.addEventListener('delete', (e) => {
+  const { target } = /** @type {CustomEvent} */ (e).detail;
+  log.remove(target);
+  if (composer.editing === target) composer.stopEditing();
+});
+chat.addEventListener('clear', (e) => {
+  const { through } = /** @type {CustomEvent} */ (e).detail;
+  log.clear(through);
+  if (composer.editing !== null && composer.editing <= through) composer.stopEditing();
+});
+chat.addEventListener('presence', (e) => people.set(/** @type {CustomEvent} */ (e).detail.users));
+chat.addEventListener('join', (e) => {
+  const { user, guest } = /** @type {CustomEvent} */ (e).detail;
+  log.system(user + (guest ? ' (guest)' : '') + ' joined');
+});
+chat.addEventListener('leave', (e) => {
+  const { user, guest } = /** @type {CustomEvent} */ (e).detail;
+  log.system(user + (guest ? ' (guest)' : '') + ' left');
+});
+chat.addEventListener('typing', (e) => people.typing(/** @type {CustomEvent} */ (e).detail.user));
+chat.addEventListener('read', (e) => log.markUnread(/** @type {CustomEvent} */ (e).detail.id));
+chat.addEventListener('error', (e) => {
+  const { code, detail } = /** @type {CustomEvent} */ (e).detail;
+  log.system('[' + code + '] ' + (detail || ''), 'notice');
+});
 
-  function render() {
-    const text = Array.from(lines.values()).join('\n');
-    log.value = text ? text + '\n' : '';
-    log.scrollTop = log.scrollHeight;
-  }
-
-  // Notices (errors) take their place among the lines, in the order they happened.
-  let noticeCount = 0;
-  function append(notice) {
-    lines.set('notice-' + noticeCount++, notice);
-    render();
-  }
-
-  function newClientId() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2);
-  }
-
-  function socketUrl() {
-    const scheme = window.location.protocol === 'https:' ? 'wss://' : 'ws://';
-    return scheme + window.location.host + '/ws/chat/' + encodeURIComponent(room) + '/?since=' + lastId;
-  }
-
-  // Ids only grow: anything at or below the last id seen was already handled.
-  function fresh(id) {
-    if (typeof id !== 'number') return true;
-    if (id <= lastId) return false;
-    lastId = id;
-    return true;
-  }
-
-  function transmit(clientId, text) {
-    if (socket && socket.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify({ message: text, client_id: clientId }));
-    }
-  }
-
-  function onFrame(data) {
-    if (data.type === 'ack') {
-      unacked.delete(data.client_id);
-      showStatus();
-    } else if (data.type === 'error') {
-      append('[' + data.code + '] ' + data.detail);
-      const clientId = data.client_id;
-      if (clientId && unacked.has(clientId)) {
-        if (PERMANENT.includes(data.code)) {
-          unacked.delete(clientId);
-          showStatus();
-        } else {
-          // Not stored this time (the store was unavailable): the same client_id goes again shortly,
-          // and on every reconnect, until it is acknowledged. It is never stored twice.
-          setTimeout(function () { if (unacked.has(clientId)) transmit(clientId, unacked.get(clientId)); }, 2000);
-        }
-      }
-    } else if (data.type === 'delete') {
-      if (!fresh(data.id)) return;
-      lines.delete(data.target);
-      render();
-    } else if (data.type === 'clear') {
-      if (!fresh(data.id)) return;
-      for (const id of Array.from(lines.keys())) {
-        if (typeof id === 'number' && id <= data.through) lines.delete(id);
-      }
-      render();
-    } else if (typeof data.message === 'string') {
-      if (!fresh(data.id)) return;
-      if (data.deleted) return; // a tombstone: nothing to show
-      lines.set(typeof data.id === 'number' ? data.id : 'local-' + lines.size, formatLine(data));
-      render();
-    }
-  }
-
-  function connect() {
-    setStatus('connecting', attempt ? 'reconnecting…' : 'connecting…');
-    const ws = new WebSocket(socketUrl(), ['chatweb.v2']);
-    socket = ws;
-    ws.onopen = function () {
-      attempt = 0;
-      setStatus('open', 'connected');
-      for (const [clientId, text] of unacked) transmit(clientId, text);
-    };
-    ws.onmessage = function (event) {
-      let data;
-      try { data = JSON.parse(event.data); } catch (e) { return; }
-      onFrame(data);
-    };
-    ws.onclose = function () {
-      if (socket !== ws) return;
-      socket = null;
-      // Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to 15 s, each scaled by 0.5 to 1.
-      const delay = Math.min(15000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
-      attempt += 1;
-      setStatus('offline', 'offline, retrying in ' + Math.ceil(delay / 1000) + ' s');
-      setTimeout(connect, delay);
-    };
-  }
-
-  form.addEventListener('submit', function (event) {
-    event.preventDefault();
-    const text = input.value;
-    if (!text.trim()) return;
-    if (new TextEncoder().encode(text).length > maxBytes) {
-      append('[message_too_long] messages are limited to ' + maxBytes + ' bytes');
-      return;
-    }
-    const clientId = newClientId();
-    unacked.set(clientId, text);
-    transmit(clientId, text);
-    input.value = '';
-    input.focus();
-    showStatus();
-  });
-
-  if (initial) render();
-  log.scrollTop = log.scrollHeight;
-  input.focus();
-  connect();
-})();
+log.reset(initial);
+showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
+chat.connect();
+byId('chat-message-input').focus();

@@ -1,31 +1,144 @@
-// chatweb lobby: keeps a guest's nickname in a cookie and goes to /chat/<room>/ on Enter or the button.
-(function () {
-  'use strict';
-  const form = document.getElementById('room-form');
-  const nick = document.getElementById('nickname-input');
-  const room = document.getElementById('room-name-input');
-  const error = document.getElementById('room-name-error');
-  // The server's rule (src/domain/room_name.rs): letters and digits of any script, '-', '_', '.'.
-  const ROOM = /^[\p{Alphabetic}\p{N}_.-]{1,64}$/u;
+/**
+ * @file The lobby (an ES module): keeps a guest's nickname in a cookie and goes to /chat/<room>/ on Enter
+ * or the button; keeps the room list live (people in each room now, your unread counts when signed in) by
+ * polling `GET /api/rooms/` every few seconds while the page is visible. Room names reach the page as
+ * text only.
+ */
 
-  // Signed-in users have no nickname box: the server knows their name.
-  function saveNickname() {
-    if (!nick) return;
-    const value = nick.value.trim();
-    document.cookie = nick.dataset.cookie + '=' + encodeURIComponent(value) +
-      '; path=/; max-age=31536000; samesite=lax';
+/** How often the room list is refreshed while the page is visible. */
+const POLL_MS = 4000;
+
+const form = /** @type {HTMLFormElement} */ (document.getElementById('room-form'));
+const nick = /** @type {HTMLInputElement | null} */ (document.getElementById('nickname-input'));
+const roomInput = /** @type {HTMLInputElement} */ (document.getElementById('room-name-input'));
+const error = /** @type {HTMLElement} */ (document.getElementById('room-name-error'));
+const list = /** @type {HTMLUListElement} */ (document.getElementById('room-list'));
+const empty = /** @type {HTMLElement} */ (document.getElementById('no-rooms'));
+// The server's rule (src/domain/room_name.rs): letters and digits of any script, '-', '_', '.'.
+const ROOM = /^[\p{Alphabetic}\p{N}_.-]{1,64}$/u;
+
+// Signed-in users have no nickname box: the server knows their name.
+function saveNickname() {
+  if (!nick) return;
+  const value = nick.value.trim();
+  document.cookie = nick.dataset.cookie + '=' + encodeURIComponent(value) +
+    '; path=/; max-age=31536000; samesite=lax';
+}
+
+if (nick) nick.addEventListener('change', saveNickname);
+roomInput.focus();
+form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  saveNickname();
+  const name = roomInput.value.trim();
+  if (!ROOM.test(name)) {
+    error.textContent = 'Room names are 1 to 64 letters, digits, "-", "_" or ".".';
+    return;
   }
+  window.location.pathname = '/chat/' + encodeURIComponent(name) + '/';
+});
 
-  if (nick) nick.addEventListener('change', saveNickname);
-  room.focus();
-  form.addEventListener('submit', function (event) {
-    event.preventDefault();
-    saveNickname();
-    const name = room.value.trim();
-    if (!ROOM.test(name)) {
-      error.textContent = 'Room names are 1 to 64 letters, digits, "-", "_" or ".".';
+// ---- the live room list --------------------------------------------------------------------------------
+
+/**
+ * @typedef {{name: string, last_id: number, last_activity: string, members: number,
+ *   unread: number | null}} RoomInfo
+ */
+
+const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
+const FULL = new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'short' });
+
+function span(className, text) {
+  const node = document.createElement('span');
+  node.className = className;
+  node.textContent = text;
+  return node;
+}
+
+/** "5 minutes ago", in the reader's language. */
+function ago(date) {
+  const seconds = Math.round((date.getTime() - Date.now()) / 1000);
+  const steps = [[60, 'second'], [60, 'minute'], [24, 'hour'], [7, 'day'], [4.35, 'week'], [12, 'month']];
+  let value = seconds;
+  for (const [size, unit] of steps) {
+    if (Math.abs(value) < size) return RELATIVE.format(Math.round(value), /** @type {any} */ (unit));
+    value /= size;
+  }
+  return RELATIVE.format(Math.round(value), 'year');
+}
+
+/** @param {RoomInfo} room */
+function roomItem(room) {
+  const li = document.createElement('li');
+  li.dataset.room = room.name;
+  li.dataset.members = String(room.members);
+  li.dataset.unread = room.unread === null || room.unread === undefined ? '' : String(room.unread);
+  const link = document.createElement('a');
+  link.className = 'room-link';
+  link.href = '/chat/' + encodeURIComponent(room.name) + '/';
+  link.textContent = room.name;
+  li.append(link);
+  if (room.unread) {
+    const badge = span('unread', room.unread > 99 ? '99+' : String(room.unread));
+    badge.title = room.unread + ' unread';
+    const hidden = span('visually-hidden', ' unread');
+    badge.append(hidden);
+    li.append(' ', badge);
+  }
+  const meta = span('room-meta', '');
+  const members = span('members' + (room.members ? ' active' : ''),
+    room.members ? room.members + ' here' : 'nobody here');
+  meta.append(members);
+  const date = new Date(room.last_activity);
+  if (!Number.isNaN(date.getTime())) {
+    const time = document.createElement('time');
+    time.className = 'activity';
+    time.dateTime = room.last_activity;
+    time.title = FULL.format(date);
+    time.textContent = 'active ' + ago(date);
+    meta.append(' · ', time);
+  }
+  li.append(' ', meta);
+  return li;
+}
+
+/** @param {RoomInfo[]} rooms */
+function showRooms(rooms) {
+  list.replaceChildren(...rooms.map(roomItem));
+  list.hidden = rooms.length === 0;
+  empty.hidden = rooms.length !== 0;
+  list.dataset.updated = new Date().toISOString();
+}
+
+let timer = 0;
+let stopped = false;
+
+async function refresh() {
+  clearTimeout(timer);
+  if (stopped || document.visibilityState !== 'visible') return;
+  try {
+    const response = await fetch('/api/rooms/', {
+      headers: { Accept: 'application/json' },
+      credentials: 'same-origin',
+    });
+    if (response.status === 401 || response.status === 403) {
+      stopped = true; // not allowed to see them: the server-rendered list (if any) stays
       return;
     }
-    window.location.pathname = '/chat/' + encodeURIComponent(name) + '/';
-  });
-})();
+    if (response.ok) {
+      const body = await response.json();
+      if (body && Array.isArray(body.rooms)) showRooms(body.rooms);
+    }
+  } catch (e) {
+    // Offline or the server is restarting: keep what is shown and try again on the next tick.
+  }
+  if (!stopped && document.visibilityState === 'visible') timer = window.setTimeout(refresh, POLL_MS);
+}
+
+document.addEventListener('visibilitychange', () => {
+  if (document.visibilityState === 'visible') refresh();
+  else clearTimeout(timer);
+});
+// Coming back with the back button shows a cached page: bring it up to date.
+window.addEventListener('pageshow', (e) => { if (e.persisted) refresh(); });
+refresh();

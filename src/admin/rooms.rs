@@ -75,6 +75,8 @@ async fn amend(
             actor: staff.user.name.clone(),
             actor_id: Some(staff.user.id),
             action,
+            author_only: false,
+            client_id: None,
         })
         .await?;
     let detail = format!("event {}", event.seq);

@@ -99,6 +99,10 @@ impl ChannelLayer for MemoryLayer {
     fn local_rooms(&self) -> usize {
         self.active_rooms()
     }
+
+    fn send_local(&self, room: &RoomName, event: Event) {
+        MemoryLayer::send_local(self, room, event);
+    }
 }
 
 #[cfg(test)]
@@ -114,11 +118,7 @@ mod tests {
         let layer = MemoryLayer::new(8);
         let mut a = layer.subscribe(&room("a")).await.expect("subscribe");
         let mut b = layer.subscribe(&room("b")).await.expect("subscribe");
-        let event = Event {
-            seq: 1,
-            frame: "{}".into(),
-            plain: true,
-        };
+        let event = Event::stored(1, "{}".into(), true);
         layer.publish(&room("a"), event).await.expect("publish");
         assert_eq!(a.recv().await.expect("event").seq, 1);
         assert!(b.try_recv().is_err());

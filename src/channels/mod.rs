@@ -24,7 +24,34 @@ pub struct Event {
     /// Whether clients of the plain Channels protocol get it (a chat message); events that change
     /// history go only to `chatweb.v2` clients, the others just move past their id.
     pub plain: bool,
+    /// Not history (presence, typing): no sequence number, never stored, only `chatweb.v2` clients get it.
+    pub ephemeral: bool,
 }
+
+impl Event {
+    /// A stored event with room sequence number `seq`.
+    pub fn stored(seq: u64, frame: Utf8Bytes, plain: bool) -> Self {
+        Self {
+            seq,
+            frame,
+            plain,
+            ephemeral: false,
+        }
+    }
+
+    /// An ephemeral event (presence, typing).
+    pub fn ephemeral(frame: Utf8Bytes) -> Self {
+        Self {
+            seq: 0,
+            frame,
+            plain: false,
+            ephemeral: true,
+        }
+    }
+}
+
+/// Presence news from another node: the room, the node's id, and the announcement's text.
+pub type Remote = (RoomName, u64, String);
 
 /// Why the layer could not publish or subscribe.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +75,14 @@ pub trait ChannelLayer: Send + Sync + 'static {
     }
     /// Rooms with members on this node.
     fn local_rooms(&self) -> usize;
+    /// Delivers an ephemeral `event` to this node's subscribers of `room` only.
+    fn send_local(&self, room: &RoomName, event: Event);
+    /// Delivers an ephemeral `event` to every node's subscribers of `room`; may drop it under load.
+    fn publish_ephemeral(&self, room: &RoomName, event: Event) {
+        self.send_local(room, event);
+    }
+    /// Tells the other nodes' presence `announcement` about `room` (nothing to do on one node).
+    fn announce(&self, _room: &RoomName, _announcement: String) {}
 }
 
 /// Where a layer finds the newest stored message of a room, to resync members after an outage.

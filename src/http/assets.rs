@@ -8,7 +8,13 @@ use axum::routing::get;
 use crate::state::AppState;
 
 const CHAT_JS: &str = include_str!("../../static/chat.js");
+const CLIENT_JS: &str = include_str!("../../static/chatweb-client.js");
 const LOBBY_JS: &str = include_str!("../../static/lobby.js");
+// The room page's modules, imported by chat.js.
+const ROOM_LOG_JS: &str = include_str!("../../static/room-log.js");
+const ROOM_PEOPLE_JS: &str = include_str!("../../static/room-people.js");
+const ROOM_COMPOSE_JS: &str = include_str!("../../static/room-compose.js");
+const ROOM_MENU_JS: &str = include_str!("../../static/room-menu.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 /// The static file routes.
@@ -19,8 +25,28 @@ pub fn router() -> Router<AppState> {
             get(|| asset("text/javascript; charset=utf-8", CHAT_JS)),
         )
         .route(
+            "/static/chatweb-client.js",
+            get(|| asset("text/javascript; charset=utf-8", CLIENT_JS)),
+        )
+        .route(
             "/static/lobby.js",
             get(|| asset("text/javascript; charset=utf-8", LOBBY_JS)),
+        )
+        .route(
+            "/static/room-log.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_LOG_JS)),
+        )
+        .route(
+            "/static/room-people.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_PEOPLE_JS)),
+        )
+        .route(
+            "/static/room-compose.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_COMPOSE_JS)),
+        )
+        .route(
+            "/static/room-menu.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_MENU_JS)),
         )
         .route(
             "/static/style.css",

@@ -1,5 +1,6 @@
 //! The pages (Django's `views.py` + `template/`): the lobby at `/` and a room at `/chat/<room>/`, rendered
-//! with minijinja from templates compiled into the binary. HTML autoescaping keeps user text as text.
+//! with minijinja from templates compiled into the binary. HTML autoescaping keeps user text as text. The
+//! room page's first messages are rendered here (and as JSON for its script); the rest comes over the socket.
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -14,6 +15,7 @@ use crate::accounts::cookies::NICKNAME_COOKIE;
 use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::storage::MessageKind;
 use crate::ws::protocol::rfc3339_ms;
 
 /// Rooms listed in the lobby.
@@ -44,7 +46,14 @@ async fn lobby(
         .map_err(|e| anyhow::anyhow!(e).context("listing rooms"))?;
     let rooms: Vec<_> = rooms
         .iter()
-        .map(|r| context! { name => &r.name, messages => r.messages, href => format!("/chat/{}/", urlencode(&r.name)) })
+        .map(|r| {
+            context! {
+                name => &r.name,
+                messages => r.messages,
+                last_activity => rfc3339_ms(r.updated_at_ms),
+                href => format!("/chat/{}/", urlencode(&r.name)),
+            }
+        })
         .collect();
     let error = match query.error.as_deref() {
         Some("nickname_taken") => {
@@ -87,10 +96,21 @@ async fn room(
         .await
         .map_err(|e| anyhow::anyhow!(e).context("loading history"))?;
     let last_id = history.last().map_or(0, |m| m.seq);
+    // Messages and tombstones, with edits already applied; the events that made them are not lines.
     let lines: Vec<_> = history
         .iter()
-        .filter(|m| m.kind.plain())
-        .map(|m| context! { id => m.seq, ts => rfc3339_ms(m.ts_ms), user => &m.author, message => &m.body, guest => m.guest })
+        .filter(|m| matches!(m.kind, MessageKind::Message | MessageKind::Deleted))
+        .map(|m| {
+            context! {
+                id => m.seq,
+                ts => rfc3339_ms(m.ts_ms),
+                user => &m.author,
+                message => &m.body,
+                guest => m.guest,
+                deleted => m.kind == MessageKind::Deleted,
+                edited => m.edited,
+            }
+        })
         .collect();
     Ok(page
         .render(

@@ -1,26 +1,524 @@
 //! Who is in each room (presence) and who is typing: ephemeral state, never stored, never numbered, never
 //! replayed (shared/DESIGN.md, invariant 5).
+//!
+//! One entry per person: a person's sockets on this node are counted, and other nodes' claims on them are
+//! kept with an expiry. A person joins the room when their first socket anywhere arrives and leaves when
+//! their last one goes. Nodes tell each other through the channel layer ([`remote`]): a join or leave of
+//! a person on that node, and every [`HEARTBEAT`] the full list of the people it holds per room. A node
+//! that dies stops sending, and its people expire after [`TTL`], so presence heals without a list that
+//! only grows. Presence costs grow with the square of a room (every change goes to every member), so a
+//! room above `list_max` people sends only its count, at most every [`SWEEP`].
+
+mod remote;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use axum::extract::ws::Utf8Bytes;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::channels::{ChannelLayer, Event};
 use crate::domain::RoomName;
 
-/// The rooms' members as this node knows them.
-#[derive(Default)]
+pub use remote::{Announcement, run};
+
+/// How often a node tells the others whom it holds in each room.
+pub const HEARTBEAT: Duration = Duration::from_secs(15);
+/// How long another node's claim on a person lasts without a heartbeat.
+pub const TTL: Duration = Duration::from_secs(45);
+/// How often expired claims are dropped and big rooms' counts are sent.
+pub const SWEEP: Duration = Duration::from_secs(5);
+
+/// How presence behaves (from the config).
+#[derive(Clone, Copy, Debug)]
+pub struct PresenceSettings {
+    /// Rooms with more people than this send counts, not names.
+    pub list_max: usize,
+    /// Least time between two typing broadcasts of one person in one room.
+    pub typing_every: Duration,
+}
+
+/// A person as presence knows them: case-insensitive name, and whether a guest.
+type Key = (bool, Box<str>);
+
+/// The rooms' people as this node knows them.
 pub struct Presence {
-    rooms: Mutex<HashMap<RoomName, usize>>,
+    layer: Arc<dyn ChannelLayer>,
+    settings: PresenceSettings,
+    rooms: Mutex<HashMap<RoomName, Room>>,
+}
+
+#[derive(Default)]
+struct Room {
+    people: HashMap<Key, Person>,
+    /// The count last sent to a big room.
+    counted: usize,
+}
+
+struct Person {
+    name: Arc<str>,
+    guest: bool,
+    /// This node's sockets of this person in the room.
+    local: u32,
+    /// Other nodes holding this person, and when their claim expires.
+    remote: HashMap<u64, Instant>,
+    /// When this person's typing was last broadcast from this node.
+    typed: Option<Instant>,
+}
+
+impl Person {
+    fn here(&self) -> bool {
+        self.local > 0 || !self.remote.is_empty()
+    }
+}
+
+/// A person as a frame lists them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Member {
+    /// Their name.
+    pub user: String,
+    /// They have no account.
+    pub guest: bool,
+}
+
+/// The ephemeral frames (only `chatweb.v2` clients get them; docs/PROTOCOL.md).
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Frame<'a> {
+    Presence {
+        room: &'a str,
+        users: &'a [Member],
+        count: usize,
+        /// True when the room is too big to list its people: only `count` is given.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        partial: bool,
+    },
+    Join {
+        room: &'a str,
+        user: &'a str,
+        guest: bool,
+    },
+    Leave {
+        room: &'a str,
+        user: &'a str,
+        guest: bool,
+    },
+    Typing {
+        room: &'a str,
+        user: &'a str,
+        guest: bool,
+    },
+}
+
+impl Frame<'_> {
+    fn event(&self) -> Event {
+        Event::ephemeral(Utf8Bytes::from(
+            serde_json::to_string(self).unwrap_or_default(),
+        ))
+    }
+}
+
+/// A socket's place in a room's presence: leaving the room when dropped.
+pub struct Seat {
+    presence: Arc<Presence>,
+    room: RoomName,
+    key: Key,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.presence.leave(&self.room, &self.key);
+    }
+}
+
+fn key(name: &str, guest: bool) -> Key {
+    (guest, name.to_lowercase().into_boxed_str())
+}
+
+/// What changed at the room's level after an update.
+enum Change {
+    Joined,
+    Left,
+    None,
 }
 
 impl Presence {
-    /// People in `room` now (one per person, whatever their number of tabs or nodes).
-    pub fn member_count(&self, room: &RoomName) -> usize {
-        self.lock().get(room).copied().unwrap_or(0)
+    /// Presence over `layer` (which carries the frames and the announcements between nodes).
+    pub fn new(layer: Arc<dyn ChannelLayer>, settings: PresenceSettings) -> Self {
+        Self {
+            layer,
+            settings,
+            rooms: Mutex::new(HashMap::new()),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, usize>> {
+    /// A socket of `name` enters `room`; the person joins unless already here. Dropping the seat leaves.
+    pub fn enter(self: &Arc<Self>, room: &RoomName, name: &str, guest: bool) -> Seat {
+        let key = key(name, guest);
+        let (first_here, joined, big) = {
+            let mut rooms = self.lock();
+            let first_in_room = !rooms.contains_key(room);
+            let state = rooms.entry(room.clone()).or_default();
+            let person = state.people.entry(key.clone()).or_insert_with(|| Person {
+                name: Arc::from(name),
+                guest,
+                local: 0,
+                remote: HashMap::new(),
+                typed: None,
+            });
+            let joined = !person.here();
+            person.local += 1;
+            let first_here = person.local == 1;
+            let big = state.people.len() > self.settings.list_max;
+            (first_here.then_some(first_in_room), joined, big)
+        };
+        if let Some(first_in_room) = first_here {
+            if first_in_room {
+                // Ask the others whom they hold here, so this node's list is whole at once.
+                self.layer.announce(room, Announcement::Ask.encode());
+            }
+            let join = Announcement::Join(Member {
+                user: name.to_owned(),
+                guest,
+            });
+            self.layer.announce(room, join.encode());
+        }
+        if joined && !big {
+            self.send(room, &Frame::Join {
+                room: room.as_str(),
+                user: name,
+                guest,
+            });
+        }
+        Seat {
+            presence: self.clone(),
+            room: room.clone(),
+            key,
+        }
+    }
+
+    fn leave(&self, room: &RoomName, key: &Key) {
+        let mut left = None;
+        let mut last_here = None;
+        {
+            let mut rooms = self.lock();
+            let Some(state) = rooms.get_mut(room) else {
+                return;
+            };
+            let big = state.people.len() > self.settings.list_max;
+            if let Some(person) = state.people.get_mut(key) {
+                person.local = person.local.saturating_sub(1);
+                if person.local == 0 {
+                    last_here = Some(Member {
+                        user: person.name.to_string(),
+                        guest: person.guest,
+                    });
+                    if !person.here() {
+                        left = last_here.clone().filter(|_| !big);
+                        state.people.remove(key);
+                    }
+                }
+            }
+            if state.people.is_empty() {
+                rooms.remove(room);
+            }
+        }
+        if let Some(member) = last_here {
+            self.layer.announce(room, Announcement::Leave(member).encode());
+        }
+        if let Some(member) = left {
+            self.send(room, &Frame::Leave {
+                room: room.as_str(),
+                user: &member.user,
+                guest: member.guest,
+            });
+        }
+    }
+
+    /// The `presence` frame for a socket that just joined `room`.
+    pub fn snapshot(&self, room: &RoomName) -> Utf8Bytes {
+        let (users, count) = {
+            let rooms = self.lock();
+            match rooms.get(room) {
+                Some(state) => {
+                    let here = state.people.values().filter(|p| p.here());
+                    let count = here.clone().count();
+                    let users: Vec<Member> = if count > self.settings.list_max {
+                        Vec::new()
+                    } else {
+                        here.map(|p| Member {
+                            user: p.name.to_string(),
+                            guest: p.guest,
+                        })
+                        .collect()
+                    };
+                    (users, count)
+                }
+                None => (Vec::new(), 0),
+            }
+        };
+        let partial = count > self.settings.list_max;
+        let mut users = users;
+        users.sort_by(|a, b| a.user.to_lowercase().cmp(&b.user.to_lowercase()));
+        Frame::Presence {
+            room: room.as_str(),
+            users: &users,
+            count,
+            partial,
+        }
+        .event()
+        .frame
+    }
+
+    /// `name` is typing in `room`: tells every node's members, at most once per `typing_every`.
+    pub fn typing(&self, room: &RoomName, name: &str, guest: bool) {
+        let now = Instant::now();
+        {
+            let mut rooms = self.lock();
+            let Some(person) = rooms
+                .get_mut(room)
+                .and_then(|state| state.people.get_mut(&key(name, guest)))
+            else {
+                return;
+            };
+            if person
+                .typed
+                .is_some_and(|at| now.duration_since(at) < self.settings.typing_every)
+            {
+                return;
+            }
+            person.typed = Some(now);
+        }
+        let frame = Frame::Typing {
+            room: room.as_str(),
+            user: name,
+            guest,
+        };
+        self.layer.publish_ephemeral(room, frame.event());
+    }
+
+    /// People in `room` now (one per person, whatever their number of tabs or nodes).
+    pub fn member_count(&self, room: &RoomName) -> usize {
+        self.lock()
+            .get(room)
+            .map_or(0, |state| state.people.values().filter(|p| p.here()).count())
+    }
+
+    /// Another node's news about `room`.
+    fn remote(&self, room: &RoomName, node: u64, announcement: Announcement) {
+        let now = Instant::now();
+        let mut changes = Vec::new();
+        let mut answer = None;
+        {
+            let mut rooms = self.lock();
+            match announcement {
+                Announcement::Join(member) => {
+                    let state = rooms.entry(room.clone()).or_default();
+                    if let Change::Joined = claim(state, &member, node, now + TTL) {
+                        changes.push((Change::Joined, member));
+                    }
+                }
+                Announcement::Leave(member) => {
+                    if let Some(state) = rooms.get_mut(room)
+                        && let Change::Left = release(state, &key(&member.user, member.guest), node)
+                    {
+                        changes.push((Change::Left, member));
+                    }
+                }
+                Announcement::Here(members) => {
+                    let state = rooms.entry(room.clone()).or_default();
+                    let listed: std::collections::HashSet<Key> =
+                        members.iter().map(|m| key(&m.user, m.guest)).collect();
+                    let dropped: Vec<Key> = state
+                        .people
+                        .iter()
+                        .filter(|(k, p)| p.remote.contains_key(&node) && !listed.contains(*k))
+                        .map(|(k, _)| k.clone())
+                        .collect();
+                    for key in dropped {
+                        if let Some(member) = member_of(state, &key)
+                            && let Change::Left = release(state, &key, node)
+                        {
+                            changes.push((Change::Left, member));
+                        }
+                    }
+                    for member in members {
+                        if let Change::Joined = claim(state, &member, node, now + TTL) {
+                            changes.push((Change::Joined, member));
+                        }
+                    }
+                }
+                Announcement::Gone => {
+                    if let Some(state) = rooms.get_mut(room) {
+                        let held: Vec<Key> = state
+                            .people
+                            .iter()
+                            .filter(|(_, p)| p.remote.contains_key(&node))
+                            .map(|(k, _)| k.clone())
+                            .collect();
+                        for key in held {
+                            if let Some(member) = member_of(state, &key)
+                                && let Change::Left = release(state, &key, node)
+                            {
+                                changes.push((Change::Left, member));
+                            }
+                        }
+                    }
+                }
+                Announcement::Ask => answer = rooms.get(room).map(local_members),
+            }
+            if rooms.get(room).is_some_and(|state| state.people.is_empty()) {
+                rooms.remove(room);
+            }
+        }
+        if let Some(members) = answer.filter(|m| !m.is_empty()) {
+            self.layer.announce(room, Announcement::Here(members).encode());
+        }
+        self.send_changes(room, changes);
+    }
+
+    /// Drops other nodes' expired claims (a node that died) and sends big rooms their new counts.
+    fn sweep(&self) {
+        let now = Instant::now();
+        let mut changed = Vec::new();
+        let mut counts = Vec::new();
+        {
+            let mut rooms = self.lock();
+            for (room, state) in rooms.iter_mut() {
+                let mut left = Vec::new();
+                state.people.retain(|_, person| {
+                    let had = person.here();
+                    person.remote.retain(|_, expires| *expires > now);
+                    if had && !person.here() {
+                        left.push(Member {
+                            user: person.name.to_string(),
+                            guest: person.guest,
+                        });
+                    }
+                    person.here()
+                });
+                if !left.is_empty() {
+                    changed.push((
+                        room.clone(),
+                        left.into_iter().map(|m| (Change::Left, m)).collect(),
+                    ));
+                }
+                let count = state.people.len();
+                if count > self.settings.list_max && count != state.counted {
+                    state.counted = count;
+                    counts.push(room.clone());
+                }
+            }
+            rooms.retain(|_, state| !state.people.is_empty());
+        }
+        for (room, changes) in changed {
+            self.send_changes(&room, changes);
+        }
+        for room in counts {
+            let frame = self.snapshot(&room);
+            self.layer.send_local(&room, Event::ephemeral(frame));
+        }
+    }
+
+    /// Tells the other nodes whom this node holds in each room (or, when stopping, that it holds nobody).
+    fn heartbeat(&self, stopping: bool) {
+        let held: Vec<(RoomName, Vec<Member>)> = self
+            .lock()
+            .iter()
+            .map(|(room, state)| (room.clone(), local_members(state)))
+            .filter(|(_, members)| !members.is_empty())
+            .collect();
+        for (room, members) in held {
+            let announcement = if stopping {
+                Announcement::Gone
+            } else {
+                Announcement::Here(members)
+            };
+            self.layer.announce(&room, announcement.encode());
+        }
+    }
+
+    fn send_changes(&self, room: &RoomName, changes: Vec<(Change, Member)>) {
+        if changes.is_empty() || self.member_count(room) > self.settings.list_max {
+            return;
+        }
+        for (change, member) in changes {
+            let (name, user, guest) = (room.as_str(), member.user.as_str(), member.guest);
+            let frame = match change {
+                Change::Joined => Frame::Join {
+                    room: name,
+                    user,
+                    guest,
+                },
+                Change::Left => Frame::Leave {
+                    room: name,
+                    user,
+                    guest,
+                },
+                Change::None => continue,
+            };
+            self.send(room, &frame);
+        }
+    }
+
+    fn send(&self, room: &RoomName, frame: &Frame<'_>) {
+        self.layer.send_local(room, frame.event());
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, Room>> {
+        // Nothing here can be left half-changed by a panic: keep serving.
         self.rooms
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+fn member_of(state: &Room, key: &Key) -> Option<Member> {
+    state.people.get(key).map(|p| Member {
+        user: p.name.to_string(),
+        guest: p.guest,
+    })
+}
+
+fn local_members(state: &Room) -> Vec<Member> {
+    state
+        .people
+        .values()
+        .filter(|p| p.local > 0)
+        .map(|p| Member {
+            user: p.name.to_string(),
+            guest: p.guest,
+        })
+        .collect()
+}
+
+/// `node` holds `member` until `expires`.
+fn claim(state: &mut Room, member: &Member, node: u64, expires: Instant) -> Change {
+    let person = state
+        .people
+        .entry(key(&member.user, member.guest))
+        .or_insert_with(|| Person {
+            name: Arc::from(member.user.as_str()),
+            guest: member.guest,
+            local: 0,
+            remote: HashMap::new(),
+            typed: None,
+        });
+    let joined = !person.here();
+    person.remote.insert(node, expires);
+    if joined { Change::Joined } else { Change::None }
+}
+
+/// `node` no longer holds the person `key`.
+fn release(state: &mut Room, key: &Key, node: u64) -> Change {
+    let Some(person) = state.people.get_mut(key) else {
+        return Change::None;
+    };
+    if person.remote.remove(&node).is_none() || person.here() {
+        return Change::None;
+    }
+    state.people.remove(key);
+    Change::Left
 }

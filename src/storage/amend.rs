@@ -1,41 +1,104 @@
 //! Changes to a room's history (shared/DESIGN.md, invariant 5): each is stored as an event with the room's
-//! next id, and the messages it names lose their text, in one transaction. The room's row is locked first
-//! (the same `UPDATE rooms` that allocates the id), so concurrent writers on any node queue behind it, and a
-//! refusal (no such message) rolls the id back with everything else: ids stay gap-free.
+//! next id, and the messages it names change (a new text, or a tombstone), in one transaction. The room's
+//! row is locked first (the same `UPDATE rooms` that allocates the id), so concurrent writers on any node
+//! queue behind it, and a refusal (no such message, someone else's) rolls the id back with everything
+//! else: ids stay gap-free.
 
-use super::{Amend, Amendment, Db, MessageKind, StoreError, StoredMessage, on_db, to_i64, to_u64};
+use super::{
+    Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage, on_db,
+    to_i64, to_message, to_u64,
+};
+
+/// The event row's `kind` column per action.
+const DELETE: i64 = 1;
+const CLEAR: i64 = 2;
+const EDIT: i64 = 3;
 
 /// Stores `amendment` through `db` (the writer's own connection).
 pub(super) async fn amend(
     db: &Db,
     amendment: &Amendment,
     now_ms: i64,
-) -> Result<StoredMessage, StoreError> {
+) -> Result<Appended, StoreError> {
     let room = amendment.room.as_str();
+    let client_id = amendment.client_id.as_deref();
     on_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        let head: Option<(i64, i64)> = sqlx::query_as(
-            "UPDATE rooms SET last_seq = last_seq + 1, updated_at = $2 WHERE name = $1 RETURNING id, last_seq",
+        if let Some(client_id) = client_id {
+            let seen: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT {ROW_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
+                 WHERE r.name = $1 AND m.client_id = $2"
+            )))
+            .bind(room)
+            .bind(client_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(row) = seen {
+                return Ok(Appended {
+                    message: to_message(row),
+                    duplicate: true,
+                });
+            }
+        }
+        let head: Option<(i64, i64, bool)> = sqlx::query_as(
+            "UPDATE rooms SET last_seq = last_seq + 1, updated_at = $2 WHERE name = $1 \
+             RETURNING id, last_seq, locked",
         )
         .bind(room)
         .bind(now_ms)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some((room_id, seq)) = head else {
+        let Some((room_id, seq, locked)) = head else {
             return Err(StoreError::NotFound("no such room"));
         };
-        let (kind, target, deleted) = match amendment.action {
-            Amend::Delete { target } => {
-                let done = sqlx::query(
-                    "UPDATE messages SET body = '', deleted = true \
-                     WHERE room_id = $1 AND seq = $2 AND kind = 0 AND NOT deleted",
+        if locked && amendment.author_only {
+            return Err(StoreError::RoomLocked);
+        }
+        let (kind, target, body) = match &amendment.action {
+            Amend::Delete { target } | Amend::Edit { target, .. } => {
+                let target = to_i64(*target);
+                let message: Option<(Option<i64>, i64, bool)> = sqlx::query_as(
+                    "SELECT author_id, kind, deleted FROM messages WHERE room_id = $1 AND seq = $2",
                 )
                 .bind(room_id)
-                .bind(to_i64(target))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                (1_i64, to_i64(target), done)
+                .bind(target)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let author_id = match message {
+                    Some((author_id, 0, false)) => author_id,
+                    // Dropping the transaction rolls the id back.
+                    _ => return Err(StoreError::NotFound("no such message, or it was deleted")),
+                };
+                if amendment.author_only
+                    && (amendment.actor_id.is_none() || author_id != amendment.actor_id)
+                {
+                    return Err(StoreError::Forbidden(
+                        "only its author (or staff) may change a message",
+                    ));
+                }
+                match &amendment.action {
+                    Amend::Edit { body, .. } => {
+                        sqlx::query(
+                            "UPDATE messages SET body = $3, edited = true WHERE room_id = $1 AND seq = $2",
+                        )
+                        .bind(room_id)
+                        .bind(target)
+                        .bind(body.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                        (EDIT, target, body.as_str())
+                    }
+                    _ => {
+                        sqlx::query(
+                            "UPDATE messages SET body = '', deleted = true WHERE room_id = $1 AND seq = $2",
+                        )
+                        .bind(room_id)
+                        .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
+                        (DELETE, target, "")
+                    }
+                }
             }
             Amend::Clear => {
                 let done = sqlx::query(
@@ -47,20 +110,21 @@ pub(super) async fn amend(
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-                (2_i64, seq - 1, done)
+                if done == 0 {
+                    return Err(StoreError::NotFound("no message to delete"));
+                }
+                (CLEAR, seq - 1, "")
             }
         };
-        if deleted == 0 {
-            // Dropping the transaction rolls the id back.
-            return Err(StoreError::NotFound("no such message, or already deleted"));
-        }
         sqlx::query(
             "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id, kind, target) \
-             VALUES ($1, $2, $3, '', NULL, $4, $5, $6, $7)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(room_id)
         .bind(seq)
         .bind(amendment.actor.as_str())
+        .bind(body)
+        .bind(client_id)
         .bind(now_ms)
         .bind(amendment.actor_id)
         .bind(kind)
@@ -68,14 +132,17 @@ pub(super) async fn amend(
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(StoredMessage {
-            seq: to_u64(seq),
-            ts_ms: now_ms,
-            author: amendment.actor.as_str().to_owned(),
-            body: String::new(),
-            guest: amendment.actor_id.is_none(),
-            kind: MessageKind::from_columns(kind, Some(target), false),
-            edited: false,
+        Ok(Appended {
+            message: StoredMessage {
+                seq: to_u64(seq),
+                ts_ms: now_ms,
+                author: amendment.actor.as_str().to_owned(),
+                body: body.to_owned(),
+                guest: amendment.actor_id.is_none(),
+                kind: MessageKind::from_columns(kind, Some(target), false),
+                edited: false,
+            },
+            duplicate: false,
         })
     })
 }

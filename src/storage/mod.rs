@@ -8,6 +8,8 @@ mod admin;
 mod amend;
 mod batch;
 mod db;
+mod history;
+mod marks;
 mod postgres;
 mod recent;
 mod sqlite;
@@ -22,6 +24,8 @@ use crate::domain::{MessageBody, RoomName, Username};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
 pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
 pub use db::Db;
+pub use history::{HistoryPage, RoomActivity};
+pub use marks::{ReadMark, ReadMarks};
 pub(crate) use db::on_db;
 pub use postgres::PostgresBackend;
 pub use recent::RecentCache;
@@ -117,10 +121,15 @@ pub struct Amendment {
     pub actor_id: Option<i64>,
     /// What changes.
     pub action: Amend,
+    /// Only the message's author may make it (a member's own edit or delete, refused in a locked room);
+    /// false for staff and the admin, who may change any message.
+    pub author_only: bool,
+    /// The idempotency key: a repeat in the same room stores nothing new and returns the first event.
+    pub client_id: Option<Arc<str>>,
 }
 
 /// The kinds of change to history.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Amend {
     /// Delete one message (its text is replaced by a tombstone).
     Delete {
@@ -129,6 +138,13 @@ pub enum Amend {
     },
     /// Delete every message of the room.
     Clear,
+    /// Replace one message's text.
+    Edit {
+        /// The message's id.
+        target: u64,
+        /// The new text.
+        body: MessageBody,
+    },
 }
 
 /// The outcome of one append.
@@ -172,6 +188,9 @@ pub enum StoreError {
     /// The room or message named does not exist (or is already deleted).
     #[error("{0}")]
     NotFound(&'static str),
+    /// The actor may not change this message (it is someone else's).
+    #[error("{0}")]
+    Forbidden(&'static str),
 }
 
 /// What one message of a batch came to.
@@ -196,7 +215,7 @@ pub trait Backend: Send + Sync + 'static {
     /// A message to a locked room fails alone, with [`StoreError::RoomLocked`].
     async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError>;
     /// Stores `amendment` as the room's next event and changes the messages it names, in one transaction.
-    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<StoredMessage, StoreError>;
+    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<Appended, StoreError>;
     /// The last `limit` messages of `room`, oldest first.
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError>;
     /// Up to `limit` messages of `room` with a sequence number above `since`, oldest first.
@@ -303,7 +322,12 @@ pub(crate) enum WriteRequest {
     /// Store a change to history; the event goes to `reply`.
     Amend {
         amendment: Amendment,
-        reply: oneshot::Sender<Result<StoredMessage, StoreError>>,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Write read marks (one small transaction, answered when done).
+    Marks {
+        marks: Vec<ReadMark>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Read a room's newest messages into the recent cache (between batches, so that nothing committed
     /// can be missed) and answer with them.
@@ -320,6 +344,8 @@ pub struct Store {
     writer: mpsc::Sender<WriteRequest>,
     /// The newest messages per room, when this node is the database's only writer.
     cache: Option<Arc<RecentCache>>,
+    /// Read marks not written yet.
+    marks: Arc<ReadMarks>,
 }
 
 impl Store {
@@ -367,15 +393,57 @@ impl Store {
             .map_err(|_| StoreError::Closed)?
     }
 
-    /// Stores a change to history as the room's next event and waits for the commit; subscribers get the
-    /// event like any message.
-    pub async fn amend(&self, amendment: Amendment) -> Result<StoredMessage, StoreError> {
+    /// Queues a change to history for the writer, like [`Store::submit`]: the receiver yields the stored
+    /// event once committed; subscribers get it like any message.
+    pub async fn submit_amend(
+        &self,
+        amendment: Amendment,
+    ) -> Result<oneshot::Receiver<Result<Appended, StoreError>>, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.writer
             .send(WriteRequest::Amend { amendment, reply })
             .await
             .map_err(|_| StoreError::Closed)?;
-        outcome.await.map_err(|_| StoreError::Closed)?
+        Ok(outcome)
+    }
+
+    /// Stores a change to history as the room's next event and waits for the commit.
+    pub async fn amend(&self, amendment: Amendment) -> Result<StoredMessage, StoreError> {
+        let outcome = self.submit_amend(amendment).await?;
+        Ok(outcome.await.map_err(|_| StoreError::Closed)??.message)
+    }
+
+    /// Records that `user_id` has read `room` up to `id`; the writer stores it within about a second
+    /// (see [`Store::flush_marks`]).
+    pub fn mark_read(&self, user_id: i64, room: &RoomName, id: u64) {
+        if self.marks.record(user_id, room, id) {
+            // Full: hand them to the writer now rather than grow.
+            let store = self.clone();
+            tokio::spawn(async move { store.flush_marks().await });
+        }
+    }
+
+    /// Writes every recorded read mark through the writer; returns once they are stored.
+    pub async fn flush_marks(&self) {
+        let marks = self.marks.take();
+        if marks.is_empty() {
+            return;
+        }
+        let (reply, done) = oneshot::channel();
+        let count = marks.len();
+        let written = match self.writer.send(WriteRequest::Marks { marks, reply }).await {
+            Ok(()) => done.await.unwrap_or(Err(StoreError::Closed)),
+            Err(_) => Err(StoreError::Closed),
+        };
+        if let Err(error) = written {
+            tracing::warn!(%error, marks = count, "read marks were not stored");
+        }
+    }
+
+    /// The last id `user_id` has read in `room` (0 when none), counting marks not written yet.
+    pub async fn last_read(&self, user_id: i64, room: &RoomName) -> Result<u64, StoreError> {
+        let stored = marks::last_read(&self.db(), user_id, room).await?;
+        Ok(stored.max(self.marks.pending(user_id, room).unwrap_or(0)))
     }
 
     /// The pool for accounts, sessions and the admin.

@@ -255,7 +255,7 @@ impl Backend for SqliteBackend {
         Ok(batch::in_batch_order(batch.len(), outcomes))
     }
 
-    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<StoredMessage, StoreError> {
+    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<super::Appended, StoreError> {
         super::amend::amend(&super::Db::Sqlite(self.writer.clone()), amendment, now_ms).await
     }
 

@@ -67,6 +67,7 @@ impl StoreWriter {
             backend: backend.clone(),
             writer: tx,
             cache: options.cache,
+            marks: Arc::default(),
         };
         let handle = Self {
             closing,
@@ -98,6 +99,7 @@ impl Writer {
         let mut appends = Vec::with_capacity(max_batch.min(1024));
         let mut amends = Vec::new();
         let mut loads = Vec::new();
+        let mut marks = Vec::new();
         loop {
             let first = tokio::select! {
                 biased;
@@ -115,6 +117,7 @@ impl Writer {
                     WriteRequest::Append { message, reply } => appends.push((message, reply)),
                     WriteRequest::Amend { amendment, reply } => amends.push((amendment, reply)),
                     WriteRequest::Load { room, reply } => loads.push((room, reply)),
+                    WriteRequest::Marks { marks: batch, reply } => marks.push((batch, reply)),
                 }
                 if appends.len() < max_batch {
                     next = rx.try_recv().ok();
@@ -127,6 +130,11 @@ impl Writer {
             for (amendment, reply) in amends.drain(..) {
                 let _ = reply.send(self.amend(amendment).await);
             }
+            // About once a second: not on the path that acks messages.
+            for (batch, reply) in marks.drain(..) {
+                let written = super::marks::write(&self.backend.db(), &batch, now_ms()).await;
+                let _ = reply.send(written);
+            }
             // After the batch: a loaded room misses nothing committed before it is cached.
             for (room, reply) in loads.drain(..) {
                 let _ = reply.send(self.load(&room).await);
@@ -135,16 +143,19 @@ impl Writer {
         tracing::debug!("store writer stopped");
     }
 
-    async fn amend(&self, amendment: super::Amendment) -> Result<StoredMessage, StoreError> {
-        let event = self.backend.amend(&amendment, now_ms()).await?;
+    async fn amend(&self, amendment: super::Amendment) -> Result<super::Appended, StoreError> {
+        let appended = self.backend.amend(&amendment, now_ms()).await?;
+        if appended.duplicate {
+            return Ok(appended);
+        }
         if let Some(cache) = &self.cache {
             // The event changed older messages: the next read of the room reloads it.
             cache.forget(&amendment.room);
         }
         self.listener
-            .committed(&[(amendment.room, event.clone())])
+            .committed(&[(amendment.room, appended.message.clone())])
             .await;
-        Ok(event)
+        Ok(appended)
     }
 
     async fn load(&self, room: &RoomName) -> Result<Vec<StoredMessage>, StoreError> {

@@ -25,11 +25,11 @@ impl Fanout {
 impl CommitListener for Fanout {
     async fn committed(&self, messages: &[(RoomName, StoredMessage)]) {
         for (room, message) in messages {
-            let event = Event {
-                seq: message.seq,
-                frame: message_frame(room.as_str(), message, false).into(),
-                plain: message.kind.plain(),
-            };
+            let event = Event::stored(
+                message.seq,
+                message_frame(room.as_str(), message, false).into(),
+                message.kind.plain(),
+            );
             if let Err(error) = self.channels.publish(room, event).await {
                 // Subscribers heal the gap from the store; the layer logs its outages once.
                 tracing::debug!(%error, %room, seq = message.seq, "publish failed");
@@ -54,10 +54,12 @@ impl StoreHeads {
 impl HeadSource for StoreHeads {
     async fn head(&self, room: &RoomName) -> Option<Event> {
         match self.backend.recent(room, 1).await {
-            Ok(messages) => messages.last().map(|message| Event {
-                seq: message.seq,
-                frame: message_frame(room.as_str(), message, false).into(),
-                plain: message.kind.plain(),
+            Ok(messages) => messages.last().map(|message| {
+                Event::stored(
+                    message.seq,
+                    message_frame(room.as_str(), message, false).into(),
+                    message.kind.plain(),
+                )
             }),
             Err(error) => {
                 tracing::warn!(%error, %room, "cannot read the room's head for a resync");

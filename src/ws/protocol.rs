@@ -33,6 +33,29 @@ pub enum ClientFrame {
         /// The last id the client has.
         since: u64,
     },
+    /// `{"type": "typing"}`: the sender is typing (ephemeral).
+    Typing,
+    /// `{"type": "edit", "id": N, "message": "..."}`: replace the text of message N.
+    Edit {
+        /// The message's id.
+        target: u64,
+        /// The new text.
+        body: MessageBody,
+        /// The idempotency key, when given.
+        client_id: Option<Arc<str>>,
+    },
+    /// `{"type": "delete", "id": N}`: delete message N.
+    Delete {
+        /// The message's id.
+        target: u64,
+        /// The idempotency key, when given.
+        client_id: Option<Arc<str>>,
+    },
+    /// `{"type": "read", "id": N}`: the sender has read the room up to N.
+    Read {
+        /// The last id read.
+        id: u64,
+    },
 }
 
 /// A refused client frame. The connection stays open.
@@ -48,7 +71,8 @@ pub struct ProtocolError {
 }
 
 impl ProtocolError {
-    fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    /// A refusal with `code` and `detail`, naming no `client_id`.
+    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
         Self {
             code,
             detail: detail.into(),
@@ -72,6 +96,7 @@ struct RawFrame {
     message: Option<Value>,
     client_id: Option<Value>,
     since: Option<Value>,
+    id: Option<Value>,
 }
 
 /// Parses a text frame; `max_message_bytes` bounds the message text.
@@ -97,40 +122,80 @@ pub fn parse_client_frame(
     match raw.kind.as_ref().map(|k| k.as_str()) {
         None | Some(Some("message")) => parse_message(raw, max_message_bytes),
         Some(Some("resume")) => parse_resume(raw),
+        Some(Some("typing")) => Ok(ClientFrame::Typing),
+        Some(Some("edit")) => {
+            let client_id = parse_client_id(raw.client_id.as_ref())?;
+            let target = parse_id(raw.id.as_ref(), &client_id)?;
+            let body = parse_body(raw.message, max_message_bytes, &client_id)?;
+            Ok(ClientFrame::Edit {
+                target,
+                body,
+                client_id,
+            })
+        }
+        Some(Some("delete")) => {
+            let client_id = parse_client_id(raw.client_id.as_ref())?;
+            let target = parse_id(raw.id.as_ref(), &client_id)?;
+            Ok(ClientFrame::Delete { target, client_id })
+        }
+        Some(Some("read")) => Ok(ClientFrame::Read {
+            id: parse_id(raw.id.as_ref(), &None)?,
+        }),
         Some(_) => Err(ProtocolError::new(
             "unknown_type",
-            "\"type\" must be \"message\" or \"resume\"",
+            "\"type\" must be one of message, resume, typing, edit, delete, read",
         )),
     }
 }
 
-fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame, ProtocolError> {
-    let client_id = match raw.client_id {
-        None | Some(Value::Null) => None,
+fn parse_client_id(value: Option<&Value>) -> Result<Option<Arc<str>>, ProtocolError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
         Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES => {
-            Some(Arc::from(id))
+            Ok(Some(Arc::from(id.as_str())))
         }
-        Some(_) => {
-            return Err(ProtocolError::new(
-                "invalid_client_id",
-                format!("\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_BYTES} bytes"),
-            ));
-        }
-    };
+        Some(_) => Err(ProtocolError::new(
+            "invalid_client_id",
+            format!("\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_BYTES} bytes"),
+        )),
+    }
+}
+
+/// A message id: a positive integer.
+fn parse_id(value: Option<&Value>, client_id: &Option<Arc<str>>) -> Result<u64, ProtocolError> {
+    match value.and_then(Value::as_u64) {
+        Some(id) if id > 0 => Ok(id),
+        _ => Err(ProtocolError {
+            client_id: client_id.clone(),
+            ..ProtocolError::new("invalid_id", "\"id\" must be a positive integer")
+        }),
+    }
+}
+
+fn parse_body(
+    message: Option<Value>,
+    max_message_bytes: usize,
+    client_id: &Option<Arc<str>>,
+) -> Result<MessageBody, ProtocolError> {
     let refuse = |code, detail: String| ProtocolError {
         client_id: client_id.clone(),
         ..ProtocolError::new(code, detail)
     };
-    let Some(Value::String(text)) = raw.message else {
+    let Some(Value::String(text)) = message else {
         return Err(refuse(
             "missing_message",
             "a chat frame needs a string \"message\"".into(),
         ));
     };
-    let body = MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
+    MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
         BodyError::Empty => refuse("empty_message", e.to_string()),
         BodyError::TooLong { .. } => refuse("message_too_long", e.to_string()),
-    })?;
+    })
+}
+
+fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame, ProtocolError> {
+    let client_id = parse_client_id(raw.client_id.as_ref())?;
+    let body = parse_body(raw.message, max_message_bytes, &client_id)?;
     Ok(ClientFrame::Message { body, client_id })
 }
 
@@ -218,6 +283,13 @@ pub enum ServerFrame<'a> {
         through: u64,
         /// True when sent from the store.
         history: bool,
+    },
+    /// The signed-in client's last-read id in the room, sent once on connect (v2 only).
+    Read {
+        /// The room.
+        room: &'a str,
+        /// The last id read (0: nothing yet).
+        id: u64,
     },
     /// The sender's message with this `client_id` is stored as `id`.
     Ack {
@@ -337,6 +409,23 @@ mod tests {
             parse_client_frame(r#"{"type":"resume","since":7}"#, 16),
             Ok(ClientFrame::Resume { since: 7 })
         );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"typing"}"#, 16),
+            Ok(ClientFrame::Typing)
+        );
+        assert_eq!(
+            parse_client_frame(r#"{"type":"read","id":9}"#, 16),
+            Ok(ClientFrame::Read { id: 9 })
+        );
+        let frame = parse_client_frame(r#"{"type":"edit","id":3,"message":"new","client_id":"e"}"#, 16)
+            .expect("valid");
+        assert!(
+            matches!(frame, ClientFrame::Edit { target: 3, ref body, client_id: Some(ref c) } if body.as_str() == "new" && &**c == "e")
+        );
+        assert!(matches!(
+            parse_client_frame(r#"{"type":"delete","id":3}"#, 16),
+            Ok(ClientFrame::Delete { target: 3, client_id: None })
+        ));
     }
 
     #[test]
@@ -356,6 +445,12 @@ mod tests {
         );
         assert_eq!(code(r#"{"type":"resume","since":-1}"#), "invalid_since");
         assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
+        assert_eq!(code(r#"{"type":"edit","id":0,"message":"x"}"#), "invalid_id");
+        assert_eq!(code(r#"{"type":"edit","id":"3","message":"x"}"#), "invalid_id");
+        assert_eq!(code(r#"{"type":"edit","id":3}"#), "missing_message");
+        assert_eq!(code(r#"{"type":"edit","id":3,"message":" "}"#), "empty_message");
+        assert_eq!(code(r#"{"type":"delete"}"#), "invalid_id");
+        assert_eq!(code(r#"{"type":"read","id":-2}"#), "invalid_id");
     }
 
     #[test]

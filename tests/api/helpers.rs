@@ -266,8 +266,30 @@ impl Client {
         self.send_json(json!({ "message": text })).await;
     }
 
-    /// The next JSON text frame (pings are skipped).
+    /// The next JSON text frame that is not ephemeral (pings, presence, join, leave, typing and the read
+    /// mark are skipped: tests of those read [`Client::next_frame`]).
     pub async fn next_json(&mut self) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            match frame["type"].as_str() {
+                Some("presence" | "join" | "leave" | "typing" | "read") => continue,
+                _ => return frame,
+            }
+        }
+    }
+
+    /// The next frame of type `kind`, skipping any other.
+    pub async fn next_of_type(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// The next JSON text frame, whatever its type (pings are skipped).
+    pub async fn next_frame(&mut self) -> Value {
         loop {
             let frame = tokio::time::timeout(PATIENCE, self.ws.next())
                 .await

@@ -22,7 +22,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::{ChannelError, ChannelLayer, Event, HeadSource, MemoryLayer};
+use super::{ChannelError, ChannelLayer, Event, HeadSource, MemoryLayer, Remote};
 
 use crate::domain::RoomName;
 use crate::stats::Stats;
@@ -43,9 +43,18 @@ pub struct RedisLayer {
     local: Arc<MemoryLayer>,
     client: redis::Client,
     control: mpsc::Sender<Subscribe>,
-    outbox: mpsc::Sender<(RoomName, Event)>,
+    outbox: mpsc::Sender<(RoomName, Outgoing)>,
     health: Arc<Health>,
     node: u64,
+}
+
+/// What travels between nodes on a room's channel.
+#[derive(Clone, Debug)]
+enum Outgoing {
+    /// An event for the room's members (stored, or ephemeral).
+    Event(Event),
+    /// Presence news for the other nodes, never shown to clients.
+    Announce(Arc<str>),
 }
 
 /// A request to the subscriber task: subscribe to a room, answer once Redis confirms.
@@ -86,6 +95,7 @@ impl RedisLayer {
         prefix: &str,
         capacity: usize,
         heads: Arc<dyn HeadSource>,
+        news: mpsc::Sender<Remote>,
         stats: Arc<Stats>,
         shutdown: CancellationToken,
     ) -> Result<Self, ChannelError> {
@@ -110,6 +120,7 @@ impl RedisLayer {
                 client: client.clone(),
                 local: local.clone(),
                 heads,
+                news,
                 health: health.clone(),
                 node,
                 channels: channels.clone(),
@@ -155,35 +166,46 @@ impl Channels {
     }
 }
 
-/// `<node hex> <seq> <p|v> <frame>`: `p` for frames every client gets, `v` for v2-only ones.
-fn payload(node: u64, event: &Event) -> String {
-    let audience = if event.plain { 'p' } else { 'v' };
-    format!("{node:x} {} {audience} {}", event.seq, event.frame.as_str())
+/// `<node hex> <seq> <p|v|e|n> <text>`: `p` for stored frames every client gets, `v` for stored v2-only
+/// ones, `e` for ephemeral v2 frames (seq 0), `n` for presence news between nodes (seq 0).
+fn payload(node: u64, outgoing: &Outgoing) -> String {
+    match outgoing {
+        Outgoing::Event(event) => {
+            let audience = match (event.ephemeral, event.plain) {
+                (true, _) => 'e',
+                (false, true) => 'p',
+                (false, false) => 'v',
+            };
+            format!("{node:x} {} {audience} {}", event.seq, event.frame.as_str())
+        }
+        Outgoing::Announce(text) => format!("{node:x} 0 n {text}"),
+    }
 }
 
-fn parse_payload(payload: &[u8]) -> Option<(u64, Event)> {
+fn parse_payload(payload: &[u8]) -> Option<(u64, Outgoing)> {
     let text = std::str::from_utf8(payload).ok()?;
     let (node, rest) = text.split_once(' ')?;
     let (seq, rest) = rest.split_once(' ')?;
     let (audience, frame) = rest.split_once(' ')?;
-    let plain = match audience {
-        "p" => true,
-        "v" => false,
+    let seq: u64 = seq.parse().ok()?;
+    let frame = Utf8Bytes::from(frame);
+    let outgoing = match audience {
+        "p" => Outgoing::Event(Event::stored(seq, frame, true)),
+        "v" => Outgoing::Event(Event::stored(seq, frame, false)),
+        "e" => Outgoing::Event(Event::ephemeral(frame)),
+        "n" => Outgoing::Announce(Arc::from(frame.as_str())),
         _ => return None,
     };
-    let event = Event {
-        seq: seq.parse().ok()?,
-        frame: Utf8Bytes::from(frame),
-        plain,
-    };
-    Some((u64::from_str_radix(node, 16).ok()?, event))
+    Some((u64::from_str_radix(node, 16).ok()?, outgoing))
 }
 
 #[async_trait::async_trait]
 impl ChannelLayer for RedisLayer {
     async fn publish(&self, room: &RoomName, event: Event) -> Result<(), ChannelError> {
         self.local.send_local(room, event.clone());
-        self.outbox.try_send((room.clone(), event)).map_err(|_| {
+        self.outbox
+            .try_send((room.clone(), Outgoing::Event(event)))
+            .map_err(|_| {
             Stats::add(&self.health.stats.layer_errors, 1);
             ChannelError::Unavailable("redis outbox full; other nodes heal from the store".into())
         })
@@ -220,6 +242,23 @@ impl ChannelLayer for RedisLayer {
     fn local_rooms(&self) -> usize {
         self.local.active_rooms()
     }
+
+    fn send_local(&self, room: &RoomName, event: Event) {
+        self.local.send_local(room, event);
+    }
+
+    fn publish_ephemeral(&self, room: &RoomName, event: Event) {
+        self.local.send_local(room, event.clone());
+        // Ephemeral: under load it may be dropped.
+        let _ = self.outbox.try_send((room.clone(), Outgoing::Event(event)));
+    }
+
+    fn announce(&self, room: &RoomName, announcement: String) {
+        // Lost news heals at the next heartbeat.
+        let _ = self
+            .outbox
+            .try_send((room.clone(), Outgoing::Announce(Arc::from(announcement))));
+    }
 }
 
 /// Exponential backoff from 100 ms to 5 s.
@@ -245,16 +284,29 @@ mod tests {
 
     #[test]
     fn payloads_round_trip_and_garbage_is_refused() {
-        let event = Event {
-            seq: 42,
-            frame: Utf8Bytes::from(r#"{"type":"message","message":"a b c"}"#),
-            plain: false,
-        };
-        let (node, back) = parse_payload(payload(0xabc, &event).as_bytes()).expect("parses");
-        assert_eq!(
-            (node, back.seq, back.frame.as_str(), back.plain),
-            (0xabc, 42, event.frame.as_str(), false)
+        let event = Event::stored(
+            42,
+            Utf8Bytes::from(r#"{"type":"message","message":"a b c"}"#),
+            false,
         );
+        let sent = payload(0xabc, &Outgoing::Event(event.clone()));
+        let Some((node, Outgoing::Event(back))) = parse_payload(sent.as_bytes()) else {
+            panic!("does not parse: {sent}");
+        };
+        assert_eq!(
+            (node, back.seq, back.frame.as_str(), back.plain, back.ephemeral),
+            (0xabc, 42, event.frame.as_str(), false, false)
+        );
+        let typing = Outgoing::Event(Event::ephemeral(Utf8Bytes::from("{}")));
+        assert!(matches!(
+            parse_payload(payload(1, &typing).as_bytes()),
+            Some((1, Outgoing::Event(Event { ephemeral: true, seq: 0, .. })))
+        ));
+        let news = Outgoing::Announce(Arc::from(r#"{"op":"ask"}"#));
+        assert!(matches!(
+            parse_payload(payload(1, &news).as_bytes()),
+            Some((1, Outgoing::Announce(text))) if &*text == r#"{"op":"ask"}"#
+        ));
         for garbage in [
             &b""[..],
             b"zz 1 p {}",

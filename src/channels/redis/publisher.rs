@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, Channels, Health, OP_TIMEOUT, PIPELINE, payload};
+use super::{Backoff, Channels, Health, OP_TIMEOUT, Outgoing, PIPELINE, payload};
 use crate::channels::Event;
 use crate::domain::RoomName;
 
@@ -17,7 +17,7 @@ use crate::domain::RoomName;
 pub(super) async fn publisher(
     client: redis::Client,
     channels: Channels,
-    mut outbox: mpsc::Receiver<(RoomName, Event)>,
+    mut outbox: mpsc::Receiver<(RoomName, Outgoing)>,
     health: Arc<Health>,
     node: u64,
     shutdown: CancellationToken,
@@ -57,7 +57,10 @@ pub(super) async fn publisher(
         health.set(&health.publisher_up, true, "publisher", None);
         backoff = Backoff::default();
         loop {
-            let mut batch: Vec<(RoomName, Event)> = unsent.drain().collect();
+            let mut batch: Vec<(RoomName, Outgoing)> = unsent
+                .drain()
+                .map(|(room, event)| (room, Outgoing::Event(event)))
+                .collect();
             if batch.is_empty() {
                 tokio::select! {
                     () = shutdown.cancelled() => return,
@@ -95,7 +98,15 @@ pub(super) async fn publisher(
     }
 }
 
-fn keep_newest(unsent: &mut HashMap<RoomName, Event>, room: RoomName, event: Event) {
+/// Keeps a stored event if it is the room's newest; ephemeral frames and presence news are dropped
+/// (the next heartbeat heals presence).
+fn keep_newest(unsent: &mut HashMap<RoomName, Event>, room: RoomName, outgoing: Outgoing) {
+    let Outgoing::Event(event) = outgoing else {
+        return;
+    };
+    if event.ephemeral {
+        return;
+    }
     match unsent.get(&room) {
         Some(kept) if kept.seq >= event.seq => {}
         _ => {

@@ -10,8 +10,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, Channels, Health, OP_TIMEOUT, PRUNE_EVERY, Subscribe, parse_payload};
-use crate::channels::{HeadSource, MemoryLayer};
+use super::{
+    Backoff, Channels, Health, OP_TIMEOUT, Outgoing, PRUNE_EVERY, Subscribe, parse_payload,
+};
+use crate::channels::{HeadSource, MemoryLayer, Remote};
 use crate::domain::RoomName;
 
 /// Owns the pub/sub connection: subscribes rooms on request, injects other nodes' events locally,
@@ -20,6 +22,8 @@ pub(super) struct Subscriber {
     pub(super) client: redis::Client,
     pub(super) local: Arc<MemoryLayer>,
     pub(super) heads: Arc<dyn HeadSource>,
+    /// Where other nodes' presence news goes.
+    pub(super) news: mpsc::Sender<Remote>,
     pub(super) health: Arc<Health>,
     pub(super) node: u64,
     pub(super) channels: Channels,
@@ -159,7 +163,11 @@ impl Subscriber {
         };
         match parse_payload(message.get_payload_bytes()) {
             Some((node, _)) if node == self.node => {} // our own, delivered locally already
-            Some((_, event)) => self.local.send_local(&room, event),
+            Some((_, Outgoing::Event(event))) => self.local.send_local(&room, event),
+            Some((node, Outgoing::Announce(text))) => {
+                // Lost news heals at the sender's next heartbeat.
+                let _ = self.news.try_send((room, node, text.to_string()));
+            }
             None => tracing::warn!(%room, "ignoring a malformed redis message"),
         }
     }

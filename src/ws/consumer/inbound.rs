@@ -10,7 +10,7 @@ use tokio::time::Instant;
 
 use super::{Consumer, End, Pending};
 use crate::stats::Stats;
-use crate::storage::{Appended, NewMessage, StoreError};
+use crate::storage::{Amend, Amendment, Appended, NewMessage, StoreError};
 use crate::ws::protocol::{ClientFrame, ProtocolError, ServerFrame, parse_client_frame};
 
 impl Consumer {
@@ -45,7 +45,74 @@ impl Consumer {
                 }
             }
             Ok(ClientFrame::Resume { since }) => self.resume(since).await,
+            Ok(ClientFrame::Typing) => {
+                let name = self.identity.name().as_str();
+                let guest = self.identity.user().is_none();
+                self.state.presence.typing(&self.room, name, guest);
+                Ok(())
+            }
+            Ok(ClientFrame::Edit {
+                target,
+                body,
+                client_id,
+            }) => {
+                self.amend(Amend::Edit { target, body }, client_id, true)
+                    .await
+            }
+            Ok(ClientFrame::Delete { target, client_id }) => {
+                let author_only = !self.identity.is_staff();
+                self.amend(Amend::Delete { target }, client_id, author_only)
+                    .await
+            }
+            Ok(ClientFrame::Read { id }) => match self.identity.user_id() {
+                Some(user_id) => {
+                    // Nobody has read what they were not sent.
+                    let id = id.min(self.cursor.last());
+                    self.state.store.mark_read(user_id, &self.room, id);
+                    Ok(())
+                }
+                None => {
+                    self.refuse(ProtocolError::new(
+                        "login_required",
+                        "read state is kept for signed-in users only",
+                    ))
+                    .await
+                }
+            },
             Err(error) => self.refuse(error).await,
+        }
+    }
+
+    /// Queues an edit or deletion of one of the room's messages; it is answered like a send.
+    async fn amend(
+        &mut self,
+        action: Amend,
+        client_id: Option<Arc<str>>,
+        author_only: bool,
+    ) -> Result<(), End> {
+        if self.identity.user().is_none() {
+            let error = ProtocolError::new(
+                "forbidden",
+                "guests cannot edit or delete messages: log in",
+            );
+            return self
+                .refuse(ProtocolError { client_id, ..error })
+                .await;
+        }
+        let amendment = Amendment {
+            room: self.room.clone(),
+            actor: self.identity.name().clone(),
+            actor_id: self.identity.user_id(),
+            action,
+            author_only,
+            client_id: client_id.clone(),
+        };
+        match self.state.store.submit_amend(amendment).await {
+            Ok(outcome) => {
+                self.pending.push_back(Pending { client_id, outcome });
+                Ok(())
+            }
+            Err(error) => self.answer(client_id.as_deref(), Err(error)).await,
         }
     }
 
@@ -74,10 +141,15 @@ impl Consumer {
                 duplicate: appended.duplicate,
             },
             (Err(error), client_id) => {
-                if !matches!(error, StoreError::RoomLocked) {
+                if !matches!(
+                    error,
+                    StoreError::RoomLocked | StoreError::NotFound(_) | StoreError::Forbidden(_)
+                ) {
                     tracing::warn!(%error, "a message could not be stored");
                 }
                 let (code, detail) = match error {
+                    StoreError::NotFound(detail) => ("not_found", *detail),
+                    StoreError::Forbidden(detail) => ("forbidden", *detail),
                     StoreError::Closed => (
                         "shutting_down",
                         "the server is stopping; send it again after reconnecting",

@@ -21,10 +21,11 @@ mod socket;
 use inbound::next_outcome;
 
 use super::cursor::{Cursor, Step};
-use super::protocol::message_frame;
+use super::protocol::{ServerFrame, message_frame};
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::RoomName;
+use crate::presence::Seat;
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{Appended, StoreError};
@@ -108,6 +109,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         v2,
         watch,
         cursor: Cursor::default(),
+        seat: None,
         pending: VecDeque::new(),
         last_heard: Instant::now(),
     };
@@ -139,6 +141,8 @@ struct Consumer {
     keepalive: Duration,
     /// The last room sequence number delivered to this client.
     cursor: Cursor,
+    /// This socket's place in the room's presence (leaves when dropped).
+    seat: Option<Seat>,
     /// This client's sends, oldest first; the writer answers them in order.
     pending: VecDeque<Pending>,
     /// When the peer last sent anything (a pong included).
@@ -152,11 +156,14 @@ impl Consumer {
             Ok(live) => live,
             Err(error) => return End::Layer(error.to_string()),
         };
-        let start = match since {
-            Some(since) => Box::pin(self.resume(since)).await,
-            None => Box::pin(self.join()).await,
-        };
-        if let Err(end) = start {
+        // After subscribing: this socket sees its own join, after the snapshot that lists it.
+        let guest = self.identity.user().is_none();
+        self.seat = Some(
+            self.state
+                .presence
+                .enter(&self.room, self.identity.name().as_str(), guest),
+        );
+        if let Err(end) = Box::pin(self.start(since)).await {
             return end;
         }
         let mut ping = tokio::time::interval(self.keepalive / 3);
@@ -187,6 +194,33 @@ impl Consumer {
                 return end;
             }
         }
+    }
+
+    /// What a client gets before live events: its read mark (v2, signed in), the history or replay, and
+    /// the room's presence (v2).
+    async fn start(&mut self, since: Option<u64>) -> Result<(), End> {
+        if let (true, Some(user_id)) = (self.v2, self.identity.user_id()) {
+            let id = self
+                .state
+                .store
+                .last_read(user_id, &self.room)
+                .await
+                .map_err(End::Store)?;
+            let frame = ServerFrame::Read {
+                room: self.room.as_str(),
+                id,
+            };
+            self.feed(frame.encode()).await?;
+        }
+        match since {
+            Some(since) => self.resume(since).await?,
+            None => self.join().await?,
+        }
+        if self.v2 {
+            let snapshot = self.state.presence.snapshot(&self.room);
+            self.write(Message::Text(snapshot), true).await?;
+        }
+        Ok(())
     }
 
     /// A plain join: the recent history, marked as such.
@@ -303,6 +337,13 @@ impl Consumer {
 
     /// Delivers a live event if it is the next one; heals a gap from the store first.
     async fn offer(&mut self, event: Event) -> Result<(), End> {
+        if event.ephemeral {
+            // Presence and typing: not history, only for clients that asked for them.
+            return match self.v2 {
+                true => self.write(Message::Text(event.frame), false).await,
+                false => Ok(()),
+            };
+        }
         match self.cursor.step(event.seq) {
             Step::Skip => return Ok(()),
             Step::Deliver => {}

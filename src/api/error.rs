@@ -1,0 +1,157 @@
+//! `ApiError`: how every `/api/` answer fails. Always a JSON body `{"error": <code>, "detail": <text>}` with
+//! a stable snake_case code clients may match on, and the status the code implies; never HTML or plain
+//! text, and never a 5xx for bad input. Internal causes are logged here and never shown to the client.
+
+use axum::Json;
+use axum::http::header::{ALLOW, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::AppError;
+use crate::storage::StoreError;
+
+/// The stable codes of API errors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// 404: the room name is not a valid room name.
+    InvalidRoom,
+    /// 400: a query parameter is malformed or out of range.
+    InvalidParameter,
+    /// 401: the server is members-only and the request is a guest's, or the bearer token is unknown or
+    /// revoked.
+    LoginRequired,
+    /// 403: the requester may not do this.
+    Forbidden,
+    /// 404: no such endpoint under `/api/`.
+    NotFound,
+    /// 405: the endpoint exists but not for this method.
+    MethodNotAllowed,
+    /// 500: the server failed (the database is unreachable, ...); the details are in its log.
+    Internal,
+}
+
+impl ErrorCode {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidRoom | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::InvalidParameter => StatusCode::BAD_REQUEST,
+            Self::LoginRequired => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// The body of every API error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(example = json!({"error": "invalid_parameter", "detail": "limit must be a whole number from 1 (above 200 counts as 200)"}))]
+pub struct ErrorBody {
+    /// What went wrong, as a stable code.
+    pub error: ErrorCode,
+    /// What went wrong, for people.
+    pub detail: String,
+}
+
+/// A failed API request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError(ErrorBody);
+
+impl ApiError {
+    /// An error with `code` and `detail`.
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        Self(ErrorBody {
+            error: code,
+            detail: detail.into(),
+        })
+    }
+
+    /// The room name in the path is not a valid room name.
+    pub fn invalid_room() -> Self {
+        Self::new(
+            ErrorCode::InvalidRoom,
+            "no such room: a room name is 1 to 64 letters, digits, '-', '_' or '.'",
+        )
+    }
+
+    /// A query parameter is malformed.
+    pub fn invalid_parameter(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::InvalidParameter, detail)
+    }
+
+    /// A credential is needed (members-only server, or a bad token).
+    pub fn login_required(detail: impl Into<String>) -> Self {
+        Self::new(ErrorCode::LoginRequired, detail)
+    }
+
+    /// The server failed; `error` is logged, the client sees only that it failed.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %error, "API request failed");
+        Self::new(
+            ErrorCode::Internal,
+            "the server failed to answer; try again later",
+        )
+    }
+
+    /// The code.
+    pub fn code(&self) -> ErrorCode {
+        self.0.error
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = self.0.error;
+        let mut response = (code.status(), Json(self.0)).into_response();
+        let headers = response.headers_mut();
+        match code {
+            ErrorCode::LoginRequired => {
+                headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ErrorCode::MethodNotAllowed => {
+                headers.insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        Self::internal(&error)
+    }
+}
+
+/// The page-side errors of shared extractors (the identity), as API errors.
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::NotFound(what) => Self::new(ErrorCode::NotFound, format!("{what} not found")),
+            AppError::BadRequest(detail) => Self::invalid_parameter(detail),
+            AppError::Unauthorized(detail) => Self::login_required(detail),
+            AppError::Forbidden(detail) => Self::new(ErrorCode::Forbidden, detail),
+            AppError::ForbiddenOrigin => Self::new(ErrorCode::Forbidden, "origin not allowed"),
+            AppError::Internal(error) => Self::internal(&format!("{error:#}")),
+        }
+    }
+}
+
+/// `ANY /api/...` that names no endpoint.
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "no such endpoint; /api/openapi.json lists them",
+    )
+}
+
+/// A method an endpoint does not serve (every endpoint is `GET`, and `HEAD`).
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this endpoint only answers GET (and HEAD)",
+    )
+}

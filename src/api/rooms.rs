@@ -1,0 +1,82 @@
+//! `GET /api/rooms/`: the rooms with messages, most recently active first, with who is in each now and,
+//! for a signed-in user who has read in it, how many messages they have not read.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::Viewer;
+use super::error::{ApiError, ErrorBody};
+use crate::domain::RoomName;
+use crate::state::AppState;
+use crate::ws::protocol::rfc3339_ms;
+
+/// Most rooms one answer lists.
+pub const MAX_ROOMS: u32 = 200;
+
+/// The rooms, most recently active first.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+pub struct RoomList {
+    /// At most 200 rooms that have messages, most recently active first.
+    pub rooms: Vec<RoomEntry>,
+}
+
+/// One room of the list.
+#[derive(Clone, Debug, Serialize, ToSchema)]
+#[schema(example = json!({"name": "lobby", "last_id": 42, "last_activity": "2026-12-01T11:00:00.000Z", "members": 3, "unread": 5}))]
+pub struct RoomEntry {
+    /// The room's name.
+    pub name: String,
+    /// The room's last id (of a message or an event): a socket that resumes from it misses nothing.
+    #[schema(minimum = 1)]
+    pub last_id: u64,
+    /// When the room last changed, RFC 3339 UTC with milliseconds.
+    #[schema(format = DateTime)]
+    pub last_activity: String,
+    /// People in the room now (one per person, whatever their number of tabs).
+    pub members: u64,
+    /// For a signed-in user with a read mark in the room: the messages after it that are not theirs and
+    /// not deleted. `null` for guests and for rooms the user has never read.
+    #[schema(required = true)]
+    pub unread: Option<u64>,
+}
+
+/// Lists the rooms.
+#[utoipa::path(
+    get,
+    path = "/api/rooms/",
+    tag = "rooms",
+    operation_id = "list_rooms",
+    responses(
+        (status = 200, description = "The rooms, most recently active first", body = RoomList),
+        (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
+        (status = 500, description = "`internal`: the server failed", body = ErrorBody),
+    ),
+    security((), ("session" = []), ("bearer" = [])),
+)]
+pub async fn list_rooms(
+    Viewer(identity): Viewer,
+    State(state): State<AppState>,
+) -> Result<Json<RoomList>, ApiError> {
+    let rooms = state
+        .store
+        .db()
+        .room_activity(identity.user_id(), MAX_ROOMS)
+        .await?;
+    let rooms = rooms
+        .into_iter()
+        .map(|room| {
+            let members =
+                RoomName::parse(&room.name).map_or(0, |name| state.presence.member_count(&name));
+            RoomEntry {
+                last_id: room.last_seq,
+                last_activity: rfc3339_ms(room.updated_at_ms),
+                members: u64::try_from(members).unwrap_or(u64::MAX),
+                unread: room.unread,
+                name: room.name,
+            }
+        })
+        .collect();
+    Ok(Json(RoomList { rooms }))
+}

@@ -1,0 +1,155 @@
+//! The SQL of the HTTP history API: rooms by activity with a user's unread counts, and pages of a room's
+//! messages before an id. One text per query for both engines (see [`Db`]); every read of `messages` is a
+//! range of its `(room_id, seq)` primary key.
+
+use super::{Db, ROW_COLUMNS, Row, StoreError, StoredMessage, on_db, to_i64, to_message, to_u64};
+use crate::domain::RoomName;
+
+/// A room as the API lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomActivity {
+    /// The room's name.
+    pub name: String,
+    /// Its last id (messages and events).
+    pub last_seq: u64,
+    /// Last activity, ms since the epoch.
+    pub updated_at_ms: i64,
+    /// Messages after the user's read mark that are not theirs and not deleted; `None` without a mark
+    /// (or without a user).
+    pub unread: Option<u64>,
+}
+
+/// One page of a room's messages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryPage {
+    /// Messages and tombstones (no events), oldest first.
+    pub messages: Vec<StoredMessage>,
+    /// Whether older messages than the page's first exist.
+    pub more: bool,
+}
+
+/// The unread messages of the read mark `rm`: a range of the primary key after the mark.
+const UNREAD: &str = "CASE WHEN rm.last_read IS NULL THEN NULL ELSE \
+     (SELECT COUNT(*) FROM messages m WHERE m.room_id = r.id AND m.seq > rm.last_read \
+      AND m.kind = 0 AND NOT m.deleted AND (m.author_id IS NULL OR m.author_id <> rm.user_id)) END";
+
+/// Rooms by activity with the unread count of user `$1`, at most `$2`.
+fn rooms_sql() -> String {
+    format!(
+        "SELECT r.name, r.last_seq, r.updated_at, {UNREAD} FROM rooms r \
+         LEFT JOIN read_marks rm ON rm.room_id = r.id AND rm.user_id = $1 \
+         WHERE r.last_seq > 0 ORDER BY r.updated_at DESC, r.name LIMIT $2"
+    )
+}
+
+/// At most `$3` messages of room `$1` below id `$2`, newest first: a backwards range of the primary key.
+fn page_sql() -> String {
+    format!(
+        "SELECT {ROW_COLUMNS} FROM messages m \
+         WHERE m.room_id = (SELECT id FROM rooms WHERE name = $1) AND m.seq < $2 AND m.kind = 0 \
+         ORDER BY m.seq DESC LIMIT $3"
+    )
+}
+
+impl Db {
+    /// Rooms with messages, most recently active first, at most `limit`; with `user_id`'s unread counts.
+    pub async fn room_activity(
+        &self,
+        user_id: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<RoomActivity>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(rooms_sql());
+        let rows: Vec<(String, i64, i64, Option<i64>)> = on_db!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(user_id)
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(name, last_seq, updated_at_ms, unread)| RoomActivity {
+                name,
+                last_seq: to_u64(last_seq),
+                updated_at_ms,
+                unread: unread.map(to_u64),
+            })
+            .collect())
+    }
+
+    /// Up to `limit` messages of `room` (kind 0: messages and tombstones, not events) with an id below
+    /// `before` (the newest when `None`), oldest first; and whether there are older ones.
+    pub async fn history_page(
+        &self,
+        room: &RoomName,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Result<HistoryPage, StoreError> {
+        let sql = sqlx::AssertSqlSafe(page_sql());
+        // One more than asked tells whether an older page exists.
+        let rows: Vec<Row> = on_db!(self, |pool| {
+            sqlx::query_as(sql)
+                .bind(room.as_str())
+                .bind(before.map_or(i64::MAX, to_i64))
+                .bind(i64::from(limit) + 1)
+                .fetch_all(pool)
+                .await?
+        });
+        let more = rows.len() > limit as usize;
+        let mut messages: Vec<StoredMessage> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(to_message)
+            .collect();
+        messages.reverse();
+        Ok(HistoryPage { messages, more })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Backend, SqliteBackend};
+
+    /// SQLite's plan for `sql` with `params` parameters (one line per step).
+    async fn plan(db: &Db, sql: String, params: i64) -> String {
+        let Db::Sqlite(pool) = db else {
+            panic!("a SQLite database")
+        };
+        let sql = format!("EXPLAIN QUERY PLAN {sql}");
+        let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql));
+        for n in 1..=params {
+            query = query.bind(n);
+        }
+        let steps: Vec<(i64, i64, i64, String)> = query.fetch_all(pool).await.expect("plan");
+        steps
+            .into_iter()
+            .map(|(.., step)| step)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn both_queries_read_messages_through_the_primary_key() {
+        let dir = std::env::temp_dir().join(format!("chatweb-history-plan-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}", dir.join("db.sqlite3").display());
+        let backend = SqliteBackend::connect(&url).await.expect("database");
+        let db = backend.db();
+
+        let page = plan(&db, page_sql(), 3).await;
+        assert!(
+            page.contains("SEARCH m USING PRIMARY KEY (room_id=? AND seq<?)"),
+            "{page}"
+        );
+        let rooms = plan(&db, rooms_sql(), 2).await;
+        assert!(
+            rooms.contains("SEARCH m USING PRIMARY KEY (room_id=? AND seq>?)"),
+            "{rooms}"
+        );
+        assert!(!rooms.contains("SCAN m"), "{rooms}");
+
+        backend.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
