@@ -89,10 +89,7 @@ impl App {
             accounts.revocations(),
             layer_stop.clone(),
         ));
-        let presence = Arc::new(Presence::new(
-            channels.clone(),
-            config.presence_settings(),
-        ));
+        let presence = Arc::new(Presence::new(channels.clone(), config.presence_settings()));
         // Stops with the sockets, while the layer still carries its last news to the other nodes.
         tokio::spawn(crate::presence::run(
             presence.clone(),

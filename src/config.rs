@@ -100,6 +100,11 @@ pub struct Config {
     /// Least milliseconds between two typing broadcasts of one person in one room.
     #[arg(long, env = "CHATWEB_TYPING_INTERVAL_MS", default_value_t = 3000)]
     pub typing_interval_ms: u64,
+
+    /// Seconds another node's people stay present without its heartbeat (a third of this): the time a
+    /// node that died takes to leave everyone's presence.
+    #[arg(long, env = "CHATWEB_PRESENCE_TTL_SECS", default_value_t = 45)]
+    pub presence_ttl_secs: u64,
 }
 
 impl Config {
@@ -108,6 +113,7 @@ impl Config {
         crate::presence::PresenceSettings {
             list_max: self.presence_list_max,
             typing_every: Duration::from_millis(self.typing_interval_ms),
+            ttl: Duration::from_secs(self.presence_ttl_secs.max(1)),
         }
     }
 
@@ -196,6 +202,7 @@ impl Default for Config {
             login_lockout_secs: 60,
             presence_list_max: 100,
             typing_interval_ms: 3000,
+            presence_ttl_secs: 45,
         }
     }
 }

@@ -4,10 +4,11 @@
 //! One entry per person: a person's sockets on this node are counted, and other nodes' claims on them are
 //! kept with an expiry. A person joins the room when their first socket anywhere arrives and leaves when
 //! their last one goes. Nodes tell each other through the channel layer ([`remote`]): a join or leave of
-//! a person on that node, and every [`HEARTBEAT`] the full list of the people it holds per room. A node
-//! that dies stops sending, and its people expire after [`TTL`], so presence heals without a list that
-//! only grows. Presence costs grow with the square of a room (every change goes to every member), so a
-//! room above `list_max` people sends only its count, at most every [`SWEEP`].
+//! a person on that node, and every heartbeat (a third of the TTL) the full list of the people it holds
+//! per room. A node that dies stops sending, and its people expire after the TTL (`--presence-ttl-secs`),
+//! so presence heals without a list that only grows. Presence costs grow with the square of a room (every
+//! change goes to every member), so a room above `list_max` people sends only its count, at most every
+//! sweep.
 
 mod remote;
 
@@ -24,12 +25,8 @@ use crate::domain::RoomName;
 
 pub use remote::{Announcement, run};
 
-/// How often a node tells the others whom it holds in each room.
-pub const HEARTBEAT: Duration = Duration::from_secs(15);
-/// How long another node's claim on a person lasts without a heartbeat.
-pub const TTL: Duration = Duration::from_secs(45);
-/// How often expired claims are dropped and big rooms' counts are sent.
-pub const SWEEP: Duration = Duration::from_secs(5);
+/// Longest time between two sweeps (expired claims dropped, big rooms' counts sent).
+const SWEEP_MAX: Duration = Duration::from_secs(5);
 
 /// How presence behaves (from the config).
 #[derive(Clone, Copy, Debug)]
@@ -38,6 +35,20 @@ pub struct PresenceSettings {
     pub list_max: usize,
     /// Least time between two typing broadcasts of one person in one room.
     pub typing_every: Duration,
+    /// How long another node's claim on a person lasts without a heartbeat.
+    pub ttl: Duration,
+}
+
+impl PresenceSettings {
+    /// How often a node tells the others whom it holds in each room.
+    pub fn heartbeat(&self) -> Duration {
+        self.ttl / 3
+    }
+
+    /// How often expired claims are dropped.
+    pub fn sweep(&self) -> Duration {
+        (self.ttl / 3).min(SWEEP_MAX)
+    }
 }
 
 /// A person as presence knows them: case-insensitive name, and whether a guest.
@@ -186,11 +197,14 @@ impl Presence {
             self.layer.announce(room, join.encode());
         }
         if joined && !big {
-            self.send(room, &Frame::Join {
-                room: room.as_str(),
-                user: name,
-                guest,
-            });
+            self.send(
+                room,
+                &Frame::Join {
+                    room: room.as_str(),
+                    user: name,
+                    guest,
+                },
+            );
         }
         Seat {
             presence: self.clone(),
@@ -226,14 +240,18 @@ impl Presence {
             }
         }
         if let Some(member) = last_here {
-            self.layer.announce(room, Announcement::Leave(member).encode());
+            self.layer
+                .announce(room, Announcement::Leave(member).encode());
         }
         if let Some(member) = left {
-            self.send(room, &Frame::Leave {
-                room: room.as_str(),
-                user: &member.user,
-                guest: member.guest,
-            });
+            self.send(
+                room,
+                &Frame::Leave {
+                    room: room.as_str(),
+                    user: &member.user,
+                    guest: member.guest,
+                },
+            );
         }
     }
 
@@ -261,7 +279,7 @@ impl Presence {
         };
         let partial = count > self.settings.list_max;
         let mut users = users;
-        users.sort_by(|a, b| a.user.to_lowercase().cmp(&b.user.to_lowercase()));
+        users.sort_by_key(|m| m.user.to_lowercase());
         Frame::Presence {
             room: room.as_str(),
             users: &users,
@@ -299,11 +317,16 @@ impl Presence {
         self.layer.publish_ephemeral(room, frame.event());
     }
 
+    /// How presence behaves.
+    pub fn settings(&self) -> PresenceSettings {
+        self.settings
+    }
+
     /// People in `room` now (one per person, whatever their number of tabs or nodes).
     pub fn member_count(&self, room: &RoomName) -> usize {
-        self.lock()
-            .get(room)
-            .map_or(0, |state| state.people.values().filter(|p| p.here()).count())
+        self.lock().get(room).map_or(0, |state| {
+            state.people.values().filter(|p| p.here()).count()
+        })
     }
 
     /// Another node's news about `room`.
@@ -316,7 +339,7 @@ impl Presence {
             match announcement {
                 Announcement::Join(member) => {
                     let state = rooms.entry(room.clone()).or_default();
-                    if let Change::Joined = claim(state, &member, node, now + TTL) {
+                    if let Change::Joined = claim(state, &member, node, now + self.settings.ttl) {
                         changes.push((Change::Joined, member));
                     }
                 }
@@ -345,7 +368,8 @@ impl Presence {
                         }
                     }
                     for member in members {
-                        if let Change::Joined = claim(state, &member, node, now + TTL) {
+                        if let Change::Joined = claim(state, &member, node, now + self.settings.ttl)
+                        {
                             changes.push((Change::Joined, member));
                         }
                     }
@@ -374,7 +398,8 @@ impl Presence {
             }
         }
         if let Some(members) = answer.filter(|m| !m.is_empty()) {
-            self.layer.announce(room, Announcement::Here(members).encode());
+            self.layer
+                .announce(room, Announcement::Here(members).encode());
         }
         self.send_changes(room, changes);
     }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::{HEARTBEAT, Member, Presence, SWEEP};
+use super::{Member, Presence};
 use crate::channels::Remote;
 
 /// One node's presence news about one room.
@@ -39,16 +39,16 @@ impl Announcement {
     }
 }
 
-
 /// Applies other nodes' news, heartbeats and sweeps until `stop`; then tells the others this node is gone.
 pub async fn run(
     presence: Arc<Presence>,
     mut news: mpsc::Receiver<Remote>,
     stop: CancellationToken,
 ) {
-    let mut heartbeat = tokio::time::interval(HEARTBEAT);
+    let settings = presence.settings();
+    let mut heartbeat = tokio::time::interval(settings.heartbeat());
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let mut sweep = tokio::time::interval(SWEEP);
+    let mut sweep = tokio::time::interval(settings.sweep());
     sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {

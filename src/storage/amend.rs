@@ -5,8 +5,8 @@
 //! else: ids stay gap-free.
 
 use super::{
-    Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage, on_db,
-    to_i64, to_message, to_u64,
+    Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage,
+    on_db, to_i64, to_message, to_u64,
 };
 
 /// The event row's `kind` column per action.

@@ -417,14 +417,20 @@ mod tests {
             parse_client_frame(r#"{"type":"read","id":9}"#, 16),
             Ok(ClientFrame::Read { id: 9 })
         );
-        let frame = parse_client_frame(r#"{"type":"edit","id":3,"message":"new","client_id":"e"}"#, 16)
-            .expect("valid");
+        let frame = parse_client_frame(
+            r#"{"type":"edit","id":3,"message":"new","client_id":"e"}"#,
+            16,
+        )
+        .expect("valid");
         assert!(
             matches!(frame, ClientFrame::Edit { target: 3, ref body, client_id: Some(ref c) } if body.as_str() == "new" && &**c == "e")
         );
         assert!(matches!(
             parse_client_frame(r#"{"type":"delete","id":3}"#, 16),
-            Ok(ClientFrame::Delete { target: 3, client_id: None })
+            Ok(ClientFrame::Delete {
+                target: 3,
+                client_id: None
+            })
         ));
     }
 
@@ -445,10 +451,19 @@ mod tests {
         );
         assert_eq!(code(r#"{"type":"resume","since":-1}"#), "invalid_since");
         assert_eq!(code(r#"{"type":"dance"}"#), "unknown_type");
-        assert_eq!(code(r#"{"type":"edit","id":0,"message":"x"}"#), "invalid_id");
-        assert_eq!(code(r#"{"type":"edit","id":"3","message":"x"}"#), "invalid_id");
+        assert_eq!(
+            code(r#"{"type":"edit","id":0,"message":"x"}"#),
+            "invalid_id"
+        );
+        assert_eq!(
+            code(r#"{"type":"edit","id":"3","message":"x"}"#),
+            "invalid_id"
+        );
         assert_eq!(code(r#"{"type":"edit","id":3}"#), "missing_message");
-        assert_eq!(code(r#"{"type":"edit","id":3,"message":" "}"#), "empty_message");
+        assert_eq!(
+            code(r#"{"type":"edit","id":3,"message":" "}"#),
+            "empty_message"
+        );
         assert_eq!(code(r#"{"type":"delete"}"#), "invalid_id");
         assert_eq!(code(r#"{"type":"read","id":-2}"#), "invalid_id");
     }

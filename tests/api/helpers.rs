@@ -278,6 +278,12 @@ impl Client {
         }
     }
 
+    /// Closes the socket as a browser tab does, and waits until the server has let it go.
+    pub async fn close(mut self) {
+        let _ = self.ws.close(None).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(PATIENCE, self.ws.next()).await {}
+    }
+
     /// The next frame of type `kind`, skipping any other.
     pub async fn next_of_type(&mut self, kind: &str) -> Value {
         loop {
@@ -309,6 +315,21 @@ impl Client {
         let frame = self.next_json().await;
         assert_eq!(frame["type"], "message", "expected a message, got {frame}");
         frame
+    }
+
+    /// Reads `n` frames that are history (message, edit, delete, clear), skipping acks and ephemeral frames.
+    pub async fn messages_and_events(&mut self, n: usize) -> Vec<Value> {
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let frame = self.next_json().await;
+            if matches!(
+                frame["type"].as_str(),
+                Some("message" | "edit" | "delete" | "clear")
+            ) {
+                out.push(frame);
+            }
+        }
+        out
     }
 
     /// Reads `n` message frames.

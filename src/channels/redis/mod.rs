@@ -206,9 +206,11 @@ impl ChannelLayer for RedisLayer {
         self.outbox
             .try_send((room.clone(), Outgoing::Event(event)))
             .map_err(|_| {
-            Stats::add(&self.health.stats.layer_errors, 1);
-            ChannelError::Unavailable("redis outbox full; other nodes heal from the store".into())
-        })
+                Stats::add(&self.health.stats.layer_errors, 1);
+                ChannelError::Unavailable(
+                    "redis outbox full; other nodes heal from the store".into(),
+                )
+            })
     }
 
     async fn subscribe(&self, room: &RoomName) -> Result<broadcast::Receiver<Event>, ChannelError> {
@@ -294,13 +296,26 @@ mod tests {
             panic!("does not parse: {sent}");
         };
         assert_eq!(
-            (node, back.seq, back.frame.as_str(), back.plain, back.ephemeral),
+            (
+                node,
+                back.seq,
+                back.frame.as_str(),
+                back.plain,
+                back.ephemeral
+            ),
             (0xabc, 42, event.frame.as_str(), false, false)
         );
         let typing = Outgoing::Event(Event::ephemeral(Utf8Bytes::from("{}")));
         assert!(matches!(
             parse_payload(payload(1, &typing).as_bytes()),
-            Some((1, Outgoing::Event(Event { ephemeral: true, seq: 0, .. })))
+            Some((
+                1,
+                Outgoing::Event(Event {
+                    ephemeral: true,
+                    seq: 0,
+                    ..
+                })
+            ))
         ));
         let news = Outgoing::Announce(Arc::from(r#"{"op":"ask"}"#));
         assert!(matches!(

@@ -91,13 +91,9 @@ impl Consumer {
         author_only: bool,
     ) -> Result<(), End> {
         if self.identity.user().is_none() {
-            let error = ProtocolError::new(
-                "forbidden",
-                "guests cannot edit or delete messages: log in",
-            );
-            return self
-                .refuse(ProtocolError { client_id, ..error })
-                .await;
+            let error =
+                ProtocolError::new("forbidden", "guests cannot edit or delete messages: log in");
+            return self.refuse(ProtocolError { client_id, ..error }).await;
         }
         let amendment = Amendment {
             room: self.room.clone(),

@@ -115,6 +115,9 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
     };
     async move {
         let end = consumer.serve(since).await;
+        // Gone from presence before the close handshake ends: a peer whose close completed is no longer
+        // listed anywhere.
+        consumer.seat = None;
         // Boxed: rare paths keep their state on the heap only while they run, so an idle
         // connection's task stays small.
         Box::pin(consumer.close(&end)).await;
@@ -151,18 +154,19 @@ struct Consumer {
 
 impl Consumer {
     async fn serve(&mut self, since: Option<u64>) -> End {
+        // In presence before subscribing: the others hear the join, this socket does not; its snapshot,
+        // taken after subscribing, lists it and anyone who came or went meanwhile.
+        let guest = self.identity.user().is_none();
+        self.seat = Some(self.state.presence.enter(
+            &self.room,
+            self.identity.name().as_str(),
+            guest,
+        ));
         // Subscribe first, then read the store: nothing committed in between can be missed.
         let mut live = match self.state.channels.subscribe(&self.room).await {
             Ok(live) => live,
             Err(error) => return End::Layer(error.to_string()),
         };
-        // After subscribing: this socket sees its own join, after the snapshot that lists it.
-        let guest = self.identity.user().is_none();
-        self.seat = Some(
-            self.state
-                .presence
-                .enter(&self.room, self.identity.name().as_str(), guest),
-        );
         if let Err(end) = Box::pin(self.start(since)).await {
             return end;
         }
