@@ -64,6 +64,8 @@ pub struct Presence {
 #[derive(Default)]
 struct Room {
     people: HashMap<Key, Person>,
+    /// This node's sockets in the room that get ephemeral frames (`chatweb.v2`): none, nothing is sent.
+    listeners: u32,
     /// The count last sent to a big room.
     counted: usize,
 }
@@ -136,11 +138,12 @@ pub struct Seat {
     presence: Arc<Presence>,
     room: RoomName,
     key: Key,
+    listens: bool,
 }
 
 impl Drop for Seat {
     fn drop(&mut self) {
-        self.presence.leave(&self.room, &self.key);
+        self.presence.leave(&self.room, &self.key, self.listens);
     }
 }
 
@@ -166,12 +169,21 @@ impl Presence {
     }
 
     /// A socket of `name` enters `room`; the person joins unless already here. Dropping the seat leaves.
-    pub fn enter(self: &Arc<Self>, room: &RoomName, name: &str, guest: bool) -> Seat {
+    /// `listens`: the socket gets ephemeral frames (a `chatweb.v2` client); a room where no socket does
+    /// gets none sent.
+    pub fn enter(
+        self: &Arc<Self>,
+        room: &RoomName,
+        name: &str,
+        guest: bool,
+        listens: bool,
+    ) -> Seat {
         let key = key(name, guest);
         let (first_here, joined, big) = {
             let mut rooms = self.lock();
             let first_in_room = !rooms.contains_key(room);
             let state = rooms.entry(room.clone()).or_default();
+            state.listeners += u32::from(listens);
             let person = state.people.entry(key.clone()).or_insert_with(|| Person {
                 name: Arc::from(name),
                 guest,
@@ -210,10 +222,11 @@ impl Presence {
             presence: self.clone(),
             room: room.clone(),
             key,
+            listens,
         }
     }
 
-    fn leave(&self, room: &RoomName, key: &Key) {
+    fn leave(&self, room: &RoomName, key: &Key, listened: bool) {
         let mut left = None;
         let mut last_here = None;
         {
@@ -221,6 +234,7 @@ impl Presence {
             let Some(state) = rooms.get_mut(room) else {
                 return;
             };
+            state.listeners = state.listeners.saturating_sub(u32::from(listened));
             let big = state.people.len() > self.settings.list_max;
             if let Some(person) = state.people.get_mut(key) {
                 person.local = person.local.saturating_sub(1);
@@ -431,7 +445,10 @@ impl Presence {
                     ));
                 }
                 let count = state.people.len();
-                if count > self.settings.list_max && count != state.counted {
+                let max = self.settings.list_max;
+                // A big room's new count; or a room back under the limit: its list, whole again.
+                if (count > max && count != state.counted) || (count <= max && state.counted > max)
+                {
                     state.counted = count;
                     counts.push(room.clone());
                 }
@@ -442,8 +459,14 @@ impl Presence {
             self.send_changes(&room, changes);
         }
         for room in counts {
-            let frame = self.snapshot(&room);
-            self.layer.send_local(&room, Event::ephemeral(frame));
+            if self
+                .lock()
+                .get(&room)
+                .is_some_and(|state| state.listeners > 0)
+            {
+                let frame = self.snapshot(&room);
+                self.layer.send_local(&room, Event::ephemeral(frame));
+            }
         }
     }
 
@@ -489,7 +512,13 @@ impl Presence {
     }
 
     fn send(&self, room: &RoomName, frame: &Frame<'_>) {
-        self.layer.send_local(room, frame.event());
+        if self
+            .lock()
+            .get(room)
+            .is_some_and(|state| state.listeners > 0)
+        {
+            self.layer.send_local(room, frame.event());
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, Room>> {

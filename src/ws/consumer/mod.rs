@@ -161,6 +161,7 @@ impl Consumer {
             &self.room,
             self.identity.name().as_str(),
             guest,
+            self.v2,
         ));
         // Subscribe first, then read the store: nothing committed in between can be missed.
         let mut live = match self.state.channels.subscribe(&self.room).await {
