@@ -576,3 +576,90 @@ fn release(state: &mut Room, key: &Key, node: u64) -> Change {
     state.people.remove(key);
     Change::Left
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channels::MemoryLayer;
+
+    fn setup(
+        list_max: usize,
+    ) -> (
+        Arc<Presence>,
+        tokio::sync::broadcast::Receiver<Event>,
+        RoomName,
+    ) {
+        let layer = Arc::new(MemoryLayer::new(64));
+        let room = RoomName::parse("den").expect("room");
+        let receiver = layer.subscribe_local(&room);
+        let settings = PresenceSettings {
+            list_max,
+            typing_every: Duration::from_secs(3),
+            ttl: Duration::from_secs(45),
+        };
+        (Arc::new(Presence::new(layer, settings)), receiver, room)
+    }
+
+    fn frames(receiver: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<serde_json::Value> {
+        std::iter::from_fn(|| receiver.try_recv().ok())
+            .map(|e| serde_json::from_str(e.frame.as_str()).expect("json"))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_person_on_two_nodes_leaves_only_when_both_let_go() {
+        let (presence, mut rx, room) = setup(100);
+        let _listener = presence.enter(&room, "ada", false, true);
+        let bob = Member {
+            user: "Bob".into(),
+            guest: true,
+        };
+        presence.remote(&room, 7, Announcement::Join(bob.clone()));
+        presence.remote(&room, 8, Announcement::Here(vec![bob.clone()]));
+        assert_eq!(presence.member_count(&room), 2);
+        // Node 7 lets go: bob is still on node 8.
+        presence.remote(&room, 7, Announcement::Leave(bob.clone()));
+        assert_eq!(presence.member_count(&room), 2);
+        // Node 8's heartbeat no longer lists him: he leaves.
+        presence.remote(&room, 8, Announcement::Here(Vec::new()));
+        assert_eq!(presence.member_count(&room), 1);
+        let seen: Vec<_> = frames(&mut rx)
+            .iter()
+            .map(|f| format!("{} {}", f["type"].as_str().unwrap_or(""), f["user"]))
+            .collect();
+        assert_eq!(seen, ["join \"ada\"", "join \"Bob\"", "leave \"Bob\""]);
+    }
+
+    #[tokio::test]
+    async fn a_node_that_goes_takes_its_people_and_nothing_is_sent_without_listeners() {
+        let (presence, mut rx, room) = setup(100);
+        let plain = presence.enter(&room, "carol", true, false);
+        presence.remote(
+            &room,
+            9,
+            Announcement::Join(Member {
+                user: "dan".into(),
+                guest: false,
+            }),
+        );
+        assert!(
+            frames(&mut rx).is_empty(),
+            "no chatweb.v2 socket: no frames"
+        );
+        assert_eq!(presence.member_count(&room), 2);
+        presence.remote(&room, 9, Announcement::Gone);
+        assert_eq!(presence.member_count(&room), 1);
+        drop(plain);
+        assert_eq!(presence.member_count(&room), 0);
+        assert!(presence.lock().is_empty(), "an empty room is forgotten");
+    }
+
+    #[tokio::test]
+    async fn names_are_case_insensitive_and_guests_apart() {
+        let (presence, _rx, room) = setup(100);
+        let _a = presence.enter(&room, "Ada", false, true);
+        let _b = presence.enter(&room, "ada", false, true);
+        let _c = presence.enter(&room, "ada", true, true);
+        assert_eq!(presence.member_count(&room), 2);
+    }
+}
