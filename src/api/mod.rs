@@ -15,6 +15,9 @@ mod params;
 mod rooms;
 
 use axum::Router;
+use axum::http::HeaderValue;
+use axum::http::header::CACHE_CONTROL;
+use axum::response::Response;
 use axum::routing::{any, get};
 
 use crate::state::AppState;
@@ -40,4 +43,13 @@ pub fn router() -> Router<AppState> {
         .route("/api", any(error::not_found))
         .route("/api/", any(error::not_found))
         .route("/api/{*rest}", any(error::not_found))
+        .layer(axum::middleware::map_response(no_store))
+}
+
+/// Answers depend on who asks (unread counts) and change all the time: no cache keeps them.
+async fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }

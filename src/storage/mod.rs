@@ -24,9 +24,9 @@ use crate::domain::{MessageBody, RoomName, Username};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
 pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
 pub use db::Db;
+pub(crate) use db::on_db;
 pub use history::{HistoryPage, RoomActivity};
 pub use marks::{ReadMark, ReadMarks};
-pub(crate) use db::on_db;
 pub use postgres::PostgresBackend;
 pub use recent::RecentCache;
 pub use sqlite::SqliteBackend;
@@ -261,8 +261,7 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::
 type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool, bool);
 
 /// The columns of a [`Row`], from `messages m`.
-const ROW_COLUMNS: &str =
-    "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited";
+const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited";
 
 fn to_message(
     (seq, ts_ms, author, body, guest, kind, target, deleted, edited): Row,

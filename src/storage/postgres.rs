@@ -115,7 +115,8 @@ impl Backend for PostgresBackend {
                 .bind(&client_ids)
                 .fetch_all(&mut *tx)
                 .await?;
-                for (client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in rows {
+                for (client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in rows
+                {
                     let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
                     stored.insert(client_id, to_message(row));
                 }
@@ -171,7 +172,11 @@ impl Backend for PostgresBackend {
         Ok(batch::in_batch_order(batch.len(), outcomes))
     }
 
-    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<super::Appended, StoreError> {
+    async fn amend(
+        &self,
+        amendment: &Amendment,
+        now_ms: i64,
+    ) -> Result<super::Appended, StoreError> {
         super::amend::amend(&super::Db::Postgres(self.pool.clone()), amendment, now_ms).await
     }
 

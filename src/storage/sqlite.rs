@@ -107,7 +107,9 @@ async fn stored_by_client_id(
             bool,
         );
         let rows: Vec<Keyed> = select.build_query_as().fetch_all(&mut **tx).await?;
-        for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in rows {
+        for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in
+            rows
+        {
             let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
             stored.insert((room_id, client_id), to_message(row));
         }
@@ -255,7 +257,11 @@ impl Backend for SqliteBackend {
         Ok(batch::in_batch_order(batch.len(), outcomes))
     }
 
-    async fn amend(&self, amendment: &Amendment, now_ms: i64) -> Result<super::Appended, StoreError> {
+    async fn amend(
+        &self,
+        amendment: &Amendment,
+        now_ms: i64,
+    ) -> Result<super::Appended, StoreError> {
         super::amend::amend(&super::Db::Sqlite(self.writer.clone()), amendment, now_ms).await
     }
 

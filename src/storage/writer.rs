@@ -117,7 +117,10 @@ impl Writer {
                     WriteRequest::Append { message, reply } => appends.push((message, reply)),
                     WriteRequest::Amend { amendment, reply } => amends.push((amendment, reply)),
                     WriteRequest::Load { room, reply } => loads.push((room, reply)),
-                    WriteRequest::Marks { marks: batch, reply } => marks.push((batch, reply)),
+                    WriteRequest::Marks {
+                        marks: batch,
+                        reply,
+                    } => marks.push((batch, reply)),
                 }
                 if appends.len() < max_batch {
                     next = rx.try_recv().ok();
