@@ -37,8 +37,9 @@ pub struct RoomEntry {
     /// People in the room now (one per person, whatever their number of tabs).
     pub members: u64,
     /// For a signed-in user with a read mark in the room: the messages after it that are not theirs and
-    /// not deleted. `null` for guests and for rooms the user has never read.
-    #[schema(required = true)]
+    /// not deleted, counted up to 1000 (1000 means "1000 or more"). `null` for guests and for rooms the
+    /// user has never read.
+    #[schema(required = true, maximum = 1000)]
     pub unread: Option<u64>,
 }
 
@@ -64,19 +65,26 @@ pub async fn list_rooms(
         .db()
         .room_activity(identity.user_id(), MAX_ROOMS)
         .await?;
-    let rooms = rooms
-        .into_iter()
-        .map(|room| {
-            let members =
-                RoomName::parse(&room.name).map_or(0, |name| state.presence.member_count(&name));
-            RoomEntry {
-                last_id: room.last_seq,
-                last_activity: rfc3339_ms(room.updated_at_ms),
-                members: u64::try_from(members).unwrap_or(u64::MAX),
-                unread: room.unread,
-                name: room.name,
-            }
-        })
-        .collect();
-    Ok(Json(RoomList { rooms }))
+    let mut entries = Vec::with_capacity(rooms.len());
+    for room in rooms {
+        let name = RoomName::parse(&room.name);
+        let members = name
+            .as_ref()
+            .map_or(0, |name| state.presence.member_count(name));
+        let mut unread = room.unread;
+        // A mark from the last second is not in the database yet: count from it instead.
+        if let (Some(user_id), Some(name)) = (identity.user_id(), name.as_ref())
+            && let Some(mark) = state.store.pending_mark(user_id, name)
+        {
+            unread = Some(state.store.db().unread_after(user_id, name, mark).await?);
+        }
+        entries.push(RoomEntry {
+            last_id: room.last_seq,
+            last_activity: rfc3339_ms(room.updated_at_ms),
+            members: u64::try_from(members).unwrap_or(u64::MAX),
+            unread,
+            name: room.name,
+        });
+    }
+    Ok(Json(RoomList { rooms: entries }))
 }

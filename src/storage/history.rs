@@ -28,17 +28,39 @@ pub struct HistoryPage {
     pub more: bool,
 }
 
-/// The unread messages of the read mark `rm`: a range of the primary key after the mark.
-const UNREAD: &str = "CASE WHEN rm.last_read IS NULL THEN NULL ELSE \
-     (SELECT COUNT(*) FROM messages m WHERE m.room_id = r.id AND m.seq > rm.last_read \
-      AND m.kind = 0 AND NOT m.deleted AND (m.author_id IS NULL OR m.author_id <> rm.user_id)) END";
+/// Unread counts stop at this (a page shows "1000+"): counting a mark far behind in a huge room must not
+/// cost a scan of it on every lobby refresh.
+const MAX_UNREAD: u64 = 1000;
+
+/// The unread messages of the read mark `rm`: a range of the primary key after the mark, at most
+/// [`MAX_UNREAD`] rows of it.
+fn unread_sql() -> String {
+    format!(
+        "CASE WHEN rm.last_read IS NULL THEN NULL ELSE \
+         (SELECT COUNT(*) FROM (SELECT 1 FROM messages m WHERE m.room_id = r.id AND m.seq > rm.last_read \
+          AND m.kind = 0 AND NOT m.deleted AND (m.author_id IS NULL OR m.author_id <> rm.user_id) \
+          LIMIT {MAX_UNREAD}) AS unread) END"
+    )
+}
+
+/// The unread messages of user `$1` in room `$2` after id `$3` (a mark not written yet), at most
+/// [`MAX_UNREAD`].
+fn unread_after_sql() -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM messages m \
+         WHERE m.room_id = (SELECT id FROM rooms WHERE name = $2) AND m.seq > $3 \
+         AND m.kind = 0 AND NOT m.deleted AND (m.author_id IS NULL OR m.author_id <> $1) \
+         LIMIT {MAX_UNREAD}) AS unread"
+    )
+}
 
 /// Rooms by activity with the unread count of user `$1`, at most `$2`.
 fn rooms_sql() -> String {
     format!(
-        "SELECT r.name, r.last_seq, r.updated_at, {UNREAD} FROM rooms r \
+        "SELECT r.name, r.last_seq, r.updated_at, {} FROM rooms r \
          LEFT JOIN read_marks rm ON rm.room_id = r.id AND rm.user_id = $1 \
-         WHERE r.last_seq > 0 ORDER BY r.updated_at DESC, r.name LIMIT $2"
+         WHERE r.last_seq > 0 ORDER BY r.updated_at DESC, r.name LIMIT $2",
+        unread_sql()
     )
 }
 
@@ -75,6 +97,25 @@ impl Db {
                 unread: unread.map(to_u64),
             })
             .collect())
+    }
+
+    /// The messages of `room` after `last_read` that are not `user_id`'s and not deleted, at most
+    /// [`MAX_UNREAD`].
+    pub async fn unread_after(
+        &self,
+        user_id: i64,
+        room: &RoomName,
+        last_read: u64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = on_db!(self, |pool| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(unread_after_sql()))
+                .bind(user_id)
+                .bind(room.as_str())
+                .bind(to_i64(last_read))
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(to_u64(count))
     }
 
     /// Up to `limit` messages of `room` (kind 0: messages and tombstones, not events) with an id below
@@ -148,6 +189,11 @@ mod tests {
             "{rooms}"
         );
         assert!(!rooms.contains("SCAN m"), "{rooms}");
+        let after = plan(&db, unread_after_sql(), 3).await;
+        assert!(
+            after.contains("SEARCH m USING PRIMARY KEY (room_id=? AND seq>?)"),
+            "{after}"
+        );
 
         backend.close().await;
         let _ = std::fs::remove_dir_all(&dir);

@@ -439,6 +439,11 @@ impl Store {
         }
     }
 
+    /// The mark of `user_id` in `room` not written yet, if any.
+    pub fn pending_mark(&self, user_id: i64, room: &RoomName) -> Option<u64> {
+        self.marks.pending(user_id, room)
+    }
+
     /// The last id `user_id` has read in `room` (0 when none), counting marks not written yet.
     pub async fn last_read(&self, user_id: i64, room: &RoomName) -> Result<u64, StoreError> {
         let stored = marks::last_read(&self.db(), user_id, room).await?;

@@ -297,6 +297,13 @@ async fn history_scenario(config: Config) {
         .await
         .expect("token");
     assert_eq!(ok(app.addr, "/api/rooms/", &bearer(&token)).await, for_ada);
+
+    // A mark from the last second counts at once, before the writer has stored it.
+    let mut ada_socket = ada.join_v2("/ws/chat/history/").await.expect("ada");
+    read_up_to(&mut ada_socket, 7).await;
+    let now = ok(app.addr, "/api/rooms/", &session(&ada)).await;
+    assert_eq!(room_rows(&now)[1].3, json!(0), "{now}");
+    drop(ada_socket);
     app.stop().await;
 }
 
