@@ -33,7 +33,7 @@ const UNSEQUENCED = new Set(['ack', 'error', 'read', 'presence', 'join', 'leave'
 /**
  * @typedef {object} ChatClientOptions
  * @property {string} room                 the room's name
- * @property {string} [url]                the socket's URL; default: from `apiBase` (or `location`) and `room`
+ * @property {string} [url]                the socket's URL (relative: to the page); default: from `apiBase` (or `location`) and `room`
  * @property {string} [apiBase]            origin of the HTTP API; default `location.origin`
  * @property {number} [since]              the last id the application already has: resume after it
  * @property {typeof WebSocket} [WebSocket] the WebSocket constructor; default `globalThis.WebSocket`
@@ -171,7 +171,10 @@ export class ChatClient extends EventTarget {
     this.#room = options.room;
     this.#apiBase = (options.apiBase || (loc ? loc.origin : '')).replace(/\/+$/, '');
     if (options.url) {
-      this.#url = options.url;
+      // A relative URL is resolved against the page; http(s) becomes ws(s).
+      const url = new URL(options.url, loc ? loc.href : undefined);
+      url.protocol = url.protocol.replace(/^http/, 'ws');
+      this.#url = url.toString();
     } else {
       if (!this.#apiBase) throw new TypeError('ChatClient needs options.url or options.apiBase outside a page');
       this.#url = this.#apiBase.replace(/^http/, 'ws') + '/ws/chat/' + encodeURIComponent(this.#room) + '/';

@@ -120,16 +120,21 @@
 
   const scenarios = {
     /**
-     * A raw writer sends `burst` messages as fast as it can while the client under test sends its own
-     * `own` messages through `send()`; twice in the middle of the burst (after `drops` messages arrived)
-     * the client drops its socket (`reconnect()`, the way a network failure would: frames in flight are
-     * lost) and sends more while offline. Proves: every message delivered once and in id order across
-     * both reconnects (resume with since=lastId), every send acked once and stored once (resent with its
-     * client_id), and that the drops happened while the burst was still flowing.
+     * A raw writer streams a burst of `burst` messages (`window` unacknowledged at a time, as fast as the
+     * store takes them) while the client under test sends its own through `send()` (one per 20 of the
+     * burst it receives). Twice in the middle of the burst the client drops its socket (`reconnect()`, the
+     * way a network failure would: whatever is in flight to it is lost) and sends two more while offline:
+     * first when the writer has 50 acks, so the writer goes on while the client is away (the store takes
+     * up to `hold` of the burst meanwhile, which the client gets back through `since`); then at the first
+     * writer ack after `hold` seen while the client is open again (the writer waits at `hold` until the
+     * client is back, so this second drop is on the new connection and the burst is still flowing).
+     * Proves: every message delivered once and in id order across both reconnects, every send acked once
+     * and stored once (resent with its client_id).
      */
     async burstAcrossReconnect(env, args) {
       const burst = (args && args.burst) || 200;
-      const drops = (args && args.drops) || [50, 130];
+      const window = (args && args.window) || 20;
+      const hold = (args && args.hold) || 150;
       const { chat, log } = recordedClient(env);
       chat.connect();
       await opened(chat, log, 1);
@@ -146,35 +151,51 @@
         sends.push(record);
       };
       const dropsSeen = [];
+      const drop = () => {
+        dropsSeen.push({ writerAcked: writerAcks(), writerSent: sent, deliveredFromWriter: fromWriter, lastId: chat.lastId });
+        chat.reconnect();
+        sendText('offline-a');
+        sendText('offline-b');
+      };
       let fromWriter = 0;
       chat.addEventListener('message', (e) => {
         if (!String(e.detail.message).startsWith('w-')) return;
         fromWriter += 1;
         if (fromWriter % 20 === 0) sendText('open');
-        if (drops.includes(fromWriter)) {
-          dropsSeen.push({ afterWriterMessages: fromWriter, writerAcked: writerAcks(), lastId: chat.lastId });
-          chat.reconnect();
-          sendText('offline-a');
-          sendText('offline-b');
-        }
       });
-      for (let i = 0; i < burst; i += 1) {
-        writer.ws.send(JSON.stringify({ message: 'w-' + i, client_id: 'w-' + i }));
-      }
+      let sent = 0;
+      const pump = () => {
+        const held = dropsSeen.length < 2 && sent >= hold && !(dropsSeen.length === 1 && chat.state === 'open');
+        while (sent < burst && sent - writerAcks() < window && !held) {
+          writer.ws.send(JSON.stringify({ message: 'w-' + sent, client_id: 'w-' + sent }));
+          sent += 1;
+        }
+      };
+      writer.events.addEventListener('frame', () => {
+        const acked = writerAcks();
+        if (dropsSeen.length === 0 && acked >= 50) drop();
+        else if (dropsSeen.length === 1 && acked > hold && chat.state === 'open') drop();
+        pump();
+      });
+      chat.addEventListener('status', pump);
       sendText('start');
+      pump();
 
-      await until(writer.events, ['frame'], () => writerAcks() === burst, 'the writer\'s acks', writerAcks);
-      await within(Promise.all(sends.map((s) => s.promise)), 'every send settled');
+      await until(writer.events, ['frame'], () => writerAcks() === burst, 'the writer\'s acks',
+        () => ({ acked: writerAcks(), sent, drops: dropsSeen }));
+      while (sends.some((s) => !s.settled)) {
+        await within(Promise.all(sends.map((s) => s.promise)), 'every send settled');
+      }
       const total = burst + sends.length;
       await until(chat, ['message'], () => chat.lastId >= total, total + ' messages delivered',
         () => ({ lastId: chat.lastId, delivered: log.messages.length }));
       writer.ws.close();
 
-      check(dropsSeen.length === drops.length, 'both drops happened', dropsSeen);
-      for (const drop of dropsSeen) {
-        check(drop.writerAcked < burst, 'a drop happened after the burst had ended', dropsSeen);
+      check(dropsSeen.length === 2, 'both drops happened', dropsSeen);
+      for (const d of dropsSeen) {
+        check(d.writerAcked < burst && d.writerSent > d.writerAcked, 'a drop happened while the burst flowed', dropsSeen);
       }
-      check(log.statuses.filter((s) => s.state === 'open').length === drops.length + 1,
+      check(log.statuses.filter((s) => s.state === 'open').length === 3,
         'one new connection per drop', log.statuses);
       check(log.messages.length === total, 'delivered ' + log.messages.length + ' messages, expected ' + total,
         log.messages.map((m) => m.id));

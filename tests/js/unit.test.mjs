@@ -62,6 +62,10 @@ test('connects to the room socket with the chatweb.v2 subprotocol; since only wh
   const Other = fakeSocketClass();
   client(Other, { since: 9, room: 'r ü' }).chat.connect();
   assert.equal(Other.last.url, 'ws://chat.test/ws/chat/r%20%C3%BC/?since=9');
+
+  const Given = fakeSocketClass();
+  client(Given, { url: 'https://chat.test/ws/chat/lobby/?x=1', since: 2 }).chat.connect();
+  assert.equal(Given.last.url, 'wss://chat.test/ws/chat/lobby/?x=1&since=2');
 });
 
 test('numbered events are delivered once, in id order; unnumbered frames pass through', () => {
