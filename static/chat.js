@@ -8,6 +8,7 @@
 
 import { ChatClient } from '/static/chatweb-client.js';
 import { MessageLog } from '/static/room-log.js';
+import { Viewport } from '/static/room-viewport.js';
 import { People } from '/static/room-people.js';
 import { Composer } from '/static/room-compose.js';
 import { MessageMenu } from '/static/room-menu.js';
@@ -27,15 +28,20 @@ const initial = JSON.parse(byId('history-data').textContent || '[]');
 
 const chat = new ChatClient({ room, since: Number(main.dataset.lastId) || 0 });
 
-const log = new MessageLog({
+const viewport = new Viewport({
   scroller: byId('chat-log'),
-  list: /** @type {HTMLOListElement} */ (byId('messages')),
+  list: byId('messages'),
   jump: /** @type {HTMLButtonElement} */ (byId('jump-newest')),
   jumpCount: byId('jump-count'),
-  me,
-  onMenu: (id, button) => menu.open(id, button),
   onNearTop: () => loadOlder(),
   onSeen: (id) => { if (me.signedIn) chat.markRead(id); },
+});
+
+const log = new MessageLog({
+  list: /** @type {HTMLOListElement} */ (byId('messages')),
+  viewport,
+  me,
+  onMenu: (id, button) => menu.open(id, button),
 });
 
 const people = new People({
@@ -58,7 +64,7 @@ const composer = new Composer({
     chat.edit(id, text).catch((e) => log.system('Could not edit the message: ' + describe(e), 'notice'));
   },
   onTyping: () => chat.typing(),
-  lastOwn: () => log.lastOwn(),
+  lastOwn: () => (me.signedIn ? log.lastOwn() : null), // guests cannot edit
   onRefused: (text) => log.system(text, 'notice'),
 });
 
@@ -102,8 +108,12 @@ const older = {
 };
 
 function showStart(text) {
-  startText.textContent = text;
-  loadButton.hidden = older.loading || older.before === null;
+  viewport.keepView(() => {
+    startText.textContent = text;
+    // Disabled rather than hidden while loading: at the very top nothing above could make up for it.
+    loadButton.disabled = older.loading;
+    loadButton.hidden = older.before === null;
+  });
 }
 
 async function loadOlder() {
@@ -113,22 +123,20 @@ async function loadOlder() {
   let ok = false;
   try {
     const page = await chat.history({ before: older.before, limit: PAGE });
-    log.prepend(page.messages);
-    older.before = typeof page.before === 'number' ? page.before : null;
+    viewport.keepView(() => {
+      log.prepend(page.messages);
+      older.before = typeof page.before === 'number' ? page.before : null;
+      older.loading = false;
+      showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
+    });
     ok = true;
   } catch (error) {
-    showStart('Could not load older messages: ' + describe(error));
-  } finally {
     older.loading = false;
+    showStart('Could not load older messages: ' + describe(error)); // the button stays, to try again
   }
-  if (!ok) {
-    loadButton.hidden = false;
-    return;
-  }
-  showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
+  if (!ok) return;
   // Still at the top (a short page, or a tall window): keep filling.
-  const scroller = log.scroller;
-  if (older.before !== null && scroller.scrollTop < 300) requestAnimationFrame(() => loadOlder());
+  if (older.before !== null && viewport.nearTop()) requestAnimationFrame(() => loadOlder());
 }
 
 loadButton.addEventListener('click', () => loadOlder());
@@ -202,6 +210,11 @@ chat.addEventListener('error', (e) => {
   const { code, detail } = /** @type {CustomEvent} */ (e).detail;
   log.system('[' + code + '] ' + (detail || ''), 'notice');
 });
+
+// Leaving the page (or its going into the back/forward cache) closes the socket at once, so the room sees
+// you leave now rather than when a keepalive runs out; coming back from that cache resumes.
+window.addEventListener('pagehide', () => chat.close());
+window.addEventListener('pageshow', (e) => { if (/** @type {PageTransitionEvent} */ (e).persisted) chat.connect(); });
 
 log.reset(initial);
 showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');

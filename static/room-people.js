@@ -3,7 +3,7 @@
  * Names reach the page through `textContent` only.
  */
 
-import { element } from '/static/room-log.js';
+import { element } from '/static/room-message.js';
 
 /** A typing notice lasts this long unless refreshed (the server sends one at most every 3 s). */
 const TYPING_MS = 6000;

@@ -15,6 +15,8 @@ const ROOM_LOG_JS: &str = include_str!("../../static/room-log.js");
 const ROOM_PEOPLE_JS: &str = include_str!("../../static/room-people.js");
 const ROOM_COMPOSE_JS: &str = include_str!("../../static/room-compose.js");
 const ROOM_MENU_JS: &str = include_str!("../../static/room-menu.js");
+const ROOM_MESSAGE_JS: &str = include_str!("../../static/room-message.js");
+const ROOM_VIEWPORT_JS: &str = include_str!("../../static/room-viewport.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 /// The static file routes.
@@ -47,6 +49,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/room-menu.js",
             get(|| asset("text/javascript; charset=utf-8", ROOM_MENU_JS)),
+        )
+        .route(
+            "/static/room-message.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_MESSAGE_JS)),
+        )
+        .route(
+            "/static/room-viewport.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_VIEWPORT_JS)),
         )
         .route(
             "/static/style.css",

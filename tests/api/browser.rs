@@ -1,11 +1,12 @@
 //! The room page in a real browser (tests/api/chromium.rs drives it): messages between pages and rooms,
-//! markup kept as text, and a page that rides out a server restart.
+//! markup kept as text, and a page that rides out a server restart. The message list is read line by
+//! line as the old textarea printed it (`room_log_of`).
 
 use fantoccini::{Client, Locator};
 
 use crate::chromium::{
-    Chromedriver, SCENARIO_LIMIT, browser_installed, close_all, log_of, not_pwned, rethrow,
-    type_message, wait_for_log, wait_open, with_browsers,
+    Chromedriver, SCENARIO_LIMIT, browser_installed, close_all, not_pwned, rethrow, room_log_of,
+    type_message, wait_for_room_log, wait_open, with_browsers,
 };
 use crate::helpers::{PATIENCE, TempDir, spawn_app};
 
@@ -40,13 +41,13 @@ async fn the_room_page_shows_a_message_sent_from_another_page_in_the_same_room_a
 
         // Same room: page 2 sees page 1's message, and page 1 gets its own message back.
         type_message(&one, FIRST).await;
-        wait_for_log(&two, &line(FIRST)).await;
-        wait_for_log(&one, &line(FIRST)).await;
+        wait_for_room_log(&two, &line(FIRST)).await;
+        wait_for_room_log(&one, &line(FIRST)).await;
 
         // Other room: page 1's message was published before page 3's own, so had it been routed to page 3
         // it would already be in page 3's log.
         type_message(&three, OTHER).await;
-        let other_log = wait_for_log(&three, &line(OTHER)).await;
+        let other_log = wait_for_room_log(&three, &line(OTHER)).await;
         assert!(
             !other_log.contains(FIRST),
             "a lobby message reached the other room:\n{other_log}"
@@ -54,7 +55,7 @@ async fn the_room_page_shows_a_message_sent_from_another_page_in_the_same_room_a
 
         // Markup in a message is text: shown literally, never run.
         type_message(&one, SCRIPT).await;
-        let lobby_log = wait_for_log(&two, &line(SCRIPT)).await;
+        let lobby_log = wait_for_room_log(&two, &line(SCRIPT)).await;
         assert!(
             !lobby_log.contains(OTHER),
             "a message of the other room reached the lobby:\n{lobby_log}"
@@ -75,11 +76,11 @@ async fn the_room_page_shows_a_message_sent_from_another_page_in_the_same_room_a
 
         // The same in the server-rendered history: a reload shows every line once, literally.
         type_message(&one, BREAKOUT).await;
-        wait_for_log(&two, &line(BREAKOUT)).await;
+        wait_for_room_log(&two, &line(BREAKOUT)).await;
         two.refresh().await.expect("reload page two");
         wait_open(&two).await;
         assert_eq!(
-            log_of(&two).await,
+            room_log_of(&two).await,
             [FIRST, SCRIPT, BREAKOUT].map(line).concat(),
             "the reloaded page shows the history once, as text"
         );
@@ -109,7 +110,7 @@ async fn the_room_page_keeps_working_across_a_server_restart_and_shows_what_was_
             .expect("open the room page");
         wait_open(&page).await;
         type_message(&page, "before the restart").await;
-        wait_for_log(&page, &line("before the restart")).await;
+        wait_for_room_log(&page, &line("before the restart")).await;
 
         // The server stops: the page notices and shows it is offline.
         app.stop().await;
@@ -130,11 +131,11 @@ async fn the_room_page_keeps_working_across_a_server_restart_and_shows_what_was_
         let mut other = app.join("restart").await;
         other.say("sent meanwhile").await;
 
-        let log = wait_for_log(&page, &line("typed while offline")).await;
+        let log = wait_for_room_log(&page, &line("typed while offline")).await;
         let log = if log.contains("sent meanwhile") {
             log
         } else {
-            wait_for_log(&page, &line("sent meanwhile")).await
+            wait_for_room_log(&page, &line("sent meanwhile")).await
         };
         wait_open(&page).await;
         for text in [

@@ -271,3 +271,188 @@ pub fn rethrow(outcome: Result<Result<(), tokio::task::JoinError>, tokio::time::
         Err(_) => panic!("browser scenario did not finish within {SCENARIO_LIMIT:?}"),
     }
 }
+
+/// What the room page's message list shows, one line per message as the old textarea printed it:
+/// `user (guest): text`, with ` [edited]`, ` [pending]` or ` [failed]` after it, and `[deleted]` for the
+/// text of a deleted message. Read from the DOM (`li.msg` in `#chat-log`), not from the page's state.
+pub async fn room_log_of(page: &Client) -> String {
+    const SCRIPT: &str = r#"
+        const log = document.getElementById('chat-log');
+        if (!log) return '';
+        return Array.from(log.querySelectorAll('li.msg')).map((li) => {
+            const author = li.querySelector('.author')?.textContent ?? '';
+            const guest = li.querySelector('.guest-tag') ? ' (guest)' : '';
+            const text = li.classList.contains('deleted')
+                ? '[deleted]' : (li.querySelector('.text')?.textContent ?? '');
+            const edited = li.classList.contains('edited') ? ' [edited]' : '';
+            const state = li.classList.contains('pending') ? ' [pending]'
+                : li.classList.contains('failed') ? ' [failed]' : '';
+            return author + guest + ': ' + text + edited + state + '\n';
+        }).join('');
+    "#;
+    page.execute(SCRIPT, vec![])
+        .await
+        .expect("read the message list")
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Polls the room page's message list until it contains `needle` (bounded by `PATIENCE`); returns it.
+pub async fn wait_for_room_log(page: &Client, needle: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = room_log_of(page).await;
+        if log.contains(needle) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the message list never showed {needle:?} within {PATIENCE:?}; it reads:\n{log}"
+        );
+        tokio::time::sleep(DOM_POLL).await;
+    }
+}
+
+/// Polls the room page's message list until it no longer contains `needle` (bounded); returns it.
+pub async fn wait_for_room_log_without(page: &Client, needle: &str) -> String {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = room_log_of(page).await;
+        if !log.contains(needle) {
+            return log;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{needle:?} stayed in the message list:\n{log}"
+        );
+        tokio::time::sleep(DOM_POLL).await;
+    }
+}
+
+/// Polls `script` (a function body returning a value) in the page until it returns something truthy
+/// other than `false`/`null`/`""`/`0`, bounded by `PATIENCE`; returns that value. `what` names the wait.
+pub async fn wait_until(page: &Client, script: &str, what: &str) -> serde_json::Value {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let value = page
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("{what}: script failed: {e}"));
+        let truthy = match &value {
+            serde_json::Value::Null | serde_json::Value::Bool(false) => false,
+            serde_json::Value::String(s) => !s.is_empty(),
+            serde_json::Value::Number(n) => n.as_f64() != Some(0.0),
+            _ => true,
+        };
+        if truthy {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        tokio::time::sleep(DOM_POLL).await;
+    }
+}
+
+/// A Chrome DevTools Protocol command sent through chromedriver (`/session/{id}/goog/cdp/execute`).
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &reqwest::Url,
+        session_id: Option<&str>,
+    ) -> Result<reqwest::Url, <reqwest::Url as std::str::FromStr>::Err> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &reqwest::Url) -> (reqwest::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (reqwest::Method::POST, Some(body.to_string()))
+    }
+}
+
+/// Runs DevTools command `cmd` with `params` in the page's browser.
+pub async fn cdp(page: &Client, cmd: &'static str, params: serde_json::Value) {
+    page.issue_cmd(Cdp { cmd, params })
+        .await
+        .unwrap_or_else(|e| panic!("DevTools {cmd}: {e}"));
+}
+
+/// Makes the page's viewport `width` x `height` CSS pixels (a phone's when narrow) and its
+/// `prefers-color-scheme` `dark` or `light`.
+pub async fn emulate(page: &Client, width: u32, height: u32, scheme: &str) {
+    cdp(
+        page,
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600 }),
+    )
+    .await;
+    cdp(
+        page,
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+    )
+    .await;
+}
+
+/// Where `scripts/test` installs axe-core from npm.
+pub const AXE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/target/tools/npm/node_modules/axe-core/axe.min.js"
+);
+
+/// axe-core's script, read once per check. Without it this prints a skip notice and returns `None`, or
+/// panics if `CI=true` (a CI run must not pass by skipping its accessibility check).
+pub fn axe_source() -> Option<String> {
+    match std::fs::read_to_string(AXE) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "accessibility check cannot run on CI: {AXE}: {error} (scripts/test installs it)"
+            );
+            println!(
+                "skipping the accessibility check: {AXE}: {error} \
+                 (npm install --prefix target/tools/npm axe-core@4, or run scripts/test)"
+            );
+            None
+        }
+    }
+}
+
+/// Runs axe-core (`source`, from [`axe_source`]) in the page and returns its serious and critical
+/// violations, one line each (rule, impact, help, the first few offending elements).
+pub async fn axe_violations(page: &Client, source: &str) -> Vec<String> {
+    page.execute(source, vec![]).await.expect("inject axe-core");
+    const RUN: &str = r#"
+        const done = arguments[arguments.length - 1];
+        axe.run(document, { resultTypes: ['violations'] }).then((results) => {
+            done(results.violations
+                .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+                .map((v) => v.id + ' (' + v.impact + '): ' + v.help + ' at ' +
+                    v.nodes.slice(0, 5).map((n) => n.target.join(' ') +
+                        (n.failureSummary ? ' [' + n.failureSummary.replace(/\s+/g, ' ') + ']' : ''))
+                        .join('; ')));
+        }, (error) => done(['axe failed: ' + error]));
+    "#;
+    let value = page.execute_async(RUN, vec![]).await.expect("run axe-core");
+    value
+        .as_array()
+        .expect("a list of violations")
+        .iter()
+        .map(|v| v.as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Writes a PNG screenshot of the page's viewport to `path`.
+pub async fn screenshot_to(page: &Client, path: &Path) {
+    let png = page.screenshot().await.expect("screenshot");
+    std::fs::write(path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}

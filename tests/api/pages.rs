@@ -18,7 +18,7 @@ async fn the_lobby_and_a_room_page_are_served() {
     for id in ["chat-log", "chat-message-input", "chat-message-submit"] {
         assert!(body.contains(&format!("id=\"{id}\"")), "{id}");
     }
-    assert!(body.contains("readonly"));
+    assert!(body.contains("role=\"log\""), "the log is announced as one");
     for asset in ["/static/chat.js", "/static/lobby.js", "/static/style.css"] {
         assert_eq!(app.get(asset, None).await.status(), 200, "{asset}");
     }
