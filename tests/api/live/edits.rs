@@ -68,6 +68,29 @@ async fn an_author_edits_and_deletes_their_message_and_everyone_sees_it_once() {
         (Some("m-0, fixed"), Some(true))
     );
     assert_eq!(history[1]["deleted"], true);
+    // A replay from 0 carries the events in their place in the sequence, ids 1 to 5 with no gap.
+    let mut replay = v2_guest(app.addr, "/ws/chat/den/?since=0", "dave").await;
+    let replayed = replay.messages_and_events(5).await;
+    let kinds: Vec<_> = replayed
+        .iter()
+        .map(|f| {
+            (
+                f["id"].as_u64().unwrap_or(0),
+                f["type"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (1, "message".to_owned()),
+            (2, "message".to_owned()),
+            (3, "edit".to_owned()),
+            (4, "delete".to_owned()),
+            (5, "message".to_owned())
+        ]
+    );
+    assert_eq!(replayed[2]["message"], "m-0, fixed");
     let mut old_style = app.join("den").await;
     let shown = old_style.messages(2).await;
     assert_eq!(texts(&shown), ["m-0, fixed", "after"]);
