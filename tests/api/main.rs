@@ -8,6 +8,7 @@ mod browser_people;
 mod browser_room;
 mod chat;
 mod chromium;
+mod edge;
 mod client_js;
 mod cluster;
 mod errors;
