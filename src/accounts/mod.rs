@@ -90,6 +90,8 @@ struct Inner {
     revocations: Arc<Revocations>,
     /// A hash verified when a login names no user, so both cases take as long.
     dummy_hash: tokio::sync::OnceCell<String>,
+    /// The threads that hash passwords.
+    hasher: password::Hasher,
 }
 
 impl Accounts {
@@ -103,6 +105,7 @@ impl Accounts {
                 throttle,
                 revocations: Arc::new(Revocations::default()),
                 dummy_hash: tokio::sync::OnceCell::new(),
+                hasher: password::Hasher::default(),
             }),
         }
     }
@@ -136,7 +139,7 @@ impl Accounts {
             return Err(AccountError::UsernameTaken);
         }
         password::check_policy(password, &name)?;
-        let hash = password::hash(password.to_owned()).await?;
+        let hash = self.inner.hasher.hash(password.to_owned()).await?;
         let key = name.key();
         let new = NewUser {
             username: name.as_str(),
@@ -207,7 +210,11 @@ impl Accounts {
             Some(user) => user.password_hash.clone(),
             None => self.dummy_hash().await?,
         };
-        let matches = password::verify(password.to_owned(), stored).await;
+        let matches = self
+            .inner
+            .hasher
+            .verify(password.to_owned(), stored)
+            .await?;
         match user {
             Some(user) if matches && user.is_active => {
                 self.inner.throttle.succeeded(&keys[0]);
@@ -225,7 +232,7 @@ impl Accounts {
         let hash = self
             .inner
             .dummy_hash
-            .get_or_try_init(|| password::hash(secret::new_secret()))
+            .get_or_try_init(|| self.inner.hasher.hash(secret::new_secret()))
             .await?;
         Ok(hash.clone())
     }
@@ -320,7 +327,7 @@ impl Accounts {
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<(), AccountError> {
         let user = self.user(user_id).await?;
         password::check_policy(password, &Username::from_stored(&user.username))?;
-        let hash = password::hash(password.to_owned()).await?;
+        let hash = self.inner.hasher.hash(password.to_owned()).await?;
         self.inner.db.set_password_hash(user_id, &hash).await?;
         self.inner.db.delete_sessions_of(user_id).await?;
         self.revoke(user_id, "s").await
