@@ -1,31 +1,33 @@
 //! Assembling a node: [`App::build`] connects to the store, starts the writer, binds the socket;
 //! [`App::run_until_stopped`] serves until a stop signal, then shuts down in order: stop accepting, close
-//! every socket with 1001 after answering its pending sends, store what was queued, close the database.
+//! every socket with 1001 after answering its pending sends, store what was queued, close the database, all
+//! within `--shutdown-secs` (what is still open at that bound is dropped). The accept loop is `serve`.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accounts::Accounts;
-use crate::channels::{ChannelLayer, MemoryLayer, RedisLayer};
+use crate::channels::{
+    ChannelLayer, ClusterId, MemoryLayer, RedisLayer, RedisSettings, database_identity,
+};
 use crate::config::{Config, redacted};
+use crate::limits::Limits;
 use crate::presence::Presence;
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};
 use crate::ws::{Fanout, StoreHeads};
 
+mod serve;
+
 /// Messages that may wait for the store writer before senders wait.
 const WRITE_QUEUE: usize = 16_384;
-
-/// Memory the recent-history cache may use (rooms past it are read from the database again).
-const CACHE_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 
 /// A node that is bound but not serving yet.
 pub struct App {
@@ -42,17 +44,19 @@ impl App {
             .await
             .with_context(|| format!("opening the database {}", redacted(&config.database_url)))?;
         let stats = Arc::new(Stats::default());
+        let limits = Arc::new(Limits::new(&config.limits, &stats)?);
         let shutdown = CancellationToken::new();
         // The layer outlives the sockets: what the writer commits while stopping still reaches other nodes.
         let layer_stop = CancellationToken::new();
         // Other nodes' presence news, from the layer to the presence task.
         let (news, news_rx) = tokio::sync::mpsc::channel(4096);
         let channels: Arc<dyn ChannelLayer> = match &config.redis_url {
-            None => Arc::new(MemoryLayer::new(config.room_buffer)),
-            Some(url) => Arc::new(RedisLayer::start(
-                url,
-                &config.redis_prefix,
+            None => Arc::new(MemoryLayer::bounded(
                 config.room_buffer,
+                config.room_buffer_bytes,
+            )),
+            Some(url) => Arc::new(RedisLayer::start(
+                redis_settings(&config, url, &backend).await?,
                 Arc::new(StoreHeads::new(backend.clone())),
                 news,
                 stats.clone(),
@@ -60,10 +64,11 @@ impl App {
             )?),
         };
         // Only a node whose writer is the database's only writer (no Redis: one node) may cache.
-        let cache = config.redis_url.is_none().then(|| {
+        let cache = (config.redis_url.is_none() && config.cache_bytes > 0).then(|| {
             Arc::new(RecentCache::new(
                 config.history as usize,
-                CACHE_BUDGET_BYTES,
+                config.cache_bytes,
+                stats.clone(),
             ))
         });
         let (store, writer) = StoreWriter::spawn(
@@ -74,6 +79,7 @@ impl App {
                 queue: WRITE_QUEUE,
                 max_batch: config.write_batch,
                 cache,
+                read_concurrency: config.catch_up_reads,
             },
         );
         let address = (
@@ -89,12 +95,27 @@ impl App {
             accounts.revocations(),
             layer_stop.clone(),
         ));
+        // Every room's mutes, bans and slow mode in memory before the first handshake; then the log.
+        let (moderation, logged) = crate::moderation::Moderation::load(store.db())
+            .await
+            .context("reading the moderation of the rooms")?;
+        tokio::spawn(crate::moderation::watch_log(
+            moderation.clone(),
+            logged,
+            layer_stop.clone(),
+        ));
         let presence = Arc::new(Presence::new(channels.clone(), config.presence_settings()));
         // Stops with the sockets, while the layer still carries its last news to the other nodes.
         tokio::spawn(crate::presence::run(
             presence.clone(),
             news_rx,
             shutdown.clone(),
+        ));
+        // Idle limit keys are forgotten and metric samples folded every few seconds.
+        tokio::spawn(crate::limits::housekeeping(
+            limits.clone(),
+            stats.clone(),
+            layer_stop.clone(),
         ));
         let state = AppState {
             accounts,
@@ -105,6 +126,8 @@ impl App {
             presence,
             templates: Arc::new(crate::templates::environment()),
             stats,
+            limits,
+            moderation,
             shutdown,
             tracker: TaskTracker::new(),
         };
@@ -157,6 +180,7 @@ impl App {
         });
         // Read marks reach the database about once a second, and once more when stopping.
         let store = state.store.clone();
+        let channels = state.channels.clone();
         tokio::spawn({
             let (store, stop) = (store.clone(), layer_stop.clone());
             async move {
@@ -176,39 +200,87 @@ impl App {
             "chatweb is serving on http://{addr}/"
         );
         let bound = state.config.shutdown_timeout();
+        let header_timeout = state.config.header_timeout();
         let tracker = state.tracker.clone();
-        // Chat frames are small and latency matters: no Nagle delay on accepted sockets.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(error) = tcp.set_nodelay(true) {
-                tracing::debug!(%error, "cannot set TCP_NODELAY");
-            }
-        });
-        // The peer's address reaches handlers (login throttling per address).
-        let service =
-            crate::routes::router(state).into_make_service_with_connect_info::<SocketAddr>();
-        let serve =
-            axum::serve(listener, service).with_graceful_shutdown(token.clone().cancelled_owned());
-        let served = serve.await.context("serving HTTP");
+        let connections = serve::serve(
+            listener,
+            crate::routes::router(state),
+            header_timeout,
+            token.clone(),
+        )
+        .await;
+        // The whole stop takes at most `bound` from here. Requests and sockets get three quarters of it
+        // (whatever is still open then is dropped); the rest is kept for the store's last commit and close.
+        let deadline = tokio::time::Instant::now() + bound;
+        let drain_until = deadline - bound / 4;
         // Every socket task got the token too: it answers its pending sends and closes with 1001.
         tracker.close();
         tracing::info!(
-            open = tracker.len(),
-            "stopping: closing WebSocket connections"
+            http = connections.len(),
+            websockets = tracker.len(),
+            "stopping: finishing requests and closing WebSocket connections"
         );
-        if tokio::time::timeout(bound, tracker.wait()).await.is_err() {
+        let drained = tokio::time::timeout_at(drain_until, async {
+            connections.wait().await;
+            tracker.wait().await;
+        })
+        .await;
+        if drained.is_err() {
             tracing::warn!(
-                open = tracker.len(),
-                "connections still open at the shutdown bound"
+                http = connections.len(),
+                websockets = tracker.len(),
+                "connections still open at the shutdown bound are dropped"
             );
+            connections.drop_all();
         }
-        store.flush_marks().await;
-        if tokio::time::timeout(bound, writer.close()).await.is_err() {
+        if tokio::time::timeout_at(deadline, store.flush_marks())
+            .await
+            .is_err()
+        {
+            tracing::warn!("read marks were not stored within the shutdown bound");
+        }
+        if tokio::time::timeout_at(deadline, writer.close())
+            .await
+            .is_err()
+        {
             tracing::error!("the store writer did not finish within the shutdown bound");
         }
+        // The writer's last commits reach the other nodes before the layer stops.
+        let now = tokio::time::Instant::now();
+        channels
+            .drain(deadline.saturating_duration_since(now))
+            .await;
         layer_stop.cancel();
         tracing::info!("chatweb stopped");
-        served
+        Ok(())
     }
+}
+
+/// The Redis layer's settings; the cluster id is `--cluster-id`, or derived from the database's identity.
+async fn redis_settings(
+    config: &Config,
+    url: &str,
+    backend: &Arc<dyn crate::storage::Backend>,
+) -> anyhow::Result<RedisSettings> {
+    let cluster = match &config.cluster_id {
+        Some(id) => ClusterId::parse(id).map_err(anyhow::Error::msg)?,
+        None => {
+            let identity = database_identity(&backend.db()).await.context(
+                "reading the database's identity for the cluster id (or set --cluster-id)",
+            )?;
+            ClusterId::derived(&identity)
+        }
+    };
+    tracing::info!(%cluster, "redis payloads carry this cluster id");
+    Ok(RedisSettings {
+        url: url.to_owned(),
+        prefix: config.redis_prefix.clone(),
+        cluster,
+        room_buffer: config.room_buffer,
+        room_buffer_bytes: config.room_buffer_bytes,
+        outbox_bytes: config.redis_outbox_bytes,
+        heal_every: std::time::Duration::from_millis(config.redis_heal_ms.max(10)),
+    })
 }
 
 /// Connections waiting to be accepted before the kernel refuses more (the OS default of 128 drops bursts

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     /// Serve the lobby, the rooms and the WebSocket endpoint (runs migrations first).
-    Serve(Config),
+    Serve(Box<Config>),
     /// Create or update the database schema, then exit.
     Migrate(DatabaseArgs),
     /// Create a staff user (prompts, or `--noinput` with the password from CHATWEB_SUPERUSER_PASSWORD).

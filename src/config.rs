@@ -33,6 +33,23 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_REDIS_PREFIX", default_value = "chatweb")]
     pub redis_prefix: String,
 
+    /// This deployment's id in every Redis payload: a node ignores other clusters' payloads on its
+    /// channels. Unset: derived from the database (when it was created and its name), so every node of
+    /// one deployment agrees and two deployments on one Redis prefix never mix. 1 to 64 characters of
+    /// ASCII letters, digits, `-`, `_`, `.`, `:`.
+    #[arg(long, env = "CHATWEB_CLUSTER_ID")]
+    pub cluster_id: Option<String>,
+
+    /// Bytes the Redis outbox (events waiting to be published) may hold; past it each room keeps only its
+    /// newest stored event and ephemeral ones are dropped (other nodes heal from the store).
+    #[arg(long, env = "CHATWEB_REDIS_OUTBOX_BYTES", default_value_t = 32 * 1024 * 1024)]
+    pub redis_outbox_bytes: usize,
+
+    /// Milliseconds between two checks of the served rooms' stored heads (one query per 500 rooms): with
+    /// Redis, a room whose newest message never came through it heals within two periods.
+    #[arg(long, env = "CHATWEB_REDIS_HEAL_MS", default_value_t = 2000)]
+    pub redis_heal_ms: u64,
+
     /// Largest accepted chat message, in bytes of UTF-8.
     #[arg(long, env = "CHATWEB_MAX_MESSAGE_BYTES", default_value_t = 4096)]
     pub max_message_bytes: usize,
@@ -47,9 +64,24 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_HISTORY", default_value_t = 50)]
     pub history: u32,
 
+    /// Bytes the recent-history cache of a single node may hold (each room counts a fixed 256 bytes
+    /// besides its name and messages; the least recently used rooms go first). 0 turns the cache off.
+    #[arg(long, env = "CHATWEB_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub cache_bytes: usize,
+
+    /// History and catch-up reads of the message store running at once; the connections asking the same
+    /// read at once share one, the others wait their turn. At least 1.
+    #[arg(long, env = "CHATWEB_CATCH_UP_READS", default_value_t = 4)]
+    pub catch_up_reads: usize,
+
     /// Messages a room's live buffer holds; a connection further behind catches up from the store.
     #[arg(long, env = "CHATWEB_ROOM_BUFFER", default_value_t = 1024)]
     pub room_buffer: usize,
+
+    /// Bytes a room's live buffer holds at most (besides `--room-buffer` events; always at least the newest
+    /// event); a connection further behind catches up from the store.
+    #[arg(long, env = "CHATWEB_ROOM_BUFFER_BYTES", default_value_t = 1024 * 1024)]
+    pub room_buffer_bytes: usize,
 
     /// Outbound bytes a connection buffers before writing to its socket. A connection whose socket is
     /// full waits; one that falls behind the room's live buffer catches up from the store.
@@ -64,9 +96,16 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_KEEPALIVE_SECS", default_value_t = 30)]
     pub keepalive_secs: u64,
 
-    /// Seconds a graceful stop may take before the process exits anyway.
+    /// Seconds a graceful stop may take in all (finishing requests, closing sockets, storing what was
+    /// queued); whatever is still open then is dropped and the process exits anyway.
     #[arg(long, env = "CHATWEB_SHUTDOWN_SECS", default_value_t = 10)]
     pub shutdown_secs: u64,
+
+    /// Seconds a client has to send a request's headers (and an idle keep-alive connection to start its
+    /// next request) before its connection is closed: a half-sent request never holds a descriptor, or a
+    /// stop, for longer. 0 counts as 1.
+    #[arg(long, env = "CHATWEB_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
 
     /// Most messages the store writer commits in one transaction.
     #[arg(long, env = "CHATWEB_WRITE_BATCH", default_value_t = 8192)]
@@ -105,6 +144,10 @@ pub struct Config {
     /// node that died takes to leave everyone's presence.
     #[arg(long, env = "CHATWEB_PRESENCE_TTL_SECS", default_value_t = 45)]
     pub presence_ttl_secs: u64,
+
+    /// Rate and connection limits, `--limits off`, and the trusted proxies (src/limits/).
+    #[command(flatten)]
+    pub limits: crate::limits::LimitSettings,
 }
 
 impl Config {
@@ -136,6 +179,11 @@ impl Config {
     /// The graceful-stop bound.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_secs)
+    }
+
+    /// How long a request's headers may take to arrive (never unbounded).
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_timeout_secs.max(1))
     }
 
     /// The largest WebSocket message accepted at all. It sits well above the chat message limit so that an
@@ -186,14 +234,21 @@ impl Default for Config {
             database_url: DEFAULT_DATABASE_URL.into(),
             redis_url: None,
             redis_prefix: "chatweb".into(),
+            cluster_id: None,
+            redis_outbox_bytes: 32 * 1024 * 1024,
+            redis_heal_ms: 2000,
             max_message_bytes: 4096,
             allowed_hosts: Vec::new(),
             history: 50,
+            cache_bytes: 64 * 1024 * 1024,
+            catch_up_reads: 4,
             room_buffer: 1024,
+            room_buffer_bytes: 1024 * 1024,
             send_buffer_bytes: 16 * 1024,
             max_in_flight: 64,
             keepalive_secs: 30,
             shutdown_secs: 10,
+            header_timeout_secs: 10,
             write_batch: 8192,
             guests: true,
             session_days: 14,
@@ -203,6 +258,7 @@ impl Default for Config {
             presence_list_max: 100,
             typing_interval_ms: 3000,
             presence_ttl_secs: 45,
+            limits: crate::limits::LimitSettings::default(),
         }
     }
 }
@@ -236,17 +292,25 @@ mod tests {
         assert_eq!(parsed.max_message_bytes, default.max_message_bytes);
         assert_eq!(parsed.allowed_hosts, default.allowed_hosts);
         assert_eq!(parsed.history, default.history);
+        assert_eq!(parsed.cache_bytes, default.cache_bytes);
+        assert_eq!(parsed.catch_up_reads, default.catch_up_reads);
         assert_eq!(parsed.room_buffer, default.room_buffer);
+        assert_eq!(parsed.room_buffer_bytes, default.room_buffer_bytes);
+        assert_eq!(parsed.cluster_id, default.cluster_id);
+        assert_eq!(parsed.redis_outbox_bytes, default.redis_outbox_bytes);
+        assert_eq!(parsed.redis_heal_ms, default.redis_heal_ms);
         assert_eq!(parsed.send_buffer_bytes, default.send_buffer_bytes);
         assert_eq!(parsed.max_in_flight, default.max_in_flight);
         assert_eq!(parsed.keepalive_secs, default.keepalive_secs);
         assert_eq!(parsed.shutdown_secs, default.shutdown_secs);
+        assert_eq!(parsed.header_timeout_secs, default.header_timeout_secs);
         assert_eq!(parsed.write_batch, default.write_batch);
         assert_eq!(parsed.guests, default.guests);
         assert_eq!(parsed.session_days, default.session_days);
         assert_eq!(parsed.secure_cookies, default.secure_cookies);
         assert_eq!(parsed.login_failures, default.login_failures);
         assert_eq!(parsed.login_lockout_secs, default.login_lockout_secs);
+        assert_eq!(parsed.limits, default.limits);
     }
 
     #[test]

@@ -21,8 +21,12 @@ pub mod domain;
 pub mod error;
 /// The HTTP pages: lobby, room page, account pages, static assets, health.
 pub mod http;
+/// Rate and connection limits per connection, user and address; the client's address.
+pub mod limits;
 /// The management commands: createsuperuser, changepassword, API tokens.
 pub mod manage;
+/// Mutes, bans, kicks and slow mode per room: stored, audited, applied on every node within a second.
+pub mod moderation;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
 /// Every route of a node, merged behind CSRF protection and tracing.

@@ -8,13 +8,31 @@ use chatweb::manage;
 use chatweb::storage::Store;
 use clap::Parser;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     chatweb::telemetry::init(std::io::stderr);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("Error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = runtime.block_on(run(cli));
+    // A stop that reached its bound leaves tasks behind (a socket that never took its close frame, a
+    // blocking call): they are dropped, not waited for, so `--shutdown-secs` bounds the whole exit.
+    runtime.shutdown_background();
+    code
+}
+
+/// Runs the chosen command; a failure is logged (serving) or printed (a management command).
+async fn run(cli: Cli) -> ExitCode {
     let serving = matches!(cli.command, None | Some(Command::Serve(_)));
     let result = match cli.command {
-        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Serve(config)) => serve(*config).await,
         None => serve(cli.serve).await,
         Some(Command::Migrate(args)) => migrate(&args.database_url).await,
         Some(Command::Createsuperuser(args)) => {

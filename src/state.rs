@@ -11,6 +11,8 @@ use tokio_util::task::TaskTracker;
 use crate::accounts::Accounts;
 use crate::channels::ChannelLayer;
 use crate::config::Config;
+use crate::limits::Limits;
+use crate::moderation::Moderation;
 use crate::presence::Presence;
 use crate::stats::Stats;
 use crate::storage::Store;
@@ -34,6 +36,10 @@ pub struct AppState {
     pub templates: Arc<Environment<'static>>,
     /// Counters for `/metrics`.
     pub stats: Arc<Stats>,
+    /// Rate and connection limits, and whose `X-Forwarded-For` is believed.
+    pub limits: Arc<Limits>,
+    /// Mutes, bans, kicks and slow mode per room, held in memory and kept in step with every node.
+    pub moderation: Moderation,
     /// Cancelled when the node starts to stop.
     pub shutdown: CancellationToken,
     /// Tracks WebSocket tasks so shutdown can wait for them.

@@ -33,6 +33,10 @@ pub const ALL: &[(&str, &str)] = &[
         include_str!("../templates/admin/rooms.html"),
     ),
     (
+        "admin/room.html",
+        include_str!("../templates/admin/room.html"),
+    ),
+    (
         "admin/messages.html",
         include_str!("../templates/admin/messages.html"),
     ),

@@ -15,7 +15,8 @@ export const PROTOCOL = 'chatweb.v2';
  * @type {ReadonlySet<string>}
  */
 export const RETRYABLE_CODES = new Set([
-  'store_unavailable', 'shutting_down', 'unavailable', 'rate_limited', 'too_many_requests',
+  'store_unavailable', 'shutting_down', 'outcome_unknown', 'unavailable', 'rate_limited', 'slow_mode',
+  'too_many_requests',
 ]);
 
 /** Close codes after which the client stops reconnecting: the session or the account is gone. */

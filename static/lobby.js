@@ -14,8 +14,16 @@ const roomInput = /** @type {HTMLInputElement} */ (document.getElementById('room
 const error = /** @type {HTMLElement} */ (document.getElementById('room-name-error'));
 const list = /** @type {HTMLUListElement} */ (document.getElementById('room-list'));
 const empty = /** @type {HTMLElement} */ (document.getElementById('no-rooms'));
-// The server's rule (src/domain/room_name.rs): letters and digits of any script, '-', '_', '.'.
+// The server's rule (src/domain/room_name.rs): NFC, letters and digits of any script, '-', '_', '.', not
+// '.' or '..' (the browser would resolve those away), no invisible character (src/domain/invisible.rs).
 const ROOM = /^[\p{Alphabetic}\p{N}_.-]{1,64}$/u;
+const INVISIBLE =
+  /[\p{Cc}\p{Cf}\u034F\u115F\u1160\u17B4\u17B5\u180B-\u180F\u2028\u2029\u2800\u3164\uFE00-\uFE0F\uFFA0\uFFF0-\uFFF8\u{E0000}-\u{E0FFF}]/u;
+
+/** @param {string} name */
+function validRoom(name) {
+  return ROOM.test(name) && !INVISIBLE.test(name) && name !== '.' && name !== '..';
+}
 
 // Signed-in users have no nickname box: the server knows their name.
 function saveNickname() {
@@ -30,9 +38,9 @@ roomInput.focus();
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   saveNickname();
-  const name = roomInput.value.trim();
-  if (!ROOM.test(name)) {
-    error.textContent = 'Room names are 1 to 64 letters, digits, "-", "_" or ".".';
+  const name = roomInput.value.trim().normalize('NFC');
+  if (!validRoom(name)) {
+    error.textContent = 'Room names are 1 to 64 letters, digits, "-", "_" or "." (but not "." or "..").';
     return;
   }
   window.location.pathname = '/chat/' + encodeURIComponent(name) + '/';

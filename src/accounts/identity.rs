@@ -163,6 +163,21 @@ mod tests {
             "anonymous",
             "a zero-width space is refused"
         );
+        assert_eq!(
+            nickname(&headers("chatweb_nickname=%E2%80%AEevil")).as_str(),
+            "anonymous",
+            "a bidi override is refused"
+        );
+        assert_eq!(
+            nickname(&headers("chatweb_nickname=%E3%85%A4")).as_str(),
+            "anonymous",
+            "a Hangul filler (a blank letter) is refused"
+        );
+        assert_eq!(
+            nickname(&headers("chatweb_nickname=Jose%CC%81")).as_str(),
+            "Jos\u{E9}",
+            "a decomposed name is stored composed"
+        );
         assert_eq!(nickname(&HeaderMap::new()).as_str(), "anonymous");
     }
 }

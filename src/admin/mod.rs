@@ -1,8 +1,10 @@
-//! The admin (Django's `admin.py`, for a chat server), at `/admin/`, for staff only: users, rooms,
-//! messages and the audit log, as server-rendered pages whose forms carry the CSRF token. Guests are sent
-//! to the login page; signed-in users without staff rights get 403. Every action writes one audit row.
+//! The admin (Django's `admin.py`, for a chat server), at `/admin/`, for staff only: users, rooms (with
+//! each room's mutes, bans and slow mode), messages and the audit log, as server-rendered pages whose
+//! forms carry the CSRF token. Guests are sent to the login page; signed-in users without staff rights
+//! get 403. Every action writes one audit row.
 
 mod audit;
+mod moderation;
 mod rooms;
 mod users;
 
@@ -32,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(|| async { Redirect::permanent("/admin/") }))
         .merge(users::router())
         .merge(rooms::router())
+        .merge(moderation::router())
         .merge(audit::router())
 }
 

@@ -2,16 +2,22 @@
 //! the store is the truth, and a subscriber that misses something heals the gap from the store
 //! (shared/DESIGN.md, invariant 3).
 
+mod cluster;
 mod memory;
 mod redis;
+mod ring;
+
+use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast;
 
 use crate::domain::RoomName;
 
-pub use memory::MemoryLayer;
-pub use redis::RedisLayer;
+pub use cluster::{ClusterId, database_identity};
+pub use memory::{DEFAULT_ROOM_BUFFER_BYTES, MemoryLayer};
+pub use redis::{DEFAULT_OUTBOX_BYTES, RedisLayer, RedisSettings};
+pub use ring::{Receiver, RecvError, TryRecvError};
 
 /// One committed message on its way to subscribers: its room sequence number and its outgoing frame,
 /// encoded once and shared by every recipient.
@@ -66,13 +72,17 @@ pub enum ChannelError {
 pub trait ChannelLayer: Send + Sync + 'static {
     /// Delivers `event` to every subscriber of `room`, on every node.
     async fn publish(&self, room: &RoomName, event: Event) -> Result<(), ChannelError>;
-    /// A receiver on this node, returned once every node's traffic for `room` reaches it. One that falls
-    /// more than the layer's capacity behind gets `Lagged`.
-    async fn subscribe(&self, room: &RoomName) -> Result<broadcast::Receiver<Event>, ChannelError>;
+    /// A receiver on this node, returned once every node's traffic for `room` reaches it (or, when that
+    /// cannot be confirmed in time, at once: the layer heals what it misses). One that falls more than the
+    /// room's live buffer behind gets `Lagged`.
+    async fn subscribe(&self, room: &RoomName) -> Result<Receiver, ChannelError>;
     /// Whether the layer's backing service answers (for `/readyz`).
     async fn ready(&self) -> bool {
         true
     }
+    /// Hands what is still queued for other nodes to them, within `within` (when the node stops, after
+    /// the store writer's last commit).
+    async fn drain(&self, _within: Duration) {}
     /// Rooms with members on this node.
     fn local_rooms(&self) -> usize;
     /// Delivers an ephemeral `event` to this node's subscribers of `room` only.
@@ -85,10 +95,14 @@ pub trait ChannelLayer: Send + Sync + 'static {
     fn announce(&self, _room: &RoomName, _announcement: String) {}
 }
 
-/// Where a layer finds the newest stored message of a room, to resync members after an outage.
+/// Where a layer finds the newest stored message of a room, to resync members after an outage and to
+/// heal a tail another node's PUBLISH never brought.
 #[async_trait::async_trait]
 pub trait HeadSource: Send + Sync + 'static {
     /// The newest stored message of `room`, encoded as a live event; `None` if the room is empty or the
     /// store cannot be read.
     async fn head(&self, room: &RoomName) -> Option<Event>;
+    /// The stored head (last sequence number) of each of `rooms` that exists, in as few queries as the
+    /// store allows; `None` if the store cannot be read.
+    async fn last_seqs(&self, rooms: &[RoomName]) -> Option<HashMap<RoomName, u64>>;
 }

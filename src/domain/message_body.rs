@@ -1,4 +1,5 @@
-//! `MessageBody`: the text of a chat message, not blank and within the configured size limit.
+//! `MessageBody`: the text of a chat message, not blank, within the configured size limit, and free of U+0000
+//! (which PostgreSQL cannot store in text, so no store is ever handed one).
 
 use std::sync::Arc;
 
@@ -16,6 +17,9 @@ pub enum BodyError {
         /// The configured limit.
         limit: usize,
     },
+    /// Holds U+0000 (NUL), which no text column of PostgreSQL accepts.
+    #[error("the message contains U+0000 (NUL), which cannot be stored")]
+    Nul,
 }
 
 /// A valid message text, kept exactly as sent (white space included).
@@ -23,7 +27,8 @@ pub enum BodyError {
 pub struct MessageBody(Arc<str>);
 
 impl MessageBody {
-    /// Accepts `text` if it holds something other than white space and is at most `limit` bytes.
+    /// Accepts `text` if it holds something other than white space, is at most `limit` bytes and has no
+    /// U+0000.
     pub fn parse(text: &str, limit: usize) -> Result<Self, BodyError> {
         if text.trim().is_empty() {
             return Err(BodyError::Empty);
@@ -33,6 +38,9 @@ impl MessageBody {
                 len: text.len(),
                 limit,
             });
+        }
+        if text.contains('\0') {
+            return Err(BodyError::Nul);
         }
         Ok(Self(Arc::from(text)))
     }
@@ -59,5 +67,14 @@ mod tests {
             MessageBody::parse(" hi ", 10).map(|b| b.as_str().to_owned()),
             Ok(" hi ".into())
         );
+    }
+
+    #[test]
+    fn nul_is_refused_anywhere_in_the_text() {
+        assert_eq!(MessageBody::parse("a\0b", 10), Err(BodyError::Nul));
+        assert_eq!(MessageBody::parse("\0", 10), Err(BodyError::Nul));
+        assert_eq!(MessageBody::parse("hi\0", 10), Err(BodyError::Nul));
+        // Other control characters are text like any other.
+        assert!(MessageBody::parse("a\u{1}b\u{7f}", 10).is_ok());
     }
 }

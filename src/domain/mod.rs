@@ -1,5 +1,6 @@
 //! Validated values. Each type has a `parse` constructor; holding one means the value is valid.
 
+mod invisible;
 mod message_body;
 mod room_name;
 mod username;

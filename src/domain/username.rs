@@ -1,13 +1,16 @@
 //! `Username`: the name shown next to a message. Two constructors: [`Username::parse_account`] for accounts
 //! (Django's rule: letters and digits of any script and `@ . + - _`, at most 150 characters) and
 //! [`Username::parse`] for a guest's nickname (any printable text of at most 32 characters). Both are
-//! NFC-normalised and refuse control and format characters (U+200B, U+202E, ...), so that no name can look
-//! like another it is not; [`Username::key`] is the case-insensitive form two names collide on.
+//! NFC-normalised and refuse control, format and other invisible characters (U+200B, U+202E, Hangul fillers,
+//! ...: see `invisible.rs`), so that no name can look like another it is not, or empty; [`Username::key`] is
+//! the case-insensitive form two names collide on.
 
 use std::fmt;
 use std::sync::Arc;
 
 use unicode_normalization::UnicodeNormalization;
+
+use super::invisible::invisible;
 
 /// Longest guest nickname, in characters.
 pub const MAX_USERNAME_CHARS: usize = 32;
@@ -99,20 +102,6 @@ fn key_of(name: &str) -> String {
     name.to_lowercase().nfc().collect()
 }
 
-/// Control characters, and format characters and fillers that render as nothing (zero-width spaces and
-/// joiners, bidirectional overrides, the BOM, tags, Hangul fillers).
-fn invisible(c: char) -> bool {
-    c.is_control()
-        || matches!(c,
-            '\u{AD}' | '\u{34F}' | '\u{61C}' | '\u{115F}' | '\u{1160}' | '\u{17B4}' | '\u{17B5}'
-            | '\u{180B}'..='\u{180F}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{206F}' | '\u{3164}' | '\u{FE00}'..='\u{FE0F}' | '\u{FEFF}'
-            | '\u{FFA0}' | '\u{FFF9}'..='\u{FFFB}' | '\u{600}'..='\u{605}' | '\u{6DD}' | '\u{70F}'
-            | '\u{890}' | '\u{891}' | '\u{8E2}' | '\u{110BD}' | '\u{110CD}'
-            | '\u{13430}'..='\u{1343F}' | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0000}'..='\u{E0FFF}')
-}
-
 impl fmt::Display for Username {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
@@ -151,6 +140,25 @@ mod tests {
                 "{name:?}"
             );
         }
+    }
+
+    #[test]
+    fn nicknames_refuse_every_invisible_character_and_are_nfc() {
+        for name in [
+            "a\u{2028}b",
+            "\u{2800}",
+            "\u{3164}",
+            "bob\u{E0041}",
+            "x\u{2066}y\u{2069}",
+            "\u{AD}ada",
+            "ada\u{FE0F}",
+        ] {
+            assert!(Username::parse(name).is_none(), "{}", name.escape_unicode());
+        }
+        assert_eq!(
+            Username::parse("Jose\u{301} L").map(|u| u.to_string()),
+            Some("Jos\u{E9} L".into())
+        );
     }
 
     #[test]

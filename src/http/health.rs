@@ -29,6 +29,8 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
         Ok(Ok(()))
     );
+    // The layer keeps one connection for probes and reuses its answer for a second (channels/redis/probe.rs):
+    // probes never open a connection each.
     let layer = tokio::time::timeout(PROBE_TIMEOUT, state.channels.ready())
         .await
         .unwrap_or(false);

@@ -1,7 +1,7 @@
 //! What every page shares: rendering a template with the base layout's context (who you are, the CSRF
 //! token for its forms), the client's address, and safe `next` redirects.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -71,31 +71,41 @@ pub fn render(state: &AppState, name: &str, ctx: Value) -> Result<Html<String>, 
     Ok(Html(html))
 }
 
-/// The client's address, for login throttling: the peer, or when the peer is a proxy on this machine,
-/// the last address it put in `X-Forwarded-For`.
-pub struct ClientAddr(pub String);
+/// The client's address: the peer, or when the peer is a proxy named in `--trusted-proxies` (default:
+/// loopback), the client it put in `X-Forwarded-For` (see `limits::TrustedProxies`). `None` only without
+/// connection info (a router served without it). The one extractor of the client's address: login
+/// throttling and every limit per address use it.
+pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
-        let forwarded = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty());
-        let address = match (peer, forwarded) {
-            (Some(peer), Some(forwarded)) if peer.is_loopback() => forwarded,
-            (Some(peer), _) => peer.to_string(),
-            (None, _) => "unknown".to_owned(),
-        };
-        Ok(Self(address))
+        Ok(Self(state.limits.client_address(peer, &parts.headers)))
+    }
+}
+
+/// [`ClientIp`] as text, for login throttling (`unknown` without connection info).
+pub struct ClientAddr(pub String);
+
+impl FromRequestParts<AppState> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
+        Ok(Self(
+            ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
+        ))
     }
 }
 

@@ -582,13 +582,7 @@ mod tests {
     use super::*;
     use crate::channels::MemoryLayer;
 
-    fn setup(
-        list_max: usize,
-    ) -> (
-        Arc<Presence>,
-        tokio::sync::broadcast::Receiver<Event>,
-        RoomName,
-    ) {
+    fn setup(list_max: usize) -> (Arc<Presence>, crate::channels::Receiver, RoomName) {
         let layer = Arc::new(MemoryLayer::new(64));
         let room = RoomName::parse("den").expect("room");
         let receiver = layer.subscribe_local(&room);
@@ -600,7 +594,7 @@ mod tests {
         (Arc::new(Presence::new(layer, settings)), receiver, room)
     }
 
-    fn frames(receiver: &mut tokio::sync::broadcast::Receiver<Event>) -> Vec<serde_json::Value> {
+    fn frames(receiver: &mut crate::channels::Receiver) -> Vec<serde_json::Value> {
         std::iter::from_fn(|| receiver.try_recv().ok())
             .map(|e| serde_json::from_str(e.frame.as_str()).expect("json"))
             .collect()

@@ -1,6 +1,8 @@
 //! Planning one committed batch, shared by every backend: group the batch by room (in name order, so that
 //! nodes writing to the same rooms lock them in the same order), recognise repeated `client_id`s, and hand
-//! out sequence numbers after the room's last one. The backend does the I/O; this does the arithmetic.
+//! out sequence numbers after the room's last one; and telling a batch the database refused for what one of
+//! its messages holds from one it could not write at all ([`refuses_data`]). The backend does the I/O; this
+//! does the arithmetic.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -90,6 +92,52 @@ pub(super) fn plan_room(
     }
 }
 
+/// Whether `error` is the database refusing something a message of the batch holds (a constraint, a value
+/// it cannot store), rather than failing to write anything (unreachable, busy, full): only such a batch is
+/// worth splitting, since the messages it does not hold can still be stored.
+/// - PostgreSQL, by SQLSTATE class: `22` data exception (U+0000 in text is `22021`), `23` integrity
+///   constraint, `54` program limit exceeded, `P0` raised by a PL/pgSQL trigger.
+/// - SQLite, by primary result code: `SQLITE_TOOBIG` (18), `SQLITE_CONSTRAINT` (19, a trigger's `RAISE`
+///   included), `SQLITE_MISMATCH` (20).
+/// - Either: a value the driver could not encode.
+pub(super) fn refuses_data(error: &StoreError) -> bool {
+    match error {
+        StoreError::Database(error) => refuses(error),
+        _ => false,
+    }
+}
+
+/// What one message alone gets for `error`: [`StoreError::Refused`] when the database refused what it
+/// holds (sending it again unchanged fails again), else `error` itself.
+pub(super) fn alone(error: StoreError) -> StoreError {
+    match error {
+        StoreError::Database(error) if refuses(&error) => StoreError::Refused(error),
+        error => error,
+    }
+}
+
+fn refuses(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                matches!(code.get(..2), Some("22" | "23" | "54" | "P0"))
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                code.parse::<i32>()
+                    .is_ok_and(|code| matches!(code & 0xff, 18..=20))
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
+}
+
 /// Puts per-room outcomes back in batch order.
 pub(super) fn in_batch_order(len: usize, outcomes: Vec<(usize, Outcome)>) -> Vec<Outcome> {
     let mut slots: Vec<Option<Outcome>> = vec![None; len];
@@ -136,6 +184,34 @@ mod tests {
         let dup = dup.1.as_ref().expect("stored");
         assert!(dup.duplicate);
         assert_eq!(dup.message.seq, 8);
+    }
+
+    #[tokio::test]
+    async fn only_a_refusal_of_the_data_is_worth_splitting_a_batch_for() {
+        use sqlx::Connection;
+        let mut db = sqlx::SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("sqlite");
+        sqlx::query("CREATE TABLE t (x INTEGER NOT NULL CHECK (x > 0))")
+            .execute(&mut db)
+            .await
+            .expect("table");
+        let mut error = async |sql: &'static str| {
+            let failed = sqlx::query(sql).execute(&mut db).await;
+            StoreError::from(failed.expect_err(sql))
+        };
+        let check = error("INSERT INTO t VALUES (0)").await;
+        assert!(refuses_data(&check), "{check}");
+        let not_null = error("INSERT INTO t VALUES (NULL)").await;
+        assert!(refuses_data(&not_null), "{not_null}");
+        // A broken statement or a database that cannot be reached refuses no message in particular.
+        let broken = error("INSERT INTO nowhere VALUES (1)").await;
+        assert!(!refuses_data(&broken), "{broken}");
+        assert!(!refuses_data(&StoreError::from(sqlx::Error::PoolTimedOut)));
+        assert!(!refuses_data(&StoreError::Closed));
+        // Alone, the refused message is told so; the others keep their error.
+        assert!(matches!(alone(check), StoreError::Refused(_)));
+        assert!(matches!(alone(broken), StoreError::Database(_)));
     }
 
     #[test]

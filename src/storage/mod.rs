@@ -1,5 +1,6 @@
 //! The store: the only place that speaks SQL. A [`Store`] handle reads through a backend's read pool (or,
-//! on a single node, the [`RecentCache`] in front of it) and writes through one group-commit writer task
+//! on a single node, the [`RecentCache`] in front of it), sharing each read among everyone asking the same
+//! at once (`reads.rs`), and writes through one group-commit writer task
 //! ([`writer`]), so every message gets its room sequence number inside the transaction that stores it
 //! (shared/DESIGN.md, invariants 1 and 2).
 
@@ -10,7 +11,9 @@ mod batch;
 mod db;
 mod history;
 mod marks;
+mod moderation;
 mod postgres;
+mod reads;
 mod recent;
 mod sqlite;
 mod writer;
@@ -27,8 +30,9 @@ pub use db::Db;
 pub(crate) use db::on_db;
 pub use history::{HistoryPage, RoomActivity};
 pub use marks::{ReadMark, ReadMarks};
+pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;
-pub use recent::RecentCache;
+pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
 pub use sqlite::SqliteBackend;
 pub use writer::{CommitListener, StoreWriter, WriterOptions};
 
@@ -173,6 +177,10 @@ pub enum StoreError {
     /// The database refused or could not be reached.
     #[error("database error: {0}")]
     Database(Arc<sqlx::Error>),
+    /// The database refused this one message for what it holds (a constraint, a value it cannot store);
+    /// the rest of its batch was stored. Sending it again unchanged fails again.
+    #[error("the database refused the message: {0}")]
+    Refused(Arc<sqlx::Error>),
     /// Migrations could not be applied.
     #[error("migration failed: {0}")]
     Migrate(Arc<sqlx::migrate::MigrateError>),
@@ -328,12 +336,6 @@ pub(crate) enum WriteRequest {
         marks: Vec<ReadMark>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
-    /// Read a room's newest messages into the recent cache (between batches, so that nothing committed
-    /// can be missed) and answer with them.
-    Load {
-        room: RoomName,
-        reply: oneshot::Sender<Result<Vec<StoredMessage>, StoreError>>,
-    },
 }
 
 /// The store handle: cheap to clone, shared by every connection.
@@ -343,6 +345,8 @@ pub struct Store {
     writer: mpsc::Sender<WriteRequest>,
     /// The newest messages per room, when this node is the database's only writer.
     cache: Option<Arc<RecentCache>>,
+    /// History and catch-up reads, shared per room and read, capped in number.
+    reads: Arc<reads::Reads>,
     /// Read marks not written yet.
     marks: Arc<ReadMarks>,
 }
@@ -462,28 +466,25 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
         let Some(cache) = self.cache.as_ref().filter(|c| limit as usize <= c.depth()) else {
-            return self.backend.recent(room, limit).await;
+            return self.reads.recent(room, limit).await;
         };
         if let Some(messages) = cache.recent(room, limit as usize) {
             return Ok(messages);
         }
-        // A miss: the writer reads the room between batches and caches it.
-        let (reply, loaded) = oneshot::channel();
-        let load = WriteRequest::Load {
-            room: room.clone(),
-            reply,
-        };
-        self.writer
-            .send(load)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        let mut messages = loaded.await.map_err(|_| StoreError::Closed)??;
+        // A miss: read the room from the read pool. The load, opened first, installs the read only if
+        // the writer committed nothing to the room meanwhile (recent.rs), so the cache never lacks a
+        // commit; an empty room is answered without an entry.
+        let load = cache.load(room);
+        let depth = u32::try_from(cache.depth()).unwrap_or(u32::MAX);
+        let mut messages = self.reads.recent(room, depth).await?;
+        load.install(&messages);
         let skip = messages.len().saturating_sub(limit as usize);
         messages.drain(..skip);
         Ok(messages)
     }
 
-    /// Up to `limit` messages of `room` after `since`, oldest first.
+    /// Up to `limit` messages of `room` after `since`, oldest first. Members asking the same at once share
+    /// one database read (reads.rs).
     pub async fn after(
         &self,
         room: &RoomName,
@@ -497,7 +498,7 @@ impl Store {
         {
             return Ok(messages);
         }
-        self.backend.after(room, since, limit).await
+        self.reads.after(room, since, limit).await
     }
 
     /// The room's last sequence number.

@@ -16,7 +16,8 @@ use super::{
 };
 use crate::domain::RoomName;
 
-/// Connections in the pool (the writer uses one at a time; readers share the rest).
+/// Connections for reads (history, catch-up, the lobby) and for accounts, sessions and the admin. The
+/// writer has a connection of its own beside them, so no burst of reads can make a commit wait.
 const POOL_SIZE: u32 = 8;
 /// How long an operation waits for a connection before it fails (and a send gets an error frame).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
@@ -39,24 +40,38 @@ fn migrator() -> Migrator {
             "live room",
             include_str!("../../migrations/postgres/0003_live_room.sql"),
         ),
+        (
+            4,
+            "moderation",
+            include_str!("../../migrations/postgres/0004_moderation.sql"),
+        ),
     ])
 }
 
 /// A PostgreSQL database.
 pub struct PostgresBackend {
+    /// The writer's own connection (a pool of one, so it reconnects by itself): `append` and `amend`
+    /// only, which only the writer task calls.
     pool: PgPool,
+    /// Everything else: the message path's reads and, through [`Backend::db`], accounts and the admin.
+    readers: PgPool,
 }
 
 impl PostgresBackend {
     /// Connects to `url` and applies pending migrations (concurrent nodes take turns on an advisory lock).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
-            .max_connections(POOL_SIZE)
+            .max_connections(1)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect(url)
             .await?;
         migrator().run(&pool).await?;
-        Ok(Self { pool })
+        let readers = PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect(url)
+            .await?;
+        Ok(Self { pool, readers })
     }
 
     /// Applies pending migrations to `url`; returns how many were applied.
@@ -187,7 +202,7 @@ impl Backend for PostgresBackend {
         )))
         .bind(room.as_str())
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         Ok(rows.into_iter().rev().map(to_message).collect())
     }
@@ -205,7 +220,7 @@ impl Backend for PostgresBackend {
         .bind(room.as_str())
         .bind(to_i64(since))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         Ok(rows.into_iter().map(to_message).collect())
     }
@@ -213,7 +228,7 @@ impl Backend for PostgresBackend {
     async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = $1")
             .bind(room.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.readers)
             .await?;
         Ok(seq.map_or(0, to_u64))
     }
@@ -224,7 +239,7 @@ impl Backend for PostgresBackend {
              ORDER BY updated_at DESC, name LIMIT $1",
         )
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.readers)
         .await?;
         Ok(rows
             .into_iter()
@@ -237,15 +252,16 @@ impl Backend for PostgresBackend {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
         Ok(())
     }
 
     async fn close(&self) {
         self.pool.close().await;
+        self.readers.close().await;
     }
 
     fn db(&self) -> super::Db {
-        super::Db::Postgres(self.pool.clone())
+        super::Db::Postgres(self.readers.clone())
     }
 }

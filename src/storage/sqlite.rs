@@ -38,6 +38,11 @@ fn migrator() -> Migrator {
             "live room",
             include_str!("../../migrations/sqlite/0003_live_room.sql"),
         ),
+        (
+            4,
+            "moderation",
+            include_str!("../../migrations/sqlite/0004_moderation.sql"),
+        ),
     ])
 }
 

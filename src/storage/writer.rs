@@ -2,6 +2,12 @@
 //! it in one transaction, updates the recent cache, then hands the new messages to a [`CommitListener`]
 //! (which fans them out) and answers each sender. At low load a batch is one message and adds no wait;
 //! under load the commit cost is shared by the whole batch (shared/DESIGN.md, "Group commit").
+//!
+//! A message the database refuses fails alone (invariant 7): a batch refused for its data is split in
+//! halves and each half written again, in order, until every message the database accepts is stored and
+//! only the refused ones remain ([`StoreError::Refused`]). A failed transaction stores nothing and uses no
+//! id, so the ids stay gap-free, and each retry recognises the `client_id`s its earlier halves stored. The
+//! common path, a batch that commits, is still one transaction.
 
 use std::sync::Arc;
 
@@ -9,7 +15,10 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backend, RecentCache, Store, StoreError, StoredMessage, WriteRequest, now_ms};
+use super::{
+    Backend, NewMessage, Outcome, RecentCache, Store, StoreError, StoredMessage, WriteRequest,
+    batch, now_ms,
+};
 use crate::domain::RoomName;
 use crate::stats::Stats;
 
@@ -30,6 +39,8 @@ pub struct WriterOptions {
     pub max_batch: usize,
     /// The recent cache, only when this node is the database's only writer.
     pub cache: Option<Arc<RecentCache>>,
+    /// Most history and catch-up reads the store runs at once (`--catch-up-reads`).
+    pub read_concurrency: usize,
 }
 
 /// The running writer task; [`StoreWriter::close`] drains it and closes the database.
@@ -59,14 +70,17 @@ impl StoreWriter {
         let writer = Writer {
             backend: backend.clone(),
             listener,
-            stats: options.stats,
+            stats: options.stats.clone(),
             cache: options.cache.clone(),
         };
         let task = tokio::spawn(writer.run(rx, closing.clone(), options.max_batch.max(1)));
+        let reads =
+            super::reads::Reads::new(backend.clone(), options.read_concurrency, options.stats);
         let store = Store {
             backend: backend.clone(),
             writer: tx,
             cache: options.cache,
+            reads: Arc::new(reads),
             marks: Arc::default(),
         };
         let handle = Self {
@@ -98,7 +112,6 @@ impl Writer {
     ) {
         let mut appends = Vec::with_capacity(max_batch.min(1024));
         let mut amends = Vec::new();
-        let mut loads = Vec::new();
         let mut marks = Vec::new();
         loop {
             let first = tokio::select! {
@@ -116,7 +129,6 @@ impl Writer {
                 match request {
                     WriteRequest::Append { message, reply } => appends.push((message, reply)),
                     WriteRequest::Amend { amendment, reply } => amends.push((amendment, reply)),
-                    WriteRequest::Load { room, reply } => loads.push((room, reply)),
                     WriteRequest::Marks {
                         marks: batch,
                         reply,
@@ -138,16 +150,17 @@ impl Writer {
                 let written = super::marks::write(&self.backend.db(), &batch, now_ms()).await;
                 let _ = reply.send(written);
             }
-            // After the batch: a loaded room misses nothing committed before it is cached.
-            for (room, reply) in loads.drain(..) {
-                let _ = reply.send(self.load(&room).await);
-            }
         }
         tracing::debug!("store writer stopped");
     }
 
     async fn amend(&self, amendment: super::Amendment) -> Result<super::Appended, StoreError> {
-        let appended = self.backend.amend(&amendment, now_ms()).await?;
+        // One transaction of its own: a change the database refuses for what it holds fails alone anyway.
+        let appended = self
+            .backend
+            .amend(&amendment, now_ms())
+            .await
+            .map_err(batch::alone)?;
         if appended.duplicate {
             return Ok(appended);
         }
@@ -161,51 +174,66 @@ impl Writer {
         Ok(appended)
     }
 
-    async fn load(&self, room: &RoomName) -> Result<Vec<StoredMessage>, StoreError> {
-        let Some(cache) = &self.cache else {
-            return Err(StoreError::Closed);
-        };
-        let depth = u32::try_from(cache.depth()).unwrap_or(u32::MAX);
-        let newest = self.backend.recent(room, depth).await?;
-        cache.install(room, &newest);
-        Ok(newest)
-    }
-
-    async fn write_batch(&self, batch: &mut Vec<(super::NewMessage, Reply<super::Appended>)>) {
-        let (messages, replies): (Vec<_>, Vec<_>) = batch.drain(..).unzip();
-        let started = std::time::Instant::now();
-        let appended = self.backend.append(&messages, now_ms()).await;
-        self.stats.record_write(started.elapsed(), appended.is_ok());
-        match appended {
-            Ok(results) => {
-                let fresh: Vec<_> = messages
-                    .into_iter()
-                    .zip(&results)
-                    .filter_map(|(m, r)| match r {
-                        Ok(r) if !r.duplicate => Some((m.room, r.message.clone())),
-                        _ => None,
-                    })
-                    .collect();
-                if let Some(cache) = &self.cache {
-                    // Before anyone can see the message live, so a join never misses it.
-                    for (room, message) in &fresh {
-                        cache.committed(room, message);
-                    }
-                }
-                if !fresh.is_empty() {
-                    self.listener.committed(&fresh).await;
-                }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    // The sender may have gone away; the message is stored either way.
-                    let _ = reply.send(result);
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, messages = messages.len(), "store write failed; nothing in the batch was stored");
-                for reply in replies {
-                    let _ = reply.send(Err(error.clone()));
-                }
+    async fn write_batch(&self, queued: &mut Vec<(NewMessage, Reply<super::Appended>)>) {
+        let (messages, replies): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
+        let results = self.append_isolating(&messages, now_ms()).await;
+        let fresh: Vec<_> = messages
+            .into_iter()
+            .zip(&results)
+            .filter_map(|(m, r)| match r {
+                Ok(r) if !r.duplicate => Some((m.room, r.message.clone())),
+                _ => None,
+            })
+            .collect();
+        if let Some(cache) = &self.cache {
+            // Before anyone can see the message live, so a join never misses it.
+            for (room, message) in &fresh {
+                cache.committed(room, message);
             }
         }
+        if !fresh.is_empty() {
+            self.listener.committed(&fresh).await;
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            // The sender may have gone away; the message is stored either way.
+            let _ = reply.send(result);
+        }
+    }
+
+    /// Stores `messages` in one transaction; when the database refuses it for what a message holds, in
+    /// halves, each written again the same way, left to right. Returns every message's outcome, in order.
+    async fn append_isolating(&self, messages: &[NewMessage], now_ms: i64) -> Vec<Outcome> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        // Ranges still to write, the leftmost on top: they complete in batch order, so each one's outcomes
+        // follow the previous ones'.
+        let mut todo = Vec::with_capacity(1);
+        todo.push(0..messages.len());
+        while let Some(range) = todo.pop() {
+            let started = std::time::Instant::now();
+            let appended = self.backend.append(&messages[range.clone()], now_ms).await;
+            self.stats.record_write(started.elapsed(), appended.is_ok());
+            let error = match appended {
+                Ok(results) => {
+                    outcomes.extend(results);
+                    continue;
+                }
+                Err(error) => error,
+            };
+            let refused = batch::refuses_data(&error);
+            if refused && range.len() > 1 {
+                let middle = range.start + range.len() / 2;
+                todo.push(middle..range.end);
+                todo.push(range.start..middle);
+                continue;
+            }
+            if refused {
+                tracing::warn!(%error, "the database refused a message; the rest of its batch is stored");
+            } else {
+                tracing::error!(%error, messages = range.len(), "store write failed; none of these messages was stored");
+            }
+            let error = batch::alone(error);
+            outcomes.extend(range.map(|_| Err(error.clone())));
+        }
+        outcomes
     }
 }

@@ -2,6 +2,9 @@
 //! then hands the socket to its consumer task. Like Channels' `AllowedHostsOriginValidator`, a handshake
 //! without an allowed `Origin` is refused with 403 (a program signed in with a bearer token, which no
 //! browser page can send, may omit it). Like `AuthMiddlewareStack`, the consumer knows who is speaking.
+//! Before anything else, the client's address must be within its handshake rate and open-connection
+//! cap, and a full-history replay within the client's replay rate (src/limits/): else 429. A person banned
+//! from the room is refused with 403 (src/moderation/).
 
 mod consumer;
 pub mod cursor;
@@ -14,13 +17,14 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
 use crate::accounts::{Credential, Identity};
 use crate::domain::RoomName;
 use crate::error::AppError;
+use crate::limits::{Admission, SenderKey};
 use crate::state::AppState;
 use protocol::V2_PROTOCOL;
 
@@ -45,6 +49,8 @@ struct SocketParams {
 /// `GET /ws/chat/{room}/`: the chat socket of a room.
 async fn chat_socket(
     State(state): State<AppState>,
+    // First: a handshake over its address's limits is refused before any other work.
+    admission: Admission,
     Path(room): Path<String>,
     Query(params): Query<SocketParams>,
     headers: HeaderMap,
@@ -84,6 +90,24 @@ async fn chat_socket(
                 .map_err(|_| AppError::BadRequest("since must be a non-negative integer".into()))?,
         ),
     };
+    // A banned person is refused; the seat listens before the check, so a ban landing later still closes it.
+    let rules = state
+        .moderation
+        .enter(&room, &identity)
+        .map_err(|_| AppError::Forbidden("you are banned from this room"))?;
+    let sender = SenderKey::new(identity.user_id(), admission.address);
+    if let Some(since) = since
+        && state.limits.replays_limited()
+    {
+        // A store that does not answer fails the replay itself, with its own close code.
+        let head = state.store.last_seq(&room).await.unwrap_or(0);
+        if let Err(refusal) = state.limits.replay(sender, since, head) {
+            return Ok(refusal.into_response());
+        }
+    }
+    let limits = state
+        .limits
+        .connection(sender, admission.address, admission.slot);
     // Registered now, so a revocation between the handshake and the first select is not missed.
     let watch = identity.user().map(|u| {
         Box::new(
@@ -106,6 +130,8 @@ async fn chat_socket(
         since,
         v2,
         watch,
+        limits,
+        rules,
     });
     Ok(upgrade
         .max_message_size(max_frame)

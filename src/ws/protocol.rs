@@ -8,6 +8,9 @@ use serde_json::Value;
 use time::OffsetDateTime;
 
 use crate::domain::{BodyError, MessageBody};
+use crate::moderation::{
+    Action, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
+};
 use crate::storage::{MessageKind, StoredMessage};
 
 /// The WebSocket subprotocol a client asks for to receive chatweb's richer frames (deletions, tombstones).
@@ -56,6 +59,13 @@ pub enum ClientFrame {
         /// The last id read.
         id: u64,
     },
+    /// A staff command on the room: `mute`, `unmute`, `ban`, `unban`, `kick` or `slow_mode`.
+    Moderate {
+        /// What to do.
+        action: Action,
+        /// Echoed in the answer, when given.
+        client_id: Option<Arc<str>>,
+    },
 }
 
 /// A refused client frame. The connection stays open.
@@ -97,6 +107,8 @@ struct RawFrame {
     client_id: Option<Value>,
     since: Option<Value>,
     id: Option<Value>,
+    user: Option<Value>,
+    seconds: Option<Value>,
 }
 
 /// Parses a text frame; `max_message_bytes` bounds the message text.
@@ -141,16 +153,28 @@ pub fn parse_client_frame(
         Some(Some("read")) => Ok(ClientFrame::Read {
             id: parse_id(raw.id.as_ref(), &None)?,
         }),
+        Some(Some(kind @ ("mute" | "unmute" | "ban" | "unban" | "kick" | "slow_mode"))) => {
+            parse_moderation(kind, &raw)
+        }
         Some(_) => Err(ProtocolError::new(
             "unknown_type",
-            "\"type\" must be one of message, resume, typing, edit, delete, read",
+            "\"type\" must be one of message, resume, typing, edit, delete, read, \
+             mute, unmute, ban, unban, kick, slow_mode",
         )),
     }
 }
 
+/// The code for text holding U+0000, which no store can keep (PostgreSQL refuses it in text).
+pub const INVALID_CHARACTER: &str = "invalid_character";
+
 fn parse_client_id(value: Option<&Value>) -> Result<Option<Arc<str>>, ProtocolError> {
     match value {
         None | Some(Value::Null) => Ok(None),
+        // Refused as such, without naming it: the client cannot match an id the store could not keep.
+        Some(Value::String(id)) if id.contains('\0') => Err(ProtocolError::new(
+            INVALID_CHARACTER,
+            "\"client_id\" contains U+0000 (NUL), which cannot be stored",
+        )),
         Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES => {
             Ok(Some(Arc::from(id.as_str())))
         }
@@ -190,6 +214,7 @@ fn parse_body(
     MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
         BodyError::Empty => refuse("empty_message", e.to_string()),
         BodyError::TooLong { .. } => refuse("message_too_long", e.to_string()),
+        BodyError::Nul => refuse(INVALID_CHARACTER, e.to_string()),
     })
 }
 
@@ -197,6 +222,58 @@ fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame,
     let client_id = parse_client_id(raw.client_id.as_ref())?;
     let body = parse_body(raw.message, max_message_bytes, &client_id)?;
     Ok(ClientFrame::Message { body, client_id })
+}
+
+/// A staff command: `user` (an account name or a guest's nickname) and `seconds` as the command needs.
+fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolError> {
+    let client_id = parse_client_id(raw.client_id.as_ref())?;
+    let refuse = |code, detail: &str| ProtocolError {
+        client_id: client_id.clone(),
+        ..ProtocolError::new(code, detail)
+    };
+    let user = || match raw.user.as_ref() {
+        Some(Value::String(user))
+            if !user.trim().is_empty() && user.chars().count() <= MAX_TARGET_CHARS =>
+        {
+            Ok(user.trim().to_owned())
+        }
+        _ => Err(refuse(
+            "invalid_user",
+            "\"user\" must name a user or a guest's nickname (1 to 150 characters)",
+        )),
+    };
+    let seconds = |max: u64, optional: bool| match raw.seconds.as_ref() {
+        None | Some(Value::Null) if optional => Ok(None),
+        Some(value) => match value.as_u64() {
+            Some(n) if n <= max => Ok(Some(n)),
+            _ => Err(refuse(
+                "invalid_seconds",
+                &format!("\"seconds\" must be an integer from 0 to {max}"),
+            )),
+        },
+        None => Err(refuse("invalid_seconds", "\"seconds\" is required")),
+    };
+    let action = match kind {
+        "mute" => match seconds(MAX_MUTE_SECS, false)? {
+            Some(seconds @ 1..) => Action::Mute {
+                user: user()?,
+                seconds,
+            },
+            _ => return Err(refuse("invalid_seconds", "a mute lasts at least 1 second")),
+        },
+        "unmute" => Action::Unmute { user: user()? },
+        // 0 or none: until lifted.
+        "ban" => Action::Ban {
+            user: user()?,
+            seconds: seconds(MAX_BAN_SECS, true)?.filter(|&s| s > 0),
+        },
+        "unban" => Action::Unban { user: user()? },
+        "kick" => Action::Kick { user: user()? },
+        _ => Action::SlowMode {
+            seconds: seconds(MAX_SLOW_MODE_SECS, false)?.unwrap_or(0),
+        },
+    };
+    Ok(ClientFrame::Moderate { action, client_id })
 }
 
 fn parse_resume(raw: RawFrame) -> Result<ClientFrame, ProtocolError> {
@@ -299,6 +376,46 @@ pub enum ServerFrame<'a> {
         id: u64,
         /// True when the message had been stored before.
         duplicate: bool,
+    },
+    /// A send held back by moderation (`muted`, `banned`, `slow_mode`): an `error` frame that also says
+    /// when to try again. Nothing was stored.
+    #[serde(rename = "error")]
+    Held {
+        /// Stable snake_case code.
+        code: &'a str,
+        /// Human-readable explanation.
+        detail: &'a str,
+        /// The `client_id` of the held send, when it had one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+        /// Milliseconds until a send may be taken.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
+        /// When a mute ends, RFC 3339 UTC.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<&'a str>,
+    },
+    /// A staff command was carried out (and audited).
+    Moderated {
+        /// The command: `mute`, `unmute`, `ban`, `unban`, `kick` or `slow_mode`.
+        action: &'a str,
+        /// The room.
+        room: &'a str,
+        /// The person it concerned (an account name, or a guest's nickname).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<&'a str>,
+        /// The person is a guest (a nickname).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        guest: bool,
+        /// When a mute or a timed ban ends, RFC 3339 UTC.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        until: Option<&'a str>,
+        /// The command's seconds (mute, timed ban, slow mode).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seconds: Option<u64>,
+        /// The command's `client_id`, when it had one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
     },
     /// A refused frame or a failed operation; the connection stays open.
     Error {
@@ -473,6 +590,95 @@ mod tests {
         let error =
             parse_client_frame(r#"{"message":" ","client_id":"c9"}"#, 16).expect_err("empty");
         assert_eq!(error.client_id.as_deref(), Some("c9"));
+    }
+
+    #[test]
+    fn nul_is_refused_in_texts_edits_and_client_ids_with_its_own_code() {
+        let error = parse_client_frame(r#"{"message":"a\u0000b","client_id":"c1"}"#, 16)
+            .expect_err("NUL in a message");
+        assert_eq!(
+            (error.code, error.client_id.as_deref()),
+            (INVALID_CHARACTER, Some("c1"))
+        );
+        let error = parse_client_frame(
+            r#"{"type":"edit","id":3,"message":"\u0000","client_id":"e"}"#,
+            16,
+        )
+        .expect_err("NUL in an edit");
+        assert_eq!(
+            (error.code, error.client_id.as_deref()),
+            (INVALID_CHARACTER, Some("e"))
+        );
+        let error = parse_client_frame(r#"{"message":"hi","client_id":"c\u0000"}"#, 16)
+            .expect_err("NUL in a client_id");
+        assert_eq!((error.code, error.client_id), (INVALID_CHARACTER, None));
+        let error = parse_client_frame(r#"{"type":"delete","id":3,"client_id":"\u0000"}"#, 16)
+            .expect_err("NUL in a delete's client_id");
+        assert_eq!(error.code, INVALID_CHARACTER);
+    }
+
+    #[test]
+    fn staff_commands_parse_and_their_bounds_have_codes() {
+        let action = |text: &str| match parse_client_frame(text, 16) {
+            Ok(ClientFrame::Moderate { action, .. }) => action,
+            other => panic!("{text}: {other:?}"),
+        };
+        assert_eq!(
+            action(r#"{"type":"mute","user":" bob ","seconds":600}"#),
+            Action::Mute {
+                user: "bob".into(),
+                seconds: 600
+            }
+        );
+        assert_eq!(
+            action(r#"{"type":"ban","user":"bob"}"#),
+            Action::Ban {
+                user: "bob".into(),
+                seconds: None
+            }
+        );
+        assert_eq!(
+            action(r#"{"type":"ban","user":"bob","seconds":0}"#),
+            Action::Ban {
+                user: "bob".into(),
+                seconds: None
+            }
+        );
+        assert_eq!(
+            action(r#"{"type":"unban","user":"bob"}"#),
+            Action::Unban { user: "bob".into() }
+        );
+        assert_eq!(
+            action(r#"{"type":"kick","user":"bob"}"#),
+            Action::Kick { user: "bob".into() }
+        );
+        assert_eq!(
+            action(r#"{"type":"slow_mode","seconds":0}"#),
+            Action::SlowMode { seconds: 0 }
+        );
+        let frame = parse_client_frame(r#"{"type":"unmute","user":"bob","client_id":"m1"}"#, 16);
+        assert!(
+            matches!(frame, Ok(ClientFrame::Moderate { client_id: Some(ref c), .. }) if &**c == "m1")
+        );
+        assert_eq!(code(r#"{"type":"mute","user":"bob"}"#), "invalid_seconds");
+        assert_eq!(
+            code(r#"{"type":"mute","user":"bob","seconds":0}"#),
+            "invalid_seconds"
+        );
+        assert_eq!(
+            code(r#"{"type":"mute","user":"bob","seconds":-5}"#),
+            "invalid_seconds"
+        );
+        assert_eq!(
+            code(r#"{"type":"slow_mode","seconds":21601}"#),
+            "invalid_seconds"
+        );
+        assert_eq!(code(r#"{"type":"kick"}"#), "invalid_user");
+        assert_eq!(code(r#"{"type":"kick","user":"  "}"#), "invalid_user");
+        assert_eq!(code(r#"{"type":"ban","user":7}"#), "invalid_user");
+        let error =
+            parse_client_frame(r#"{"type":"kick","client_id":"k"}"#, 16).expect_err("no user");
+        assert_eq!(error.client_id.as_deref(), Some("k"));
     }
 
     #[test]

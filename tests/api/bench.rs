@@ -28,6 +28,10 @@ fn a_short_fanout_run_loses_duplicates_and_reorders_nothing() {
         assert_eq!(chatweb["out_of_order"], 0, "{result}");
         assert_eq!(chatweb["id_not_increasing"], 0, "{result}");
         assert_eq!(chatweb["delivered"], chatweb["expected"], "{result}");
+        // A plain client gets no frame of the live room (presence, typing, read marks).
+        assert_eq!(chatweb["frames"]["presence"], 0, "{result}");
+        assert_eq!(chatweb["frames"]["typing"], 0, "{result}");
+        assert_eq!(chatweb["error_frames"], 0, "{result}");
         assert!(
             result["relay"]["delivered"].as_u64().is_some_and(|n| n > 0),
             "{result}"
@@ -43,4 +47,41 @@ fn a_short_store_run_acks_every_message() {
     assert_eq!(chatweb["unanswered"], 0, "{result}");
     assert_eq!(chatweb["errors"], 0, "{result}");
     assert_eq!(chatweb["duplicates"], 0, "{result}");
+    // The bench runs chatweb with its limits off, and says so.
+    assert_eq!(chatweb["limits"], "off", "{result}");
+}
+
+#[test]
+fn a_short_live_fanout_run_is_signed_in_and_counts_only_messages() {
+    let result = quick("fanout", &["--live"]);
+    let chatweb = &result["chatweb"];
+    assert_eq!(chatweb["lost"], 0, "{result}");
+    assert_eq!(chatweb["duplicated"], 0, "{result}");
+    assert_eq!(chatweb["delivered"], chatweb["expected"], "{result}");
+    // Read frames were sent and accepted: no login_required, a mark stored in every room.
+    assert_eq!(chatweb["error_frames"], 0, "{result}");
+    let live = &chatweb["live"];
+    assert!(
+        live["read_sent"].as_u64().is_some_and(|n| n > 0),
+        "{result}"
+    );
+    assert!(
+        live["typing_sent"].as_u64().is_some_and(|n| n > 0),
+        "{result}"
+    );
+    assert_eq!(
+        live["read_marks_stored"], live["read_marks_checked"],
+        "{result}"
+    );
+    // Every connection was a signed-in chatweb.v2 client: each got its read mark and a presence list.
+    let frames = &chatweb["frames"];
+    assert!(
+        frames["read"].as_u64() >= live["accounts"].as_u64(),
+        "{result}"
+    );
+    assert!(
+        frames["presence"].as_u64() >= live["accounts"].as_u64(),
+        "{result}"
+    );
+    assert!(result["relay"].is_null(), "{result}");
 }

@@ -60,6 +60,8 @@ async fn ids_count_up_without_gaps_in_send_order() {
     let dir = TempDir::new();
     let config = chatweb::config::Config {
         max_message_bytes: 16 * 1024,
+        // The room buffer holds the whole burst (6 MB): this test is about the live path.
+        room_buffer_bytes: 16 * 1024 * 1024,
         ..crate::helpers::test_config(dir.sqlite_url())
     };
     let app = crate::helpers::spawn_app_with(config).await;

@@ -63,11 +63,13 @@ impl Drop for TempDir {
     }
 }
 
-/// Settings for a test node: port 0, a given database, defaults otherwise.
+/// Settings for a test node: port 0, a given database, limits off, defaults otherwise.
 pub fn test_config(database_url: String) -> Config {
     Config {
         port: 0,
         database_url,
+        // Tests of everything else send and connect faster than a person; the limits' tests turn them on.
+        limits: chatweb::limits::LimitSettings::off(),
         ..Config::default()
     }
 }

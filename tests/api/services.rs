@@ -30,6 +30,8 @@ impl ProcessNode {
             .args(["serve", "--port", "0"])
             .args(args)
             .env("RUST_LOG", "chatweb=info")
+            // Like in-process test nodes: limits off unless a test passes `--limits on` (the flag wins).
+            .env("CHATWEB_LIMITS", "off")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
@@ -60,6 +62,11 @@ impl ProcessNode {
             .expect("node logs its address")
     }
 
+    /// The process id (to read its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits for the process to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -69,6 +76,33 @@ impl ProcessNode {
             .expect("run kill");
         assert!(killed.success());
         self.child.wait().expect("wait for chatweb")
+    }
+
+    /// Sends SIGTERM and waits at most `limit` for the process to exit: its status and how long it took,
+    /// or `None` when it was still running at `limit` (it is killed then).
+    pub fn terminate_within(
+        &mut self,
+        limit: Duration,
+    ) -> Option<(std::process::ExitStatus, Duration)> {
+        let pid = self.child.id().to_string();
+        let started = std::time::Instant::now();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(killed.success());
+        // A process's exit cannot be awaited here: poll it, bounded by `limit`.
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll chatweb") {
+                return Some((status, started.elapsed()));
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 

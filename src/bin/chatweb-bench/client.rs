@@ -1,7 +1,8 @@
 //! The client side of the wire: WebSocket connections to a room (bound round-robin to source addresses
 //! 127.0.0.2, 127.0.0.3, ... so that many connections do not exhaust one address's ephemeral ports, and
-//! with the `Origin` chatweb requires), the frames clients send in either protocol, and the fields receivers
-//! read from server frames (`type`, `id`, `message`, the ack's `client_id`).
+//! with the `Origin` chatweb requires; live clients also carry a session cookie and ask for `chatweb.v2`),
+//! the frames clients send in either protocol, and the fields receivers read from server frames (`type`,
+//! `id`, `message`, the ack's `client_id`).
 
 use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -9,6 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
+use chatweb::accounts::cookies::SESSION_COOKIE;
+use chatweb::ws::protocol::V2_PROTOCOL;
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;
@@ -76,6 +79,29 @@ impl<'a> Frame<'a> {
     }
 }
 
+/// One connection to open: its room and, for a live client, the session it is signed in with and whether
+/// it asks for the `chatweb.v2` subprotocol.
+#[derive(Clone, Debug)]
+pub struct Dial {
+    /// The room's name.
+    pub room: String,
+    /// The value of a `sessionid` cookie: the connection is that user's.
+    pub session: Option<Arc<str>>,
+    /// Ask for `chatweb.v2` (the handshake fails unless the server selects it).
+    pub v2: bool,
+}
+
+impl From<String> for Dial {
+    /// A plain, anonymous connection to `room`.
+    fn from(room: String) -> Self {
+        Self {
+            room,
+            session: None,
+            v2: false,
+        }
+    }
+}
+
 /// Text of a measured message: its number and send time, padded with `x` to `size` bytes.
 pub fn payload(seq: u64, sent_nanos: u64, size: usize) -> String {
     let mut text = format!("{seq}:{sent_nanos}:");
@@ -136,8 +162,13 @@ impl Endpoint {
         })
     }
 
-    /// Opens a WebSocket to `room`.
+    /// Opens a plain, anonymous WebSocket to `room`.
     pub async fn connect(&self, room: &str) -> anyhow::Result<Ws> {
+        self.dial(&Dial::from(room.to_owned())).await
+    }
+
+    /// Opens the WebSocket `dial` describes.
+    pub async fn dial(&self, dial: &Dial) -> anyhow::Result<Ws> {
         let socket = match self.addr {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -154,8 +185,21 @@ impl Endpoint {
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
         stream.set_nodelay(true)?;
+        let room = &dial.room;
         let mut request = format!("ws://{}/ws/chat/{room}/", self.addr).into_client_request()?;
-        request.headers_mut().insert("Origin", self.origin.clone());
+        let headers = request.headers_mut();
+        headers.insert("Origin", self.origin.clone());
+        if let Some(session) = &dial.session {
+            let cookie = format!("{SESSION_COOKIE}={session}");
+            headers.insert("Cookie", HeaderValue::from_str(&cookie)?);
+        }
+        if dial.v2 {
+            // tungstenite refuses the handshake when the server does not select it.
+            headers.insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static(V2_PROTOCOL),
+            );
+        }
         let (ws, _) =
             tokio_tungstenite::client_async_with_config(request, stream, Some(self.config))
                 .await
@@ -163,24 +207,26 @@ impl Endpoint {
         Ok(ws)
     }
 
-    /// Opens one connection per entry of `rooms`, at most `concurrency` handshakes at a time, giving up
-    /// at `deadline`. The answers come in the order of `rooms`; `done` is called after each.
-    pub async fn connect_many(
+    /// Opens one connection per entry of `rooms` (room names or [`Dial`]s), at most `concurrency`
+    /// handshakes at a time, giving up at `deadline`. The answers come in the order of `rooms`; `done` is
+    /// called after each.
+    pub async fn connect_many<D: Into<Dial>>(
         self: &Arc<Self>,
-        rooms: Vec<String>,
+        rooms: Vec<D>,
         concurrency: usize,
         deadline: Instant,
         done: impl Fn(),
     ) -> anyhow::Result<Vec<anyhow::Result<Ws>>> {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let mut tasks = Vec::with_capacity(rooms.len());
-        for room in rooms {
+        for dial in rooms {
+            let dial = dial.into();
             let permit = tokio::time::timeout_at(deadline, permits.clone().acquire_owned())
                 .await
                 .context("timed out while connecting")??;
             let endpoint = self.clone();
             tasks.push(tokio::spawn(async move {
-                let ws = tokio::time::timeout_at(deadline, endpoint.connect(&room))
+                let ws = tokio::time::timeout_at(deadline, endpoint.dial(&dial))
                     .await
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out while connecting")));
                 drop(permit);

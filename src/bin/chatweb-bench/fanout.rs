@@ -6,10 +6,15 @@
 //!
 //! Before the clock starts, each publisher sends warm-up messages until every subscriber of its room has
 //! received one: a subscription the server has not set up yet cannot lose measured messages.
+//!
+//! With `--live` (issue 9) every connection is a signed-in user (signed up over HTTP first) that asks for
+//! `chatweb.v2` and, while messages flow, sends typing and read frames (`live`); there is no relay run.
+//! Deliveries and loss count message frames only, as in the plain run; error frames fail the run, and so do
+//! a missing read mark afterwards or, in the plain run, any frame only `chatweb.v2` clients may get.
 
 use crate::scenario::Scenario;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -18,10 +23,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::client::{Endpoint, HANDSHAKES, Protocol};
+use crate::client::{Dial, Endpoint, HANDSHAKES, Protocol};
 use crate::fanout_roles::{PublisherRoom, Tally, publish, subscribe};
+use crate::live::{self, FrameCounts, LiveSubscriber};
 use crate::report::{CpuMeter, Outcome, Progress, latency_ms, per_second, round3};
 use crate::server::Server;
+use crate::signup;
 
 /// With publishers done, a run ends when no delivery arrived for this long.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -50,6 +57,28 @@ pub struct FanoutArgs {
     /// What publishers speak: plain Channels frames, or ours with a `client_id` (acknowledged).
     #[arg(long, value_enum, default_value = "plain")]
     pub protocol: Protocol,
+    /// The live room: every client signs up, asks for `chatweb.v2` and sends typing frames; subscribers
+    /// mark what they received read. No relay run (the relay has no accounts and no `chatweb.v2`).
+    #[arg(long)]
+    pub live: bool,
+    /// With `--live`: milliseconds between one client's typing frames.
+    #[arg(long, default_value_t = 1500)]
+    pub typing_every_ms: u64,
+    /// With `--live`: milliseconds between one subscriber's read frames (sent only when it has a newer id).
+    #[arg(long, default_value_t = 250)]
+    pub read_every_ms: u64,
+}
+
+impl FanoutArgs {
+    /// The period of a live client's typing frames.
+    pub fn typing_every(&self) -> Duration {
+        Duration::from_millis(self.typing_every_ms)
+    }
+
+    /// The period of a live subscriber's read frames.
+    pub fn read_every(&self) -> Duration {
+        Duration::from_millis(self.read_every_ms)
+    }
 }
 
 impl Scenario for FanoutArgs {
@@ -76,7 +105,19 @@ impl Scenario for FanoutArgs {
         {
             anyhow::bail!("--rate must be a positive number of messages per second");
         }
+        if self.live && (self.typing_every_ms == 0 || self.read_every_ms == 0) {
+            anyhow::bail!("--typing-every-ms and --read-every-ms must be at least 1");
+        }
+        if self.live && self.subscribers == 0 {
+            anyhow::bail!("--live needs at least one subscriber per room: subscribers mark read");
+        }
         Ok(())
+    }
+
+    fn no_relay_reason(&self) -> Option<&'static str> {
+        self.live.then_some(
+            "the relay has no accounts and does not speak chatweb.v2: no relay run with --live",
+        )
     }
 
     async fn run(
@@ -106,12 +147,31 @@ pub struct Shared {
     pub sent: AtomicU64,
     /// How far a paced publisher fell behind its schedule, at worst.
     pub max_send_lag_us: AtomicU64,
+    /// Frames other than messages and acks that clients received.
+    pub frames: Mutex<FrameCounts>,
+    /// Typing and read frames live clients sent.
+    pub live_sent: live::Sent,
 }
 
 impl Shared {
     /// Nanoseconds since the run's start: the clock of send and receive times.
     pub fn now_nanos(&self) -> u64 {
         self.start.elapsed().as_nanos() as u64
+    }
+
+    /// Counts a received frame that is not a message (nor an ack); the run's first error frame is shown.
+    pub fn count_frame(&self, kind: Option<&str>, text: &str) {
+        let mut frames = self.frames();
+        if kind == Some("error") && frames.error == 0 {
+            eprintln!("fanout: a client got an error frame: {text}");
+        }
+        frames.count(kind);
+    }
+
+    fn frames(&self) -> std::sync::MutexGuard<'_, FrameCounts> {
+        self.frames
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -125,17 +185,34 @@ pub async fn run(
     let endpoint = Arc::new(Endpoint::new(server.addr, sources, 8 * 1024)?);
     let tag = crate::client::run_tag();
     let rooms: Vec<String> = (0..args.rooms).map(|r| format!("f{tag}-{r}")).collect();
-    let names = rooms
+    let subscriber_count = args.rooms * args.subscribers;
+    // Subscribers first, then one publisher per room; live clients each with their own account.
+    let signing_up = Instant::now();
+    let sessions = if args.live {
+        let count = subscriber_count + args.rooms;
+        signup::sign_up(server.addr, count, &tag, deadline).await?
+    } else {
+        Vec::new()
+    };
+    let signup_time = signing_up.elapsed();
+    let mut dials: Vec<Dial> = rooms
         .iter()
         .flat_map(|room| std::iter::repeat_n(room.clone(), args.subscribers))
+        .chain(rooms.iter().cloned())
+        .map(Dial::from)
         .collect();
+    for (dial, session) in dials.iter_mut().zip(&sessions) {
+        dial.session = Some(session.clone());
+        dial.v2 = true;
+    }
+    let publisher_dials = dials.split_off(subscriber_count);
     let subscribers = endpoint
-        .connect_many(names, HANDSHAKES, deadline, || {})
+        .connect_many(dials, HANDSHAKES, deadline, || {})
         .await?
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
     let publishers = endpoint
-        .connect_many(rooms, HANDSHAKES, deadline, || {})
+        .connect_many(publisher_dials, HANDSHAKES, deadline, || {})
         .await?
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -150,6 +227,8 @@ pub async fn run(
         publishers_done: AtomicUsize::new(0),
         sent: AtomicU64::new(0),
         max_send_lag_us: AtomicU64::new(0),
+        frames: Mutex::default(),
+        live_sent: live::Sent::default(),
     });
 
     let (ready_tx, mut ready_rx) = mpsc::channel(args.rooms.max(1));
@@ -161,10 +240,20 @@ pub async fn run(
         let (joined_tx, joined_rx) = watch::channel(0usize);
         let joined_tx = Arc::new(joined_tx);
         for ws in subscribers.by_ref().take(args.subscribers) {
+            let index = subscriber_tasks.len();
+            let live = args.live.then(|| {
+                LiveSubscriber::new(
+                    args.typing_every(),
+                    args.read_every(),
+                    index,
+                    subscriber_count,
+                )
+            });
             subscriber_tasks.push(tokio::spawn(subscribe(
                 ws,
                 shared.clone(),
                 joined_tx.clone(),
+                live,
             )));
         }
         let room = PublisherRoom {
@@ -215,6 +304,27 @@ pub async fn run(
         closed += u64::from(tally.closed_by_server);
     }
 
+    // The subscribers have closed their sockets; their read marks must be stored all the same.
+    let mut read_marks_stored = 0usize;
+    let read_marks_checked = if args.live && args.subscribers > 0 {
+        args.rooms
+    } else {
+        0
+    };
+    if read_marks_checked > 0 {
+        for (room, session) in rooms
+            .iter()
+            .zip(sessions.iter().step_by(args.subscribers.max(1)))
+        {
+            read_marks_stored += usize::from(
+                signup::has_read_mark(server.addr, session, room)
+                    .await
+                    .context("checking a live subscriber's read mark")?,
+            );
+        }
+    }
+    let frames = *shared.frames();
+
     let elapsed = Duration::from_nanos(total.last_delivery.saturating_sub(go));
     let lost = expected.saturating_sub(total.delivered);
     let mut fields = serde_json::Map::new();
@@ -236,8 +346,30 @@ pub async fn run(
     fields.insert("end".into(), json!(end));
     fields.insert("closed_by_server".into(), json!(closed));
     fields.insert("publisher_errors".into(), json!(publisher_errors));
+    fields.insert("error_frames".into(), json!(frames.error));
+    fields.insert("frames".into(), json!(frames));
+    let live_ok = if args.live {
+        let sent = &shared.live_sent;
+        fields.insert(
+            "live".into(),
+            json!({
+                "accounts": sessions.len(),
+                "signup_s": round3(signup_time.as_secs_f64()),
+                "typing_sent": sent.typing.load(Ordering::Relaxed),
+                "read_sent": sent.read.load(Ordering::Relaxed),
+                "read_marks_checked": read_marks_checked,
+                "read_marks_stored": read_marks_stored,
+            }),
+        );
+        // Every signed-in chatweb.v2 connection is told its read mark on connect.
+        read_marks_stored == read_marks_checked && frames.read >= sessions.len() as u64
+    } else {
+        frames.v2_only() == 0
+    };
     cpu.stop(&mut fields);
-    let clean = lost == 0
+    let clean = live_ok
+        && frames.error == 0
+        && lost == 0
         && total.duplicated == 0
         && total.out_of_order == 0
         && total.id_not_increasing == 0

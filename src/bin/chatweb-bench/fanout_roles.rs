@@ -3,13 +3,16 @@
 //! arriving below one already seen, and the latency from the send time carried in the text. A publisher
 //! warms its room up (repeating a warm-up message until every subscriber has one), waits for the common
 //! start, then sends its messages at the fixed rate or within its window of unechoed messages, reading
-//! its own socket concurrently: the echo of message k means k was stored and broadcast.
+//! its own socket concurrently: the echo of message k means k was stored and broadcast. With `--live`, both
+//! also send typing frames and subscribers read marks (see `live`); frames that are not messages are
+//! counted by type, and never as deliveries.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
@@ -17,6 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::client::{Frame, Ws, message_frame, parse_payload, payload};
 use crate::fanout::Shared;
+use crate::live::{LiveSubscriber, Pacer, TYPING_FRAME};
 
 /// How often a publisher repeats its warm-up message until its room is ready.
 const WARMUP_EVERY: Duration = Duration::from_millis(200);
@@ -40,19 +44,23 @@ pub struct Tally {
     pub closed_by_server: bool,
 }
 
-/// Reads one subscriber's socket until the run stops.
+/// Reads one subscriber's socket until the run stops; a live subscriber also sends its typing and read
+/// frames as they fall due.
 pub async fn subscribe(
     mut ws: Ws,
     shared: Arc<Shared>,
     joined: Arc<watch::Sender<usize>>,
+    mut live: Option<LiveSubscriber>,
 ) -> Tally {
     let m = shared.args.messages;
-    let mut tally = Tally {
-        latencies_us: Vec::with_capacity(m.min(1 << 20) as usize),
-        ..Tally::default()
+    let mut seen = Seen {
+        tally: Tally {
+            latencies_us: Vec::with_capacity(m.min(1 << 20) as usize),
+            ..Tally::default()
+        },
+        bits: vec![0u64; m.div_ceil(64) as usize],
+        highest: None,
     };
-    let mut seen = vec![0u64; m.div_ceil(64) as usize];
-    let mut highest: Option<u64> = None;
     let mut last_id = 0;
     let mut warmed_up = false;
     loop {
@@ -63,39 +71,76 @@ pub async fn subscribe(
         let text = match message {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                tally.closed_by_server = !shared.stop.is_cancelled();
+                seen.tally.closed_by_server = !shared.stop.is_cancelled();
                 break;
             }
             Some(Ok(_)) => continue,
         };
-        let Some(frame) = Frame::parse(text.as_str()) else {
-            continue;
-        };
-        if !frame.is_message() {
-            continue;
+        // One clock read per message, as before; a live client reads it for other frames too.
+        let mut now = None;
+        match Frame::parse(text.as_str()) {
+            Some(frame) if frame.is_message() => {
+                if let Some(id) = frame.id {
+                    seen.tally.id_not_increasing += u64::from(id <= last_id);
+                    last_id = id;
+                }
+                if !warmed_up {
+                    warmed_up = true;
+                    joined.send_modify(|n| *n += 1);
+                }
+                now = seen.deliver(&frame, &shared);
+            }
+            // Ephemeral frames (presence, join, leave, typing), read marks and errors: counted, never
+            // deliveries.
+            frame => shared.count_frame(frame.and_then(|f| f.kind).as_deref(), &text),
         }
-        if let Some(id) = frame.id {
-            tally.id_not_increasing += u64::from(id <= last_id);
-            last_id = id;
+        if let Some(live) = live.as_mut()
+            && let Err(error) = live
+                .act(
+                    &mut ws,
+                    now.unwrap_or_else(|| shared.now_nanos()),
+                    last_id,
+                    &shared.live_sent,
+                )
+                .await
+        {
+            seen.tally.closed_by_server = !shared.stop.is_cancelled();
+            if seen.tally.closed_by_server {
+                eprintln!("fanout: a live subscriber could not send: {error}");
+            }
+            break;
         }
-        if !warmed_up {
-            warmed_up = true;
-            joined.send_modify(|n| *n += 1);
-        }
-        let Some((seq, sent)) = frame.message.as_deref().and_then(parse_payload) else {
-            continue; // a warm-up message
-        };
+    }
+    seen.tally
+}
+
+/// One subscriber's record of the measured messages.
+struct Seen {
+    tally: Tally,
+    /// One bit per message number received.
+    bits: Vec<u64>,
+    /// The highest message number received.
+    highest: Option<u64>,
+}
+
+impl Seen {
+    /// Tallies a message frame (warm-up messages carry no number and count for nothing); returns the time
+    /// it read, if it read the clock.
+    fn deliver(&mut self, frame: &Frame<'_>, shared: &Shared) -> Option<u64> {
+        let (seq, sent) = frame.message.as_deref().and_then(parse_payload)?;
+        let m = shared.args.messages;
+        let tally = &mut self.tally;
         let now = shared.now_nanos();
         let (word, bit) = ((seq / 64) as usize, 1u64 << (seq % 64));
-        if seq >= m || seen[word] & bit != 0 {
+        if seq >= m || self.bits[word] & bit != 0 {
             tally.duplicated += 1;
-            continue;
+            return Some(now);
         }
-        seen[word] |= bit;
-        if highest.is_some_and(|h| seq < h) {
+        self.bits[word] |= bit;
+        if self.highest.is_some_and(|h| seq < h) {
             tally.out_of_order += 1;
         }
-        highest = highest.max(Some(seq));
+        self.highest = self.highest.max(Some(seq));
         tally.delivered += 1;
         tally.last_delivery = now;
         let micros = now.saturating_sub(sent) / 1000;
@@ -106,8 +151,8 @@ pub async fn subscribe(
         if tally.delivered == m {
             shared.complete.fetch_add(1, Ordering::Relaxed);
         }
+        Some(now)
     }
-    tally
 }
 
 /// A publisher's view of its room.
@@ -129,6 +174,7 @@ pub async fn publish(ws: Ws, shared: Arc<Shared>, mut room: PublisherRoom) -> an
     // The messages echoed back to the publisher: (highest number seen) + 1.
     let (echoed_tx, mut echoed) = watch::channel(0u64);
     let stop = shared.stop.clone();
+    let reader_shared = shared.clone();
     tokio::spawn(async move {
         loop {
             let message = tokio::select! {
@@ -139,9 +185,14 @@ pub async fn publish(ws: Ws, shared: Arc<Shared>, mut room: PublisherRoom) -> an
             let Message::Text(text) = message else {
                 continue;
             };
-            let seq = Frame::parse(text.as_str())
-                .filter(Frame::is_message)
-                .and_then(|f| f.message.as_deref().and_then(parse_payload));
+            let frame = Frame::parse(text.as_str());
+            if let Some(frame) = frame.as_ref().filter(|f| !f.is_message()) {
+                if frame.kind.as_deref() != Some("ack") {
+                    reader_shared.count_frame(frame.kind.as_deref(), &text);
+                }
+                continue;
+            }
+            let seq = frame.and_then(|f| f.message.as_deref().and_then(parse_payload));
             if let Some((seq, _)) = seq {
                 echoed_tx.send_if_modified(|e| {
                     let modified = seq + 1 > *e;
@@ -153,8 +204,22 @@ pub async fn publish(ws: Ws, shared: Arc<Shared>, mut room: PublisherRoom) -> an
     });
 
     let r = room.index;
+    // A live publisher types too, due at once and then every `--typing-every` ms while it sends.
+    let mut typing = args
+        .live
+        .then(|| Pacer::new(args.typing_every(), Duration::ZERO));
+    let mut type_if_due = async |sink: &mut SplitSink<Ws, Message>| {
+        if let Some(pacer) = typing.as_mut()
+            && pacer.due(shared.now_nanos())
+        {
+            sink.send(Message::Text(TYPING_FRAME.into())).await?;
+            shared.live_sent.typing.fetch_add(1, Ordering::Relaxed);
+        }
+        anyhow::Ok(())
+    };
     let mut attempt = 0u64;
     loop {
+        type_if_due(&mut sink).await?;
         let frame = message_frame(args.protocol, "warmup", &format!("w{r}-{attempt}"));
         sink.send(Message::Text(frame.into())).await?;
         attempt += 1;
@@ -194,6 +259,7 @@ pub async fn publish(ws: Ws, shared: Arc<Shared>, mut room: PublisherRoom) -> an
         if shared.stop.is_cancelled() {
             break;
         }
+        type_if_due(&mut sink).await?;
         let text = payload(seq, shared.now_nanos(), args.size);
         let frame = message_frame(args.protocol, &text, &format!("p{r}-{seq}"));
         sink.send(Message::Text(frame.into())).await?;

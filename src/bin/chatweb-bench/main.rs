@@ -9,11 +9,13 @@ mod client;
 mod conns;
 mod fanout;
 mod fanout_roles;
+mod live;
 mod procfs;
 mod relay;
 mod report;
 mod scenario;
 mod server;
+mod signup;
 mod store;
 
 use std::path::PathBuf;
@@ -41,7 +43,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// R rooms x S subscribers, one publisher per room: deliveries/s, latency, loss.
+    /// R rooms x S subscribers, one publisher per room: deliveries/s, latency, loss (`--live`: signed-in
+    /// `chatweb.v2` clients that also send typing and read frames).
     Fanout {
         #[command(flatten)]
         common: Common,
@@ -153,17 +156,18 @@ async fn measure_scenario<S: Scenario>(common: &Common, mut args: S) -> anyhow::
     procfs::check_open_files(args.connections())?;
     let params = serde_json::to_value(&args)?;
     let run = async |server: &Server, deadline| args.run(server, common.sources, deadline).await;
-    compare(common, S::NAME, params, S::HEADLINE, S::WITH_RELAY, run).await
+    let no_relay = args.no_relay_reason();
+    compare(common, S::NAME, params, S::HEADLINE, no_relay, run).await
 }
 
-/// Runs `run` against chatweb, then (unless `--no-relay` or `with_relay` is false) against the relay,
-/// each on a freshly spawned server, and compares their `headline` figures.
+/// Runs `run` against chatweb, then (unless `--no-relay`, or the scenario gives a reason not to) against
+/// the relay, each on a freshly spawned server, and compares their `headline` figures.
 async fn compare(
     common: &Common,
     scenario: &str,
     params: Value,
     headline: &str,
-    with_relay: bool,
+    no_relay: Option<&str>,
     run: impl AsyncFn(&Server, Instant) -> anyhow::Result<Outcome>,
 ) -> anyhow::Result<Value> {
     let mut timeout = Duration::try_from_secs_f64(common.timeout.clamp(1.0, 86_400.0))
@@ -177,7 +181,7 @@ async fn compare(
         .map(server::parse_target)
         .transpose()?;
     let (chatweb, chatweb_outcome) = run_one(Kind::Chatweb, common, target, timeout, &run).await;
-    let (relay, relay_headline) = if with_relay && !common.no_relay {
+    let (relay, relay_headline) = if no_relay.is_none() && !common.no_relay {
         let (value, outcome) = run_one(Kind::Relay, common, None, timeout, &run).await;
         (value, outcome.and_then(|o| o.headline))
     } else {
@@ -197,8 +201,8 @@ async fn compare(
         "ratio": { headline: ratio },
         "ok": chatweb_outcome.is_some_and(|o| o.clean),
     });
-    if !with_relay {
-        line["relay_note"] = json!("the relay stores nothing and sends no acks: no relay run");
+    if let Some(note) = no_relay {
+        line["relay_note"] = json!(note);
     }
     Ok(line)
 }
@@ -234,6 +238,10 @@ async fn run_one(
             outcome
                 .fields
                 .insert("relay_skipped".into(), json!(skipped));
+        }
+        // Whether chatweb's limits were on: the numbers are only comparable with them off.
+        if let Some(limits) = server.limits() {
+            outcome.fields.insert("limits".into(), json!(limits));
         }
         if let Some(log) = server.log() {
             outcome

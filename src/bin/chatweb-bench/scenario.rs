@@ -21,6 +21,11 @@ pub trait Scenario: serde::Serialize {
     /// Connections the run opens at once (checked against the open-file limit).
     fn connections(&self) -> u64;
 
+    /// Why the relay does not run these parameters, if it does not.
+    fn no_relay_reason(&self) -> Option<&'static str> {
+        (!Self::WITH_RELAY).then_some("the relay stores nothing and sends no acks: no relay run")
+    }
+
     /// Refuses parameters that make no sense.
     fn validate(&self) -> anyhow::Result<()> {
         Ok(())

@@ -74,8 +74,9 @@ impl Server {
         }
     }
 
-    /// Spawns `chatweb serve` on a free loopback port with a fresh SQLite database, default settings
-    /// otherwise (`CHATWEB_*` variables of this environment are not passed on).
+    /// Spawns `chatweb serve` on a free loopback port with a fresh SQLite database and `--limits off` (a
+    /// load generator is one client sending far faster than a person), default settings otherwise
+    /// (`CHATWEB_*` variables of this environment are not passed on).
     pub fn spawn_chatweb(binary: Option<&Path>) -> anyhow::Result<Self> {
         let binary = match binary {
             Some(path) => path.to_owned(),
@@ -93,6 +94,7 @@ impl Server {
         let mut command = Command::new(&binary);
         command
             .arg("serve")
+            .args(["--limits", "off"])
             .args(["--bind", "127.0.0.1", "--port", "0", "--database-url"])
             .arg(format!("sqlite://{}/db.sqlite3", dir.display()))
             .env("NO_COLOR", "1")
@@ -179,6 +181,16 @@ impl Server {
             Err(_) => bail!("the relay did not start within {STARTUP:?}"),
         };
         Ok(server)
+    }
+
+    /// chatweb's `--limits`, for the results: `off` when the bench spawned it, `unknown` for `--target`
+    /// (started by hand), none for the relay.
+    pub fn limits(&self) -> Option<&'static str> {
+        match (self.kind, self.child.is_some()) {
+            (Kind::Chatweb, true) => Some("off"),
+            (Kind::Chatweb, false) => Some("unknown"),
+            (Kind::Relay, _) => None,
+        }
     }
 
     /// The summary of a spawned chatweb's log, when there is one.

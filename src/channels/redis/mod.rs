@@ -1,15 +1,22 @@
 //! The Redis channel layer (like channels_redis): committed messages travel between nodes over Redis pub/sub,
 //! one channel per room, subscribed while this node has a member in the room. Each node delivers its own
-//! messages locally at once and ignores its own echo from Redis.
+//! messages locally at once and ignores its own echo from Redis; every payload names its cluster and room,
+//! and a node delivers only its own cluster's payloads about the channel's room (`wire.rs`).
 //!
-//! Redis may drop what it carries (a reconnect, a full output buffer). Nothing depends on it: a receiver that
-//! sees a gap reads it from the store (shared/DESIGN.md, invariant 3), and after every reconnect this node
-//! re-announces the newest stored message of each room it serves, so a lost tail heals without waiting for
-//! the next message. Publishing never blocks the store writer: events go through a bounded outbox to a
-//! publisher task that pipelines them, and keeps the newest event per room to re-send after a failure.
+//! Redis may drop what it carries (a reconnect, a full output buffer, a node that died between commit and
+//! PUBLISH). Nothing depends on it: a receiver that sees a gap reads it from the store (shared/DESIGN.md,
+//! invariant 3), and the heads check (`heal.rs`) compares every served room with the store every couple of
+//! seconds and after every reconnect, so a lost tail heals without waiting for the next message.
+//! Publishing never blocks the store writer: events go through a byte-bounded outbox (`outbox.rs`) to a
+//! publisher task that pipelines them and drains them when the node stops (`publisher.rs`). Every Redis
+//! call has a timeout, and a join never waits on Redis longer than [`JOIN_WAIT`] (`subscriber.rs`).
 
+mod heal;
+mod outbox;
+mod probe;
 mod publisher;
 mod subscriber;
+mod wire;
 
 use std::collections::HashSet;
 use std::collections::hash_map::RandomState;
@@ -18,33 +25,61 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::{ChannelError, ChannelLayer, Event, HeadSource, MemoryLayer, Remote};
+use super::ring::Receiver;
+use super::{ChannelError, ChannelLayer, ClusterId, Event, HeadSource, MemoryLayer, Remote};
 
 use crate::domain::RoomName;
 use crate::stats::Stats;
-use publisher::publisher;
-use subscriber::Subscriber;
+use heal::Healer;
+use outbox::{Outbox, Pushed};
+use probe::Probe;
+use publisher::Publisher;
+use subscriber::{Interest, Subscriber};
+use wire::Wire;
 
-/// Events waiting for the publisher before new ones are dropped (and healed from the store).
-const OUTBOX: usize = 65_536;
+/// Bytes the outbox may hold unless told otherwise (`--redis-outbox-bytes`).
+pub const DEFAULT_OUTBOX_BYTES: usize = 32 * 1024 * 1024;
 /// Events in one pipelined round trip.
 const PIPELINE: usize = 512;
-/// How long one Redis operation may take before the connection is treated as lost.
+/// How long one Redis operation may take before the connection is treated as lost (stuck).
 const OP_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long a join waits for Redis to confirm its room's subscription before it is served locally.
+pub const JOIN_WAIT: Duration = Duration::from_secs(2);
 /// How often rooms without local members are unsubscribed.
 const PRUNE_EVERY: Duration = Duration::from_secs(10);
+
+/// How a Redis layer is set up.
+pub struct RedisSettings {
+    /// `redis://`, or `rediss://` for TLS (see docs/DEPLOY.md); credentials in the URL.
+    pub url: String,
+    /// Prefix of this chat's channels.
+    pub prefix: String,
+    /// The deployment's id in every payload.
+    pub cluster: ClusterId,
+    /// Events a room's live buffer holds at most.
+    pub room_buffer: usize,
+    /// Bytes a room's live buffer holds at most.
+    pub room_buffer_bytes: usize,
+    /// Bytes the outbox holds at most.
+    pub outbox_bytes: usize,
+    /// How often the heads of the served rooms are checked against the store.
+    pub heal_every: Duration,
+}
 
 /// A channel layer spanning every node that shares one Redis.
 pub struct RedisLayer {
     local: Arc<MemoryLayer>,
-    client: redis::Client,
-    control: mpsc::Sender<Subscribe>,
-    outbox: mpsc::Sender<(RoomName, Outgoing)>,
+    interest: Arc<Interest>,
+    outbox: Arc<Outbox>,
     health: Arc<Health>,
+    probe: Probe,
+    /// Asks the publisher to send what is left and finish.
+    drain: CancellationToken,
+    /// Cancelled once the publisher has finished.
+    drained: CancellationToken,
     node: u64,
 }
 
@@ -55,12 +90,6 @@ enum Outgoing {
     Event(Event),
     /// Presence news for the other nodes, never shown to clients.
     Announce(Arc<str>),
-}
-
-/// A request to the subscriber task: subscribe to a room, answer once Redis confirms.
-struct Subscribe {
-    room: RoomName,
-    done: oneshot::Sender<()>,
 }
 
 /// Connection state shared by the tasks, logged once per change.
@@ -88,20 +117,26 @@ impl Health {
 }
 
 impl RedisLayer {
-    /// Starts the layer on `url`. It serves local members at once and connects (and reconnects) to Redis
-    /// in the background; `heads` tells it the newest stored message of a room for resyncs.
+    /// Starts the layer. It serves local members at once and connects (and reconnects) to Redis in the
+    /// background; `heads` tells it the stored heads of rooms for resyncs and the heads check.
     pub fn start(
-        url: &str,
-        prefix: &str,
-        capacity: usize,
+        settings: RedisSettings,
         heads: Arc<dyn HeadSource>,
         news: mpsc::Sender<Remote>,
         stats: Arc<Stats>,
         shutdown: CancellationToken,
     ) -> Result<Self, ChannelError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| ChannelError::Unavailable(format!("invalid redis URL: {e}")))?;
-        let local = Arc::new(MemoryLayer::new(capacity));
+        let client = redis::Client::open(settings.url.as_str()).map_err(|e| {
+            let hint = match settings.url.starts_with("rediss://") {
+                true => " (rediss:// needs chatweb built with the redis crate's TLS features: docs/DEPLOY.md)",
+                false => "",
+            };
+            ChannelError::Unavailable(format!("invalid redis URL: {e}{hint}"))
+        })?;
+        let local = Arc::new(MemoryLayer::bounded(
+            settings.room_buffer,
+            settings.room_buffer_bytes,
+        ));
         let node = {
             let mut hasher = RandomState::new().build_hasher();
             hasher.write_u32(std::process::id());
@@ -112,36 +147,56 @@ impl RedisLayer {
             publisher_up: AtomicBool::new(false),
             stats,
         });
-        let channels = Channels(Arc::from(format!("{prefix}:room:")));
-        let (control, control_rx) = mpsc::channel(1024);
-        let (outbox, outbox_rx) = mpsc::channel(OUTBOX);
+        let wire = Wire::new(&settings.cluster, node);
+        let channels = Channels(Arc::from(format!("{}:room:", settings.prefix)));
+        let interest = Arc::new(Interest::default());
+        let outbox = Arc::new(Outbox::new(settings.outbox_bytes));
+        let resync = Arc::new(Notify::new());
+        let (drain, drained) = (CancellationToken::new(), CancellationToken::new());
         tokio::spawn(
             Subscriber {
                 client: client.clone(),
                 local: local.clone(),
-                heads,
+                interest: interest.clone(),
                 news,
                 health: health.clone(),
-                node,
+                wire: wire.clone(),
                 channels: channels.clone(),
-                wanted: HashSet::new(),
+                resync: resync.clone(),
+                foreign: HashSet::new(),
             }
-            .run(control_rx, shutdown.clone()),
+            .run(shutdown.clone()),
         );
-        tokio::spawn(publisher(
-            client.clone(),
-            channels,
-            outbox_rx,
-            health.clone(),
-            node,
-            shutdown,
-        ));
+        tokio::spawn(
+            Healer {
+                local: local.clone(),
+                heads,
+                every: settings.heal_every,
+                resync,
+            }
+            .run(shutdown.clone()),
+        );
+        tokio::spawn(
+            Publisher {
+                client: client.clone(),
+                channels,
+                wire,
+                outbox: outbox.clone(),
+                health: health.clone(),
+                drain: drain.clone(),
+                finished: drained.clone(),
+                shutdown,
+            }
+            .run(),
+        );
         Ok(Self {
             local,
-            client,
-            control,
+            interest,
             outbox,
             health,
+            probe: Probe::new(client),
+            drain,
+            drained,
             node,
         })
     }
@@ -149,6 +204,14 @@ impl RedisLayer {
     /// This node's id in Redis payloads.
     pub fn node_id(&self) -> u64 {
         self.node
+    }
+
+    fn queue(&self, room: &RoomName, outgoing: Outgoing) -> Pushed {
+        let pushed = self.outbox.push(room, outgoing);
+        if pushed != Pushed::Queued {
+            Stats::add(&self.health.stats.layer_errors, 1);
+        }
+        pushed
     }
 }
 
@@ -166,79 +229,52 @@ impl Channels {
     }
 }
 
-/// `<node hex> <seq> <p|v|e|n> <text>`: `p` for stored frames every client gets, `v` for stored v2-only
-/// ones, `e` for ephemeral v2 frames (seq 0), `n` for presence news between nodes (seq 0).
-fn payload(node: u64, outgoing: &Outgoing) -> String {
-    match outgoing {
-        Outgoing::Event(event) => {
-            let audience = match (event.ephemeral, event.plain) {
-                (true, _) => 'e',
-                (false, true) => 'p',
-                (false, false) => 'v',
-            };
-            format!("{node:x} {} {audience} {}", event.seq, event.frame.as_str())
-        }
-        Outgoing::Announce(text) => format!("{node:x} 0 n {text}"),
-    }
-}
-
-fn parse_payload(payload: &[u8]) -> Option<(u64, Outgoing)> {
-    let text = std::str::from_utf8(payload).ok()?;
-    let (node, rest) = text.split_once(' ')?;
-    let (seq, rest) = rest.split_once(' ')?;
-    let (audience, frame) = rest.split_once(' ')?;
-    let seq: u64 = seq.parse().ok()?;
-    let frame = Utf8Bytes::from(frame);
-    let outgoing = match audience {
-        "p" => Outgoing::Event(Event::stored(seq, frame, true)),
-        "v" => Outgoing::Event(Event::stored(seq, frame, false)),
-        "e" => Outgoing::Event(Event::ephemeral(frame)),
-        "n" => Outgoing::Announce(Arc::from(frame.as_str())),
-        _ => return None,
-    };
-    Some((u64::from_str_radix(node, 16).ok()?, outgoing))
-}
-
 #[async_trait::async_trait]
 impl ChannelLayer for RedisLayer {
     async fn publish(&self, room: &RoomName, event: Event) -> Result<(), ChannelError> {
         self.local.send_local(room, event.clone());
-        self.outbox
-            .try_send((room.clone(), Outgoing::Event(event)))
-            .map_err(|_| {
-                Stats::add(&self.health.stats.layer_errors, 1);
-                ChannelError::Unavailable(
-                    "redis outbox full; other nodes heal from the store".into(),
-                )
-            })
+        match self.queue(room, Outgoing::Event(event)) {
+            Pushed::Queued => Ok(()),
+            Pushed::KeptNewest => Err(ChannelError::Unavailable(
+                "redis outbox full; kept as the room's newest, older ones heal from the store"
+                    .into(),
+            )),
+            Pushed::Dropped => Err(ChannelError::Unavailable(
+                "redis outbox full; other nodes heal from the store".into(),
+            )),
+        }
     }
 
-    async fn subscribe(&self, room: &RoomName) -> Result<broadcast::Receiver<Event>, ChannelError> {
+    async fn subscribe(&self, room: &RoomName) -> Result<Receiver, ChannelError> {
         let receiver = self.local.subscribe_local(room);
-        let (done, confirmed) = oneshot::channel();
-        let request = Subscribe {
-            room: room.clone(),
-            done,
-        };
-        self.control
-            .send(request)
-            .await
-            .map_err(|_| ChannelError::Unavailable("redis layer stopped".into()))?;
-        confirmed
-            .await
-            .map_err(|_| ChannelError::Unavailable("redis layer stopped".into()))?;
+        // While Redis is away a join is served locally at once and resynced once it is back.
+        let up = self.health.subscriber_up.load(Ordering::Relaxed);
+        if let Some(confirmed) = self.interest.want(room, up)
+            && tokio::time::timeout(JOIN_WAIT, confirmed).await.is_err()
+        {
+            tracing::debug!(%room, "redis did not confirm the subscription in time; serving locally");
+            Stats::add(&self.health.stats.layer_errors, 1);
+        }
         Ok(receiver)
     }
 
     async fn ready(&self) -> bool {
-        if !self.health.subscriber_up.load(Ordering::Relaxed) {
-            return false;
+        self.probe
+            .ready(self.health.subscriber_up.load(Ordering::Relaxed))
+            .await
+    }
+
+    async fn drain(&self, within: Duration) {
+        self.drain.cancel();
+        if tokio::time::timeout(within, self.drained.cancelled())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                left = self.outbox.len(),
+                "the redis outbox did not drain in time; the other nodes heal the rest from the store"
+            );
         }
-        let ping = async {
-            let mut conn = self.client.get_multiplexed_async_connection().await?;
-            redis::cmd("PING").query_async::<String>(&mut conn).await
-        };
-        matches!(tokio::time::timeout(OP_TIMEOUT, ping).await, Ok(Ok(_)))
     }
 
     fn local_rooms(&self) -> usize {
@@ -251,15 +287,13 @@ impl ChannelLayer for RedisLayer {
 
     fn publish_ephemeral(&self, room: &RoomName, event: Event) {
         self.local.send_local(room, event.clone());
-        // Ephemeral: under load it may be dropped.
-        let _ = self.outbox.try_send((room.clone(), Outgoing::Event(event)));
+        // Ephemeral: under load it is dropped.
+        self.queue(room, Outgoing::Event(event));
     }
 
     fn announce(&self, room: &RoomName, announcement: String) {
         // Lost news heals at the next heartbeat.
-        let _ = self
-            .outbox
-            .try_send((room.clone(), Outgoing::Announce(Arc::from(announcement))));
+        self.queue(room, Outgoing::Announce(Arc::from(announcement)));
     }
 }
 
@@ -277,61 +311,5 @@ impl Backoff {
         let delay = self.0;
         self.0 = (self.0 * 2).min(Duration::from_secs(5));
         delay
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn payloads_round_trip_and_garbage_is_refused() {
-        let event = Event::stored(
-            42,
-            Utf8Bytes::from(r#"{"type":"message","message":"a b c"}"#),
-            false,
-        );
-        let sent = payload(0xabc, &Outgoing::Event(event.clone()));
-        let Some((node, Outgoing::Event(back))) = parse_payload(sent.as_bytes()) else {
-            panic!("does not parse: {sent}");
-        };
-        assert_eq!(
-            (
-                node,
-                back.seq,
-                back.frame.as_str(),
-                back.plain,
-                back.ephemeral
-            ),
-            (0xabc, 42, event.frame.as_str(), false, false)
-        );
-        let typing = Outgoing::Event(Event::ephemeral(Utf8Bytes::from("{}")));
-        assert!(matches!(
-            parse_payload(payload(1, &typing).as_bytes()),
-            Some((
-                1,
-                Outgoing::Event(Event {
-                    ephemeral: true,
-                    seq: 0,
-                    ..
-                })
-            ))
-        ));
-        let news = Outgoing::Announce(Arc::from(r#"{"op":"ask"}"#));
-        assert!(matches!(
-            parse_payload(payload(1, &news).as_bytes()),
-            Some((1, Outgoing::Announce(text))) if &*text == r#"{"op":"ask"}"#
-        ));
-        for garbage in [
-            &b""[..],
-            b"zz 1 p {}",
-            b"1 x p {}",
-            b"1 2 q {}",
-            b"1 2 {}",
-            b"1",
-            b"\xff\xfe",
-        ] {
-            assert!(parse_payload(garbage).is_none());
-        }
     }
 }

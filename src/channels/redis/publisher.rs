@@ -1,116 +1,145 @@
-//! The publisher task: pipelines outgoing events to Redis from a bounded outbox, so Redis never slows the
-//! store writer. After a failure it keeps the newest event of each room and sends those first once
+//! The publisher task: pipelines outgoing events from the byte-bounded [`Outbox`] to Redis, so Redis never
+//! slows the store writer. After a failure it keeps the newest event of each room and sends those once
 //! reconnected; members elsewhere catch up on anything older from the store.
+//!
+//! When the node stops (after the writer's last commit) the layer asks it to drain: it sends whatever is
+//! still queued, reconnecting at once if it was waiting out a backoff, and reports when the outbox is empty
+//! or Redis failed; the layer bounds the wait. What a drain cannot send, the other nodes' heads check heals.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
+use redis::AsyncConnectionConfig;
+use redis::aio::MultiplexedConnection;
 use tokio_util::sync::CancellationToken;
 
-use super::{Backoff, Channels, Health, OP_TIMEOUT, Outgoing, PIPELINE, payload};
-use crate::channels::Event;
-use crate::domain::RoomName;
+use super::outbox::Outbox;
+use super::wire::Wire;
+use super::{Backoff, Channels, Health, OP_TIMEOUT, PIPELINE};
 
-/// Pipelines outgoing events to Redis. After a failure it keeps the newest event of each room and sends
-/// those first once reconnected (members elsewhere catch up on anything older from the store).
-pub(super) async fn publisher(
-    client: redis::Client,
-    channels: Channels,
-    mut outbox: mpsc::Receiver<(RoomName, Outgoing)>,
-    health: Arc<Health>,
-    node: u64,
-    shutdown: CancellationToken,
-) {
-    let mut unsent: HashMap<RoomName, Event> = HashMap::new();
-    let mut backoff = Backoff::default();
-    loop {
-        let connected = tokio::select! {
-            () = shutdown.cancelled() => return,
-            connected = tokio::time::timeout(OP_TIMEOUT, client.get_multiplexed_async_connection()) => connected,
-        };
-        let mut conn = match connected {
-            Ok(Ok(conn)) => conn,
-            _ => {
-                health.set(
-                    &health.publisher_up,
+/// The publisher's ends: what it reads, and how it is told to stop.
+pub(super) struct Publisher {
+    pub(super) client: redis::Client,
+    pub(super) channels: Channels,
+    pub(super) wire: Wire,
+    pub(super) outbox: Arc<Outbox>,
+    pub(super) health: Arc<Health>,
+    /// Cancelled when the node stops: send what is left, then finish.
+    pub(super) drain: CancellationToken,
+    /// Cancelled by the publisher once it has finished.
+    pub(super) finished: CancellationToken,
+    /// Stops it at once.
+    pub(super) shutdown: CancellationToken,
+}
+
+/// Connection settings for the layer's request connections: every response within [`OP_TIMEOUT`].
+pub(super) fn connection_config() -> AsyncConnectionConfig {
+    AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(OP_TIMEOUT))
+        .set_response_timeout(Some(OP_TIMEOUT))
+}
+
+impl Publisher {
+    pub(super) async fn run(self) {
+        let _finished = self.finished.clone().drop_guard();
+        let mut backoff = Backoff::default();
+        let config = connection_config();
+        loop {
+            let connect = tokio::time::timeout(
+                OP_TIMEOUT,
+                self.client
+                    .get_multiplexed_async_connection_with_config(&config),
+            );
+            let connected = tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                connected = connect => connected,
+            };
+            let Ok(Ok(mut conn)) = connected else {
+                self.health.set(
+                    &self.health.publisher_up,
                     false,
                     "publisher",
                     Some(&"cannot connect"),
                 );
-                // Keep draining the outbox while waiting, so the newest event per room is what is kept.
-                let sleep = tokio::time::sleep(backoff.next());
-                tokio::pin!(sleep);
-                loop {
+                if self.drain.is_cancelled() {
+                    return self.give_up();
+                }
+                // While Redis is away only each room's newest event is worth sending.
+                self.outbox.collapse();
+                tokio::select! {
+                    () = self.shutdown.cancelled() => return,
+                    () = self.drain.cancelled() => {}
+                    () = tokio::time::sleep(backoff.next()) => {}
+                }
+                continue;
+            };
+            self.health
+                .set(&self.health.publisher_up, true, "publisher", None);
+            backoff = Backoff::default();
+            match self.send_all(&mut conn).await {
+                Sent::Finished => return,
+                Sent::Failed if self.drain.is_cancelled() => return self.give_up(),
+                Sent::Failed => {
+                    self.health.set(
+                        &self.health.publisher_up,
+                        false,
+                        "publisher",
+                        Some(&"publish failed"),
+                    );
                     tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        () = &mut sleep => break,
-                        event = outbox.recv() => match event {
-                            Some((room, event)) => keep_newest(&mut unsent, room, event),
-                            None => return,
-                        },
+                        () = self.shutdown.cancelled() => return,
+                        () = self.drain.cancelled() => {}
+                        () = tokio::time::sleep(backoff.next()) => {}
                     }
+                }
+            }
+        }
+    }
+
+    /// Sends batches as they come until the drain empties the outbox (`Finished`) or Redis fails.
+    async fn send_all(&self, conn: &mut MultiplexedConnection) -> Sent {
+        loop {
+            let batch = self.outbox.take(PIPELINE);
+            if batch.is_empty() {
+                if self.drain.is_cancelled() {
+                    return Sent::Finished;
+                }
+                tokio::select! {
+                    () = self.shutdown.cancelled() => return Sent::Finished,
+                    () = self.drain.cancelled() => {}
+                    () = self.outbox.pushed() => {}
                 }
                 continue;
             }
-        };
-        health.set(&health.publisher_up, true, "publisher", None);
-        backoff = Backoff::default();
-        loop {
-            let mut batch: Vec<(RoomName, Outgoing)> = unsent
-                .drain()
-                .map(|(room, event)| (room, Outgoing::Event(event)))
-                .collect();
-            if batch.is_empty() {
-                tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    event = outbox.recv() => match event {
-                        Some(event) => batch.push(event),
-                        None => return,
-                    },
-                }
-            }
-            while batch.len() < PIPELINE {
-                match outbox.try_recv() {
-                    Ok(event) => batch.push(event),
-                    Err(_) => break,
-                }
-            }
             let mut pipe = redis::pipe();
-            for (room, event) in &batch {
-                pipe.publish(channels.of(room), payload(node, event))
+            for (room, outgoing) in &batch {
+                pipe.publish(self.channels.of(room), self.wire.encode(room, outgoing))
                     .ignore();
             }
-            let sent = tokio::time::timeout(OP_TIMEOUT, pipe.query_async::<()>(&mut conn)).await;
+            let sent = tokio::select! {
+                () = self.shutdown.cancelled() => return Sent::Finished,
+                sent = tokio::time::timeout(OP_TIMEOUT, pipe.query_async::<()>(conn)) => sent,
+            };
             if !matches!(sent, Ok(Ok(()))) {
-                for (room, event) in batch {
-                    keep_newest(&mut unsent, room, event);
+                for (room, outgoing) in batch {
+                    self.outbox.keep_newest(&room, outgoing);
                 }
-                health.set(
-                    &health.publisher_up,
-                    false,
-                    "publisher",
-                    Some(&"publish failed"),
-                );
-                break;
+                return Sent::Failed;
             }
+        }
+    }
+
+    fn give_up(&self) {
+        let left = self.outbox.len();
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "stopping without publishing every event; the other nodes heal them from the store"
+            );
         }
     }
 }
 
-/// Keeps a stored event if it is the room's newest; ephemeral frames and presence news are dropped
-/// (the next heartbeat heals presence).
-fn keep_newest(unsent: &mut HashMap<RoomName, Event>, room: RoomName, outgoing: Outgoing) {
-    let Outgoing::Event(event) = outgoing else {
-        return;
-    };
-    if event.ephemeral {
-        return;
-    }
-    match unsent.get(&room) {
-        Some(kept) if kept.seq >= event.seq => {}
-        _ => {
-            unsent.insert(room, event);
-        }
-    }
+enum Sent {
+    Finished,
+    Failed,
 }

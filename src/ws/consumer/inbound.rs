@@ -1,16 +1,15 @@
-//! The client's side of a connection: its frames (sends, resumes, refusals), the store's answers to its
-//! sends (acks and error frames), and the keepalive that closes a peer that stopped answering.
+//! The client's side of a connection: its frames (sends, resumes, refusals) and the keepalive that closes a
+//! peer that stopped answering. The answers to its sends, in order, are `answers.rs`'s.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 
 use axum::extract::ws::Message;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
-use super::{Consumer, End, Pending};
+use super::{Consumer, End};
 use crate::stats::Stats;
-use crate::storage::{Amend, Amendment, Appended, NewMessage, StoreError};
+use crate::storage::{Amend, Amendment, NewMessage};
 use crate::ws::protocol::{ClientFrame, ProtocolError, ServerFrame, parse_client_frame};
 
 impl Consumer {
@@ -19,6 +18,9 @@ impl Consumer {
         frame: Option<Result<Message, axum::Error>>,
     ) -> Result<(), End> {
         self.last_heard = Instant::now();
+        if let Some(step) = self.over_frame_budget(&frame).await {
+            return step;
+        }
         let text = match frame {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => return self.refuse(ProtocolError::binary()).await,
@@ -28,6 +30,13 @@ impl Consumer {
         };
         match parse_client_frame(&text, self.state.config.max_message_bytes) {
             Ok(ClientFrame::Message { body, client_id }) => {
+                if let Some(step) = self.over_send_limit(client_id.as_deref(), true).await {
+                    return step;
+                }
+                // Muted, banned or too soon under slow mode: answered, nothing queued (memory only).
+                if let Err(hold) = self.rules.check_send() {
+                    return self.answer_in_turn(hold.frame(client_id.as_deref())).await;
+                }
                 let message = NewMessage {
                     room: self.room.clone(),
                     author: self.identity.name().clone(),
@@ -38,13 +47,16 @@ impl Consumer {
                 match self.state.store.submit(message).await {
                     Ok(outcome) => {
                         Stats::add(&self.state.stats.messages_received, 1);
-                        self.pending.push_back(Pending { client_id, outcome });
+                        self.await_outcome(client_id, outcome);
                         Ok(())
                     }
-                    Err(error) => self.answer(client_id.as_deref(), Err(error)).await,
+                    Err(error) => self.answer_failed(client_id, &error).await,
                 }
             }
-            Ok(ClientFrame::Resume { since }) => self.resume(since).await,
+            Ok(ClientFrame::Resume { since }) => match self.over_replay_limit(since).await {
+                Some(step) => step,
+                None => self.resume(since).await,
+            },
             Ok(ClientFrame::Typing) => {
                 let name = self.identity.name().as_str();
                 let guest = self.identity.user().is_none();
@@ -56,6 +68,9 @@ impl Consumer {
                 body,
                 client_id,
             }) => {
+                if let Err(hold) = self.rules.check_edit() {
+                    return self.answer_in_turn(hold.frame(client_id.as_deref())).await;
+                }
                 self.amend(Amend::Edit { target, body }, client_id, true)
                     .await
             }
@@ -63,6 +78,13 @@ impl Consumer {
                 let author_only = !self.identity.is_staff();
                 self.amend(Amend::Delete { target }, client_id, author_only)
                     .await
+            }
+            Ok(ClientFrame::Moderate { action, client_id }) => {
+                let moderation = &self.state.moderation;
+                let answer = moderation
+                    .command(&self.identity, &self.room, action, client_id.as_deref())
+                    .await;
+                self.answer_in_turn(answer).await
             }
             Ok(ClientFrame::Read { id }) => match self.identity.user_id() {
                 Some(user_id) => {
@@ -95,6 +117,9 @@ impl Consumer {
                 ProtocolError::new("forbidden", "guests cannot edit or delete messages: log in");
             return self.refuse(ProtocolError { client_id, ..error }).await;
         }
+        if let Some(step) = self.over_send_limit(client_id.as_deref(), false).await {
+            return step;
+        }
         let amendment = Amendment {
             room: self.room.clone(),
             actor: self.identity.name().clone(),
@@ -105,13 +130,14 @@ impl Consumer {
         };
         match self.state.store.submit_amend(amendment).await {
             Ok(outcome) => {
-                self.pending.push_back(Pending { client_id, outcome });
+                self.await_outcome(client_id, outcome);
                 Ok(())
             }
-            Err(error) => self.answer(client_id.as_deref(), Err(error)).await,
+            Err(error) => self.answer_failed(client_id, &error).await,
         }
     }
 
+    /// Answers a refused frame, after the answers to earlier sends.
     pub(super) async fn refuse(&mut self, error: ProtocolError) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
         let frame = ServerFrame::Error {
@@ -119,54 +145,7 @@ impl Consumer {
             detail: &error.detail,
             client_id: error.client_id.as_deref(),
         };
-        self.write(Message::Text(frame.encode().into()), true).await
-    }
-
-    /// Tells the sender how its message fared: an ack once stored (only for clients that sent a
-    /// `client_id`; plain Channels clients see their message arrive instead), an error frame otherwise.
-    pub(super) async fn answer(
-        &mut self,
-        client_id: Option<&str>,
-        outcome: Result<Appended, StoreError>,
-    ) -> Result<(), End> {
-        let frame = match (&outcome, client_id) {
-            (Ok(_), None) => return Ok(()),
-            (Ok(appended), Some(client_id)) => ServerFrame::Ack {
-                client_id,
-                id: appended.message.seq,
-                duplicate: appended.duplicate,
-            },
-            (Err(error), client_id) => {
-                if !matches!(
-                    error,
-                    StoreError::RoomLocked | StoreError::NotFound(_) | StoreError::Forbidden(_)
-                ) {
-                    tracing::warn!(%error, "a message could not be stored");
-                }
-                let (code, detail) = match error {
-                    StoreError::NotFound(detail) => ("not_found", *detail),
-                    StoreError::Forbidden(detail) => ("forbidden", *detail),
-                    StoreError::Closed => (
-                        "shutting_down",
-                        "the server is stopping; send it again after reconnecting",
-                    ),
-                    StoreError::RoomLocked => (
-                        "room_locked",
-                        "this room is read-only: an administrator locked it",
-                    ),
-                    _ => (
-                        "store_unavailable",
-                        "the message was not stored; send it again",
-                    ),
-                };
-                ServerFrame::Error {
-                    code,
-                    detail,
-                    client_id,
-                }
-            }
-        };
-        self.write(Message::Text(frame.encode().into()), true).await
+        self.answer_in_turn(frame.encode()).await
     }
 
     pub(super) async fn on_ping_tick(&mut self) -> Result<(), End> {
@@ -185,18 +164,4 @@ impl Consumer {
         }
         self.write(Message::Ping(Default::default()), true).await
     }
-}
-
-/// The store's answer to the oldest pending send (the writer answers in order).
-pub(super) async fn next_outcome(
-    pending: &mut VecDeque<Pending>,
-) -> (Option<Arc<str>>, Result<Appended, StoreError>) {
-    let Some(front) = pending.front_mut() else {
-        return std::future::pending().await;
-    };
-    let outcome = (&mut front.outcome)
-        .await
-        .unwrap_or(Err(StoreError::Closed));
-    let client_id = pending.pop_front().and_then(|p| p.client_id);
-    (client_id, outcome)
 }

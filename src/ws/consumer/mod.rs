@@ -3,32 +3,37 @@
 //!
 //! The connection remembers `last`, the last room sequence number it delivered, and only ever delivers
 //! `last + 1` next (shared/DESIGN.md, invariant 3). A live event further ahead, or a `Lagged` receiver,
-//! means "read the missing range from the store first", at the socket's own pace; a slow reader holds a
-//! cursor, never a queue, and is never skipped.
+//! means "read the missing range from the store first", at the socket's own pace, a page per turn of the
+//! loop (`replay.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
+//! the client's sends go out in the order it sent them (`answers.rs`).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::broadcast;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::Instrument;
 
+mod answers;
 mod inbound;
+mod limited;
+mod replay;
 mod socket;
 
-use inbound::next_outcome;
+use answers::{Pending, next_answer};
+use replay::CatchUp;
 
 use super::cursor::{Cursor, Step};
 use super::protocol::{ServerFrame, message_frame};
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::RoomName;
+use crate::limits::ConnectionLimits;
 use crate::presence::Seat;
 use crate::state::AppState;
 use crate::stats::Stats;
-use crate::storage::{Appended, StoreError};
+use crate::storage::StoreError;
 
 /// Messages read from the store per page when replaying or catching up.
 const PAGE: u32 = 256;
@@ -46,6 +51,10 @@ pub(super) struct Connection {
     /// Fires when a signed-in client's credential is revoked (boxed: guests, most connections, hold
     /// only the pointer's worth of `None`).
     pub watch: Option<Box<Watch>>,
+    /// The connection's rate limits and its open-connection slot (src/limits/).
+    pub limits: ConnectionLimits,
+    /// The room's moderation as it holds for this socket (src/moderation/).
+    pub rules: crate::moderation::Seat,
 }
 
 /// Why a connection ended.
@@ -65,12 +74,8 @@ enum End {
     Layer(String),
     /// The client's credential was revoked; close with this code.
     Revoked(u16),
-}
-
-/// A send waiting for the store's answer.
-struct Pending {
-    client_id: Option<Arc<str>>,
-    outcome: oneshot::Receiver<Result<Appended, StoreError>>,
+    /// A moderator banned or kicked the client's person from the room; close with this code.
+    Moderated(u16),
 }
 
 /// The close code once the connection's credential is revoked; pending while it is not.
@@ -98,6 +103,8 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         since,
         v2,
         watch,
+        limits,
+        rules,
     } = *conn;
     Stats::add(&state.stats.connections, 1);
     let mut consumer = Consumer {
@@ -108,9 +115,12 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         identity,
         v2,
         watch,
+        limits,
+        rules,
         cursor: Cursor::default(),
         seat: None,
         pending: VecDeque::new(),
+        catching_up: None,
         last_heard: Instant::now(),
     };
     async move {
@@ -141,13 +151,19 @@ struct Consumer {
     v2: bool,
     /// The registration that fires when a signed-in client's credential is revoked.
     watch: Option<Box<Watch>>,
+    /// This connection's buckets; dropping it gives its open-connection slot back.
+    limits: ConnectionLimits,
+    /// What its sends are checked against (mutes, slow mode), and where it hears of a ban or a kick.
+    rules: crate::moderation::Seat,
     keepalive: Duration,
     /// The last room sequence number delivered to this client.
     cursor: Cursor,
     /// This socket's place in the room's presence (leaves when dropped).
     seat: Option<Seat>,
-    /// This client's sends, oldest first; the writer answers them in order.
+    /// The answers owed to this client's sends, oldest first; the writer answers them in order.
     pending: VecDeque<Pending>,
+    /// The catch-up from the store in progress, if any (boxed: most connections have none).
+    catching_up: Option<Box<CatchUp>>,
     /// When the peer last sent anything (a pong included).
     last_heard: Instant,
 }
@@ -179,21 +195,33 @@ impl Consumer {
         // every connection of the node.
         let stopping = shutdown.cancelled();
         tokio::pin!(stopping);
+        // Likewise: a ban or a kick of this socket's person (its room's channel, polled, not re-joined).
+        let moderated = self.rules.closes();
+        tokio::pin!(moderated);
         let max_in_flight = self.state.config.max_in_flight.max(1);
         loop {
             let step = tokio::select! {
                 biased;
                 () = &mut stopping => Err(End::Shutdown),
                 code = revoked(&mut self.watch), if self.watch.is_some() => Err(End::Revoked(code)),
-                (client_id, outcome) = next_outcome(&mut self.pending), if !self.pending.is_empty() => {
-                    self.answer(client_id.as_deref(), outcome).await
+                code = &mut moderated => Err(End::Moderated(code)),
+                answer = next_answer(&mut self.pending), if !self.pending.is_empty() => {
+                    self.send_answer(answer).await
                 }
                 // The client's frames before live events: a busy room must not starve its pongs.
                 frame = self.socket.recv(), if self.pending.len() < max_in_flight => {
                     Box::pin(self.on_frame(frame)).await
                 }
-                event = live.recv() => self.on_live(event, &mut live).await,
+                // Ready once per third of the keepalive: it starves nothing, and nothing starves it.
                 _ = ping.tick() => Box::pin(self.on_ping_tick()).await,
+                // One page per turn: between pages the branches above get theirs.
+                () = std::future::ready(()), if self.catching_up.is_some() => {
+                    Box::pin(self.catch_up_page()).await
+                }
+                // Live events wait in the ring while the store is read.
+                event = live.recv(), if self.catching_up.is_none() => {
+                    self.on_live(event, &mut live).await
+                }
             };
             if let Err(end) = step {
                 return end;
@@ -221,7 +249,8 @@ impl Consumer {
             Some(since) => self.resume(since).await?,
             None => self.join().await?,
         }
-        if self.v2 {
+        // After the history: once the replay, which the loop reads page by page, is done.
+        if self.v2 && !self.presence_after_catch_up() {
             let snapshot = self.state.presence.snapshot(&self.room);
             self.write(Message::Text(snapshot), true).await?;
         }
@@ -262,7 +291,8 @@ impl Consumer {
         }
     }
 
-    /// Replays everything after `since` (clamped to the room's head), then live.
+    /// Replays everything after `since` (clamped to the room's head), then live: the loop reads it page
+    /// by page.
     async fn resume(&mut self, since: u64) -> Result<(), End> {
         let head = self
             .state
@@ -271,43 +301,14 @@ impl Consumer {
             .await
             .map_err(End::Store)?;
         self.cursor = Cursor::at(since.min(head));
-        self.catch_up(true).await
-    }
-
-    /// Delivers everything in the store after `last`, page by page, at the socket's pace.
-    async fn catch_up(&mut self, history: bool) -> Result<(), End> {
-        loop {
-            // A long replay must not hold up a stop.
-            if self.state.shutdown.is_cancelled() {
-                return Err(End::Shutdown);
-            }
-            let page = self
-                .state
-                .store
-                .after(&self.room, self.cursor.last(), PAGE)
-                .await
-                .map_err(End::Store)?;
-            let mut shown = 0;
-            for message in &page {
-                if self.v2 || message.kind.plain() {
-                    self.feed(message_frame(self.room.as_str(), message, history))
-                        .await?;
-                    shown += 1;
-                }
-                self.cursor.delivered(message.seq);
-            }
-            Stats::add(&self.state.stats.deliveries, shown);
-            self.flush().await?;
-            if page.len() < PAGE as usize {
-                return Ok(());
-            }
-        }
+        self.begin_catch_up(true, None);
+        Ok(())
     }
 
     async fn on_live(
         &mut self,
         event: Result<Event, broadcast::error::RecvError>,
-        live: &mut broadcast::Receiver<Event>,
+        live: &mut crate::channels::Receiver,
     ) -> Result<(), End> {
         let mut next = event;
         for taken in 1..=LIVE_BURST {
@@ -320,14 +321,14 @@ impl Consumer {
                         "fell behind the live stream; catching up from the store"
                     );
                     Stats::add(&self.state.stats.catch_ups, 1);
-                    Box::pin(self.catch_up(false)).await?;
+                    self.begin_catch_up(false, None);
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(End::Layer("room stream closed".into()));
                 }
             }
-            if taken == LIVE_BURST {
-                break; // the rest waits in the ring for the next turn of the loop
+            if taken == LIVE_BURST || self.catching_up.is_some() {
+                break; // the rest waits in the ring (or in the store) for the next turns of the loop
             }
             next = match live.try_recv() {
                 Ok(event) => Ok(event),
@@ -353,20 +354,11 @@ impl Consumer {
             Step::Skip => return Ok(()),
             Step::Deliver => {}
             Step::CatchUp => {
+                // The event was committed before it was published: the catch-up reads it from the
+                // store, with everything missing before it.
                 Stats::add(&self.state.stats.catch_ups, 1);
-                Box::pin(self.catch_up(false)).await?;
-                // The event was committed before it was published, so the catch-up read it. If the
-                // store does not have it, the store is the truth: drop the event, never leave a gap.
-                if self.cursor.step(event.seq) != Step::Deliver {
-                    if self.cursor.step(event.seq) == Step::CatchUp {
-                        tracing::warn!(
-                            seq = event.seq,
-                            last = self.cursor.last(),
-                            "dropping a live event the store does not have"
-                        );
-                    }
-                    return Ok(());
-                }
+                self.begin_catch_up(false, Some(event.seq));
+                return Ok(());
             }
         }
         self.cursor.delivered(event.seq);

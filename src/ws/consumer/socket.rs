@@ -1,15 +1,15 @@
 //! Writing to the socket, always bounded: a peer that cannot take a write within the keepalive time is
-//! unresponsive. Closing: answer what the store still owes on shutdown, then the right close code.
+//! unresponsive. Closing: answer what the store still owes on shutdown (only what is known), then the right
+//! close code.
 
 use std::time::Duration;
 
 use axum::extract::ws::{CloseCode, CloseFrame, Message, close_code};
 use futures_util::SinkExt;
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 use super::{Consumer, End};
 use crate::stats::Stats;
-use crate::storage::StoreError;
 use crate::ws::protocol::ServerFrame;
 
 impl Consumer {
@@ -41,23 +41,14 @@ impl Consumer {
     }
 
     /// Ends the connection according to `end`: on shutdown, answer what the store still owes this client
-    /// and send close 1001; on a store failure, say so and close 1011.
+    /// (its outcome if the writer gives it within half the stop's bound, else "unknown": the draining
+    /// writer may still store it) and send close 1001; on a store failure, say so and close 1011.
     pub(super) async fn close(&mut self, end: &End) {
         let (code, reason) = match end {
             End::Shutdown => {
-                let bound = self.state.config.shutdown_timeout() / 2;
-                while let Some(pending) = self.pending.pop_front() {
-                    let outcome = match timeout(bound, pending.outcome).await {
-                        Ok(Ok(outcome)) => outcome,
-                        _ => Err(StoreError::Closed),
-                    };
-                    if self
-                        .answer(pending.client_id.as_deref(), outcome)
-                        .await
-                        .is_err()
-                    {
-                        return;
-                    }
+                let deadline = Instant::now() + self.state.config.shutdown_timeout() / 2;
+                if self.answer_pending_by(deadline).await.is_err() {
+                    return;
                 }
                 (close_code::AWAY, "server shutting down")
             }
@@ -87,6 +78,10 @@ impl Consumer {
                 };
                 (CloseCode::from(*code), reason)
             }
+            End::Moderated(code) => (
+                CloseCode::from(*code),
+                crate::moderation::close_reason(*code),
+            ),
             End::Unresponsive => {
                 Stats::add(&self.state.stats.keepalive_closes, 1);
                 return;

@@ -53,6 +53,7 @@ async fn a_node_that_stops_heartbeating_has_its_people_expire() {
     let prefix = unique_prefix(test);
     let config = chatweb::config::Config {
         presence_ttl_secs: 2,
+        cluster_id: Some("ghost-test".into()),
         ..node_config(&db.url, &redis_url, &prefix)
     };
     let node = crate::helpers::spawn_app_with(config).await;
@@ -66,7 +67,7 @@ async fn a_node_that_stops_heartbeating_has_its_people_expire() {
         .expect("redis");
     let _: i64 = redis::cmd("PUBLISH")
         .arg(format!("{prefix}:room:hall"))
-        .arg(r#"abcdef 0 n {"op":"join","m":{"user":"ghost","guest":true}}"#)
+        .arg(r#"ghost-test abcdef hall 0 n {"op":"join","m":{"user":"ghost","guest":true}}"#)
         .query_async(&mut conn)
         .await
         .expect("publish");

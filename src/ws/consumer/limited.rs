@@ -1,0 +1,76 @@
+//! The limits' gates on a connection (src/limits/): every frame against the connection's frame budget,
+//! every send (message, edit, deletion) against the connection's and the sender's buckets and, in a room
+//! the connection found empty, the address's new rooms; a resume far back against the client's replays.
+//! A refusal is an error frame `rate_limited` with `retry_after_ms`, answered in turn after the answers
+//! to earlier sends; nothing is stored, the connection stays open.
+
+use axum::extract::ws::Message;
+
+use super::{Consumer, End};
+use crate::limits::{FrameVerdict, Refusal};
+use crate::stats::Stats;
+
+impl Consumer {
+    /// Counts `frame` against the frame budget: `Some(step)` when it must be dropped instead of handled
+    /// (a close or a socket error always goes through).
+    pub(super) async fn over_frame_budget(
+        &mut self,
+        frame: &Option<Result<Message, axum::Error>>,
+    ) -> Option<Result<(), End>> {
+        let counted = matches!(
+            frame,
+            Some(Ok(Message::Text(_)
+                | Message::Binary(_)
+                | Message::Ping(_)
+                | Message::Pong(_)))
+        );
+        if !counted {
+            return None;
+        }
+        match self.limits.frame(&self.state.limits) {
+            FrameVerdict::Pass => None,
+            FrameVerdict::Drop => Some(Ok(())),
+            FrameVerdict::Tell(refusal) => Some(self.rate_limited(&refusal, None).await),
+        }
+    }
+
+    /// Counts a send: `Some(step)` when it is refused. `message` is true for a chat message (which may
+    /// create the room), false for an edit or a deletion.
+    pub(super) async fn over_send_limit(
+        &mut self,
+        client_id: Option<&str>,
+        message: bool,
+    ) -> Option<Result<(), End>> {
+        // Nothing delivered and nothing being read: the room had no message when this socket joined.
+        let room_was_empty = message && self.cursor.last() == 0 && self.catching_up.is_none();
+        match self.limits.send(&self.state.limits, room_was_empty) {
+            Ok(()) => None,
+            Err(refusal) => Some(self.rate_limited(&refusal, client_id).await),
+        }
+    }
+
+    /// Counts a resume from `since` if it is a full replay: `Some(step)` when it is refused (the
+    /// connection goes on from where it is).
+    pub(super) async fn over_replay_limit(&mut self, since: u64) -> Option<Result<(), End>> {
+        if !self.state.limits.replays_limited() {
+            return None;
+        }
+        let head = match self.state.store.last_seq(&self.room).await {
+            Ok(head) => head,
+            Err(error) => return Some(Err(End::Store(error))),
+        };
+        match self.limits.replay(&self.state.limits, since, head) {
+            Ok(()) => None,
+            Err(refusal) => Some(self.rate_limited(&refusal, None).await),
+        }
+    }
+
+    async fn rate_limited(
+        &mut self,
+        refusal: &Refusal,
+        client_id: Option<&str>,
+    ) -> Result<(), End> {
+        Stats::add(&self.state.stats.rejected_frames, 1);
+        self.answer_in_turn(refusal.frame(client_id)).await
+    }
+}
