@@ -555,26 +555,13 @@ async fn an_acl_user_with_only_its_channels_and_ping_is_enough_for_a_node() {
     // PING and SUBSCRIBE as `chat`: ready.
     wait_ready(&app, 200).await;
     let mut member = join_and_echo(&app, "guarded").await;
-    eprintln!("DBG joined");
-    // SUBSCRIBE: another node's payload reaches the member. PUBLISH: the member's message reaches Redis.
-    let mut admin = redis.connect("default", "admin-pw").await;
+    // PUBLISH as `chat`: the member's message reaches Redis.
     let channel = format!("{prefix}:room:guarded");
     let watcher = ::redis::Client::open(redis.url("default", "admin-pw").as_str()).expect("url");
     let mut watch = watcher.get_async_pubsub().await.expect("pubsub");
     watch.subscribe(&channel).await.expect("subscribe");
-    eprintln!("DBG watching");
-    let frame = json!({"type": "message", "id": 2, "ts": "2026-01-01T00:00:00Z", "user": "bo",
-                       "message": "from afar", "history": false});
-    let _: i64 = ::redis::cmd("PUBLISH")
-        .arg(&channel)
-        .arg(format!("blue 1 guarded 2 p {frame}"))
-        .query_async(&mut admin)
-        .await
-        .expect("publish");
-    assert_eq!(member.next_message().await["message"], "from afar");
-    eprintln!("DBG afar");
     member.say("out loud").await;
-    assert_eq!(member.next_message().await["message"], "out loud");
+    assert_eq!(member.next_message().await["id"], 2);
     let mut published = Box::pin(watch.on_message());
     let heard = loop {
         let message = tokio::time::timeout(PATIENCE, published.next())
@@ -587,6 +574,21 @@ async fn an_acl_user_with_only_its_channels_and_ping_is_enough_for_a_node() {
         }
     };
     assert!(heard.starts_with("blue "), "{heard}");
+    // SUBSCRIBE as `chat`: another node's payload reaches the member.
+    let mut admin = redis.connect("default", "admin-pw").await;
+    let frame = json!({"type": "message", "id": 3, "ts": "2026-01-01T00:00:00Z", "user": "bo",
+                       "message": "from afar", "history": false});
+    let _: i64 = ::redis::cmd("PUBLISH")
+        .arg(&channel)
+        .arg(format!("blue 1 guarded 3 p {frame}"))
+        .query_async(&mut admin)
+        .await
+        .expect("publish");
+    let got = member.next_message().await;
+    assert_eq!(
+        (got["id"].as_u64(), got["message"].as_str()),
+        (Some(3), Some("from afar"))
+    );
     drop(published);
     app.stop().await;
 }
