@@ -40,16 +40,23 @@ async fn sign_up(page: &Client, origin: &str, name: &str) {
             .await
             .expect("type");
     }
-    let whoami = page
-        .wait()
-        .at_most(PATIENCE)
-        .for_element(Locator::Css("#whoami"))
-        .await
-        .expect("signed in")
-        .text()
-        .await
-        .expect("text");
-    assert_eq!(whoami, name, "signed in after signing up");
+    // The form's page is replaced by the one the sign-up redirects to: read `#whoami` until the new page
+    // says who is signed in (an element of the old page may go stale under us meanwhile).
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let whoami = match page.find(Locator::Css("#whoami")).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if whoami == name {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "signed in after signing up: #whoami says {whoami:?}"
+        );
+        tokio::time::sleep(crate::chromium::DOM_POLL).await;
+    }
 }
 
 /// Opens room `room` and waits for its socket.
