@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::storage::{Durability, StoreSettings};
+
 /// The database used when none is configured: SQLite next to the working directory, like Django's.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
 
@@ -69,7 +71,24 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub cache_bytes: usize,
 
-    /// History and catch-up reads of the message store running at once; the connections asking the same
+    /// What an ack promises: `process` (default): stored so that a crash of the process loses nothing
+    /// acked (SQLite `synchronous=NORMAL`); `power`: a power loss loses nothing acked either (SQLite
+    /// `synchronous=FULL`, one WAL fsync per commit; see docs/PERFORMANCE.md for its cost). PostgreSQL
+    /// flushes every commit either way.
+    #[arg(long, env = "CHATWEB_DURABILITY", value_enum, default_value_t = Durability::Process)]
+    pub durability: Durability,
+
+    /// Milliseconds between the SQLite checkpointer's passes, which move the WAL into the database file
+    /// on a connection of their own so that no commit waits for a checkpoint.
+    #[arg(long, env = "CHATWEB_CHECKPOINT_MS", default_value_t = 100)]
+    pub checkpoint_ms: u64,
+
+    /// Bytes the SQLite WAL may hold before the checkpointer starts it over, which holds commits back for
+    /// about a millisecond; more means fewer of those pauses and a bigger WAL file.
+    #[arg(long, env = "CHATWEB_WAL_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub wal_max_bytes: u64,
+
+        /// History and catch-up reads of the message store running at once; the connections asking the same
     /// read at once share one, the others wait their turn. At least 1.
     #[arg(long, env = "CHATWEB_CATCH_UP_READS", default_value_t = 4)]
     pub catch_up_reads: usize,
@@ -165,6 +184,15 @@ impl Config {
         Duration::from_secs(self.keepalive_secs.max(1))
     }
 
+    /// The store's durability and WAL checkpoints.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            durability: self.durability,
+            checkpoint_interval: Duration::from_millis(self.checkpoint_ms),
+            wal_max_bytes: self.wal_max_bytes,
+        }
+    }
+
     /// How accounts behave.
     pub fn account_settings(&self) -> crate::accounts::AccountSettings {
         crate::accounts::AccountSettings {
@@ -242,6 +270,9 @@ impl Default for Config {
             history: 50,
             cache_bytes: 64 * 1024 * 1024,
             catch_up_reads: 4,
+            durability: Durability::Process,
+            checkpoint_ms: 100,
+            wal_max_bytes: 4 * 1024 * 1024,
             room_buffer: 1024,
             room_buffer_bytes: 1024 * 1024,
             send_buffer_bytes: 16 * 1024,

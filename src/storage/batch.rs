@@ -127,7 +127,11 @@ fn refuses(error: &sqlx::Error) -> bool {
                 .is_some()
             {
                 matches!(code.get(..2), Some("22" | "23" | "54" | "P0"))
-            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+            } else if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                || db
+                    .try_downcast_ref::<super::sqlite_writer::WriterError>()
+                    .is_some()
+            {
                 code.parse::<i32>()
                     .is_ok_and(|code| matches!(code & 0xff, 18..=20))
             } else {

@@ -8,6 +8,7 @@ mod accounts;
 mod admin;
 mod amend;
 mod batch;
+mod checkpoint;
 mod db;
 mod history;
 mod marks;
@@ -15,7 +16,9 @@ mod moderation;
 mod postgres;
 mod reads;
 mod recent;
+mod settings;
 mod sqlite;
+mod sqlite_writer;
 mod writer;
 
 use std::sync::Arc;
@@ -33,6 +36,7 @@ pub use marks::{ReadMark, ReadMarks};
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
+pub use settings::{Durability, StoreSettings};
 pub use sqlite::SqliteBackend;
 pub use writer::{CommitListener, StoreWriter, WriterOptions};
 
@@ -355,8 +359,18 @@ impl Store {
     /// Connects to `database_url` and applies pending migrations. Returns the backend; start writing with
     /// [`StoreWriter::spawn`].
     pub async fn connect(database_url: &str) -> Result<Arc<dyn Backend>, StoreError> {
+        Self::connect_with(database_url, &StoreSettings::default()).await
+    }
+
+    /// [`Store::connect`] with `settings` (durability and WAL checkpoints).
+    pub async fn connect_with(
+        database_url: &str,
+        settings: &StoreSettings,
+    ) -> Result<Arc<dyn Backend>, StoreError> {
         match Engine::of(database_url)? {
-            Engine::Sqlite => Ok(Arc::new(SqliteBackend::connect(database_url).await?)),
+            Engine::Sqlite => Ok(Arc::new(
+                SqliteBackend::connect_with(database_url, settings).await?,
+            )),
             Engine::Postgres => Ok(Arc::new(PostgresBackend::connect(database_url).await?)),
         }
     }

@@ -1,5 +1,7 @@
-//! SQLite backend: WAL mode with `synchronous=NORMAL` (a process crash loses nothing committed), one writer
-//! connection owned by the writer task and a small pool of readers beside it.
+//! SQLite backend: WAL mode with `synchronous=NORMAL` (a process crash loses nothing committed; `FULL` with
+//! `--durability power`, so a power loss loses nothing acked either), one writer connection owned by the
+//! writer task, a small pool of readers beside it, and a checkpointer of its own so that no commit runs a
+//! checkpoint ([`super::checkpoint`]).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -9,6 +11,9 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
+use super::checkpoint::Checkpointer;
+use super::sqlite_writer::SqliteWriter;
+use super::settings::{Durability, StoreSettings};
 use super::{
     Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
     StoredMessage, batch, to_i64, to_message, to_u64,
@@ -129,6 +134,11 @@ pub struct SqliteBackend {
     /// Read-write connections for accounts, sessions and the admin. Their rare writes wait on SQLite's
     /// lock (busy timeout) while the message writer commits.
     general: SqlitePool,
+    /// Moves the WAL into the database file beside the commits (none for an in-memory database).
+    checkpointer: Option<Checkpointer>,
+    /// Writes message batches on a thread of its own (none for an in-memory database, which only the
+    /// `writer` pool's connection sees).
+    appender: Option<SqliteWriter>,
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -140,10 +150,30 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         .busy_timeout(Duration::from_secs(5)))
 }
 
+/// Bytes a WAL file the checkpointer emptied shrinks back to when SQLite starts it over.
+pub(super) const JOURNAL_SIZE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// The options of the store's own connections: `settings`' durability, and no commit checkpoints.
+fn store_options(url: &str, settings: &StoreSettings) -> Result<SqliteConnectOptions, StoreError> {
+    let synchronous = match settings.durability {
+        Durability::Process => SqliteSynchronous::Normal,
+        Durability::Power => SqliteSynchronous::Full,
+    };
+    Ok(options(url)?
+        .synchronous(synchronous)
+        .pragma("wal_autocheckpoint", "0")
+        .pragma("journal_size_limit", JOURNAL_SIZE_LIMIT.to_string()))
+}
+
 impl SqliteBackend {
-    /// Opens (creating if needed) and migrates the database at `url`.
+    /// Opens (creating if needed) and migrates the database at `url` with the default settings.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = options(url)?;
+        Self::connect_with(url, &StoreSettings::default()).await
+    }
+
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn connect_with(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
+        let options = store_options(url, settings)?;
         // A file on this machine does not go away between queries: skip the ping sqlx would otherwise
         // send before every acquire (a round trip to its SQLite thread per batch and per read).
         let writer = SqlitePoolOptions::new()
@@ -161,12 +191,37 @@ impl SqliteBackend {
         let general = SqlitePoolOptions::new()
             .max_connections(GENERAL)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let file = options.get_filename().to_owned();
+        let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+        let appender = if in_memory {
+            None
+        } else {
+            Some(SqliteWriter::open(&file, settings)?)
+        };
+        let checkpointer = if in_memory {
+            None
+        } else {
+            // A RESTART that cannot get the writer's lock or the readers out soon gives up until the
+            // next tick rather than hold commits back.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(options.busy_timeout(Duration::from_millis(200)))
+                .await?;
+            Some(Checkpointer::spawn(
+                pool,
+                settings.checkpoint_interval,
+                settings.wal_max_bytes,
+            ))
+        };
         Ok(Self {
             writer,
             readers,
             general,
+            checkpointer,
+            appender,
         })
     }
 
@@ -195,6 +250,10 @@ async fn applied_count(pool: &SqlitePool) -> i64 {
 #[async_trait::async_trait]
 impl Backend for SqliteBackend {
     async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
+        if let Some(appender) = &self.appender {
+            return appender.append(batch, now_ms).await;
+        }
+        // An in-memory database: through sqlx's connection, which alone sees it.
         // A handful of statements per batch, however many rooms and messages it holds: each statement
         // is a round trip to sqlx's SQLite thread.
         let mut tx = self.writer.begin().await?;
@@ -332,6 +391,12 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
+        if let Some(appender) = &self.appender {
+            appender.close().await;
+        }
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop().await;
+        }
         self.general.close().await;
         self.readers.close().await;
         self.writer.close().await;

@@ -2,7 +2,6 @@
 
 mod accounts;
 mod admin;
-mod bench;
 mod browser;
 mod browser_people;
 mod browser_room;

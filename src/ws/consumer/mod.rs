@@ -311,9 +311,19 @@ impl Consumer {
         live: &mut crate::channels::Receiver,
     ) -> Result<(), End> {
         let mut next = event;
+        // One deadline and one count for the whole burst: a clock read and an atomic add shared by every
+        // connection of the node, per frame, cost more than the frame.
+        let deadline = tokio::time::Instant::now() + self.keepalive;
+        let mut delivered = 0;
         for taken in 1..=LIVE_BURST {
             match next {
-                Ok(event) => self.offer(event).await?,
+                Ok(event) => match self.offer(event, deadline).await {
+                    Ok(counted) => delivered += u64::from(counted),
+                    Err(end) => {
+                        Stats::add(&self.state.stats.deliveries, delivered);
+                        return Err(end);
+                    }
+                },
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::debug!(
                         skipped,
@@ -338,35 +348,37 @@ impl Consumer {
                 Err(_) => break,
             };
         }
-        self.flush().await
+        Stats::add(&self.state.stats.deliveries, delivered);
+        self.flush_by(deadline).await
     }
 
-    /// Delivers a live event if it is the next one; heals a gap from the store first.
-    async fn offer(&mut self, event: Event) -> Result<(), End> {
+    /// Delivers a live event if it is the next one (queued on the socket by `deadline`); heals a gap
+    /// from the store first. True when it wrote a message frame.
+    async fn offer(&mut self, event: Event, deadline: tokio::time::Instant) -> Result<bool, End> {
         if event.ephemeral {
             // Presence and typing: not history, only for clients that asked for them.
-            return match self.v2 {
-                true => self.write(Message::Text(event.frame), false).await,
-                false => Ok(()),
-            };
+            if self.v2 {
+                self.feed_by(Message::Text(event.frame), deadline).await?;
+            }
+            return Ok(false);
         }
         match self.cursor.step(event.seq) {
-            Step::Skip => return Ok(()),
+            Step::Skip => return Ok(false),
             Step::Deliver => {}
             Step::CatchUp => {
                 // The event was committed before it was published: the catch-up reads it from the
                 // store, with everything missing before it.
                 Stats::add(&self.state.stats.catch_ups, 1);
                 self.begin_catch_up(false, Some(event.seq));
-                return Ok(());
+                return Ok(false);
             }
         }
         self.cursor.delivered(event.seq);
         if !self.v2 && !event.plain {
             // A plain client cannot print it: move past its id silently.
-            return Ok(());
+            return Ok(false);
         }
-        Stats::add(&self.state.stats.deliveries, 1);
-        self.write(Message::Text(event.frame), false).await
+        self.feed_by(Message::Text(event.frame), deadline).await?;
+        Ok(true)
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseCode, CloseFrame, Message, close_code};
 use futures_util::SinkExt;
-use tokio::time::{Instant, timeout};
+use tokio::time::{Instant, timeout, timeout_at};
 
 use super::{Consumer, End};
 use crate::stats::Stats;
@@ -18,7 +18,22 @@ impl Consumer {
     }
 
     pub(super) async fn flush(&mut self) -> Result<(), End> {
-        match timeout(self.keepalive, self.socket.flush()).await {
+        self.flush_by(Instant::now() + self.keepalive).await
+    }
+
+    /// Flushes the socket; a peer that cannot take it by `deadline` is unresponsive.
+    pub(super) async fn flush_by(&mut self, deadline: Instant) -> Result<(), End> {
+        match timeout_at(deadline, self.socket.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
+    /// Queues `message` on the socket without flushing; a peer that cannot take it by `deadline` is
+    /// unresponsive. A burst of live events shares one deadline: one clock read per burst, not per frame.
+    pub(super) async fn feed_by(&mut self, message: Message, deadline: Instant) -> Result<(), End> {
+        match timeout_at(deadline, self.socket.feed(message)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),

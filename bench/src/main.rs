@@ -17,6 +17,7 @@ mod scenario;
 mod server;
 mod signup;
 mod store;
+mod wire;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,7 +81,9 @@ enum Command {
 /// Options every scenario takes.
 #[derive(Args)]
 struct Common {
-    /// Measure this running server (ws://127.0.0.1:PORT, loopback only) instead of spawning chatweb.
+    /// Measure this running server (ws://127.0.0.1:PORT, loopback only) instead of spawning chatweb; a
+    /// comma-separated list names the nodes of one cluster, and the fan-out spreads its subscribers over
+    /// all of them (publishers stay on the first).
     #[arg(long)]
     target: Option<String>,
     /// The pid of the `--target` server, to read its CPU time and memory from /proc.
@@ -175,10 +178,11 @@ async fn compare(
     if common.quick {
         timeout = timeout.min(Duration::from_secs(30));
     }
+    // `--target A,B,...`: the nodes of one running cluster, the first one measured for CPU and memory.
     let target = common
         .target
         .as_deref()
-        .map(server::parse_target)
+        .map(|list| list.split(',').map(server::parse_target).collect())
         .transpose()?;
     let (chatweb, chatweb_outcome) = run_one(Kind::Chatweb, common, target, timeout, &run).await;
     let (relay, relay_headline) = if no_relay.is_none() && !common.no_relay {
@@ -211,7 +215,7 @@ async fn compare(
 async fn run_one(
     kind: Kind,
     common: &Common,
-    target: Option<std::net::SocketAddr>,
+    target: Option<Vec<std::net::SocketAddr>>,
     timeout: Duration,
     run: &impl AsyncFn(&Server, Instant) -> anyhow::Result<Outcome>,
 ) -> (Value, Option<Outcome>) {
@@ -219,8 +223,12 @@ async fn run_one(
         let binary = common.chatweb.clone();
         // Spawning waits (blocking, bounded) for the server to say where it listens.
         let server = match (kind, target) {
-            (Kind::Chatweb, Some(addr)) => Server::external(addr, common.server_pid),
-            (Kind::Chatweb, None) => {
+            (Kind::Chatweb, Some(mut nodes)) if !nodes.is_empty() => {
+                let mut server = Server::external(nodes.remove(0), common.server_pid);
+                server.nodes = nodes;
+                server
+            }
+            (Kind::Chatweb, _) => {
                 tokio::task::spawn_blocking(move || Server::spawn_chatweb(binary.as_deref()))
                     .await??
             }

@@ -18,9 +18,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{Frame, Ws, message_frame, parse_payload, payload};
+use crate::client::{Frame, Ws, message_frame, payload};
 use crate::fanout::Shared;
 use crate::live::{LiveSubscriber, Pacer, TYPING_FRAME};
+use crate::wire::{Incoming, Wire};
 
 /// How often a publisher repeats its warm-up message until its room is ready.
 const WARMUP_EVERY: Duration = Duration::from_millis(200);
@@ -42,12 +43,25 @@ pub struct Tally {
     pub latencies_us: Vec<u32>,
     /// Whether the server ended the connection before the run stopped.
     pub closed_by_server: bool,
+    /// Deliveries later than [`STALL`].
+    pub late: u64,
+    /// Receive times (nanoseconds since the start) of the first [`LATE_KEPT`] late deliveries, to count
+    /// stalls: late deliveries close together are one stall.
+    pub late_at: Vec<u64>,
 }
+
+/// A delivery later than this is part of a stall (issue 11: no stall over 10 ms).
+pub const STALL: Duration = Duration::from_millis(10);
+/// Late deliveries one subscriber remembers the time of.
+const LATE_KEPT: usize = 1 << 16;
+/// Deliveries a subscriber counts before it adds them to the shared progress counter: one shared atomic
+/// written on every delivery by every thread would cost the client more than the parse.
+const PROGRESS_EVERY: u64 = 256;
 
 /// Reads one subscriber's socket until the run stops; a live subscriber also sends its typing and read
 /// frames as they fall due.
 pub async fn subscribe(
-    mut ws: Ws,
+    mut ws: Wire,
     shared: Arc<Shared>,
     joined: Arc<watch::Sender<usize>>,
     mut live: Option<LiveSubscriber>,
@@ -60,26 +74,30 @@ pub async fn subscribe(
         },
         bits: vec![0u64; m.div_ceil(64) as usize],
         highest: None,
+        unreported: 0,
     };
     let mut last_id = 0;
     let mut warmed_up = false;
+    // One wait for the stop, not a new one per frame (that cost the client 4% of its time).
+    let stopped = shared.stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         let message = tokio::select! {
             message = ws.next() => message,
-            () = shared.stop.cancelled() => break,
+            () = &mut stopped => break,
         };
         let text = match message {
-            Some(Ok(Message::Text(text))) => text,
-            Some(Ok(Message::Close(_)) | Err(_)) | None => {
+            Ok(Incoming::Text(text)) => text,
+            Ok(Incoming::Closed) | Err(_) => {
                 seen.tally.closed_by_server = !shared.stop.is_cancelled();
                 break;
             }
-            Some(Ok(_)) => continue,
+            Ok(Incoming::Other) => continue,
         };
         // One clock read per message, as before; a live client reads it for other frames too.
         let mut now = None;
-        match Frame::parse(text.as_str()) {
-            Some(frame) if frame.is_message() => {
+        match Frame::scan(text) {
+            Some((frame, measured)) if frame.is_message() => {
                 if let Some(id) = frame.id {
                     seen.tally.id_not_increasing += u64::from(id <= last_id);
                     last_id = id;
@@ -88,11 +106,11 @@ pub async fn subscribe(
                     warmed_up = true;
                     joined.send_modify(|n| *n += 1);
                 }
-                now = seen.deliver(&frame, &shared);
+                now = measured.and_then(|measured| seen.deliver(measured, &shared));
             }
             // Ephemeral frames (presence, join, leave, typing), read marks and errors: counted, never
             // deliveries.
-            frame => shared.count_frame(frame.and_then(|f| f.kind).as_deref(), &text),
+            frame => shared.count_frame(frame.and_then(|(f, _)| f.kind).as_deref(), text),
         }
         if let Some(live) = live.as_mut()
             && let Err(error) = live
@@ -111,6 +129,7 @@ pub async fn subscribe(
             break;
         }
     }
+    seen.report(&shared);
     seen.tally
 }
 
@@ -121,13 +140,14 @@ struct Seen {
     bits: Vec<u64>,
     /// The highest message number received.
     highest: Option<u64>,
+    /// Deliveries not yet added to the shared progress counter.
+    unreported: u64,
 }
 
 impl Seen {
     /// Tallies a message frame (warm-up messages carry no number and count for nothing); returns the time
     /// it read, if it read the clock.
-    fn deliver(&mut self, frame: &Frame<'_>, shared: &Shared) -> Option<u64> {
-        let (seq, sent) = frame.message.as_deref().and_then(parse_payload)?;
+    fn deliver(&mut self, (seq, sent): (u64, u64), shared: &Shared) -> Option<u64> {
         let m = shared.args.messages;
         let tally = &mut self.tally;
         let now = shared.now_nanos();
@@ -147,11 +167,58 @@ impl Seen {
         tally
             .latencies_us
             .push(u32::try_from(micros).unwrap_or(u32::MAX));
-        shared.progress.fetch_add(1, Ordering::Relaxed);
-        if tally.delivered == m {
+        if micros > STALL.as_micros() as u64 {
+            tally.late += 1;
+            if tally.late_at.len() < LATE_KEPT {
+                tally.late_at.push(now);
+            }
+        }
+        let complete = tally.delivered == m;
+        self.unreported += 1;
+        if self.unreported >= PROGRESS_EVERY || complete {
+            self.report(shared);
+        }
+        if complete {
             shared.complete.fetch_add(1, Ordering::Relaxed);
         }
         Some(now)
+    }
+
+    /// Adds the deliveries not reported yet to the shared progress counter.
+    fn report(&mut self, shared: &Shared) {
+        if self.unreported > 0 {
+            shared.progress.fetch_add(self.unreported, Ordering::Relaxed);
+            self.unreported = 0;
+        }
+    }
+}
+
+/// Stalls among late deliveries received at `late_at` (nanoseconds, any order): late deliveries less than
+/// `gap` apart belong to one stall.
+pub fn stalls(late_at: &mut [u64], gap: Duration) -> u64 {
+    late_at.sort_unstable();
+    let gap = gap.as_nanos() as u64;
+    let mut count = 0;
+    let mut last: Option<u64> = None;
+    for &at in late_at.iter() {
+        if last.is_none_or(|l| at.saturating_sub(l) > gap) {
+            count += 1;
+        }
+        last = Some(at);
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_deliveries_close_together_are_one_stall() {
+        let ms = 1_000_000;
+        let mut at = vec![505 * ms, 500 * ms, 502 * ms, 900 * ms, 2_000 * ms, 2_001 * ms];
+        assert_eq!(stalls(&mut at, Duration::from_millis(50)), 3);
+        assert_eq!(stalls(&mut [], Duration::from_millis(50)), 0);
     }
 }
 
@@ -185,15 +252,14 @@ pub async fn publish(ws: Ws, shared: Arc<Shared>, mut room: PublisherRoom) -> an
             let Message::Text(text) = message else {
                 continue;
             };
-            let frame = Frame::parse(text.as_str());
-            if let Some(frame) = frame.as_ref().filter(|f| !f.is_message()) {
+            let scanned = Frame::scan(text.as_str());
+            if let Some((frame, _)) = scanned.as_ref().filter(|(f, _)| !f.is_message()) {
                 if frame.kind.as_deref() != Some("ack") {
                     reader_shared.count_frame(frame.kind.as_deref(), &text);
                 }
                 continue;
             }
-            let seq = frame.and_then(|f| f.message.as_deref().and_then(parse_payload));
-            if let Some((seq, _)) = seq {
+            if let Some((seq, _)) = scanned.and_then(|(_, measured)| measured) {
                 echoed_tx.send_if_modified(|e| {
                     let modified = seq + 1 > *e;
                     *e = (*e).max(seq + 1);

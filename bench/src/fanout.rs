@@ -24,11 +24,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::client::{Dial, Endpoint, HANDSHAKES, Protocol};
-use crate::fanout_roles::{PublisherRoom, Tally, publish, subscribe};
+use crate::fanout_roles::{self, PublisherRoom, Tally, publish, subscribe};
 use crate::live::{self, FrameCounts, LiveSubscriber};
 use crate::report::{CpuMeter, Outcome, Progress, latency_ms, per_second, round3};
 use crate::server::Server;
 use crate::signup;
+
+/// Late deliveries less than this apart are one stall.
+const STALL_GAP: Duration = Duration::from_millis(50);
 
 /// With publishers done, a run ends when no delivery arrived for this long.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -206,11 +209,7 @@ pub async fn run(
         dial.v2 = true;
     }
     let publisher_dials = dials.split_off(subscriber_count);
-    let subscribers = endpoint
-        .connect_many(dials, HANDSHAKES, deadline, || {})
-        .await?
-        .into_iter()
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let subscribers = connect_spread(&endpoint, &server.nodes, sources, dials, deadline).await?;
     let publishers = endpoint
         .connect_many(publisher_dials, HANDSHAKES, deadline, || {})
         .await?
@@ -301,6 +300,8 @@ pub async fn run(
         total.id_not_increasing += tally.id_not_increasing;
         total.last_delivery = total.last_delivery.max(tally.last_delivery);
         total.latencies_us.extend_from_slice(&tally.latencies_us);
+        total.late += tally.late;
+        total.late_at.extend_from_slice(&tally.late_at);
         closed += u64::from(tally.closed_by_server);
     }
 
@@ -343,6 +344,11 @@ pub async fn run(
         let lag = shared.max_send_lag_us.load(Ordering::Relaxed) as f64 / 1000.0;
         fields.insert("send_lag_max_ms".into(), json!(round3(lag)));
     }
+    // Deliveries later than 10 ms, and the stalls they make up (late deliveries within 50 ms of each
+    // other are one stall): the paced runs' measure of tail stalls.
+    fields.insert("late_over_10ms".into(), json!(total.late));
+    let stalls = fanout_roles::stalls(&mut total.late_at, STALL_GAP);
+    fields.insert("stalls_over_10ms".into(), json!(stalls));
     fields.insert("end".into(), json!(end));
     fields.insert("closed_by_server".into(), json!(closed));
     fields.insert("publisher_errors".into(), json!(publisher_errors));
@@ -366,7 +372,7 @@ pub async fn run(
     } else {
         frames.v2_only() == 0
     };
-    cpu.stop(&mut fields);
+    cpu.stop_rated(&mut fields, elapsed, total.delivered);
     let clean = live_ok
         && frames.error == 0
         && lost == 0
@@ -380,6 +386,39 @@ pub async fn run(
         headline: Some(rate),
         clean,
     })
+}
+
+/// Connects `dials` in order: round-robin over `main` and the cluster's further `nodes`.
+async fn connect_spread(
+    main: &Arc<Endpoint>,
+    nodes: &[std::net::SocketAddr],
+    sources: u8,
+    dials: Vec<Dial>,
+    deadline: Instant,
+) -> anyhow::Result<Vec<crate::wire::Wire>> {
+    let mut endpoints = vec![main.clone()];
+    for &node in nodes {
+        endpoints.push(Arc::new(Endpoint::new(node, sources, 8 * 1024)?));
+    }
+    let n = endpoints.len();
+    let mut shares: Vec<Vec<Dial>> = vec![Vec::new(); n];
+    for (i, dial) in dials.into_iter().enumerate() {
+        shares[i % n].push(dial);
+    }
+    let mut connected = Vec::with_capacity(n);
+    for (endpoint, share) in endpoints.iter().zip(shares) {
+        let sockets = endpoint
+            .connect_many_wire(share, HANDSHAKES, deadline)
+            .await?;
+        connected.push(sockets.into_iter());
+    }
+    let total: usize = connected.iter().map(ExactSizeIterator::len).sum();
+    let mut out = Vec::with_capacity(total);
+    for i in 0..total {
+        let socket = connected[i % n].next().context("a node's sockets ran out")?;
+        out.push(socket?);
+    }
+    Ok(out)
 }
 
 /// Waits until every subscriber has everything, the deadline passes, or (publishers done) nothing more

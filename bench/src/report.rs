@@ -85,6 +85,48 @@ impl CpuMeter {
     }
 }
 
+impl CpuMeter {
+    /// [`CpuMeter::stop`], plus what the CPU says about the run's bound, for `units` done in `elapsed`:
+    /// `client_cores` and `server_cores` (CPU seconds per second), `client_us_per_unit` (the bench's own
+    /// cost), `client_ceiling_per_s` (units/s the bench could drive with every core of the machine to
+    /// itself), and `bound`: `client` when the bench used most of a saturated machine (the figure says
+    /// more about the bench than about the server), `machine` when the server did, `latency` when the
+    /// machine had CPU to spare (a serial wait, not CPU, set the pace).
+    pub fn stop_rated(
+        &self,
+        out: &mut serde_json::Map<String, Value>,
+        elapsed: Duration,
+        units: u64,
+    ) {
+        self.stop(out);
+        let secs = elapsed.as_secs_f64();
+        let client = out["client_cpu_s"].as_f64().unwrap_or(0.0);
+        let server = out["server_cpu_s"].as_f64();
+        if secs <= 0.0 || units == 0 {
+            return;
+        }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let client_cores = client / secs;
+        let server_cores = server.map(|s| s / secs);
+        let per_unit = client / units as f64;
+        out.insert("client_cores".into(), json!(round3(client_cores)));
+        out.insert("server_cores".into(), json!(server_cores.map(round3)));
+        out.insert("client_us_per_unit".into(), json!(round3(per_unit * 1e6)));
+        if per_unit > 0.0 {
+            out.insert("client_ceiling_per_s".into(), json!((cores / per_unit).round()));
+        }
+        let used = client_cores + server_cores.unwrap_or(0.0);
+        let bound = if used < 0.9 * cores {
+            "latency"
+        } else if client_cores >= server_cores.unwrap_or(0.0) {
+            "client"
+        } else {
+            "machine"
+        };
+        out.insert("bound".into(), json!(bound));
+    }
+}
+
 /// A counter of done units, drawn as a bar on stderr once the run lasts long enough.
 pub struct Progress {
     done: Arc<AtomicU64>,

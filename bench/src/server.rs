@@ -51,6 +51,9 @@ pub struct Server {
     pub kind: Kind,
     /// Where it listens (always a loopback address).
     pub addr: SocketAddr,
+    /// Further nodes of the same cluster (`--target A,B`): the fan-out spreads its subscribers over
+    /// `addr` and these.
+    pub nodes: Vec<SocketAddr>,
     /// Its process, when known (always for spawned servers).
     pub proc: Option<Proc>,
     child: Option<Child>,
@@ -66,6 +69,7 @@ impl Server {
         Self {
             kind: Kind::Chatweb,
             addr,
+            nodes: Vec::new(),
             proc: pid.map(Proc::Pid),
             child: None,
             _lifeline: None,
@@ -86,7 +90,7 @@ impl Server {
         };
         if !binary.is_file() {
             bail!(
-                "{} not found: build it beside the bench (cargo build --release --bins) or pass --chatweb",
+                "{} not found: build it beside the bench (cargo build --release --workspace --bins) or pass --chatweb",
                 binary.display()
             );
         }
@@ -113,6 +117,7 @@ impl Server {
         let mut server = Self {
             kind: Kind::Chatweb,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            nodes: Vec::new(),
             proc: Some(Proc::Pid(child.id())),
             child: Some(child),
             _lifeline: None,
@@ -159,6 +164,7 @@ impl Server {
         let mut server = Self {
             kind: Kind::Relay,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            nodes: Vec::new(),
             proc: Some(Proc::Pid(child.id())),
             child: Some(child),
             _lifeline: lifeline,

@@ -8,10 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures_util::SinkExt;
-use tokio_tungstenite::tungstenite::{self, Message};
-
-use crate::client::Ws;
+use crate::wire::Wire;
 
 /// The frame that says "I am typing".
 pub const TYPING_FRAME: &str = r#"{"type":"typing"}"#;
@@ -119,17 +116,17 @@ impl LiveSubscriber {
     /// Sends what is due at `now`, `newest` being the highest room id this client has received.
     pub async fn act(
         &mut self,
-        ws: &mut Ws,
+        ws: &mut Wire,
         now: u64,
         newest: u64,
         sent: &Sent,
-    ) -> Result<(), tungstenite::Error> {
+    ) -> anyhow::Result<()> {
         if self.typing.due(now) {
-            ws.send(Message::Text(TYPING_FRAME.into())).await?;
+            ws.send_text(TYPING_FRAME).await?;
             sent.typing.fetch_add(1, Ordering::Relaxed);
         }
         if newest > self.marked && self.read.due(now) {
-            ws.send(Message::Text(read_frame(newest).into())).await?;
+            ws.send_text(&read_frame(newest)).await?;
             self.marked = newest;
             sent.read.fetch_add(1, Ordering::Relaxed);
         }

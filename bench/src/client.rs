@@ -21,6 +21,8 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::wire::{self, Wire};
+
 /// Handshakes in progress at once while a scenario sets up. Both servers listen with the standard library's
 /// backlog of 128: more simultaneous connection attempts than that overflow it, and each dropped SYN costs a
 /// one-second retransmission.
@@ -73,6 +75,53 @@ impl<'a> Frame<'a> {
         serde_json::from_str(text).ok()
     }
 
+    /// [`Frame::parse`], plus the measured message's number and send time (see [`payload`]).
+    pub fn parse_measured(text: &'a str) -> Option<(Self, Option<(u64, u64)>)> {
+        let frame = Self::parse(text)?;
+        let measured = frame.message.as_deref().and_then(parse_payload);
+        Some((frame, measured))
+    }
+
+    /// [`Frame::parse_measured`], with a fast path for the frames that make up nearly all of a fan-out
+    /// run: message frames as chatweb and the relay encode them (`{"type":"message","id":N,...,
+    /// "message":"<number>:<send time>:...`). It reads the id and the two numbers and nothing else, so
+    /// the frame it returns has no `message` text. A full JSON parse of every delivery would make the
+    /// client, not the server, the bound of a fast run. Anything else is parsed in full.
+    pub fn scan(text: &'a str) -> Option<(Self, Option<(u64, u64)>)> {
+        Self::scan_message(text).or_else(|| Self::parse_measured(text))
+    }
+
+    fn scan_message(text: &'a str) -> Option<(Self, Option<(u64, u64)>)> {
+        let rest = text.strip_prefix(r#"{"type":"message","id":"#)?.as_bytes();
+        let (id, digits) = leading_number(rest)?;
+        // Byte searches: `str::find` with a pattern costs more than the rest of the scan.
+        const KEY: &[u8] = br#""message":""#;
+        let mut from = digits;
+        let start = loop {
+            let quote = from + rest[from..].iter().position(|&b| b == b'"')?;
+            if rest[quote..].starts_with(KEY) {
+                break quote + KEY.len();
+            }
+            from = quote + 1;
+        };
+        // `<number>:<send time>:` needs no unescaping, whatever follows it.
+        let measured = (|| {
+            let body = &rest[start..];
+            let (seq, n) = leading_number(body)?;
+            let body = body[n..].strip_prefix(b":")?;
+            let (sent, n) = leading_number(body)?;
+            body[n..].starts_with(b":").then_some((seq, sent))
+        })();
+        let frame = Self {
+            kind: Some(Cow::Borrowed("message")),
+            id: Some(id),
+            message: None,
+            client_id: None,
+            duplicate: None,
+        };
+        Some((frame, measured))
+    }
+
     /// Whether this is a chat message (the only frames plain clients look at).
     pub fn is_message(&self) -> bool {
         self.kind.as_deref() == Some("message")
@@ -109,6 +158,18 @@ pub fn payload(seq: u64, sent_nanos: u64, size: usize) -> String {
         text.extend(std::iter::repeat_n('x', size - text.len()));
     }
     text
+}
+
+/// The decimal number at the start of `bytes` and how many digits it took.
+fn leading_number(bytes: &[u8]) -> Option<(u64, usize)> {
+    let digits = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 || digits > 19 {
+        return None;
+    }
+    let value = bytes[..digits]
+        .iter()
+        .fold(0u64, |n, &b| n * 10 + u64::from(b - b'0'));
+    Some((value, digits))
 }
 
 /// The number and send time in a measured message's text; `None` for any other text.
@@ -167,8 +228,30 @@ impl Endpoint {
         self.dial(&Dial::from(room.to_owned())).await
     }
 
-    /// Opens the WebSocket `dial` describes.
-    pub async fn dial(&self, dial: &Dial) -> anyhow::Result<Ws> {
+    /// Opens the WebSocket `dial` describes, with the lean reader of [`crate::wire`].
+    pub async fn dial_wire(&self, dial: &Dial) -> anyhow::Result<Wire> {
+        let stream = self.tcp().await?;
+        let host = self.addr.to_string();
+        let path = format!("/ws/chat/{}/", dial.room);
+        let origin = self.origin.to_str().context("origin")?;
+        let cookie = dial
+            .session
+            .as_ref()
+            .map(|session| format!("{SESSION_COOKIE}={session}"));
+        let request = wire::Request {
+            host: &host,
+            path: &path,
+            origin,
+            cookie: cookie.as_deref(),
+            protocol: dial.v2.then_some(V2_PROTOCOL),
+        };
+        Wire::connect(stream, &request)
+            .await
+            .with_context(|| format!("WebSocket handshake with {}", self.addr))
+    }
+
+    /// A TCP connection to the server from the next source address, with Nagle off.
+    async fn tcp(&self) -> anyhow::Result<TcpStream> {
         let socket = match self.addr {
             SocketAddr::V4(_) => TcpSocket::new_v4()?,
             SocketAddr::V6(_) => TcpSocket::new_v6()?,
@@ -185,6 +268,12 @@ impl Endpoint {
             .await
             .with_context(|| format!("connecting to {}", self.addr))?;
         stream.set_nodelay(true)?;
+        Ok(stream)
+    }
+
+    /// Opens the WebSocket `dial` describes.
+    pub async fn dial(&self, dial: &Dial) -> anyhow::Result<Ws> {
+        let stream = self.tcp().await?;
         let room = &dial.room;
         let mut request = format!("ws://{}/ws/chat/{room}/", self.addr).into_client_request()?;
         let headers = request.headers_mut();
@@ -217,6 +306,39 @@ impl Endpoint {
         deadline: Instant,
         done: impl Fn(),
     ) -> anyhow::Result<Vec<anyhow::Result<Ws>>> {
+        self.connect_many_by(rooms, concurrency, deadline, done, |endpoint, dial| async move {
+            endpoint.dial(&dial).await
+        })
+        .await
+    }
+
+    /// [`Endpoint::connect_many`] with the lean reader of [`crate::wire`].
+    pub async fn connect_many_wire(
+        self: &Arc<Self>,
+        rooms: Vec<Dial>,
+        concurrency: usize,
+        deadline: Instant,
+    ) -> anyhow::Result<Vec<anyhow::Result<Wire>>> {
+        self.connect_many_by(rooms, concurrency, deadline, || {}, |endpoint, dial| async move {
+            endpoint.dial_wire(&dial).await
+        })
+        .await
+    }
+
+    async fn connect_many_by<D, T, F, Fut>(
+        self: &Arc<Self>,
+        rooms: Vec<D>,
+        concurrency: usize,
+        deadline: Instant,
+        done: impl Fn(),
+        connect: F,
+    ) -> anyhow::Result<Vec<anyhow::Result<T>>>
+    where
+        D: Into<Dial>,
+        T: Send + 'static,
+        F: Fn(Arc<Self>, Dial) -> Fut + Clone + Send + 'static,
+        Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
+    {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let mut tasks = Vec::with_capacity(rooms.len());
         for dial in rooms {
@@ -225,8 +347,9 @@ impl Endpoint {
                 .await
                 .context("timed out while connecting")??;
             let endpoint = self.clone();
+            let connect = connect.clone();
             tasks.push(tokio::spawn(async move {
-                let ws = tokio::time::timeout_at(deadline, endpoint.dial(&dial))
+                let ws = tokio::time::timeout_at(deadline, connect(endpoint, dial))
                     .await
                     .unwrap_or_else(|_| Err(anyhow::anyhow!("timed out while connecting")));
                 drop(permit);
@@ -266,6 +389,31 @@ mod tests {
             .expect("an ack");
         assert!(!ack.is_message());
         assert_eq!(ack.client_id.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn the_fast_path_reads_what_a_full_parse_reads() {
+        let frames = [
+            r#"{"type":"message","id":7,"room":"r","ts":"t","user":"u","message":"1:2:x","history":false}"#,
+            r#"{"type":"message","id":12,"room":"r","ts":"t","user":"u","message":"9:8:xx","history":false,"guest":true}"#,
+            r#"{"type":"message","id":3,"room":"r","ts":"t","user":"u","message":"a \"q\" b"}"#,
+            r#"{"type":"message","id":4,"room":"r","ts":"t","user":"u","message":"warmup"}"#,
+            r#"{"type":"ack","client_id":"c","id":3,"duplicate":false}"#,
+            r#"{"type":"presence","users":[],"count":0}"#,
+        ];
+        for text in frames {
+            let (fast, fast_measured) = Frame::scan(text).expect("scanned");
+            let (full, full_measured) = Frame::parse_measured(text).expect("parsed");
+            assert_eq!(fast.kind, full.kind, "{text}");
+            assert_eq!(fast.id, full.id, "{text}");
+            assert_eq!(fast_measured, full_measured, "{text}");
+            if !fast.is_message() {
+                assert_eq!(fast.client_id, full.client_id, "{text}");
+            }
+        }
+        assert!(Frame::scan("not json").is_none());
+        assert_eq!(leading_number(b"123:4"), Some((123, 3)));
+        assert_eq!(leading_number(b":4"), None);
     }
 
     #[test]
