@@ -40,7 +40,7 @@ pub struct App {
 impl App {
     /// Connects to the store (creating and migrating it), starts the writer and binds the socket.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let backend = Store::connect(&config.database_url)
+        let backend = Store::connect_with(&config.database_url, &config.store_settings())
             .await
             .with_context(|| format!("opening the database {}", redacted(&config.database_url)))?;
         let stats = Arc::new(Stats::default());
@@ -178,6 +178,13 @@ impl App {
                 }
             }
         });
+        // Retention: a run now, then one per interval; it stops with the sockets, before the writer closes.
+        tokio::spawn(crate::retention::run(
+            state.store.clone(),
+            state.config.retention_settings(),
+            state.stats.clone(),
+            token.clone(),
+        ));
         // Read marks reach the database about once a second, and once more when stopping.
         let store = state.store.clone();
         let channels = state.channels.clone();

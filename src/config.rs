@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::storage::{Durability, StoreSettings};
+
 /// The database used when none is configured: SQLite next to the working directory, like Django's.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://db.sqlite3";
 
@@ -68,6 +70,23 @@ pub struct Config {
     /// besides its name and messages; the least recently used rooms go first). 0 turns the cache off.
     #[arg(long, env = "CHATWEB_CACHE_BYTES", default_value_t = 64 * 1024 * 1024)]
     pub cache_bytes: usize,
+
+    /// What an ack promises: `process` (default): stored so that a crash of the process loses nothing
+    /// acked (SQLite `synchronous=NORMAL`); `power`: a power loss loses nothing acked either (SQLite
+    /// `synchronous=FULL`, one WAL fsync per commit; see docs/PERFORMANCE.md for its cost). PostgreSQL
+    /// flushes every commit either way.
+    #[arg(long, env = "CHATWEB_DURABILITY", value_enum, default_value_t = Durability::Process)]
+    pub durability: Durability,
+
+    /// Milliseconds between the SQLite checkpointer's passes, which move the WAL into the database file
+    /// on a connection of their own so that no commit waits for a checkpoint.
+    #[arg(long, env = "CHATWEB_CHECKPOINT_MS", default_value_t = 200)]
+    pub checkpoint_ms: u64,
+
+    /// Bytes the SQLite WAL file may reach before the checkpointer truncates it even if that holds
+    /// commits back for a moment (long-running readers can keep it from starting over).
+    #[arg(long, env = "CHATWEB_WAL_MAX_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub wal_max_bytes: u64,
 
     /// History and catch-up reads of the message store running at once; the connections asking the same
     /// read at once share one, the others wait their turn. At least 1.
@@ -145,6 +164,20 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_PRESENCE_TTL_SECS", default_value_t = 45)]
     pub presence_ttl_secs: u64,
 
+    /// Remove messages (and edit and delete events) older than this many days, in every room without a
+    /// rule of its own (set on the admin's room page); unset keeps everything.
+    #[arg(long, env = "CHATWEB_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+
+    /// Seconds between two retention runs (the first runs at start).
+    #[arg(long, env = "CHATWEB_RETENTION_INTERVAL_SECS", default_value_t = 600)]
+    pub retention_interval_secs: u64,
+
+    /// Most rows retention removes in one transaction (each batch is its own short transaction, queued on
+    /// the store writer between message batches).
+    #[arg(long, env = "CHATWEB_RETENTION_BATCH", default_value_t = 500)]
+    pub retention_batch: u32,
+
     /// Rate and connection limits, `--limits off`, and the trusted proxies (src/limits/).
     #[command(flatten)]
     pub limits: crate::limits::LimitSettings,
@@ -165,7 +198,16 @@ impl Config {
         Duration::from_secs(self.keepalive_secs.max(1))
     }
 
-    /// How accounts behave.
+    /// The store's durability and WAL checkpoints.
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            durability: self.durability,
+            checkpoint_interval: Duration::from_millis(self.checkpoint_ms),
+            wal_max_bytes: self.wal_max_bytes,
+        }
+    }
+
+    /// The accounts' settings.
     pub fn account_settings(&self) -> crate::accounts::AccountSettings {
         crate::accounts::AccountSettings {
             session_ttl: Duration::from_secs(self.session_days.max(1).saturating_mul(24 * 3600)),
@@ -173,6 +215,15 @@ impl Config {
             guests: self.guests,
             login_failures: self.login_failures,
             login_lockout: Duration::from_secs(self.login_lockout_secs),
+        }
+    }
+
+    /// How retention runs.
+    pub fn retention_settings(&self) -> crate::retention::RetentionSettings {
+        crate::retention::RetentionSettings {
+            keep: crate::retention::Keep::server(self.retention_days),
+            interval: Duration::from_secs(self.retention_interval_secs.max(1)),
+            batch: self.retention_batch.max(1),
         }
     }
 
@@ -242,6 +293,9 @@ impl Default for Config {
             history: 50,
             cache_bytes: 64 * 1024 * 1024,
             catch_up_reads: 4,
+            durability: Durability::Process,
+            checkpoint_ms: 200,
+            wal_max_bytes: 256 * 1024 * 1024,
             room_buffer: 1024,
             room_buffer_bytes: 1024 * 1024,
             send_buffer_bytes: 16 * 1024,
@@ -258,6 +312,9 @@ impl Default for Config {
             presence_list_max: 100,
             typing_interval_ms: 3000,
             presence_ttl_secs: 45,
+            retention_days: None,
+            retention_interval_secs: 600,
+            retention_batch: 500,
             limits: crate::limits::LimitSettings::default(),
         }
     }
@@ -311,6 +368,19 @@ mod tests {
         assert_eq!(parsed.login_failures, default.login_failures);
         assert_eq!(parsed.login_lockout_secs, default.login_lockout_secs);
         assert_eq!(parsed.limits, default.limits);
+        assert_eq!(parsed.retention_days, default.retention_days);
+        assert_eq!(
+            parsed.retention_interval_secs,
+            default.retention_interval_secs
+        );
+        assert_eq!(parsed.retention_batch, default.retention_batch);
+    }
+
+    #[test]
+    fn retention_days_must_be_positive() {
+        let parsed = Wrapper::parse_from(["chatweb", "--retention-days", "30"]).config;
+        assert_eq!(parsed.retention_days, Some(30));
+        assert!(Wrapper::try_parse_from(["chatweb", "--retention-days", "0"]).is_err());
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! SQLite backend: WAL mode with `synchronous=NORMAL` (a process crash loses nothing committed), one writer
-//! connection owned by the writer task and a small pool of readers beside it.
+//! SQLite backend: WAL mode with `synchronous=NORMAL` (a process crash loses nothing committed; `FULL` with
+//! `--durability power`, so a power loss loses nothing acked either), one writer connection owned by the
+//! writer task, a small pool of readers beside it, and a checkpointer of its own so that no commit runs a
+//! checkpoint ([`super::checkpoint`]).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -9,6 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
+use super::checkpoint::Checkpointer;
+use super::settings::{Durability, StoreSettings};
 use super::{
     Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
     StoredMessage, batch, to_i64, to_message, to_u64,
@@ -42,6 +46,11 @@ fn migrator() -> Migrator {
             4,
             "moderation",
             include_str!("../../migrations/sqlite/0004_moderation.sql"),
+        ),
+        (
+            6,
+            "retention",
+            include_str!("../../migrations/sqlite/0006_retention.sql"),
         ),
     ])
 }
@@ -129,6 +138,8 @@ pub struct SqliteBackend {
     /// Read-write connections for accounts, sessions and the admin. Their rare writes wait on SQLite's
     /// lock (busy timeout) while the message writer commits.
     general: SqlitePool,
+    /// Moves the WAL into the database file beside the commits (none for an in-memory database).
+    checkpointer: Option<Checkpointer>,
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -140,10 +151,28 @@ fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         .busy_timeout(Duration::from_secs(5)))
 }
 
+/// The options of the store's own connections: `settings`' durability, and no commit checkpoints.
+fn store_options(url: &str, settings: &StoreSettings) -> Result<SqliteConnectOptions, StoreError> {
+    let synchronous = match settings.durability {
+        Durability::Process => SqliteSynchronous::Normal,
+        Durability::Power => SqliteSynchronous::Full,
+    };
+    Ok(options(url)?
+        .synchronous(synchronous)
+        .pragma("wal_autocheckpoint", "0")
+        // A log the checkpointer emptied shrinks back to this size when SQLite starts it over.
+        .pragma("journal_size_limit", (64 * 1024 * 1024).to_string()))
+}
+
 impl SqliteBackend {
-    /// Opens (creating if needed) and migrates the database at `url`.
+    /// Opens (creating if needed) and migrates the database at `url` with the default settings.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let options = options(url)?;
+        Self::connect_with(url, &StoreSettings::default()).await
+    }
+
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn connect_with(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
+        let options = store_options(url, settings)?;
         // A file on this machine does not go away between queries: skip the ping sqlx would otherwise
         // send before every acquire (a round trip to its SQLite thread per batch and per read).
         let writer = SqlitePoolOptions::new()
@@ -161,12 +190,30 @@ impl SqliteBackend {
         let general = SqlitePoolOptions::new()
             .max_connections(GENERAL)
             .test_before_acquire(false)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
+        let file = options.get_filename().to_owned();
+        let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+        let checkpointer = if in_memory {
+            None
+        } else {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await?;
+            Some(Checkpointer::spawn(
+                pool,
+                file,
+                settings.checkpoint_interval,
+                settings.wal_max_bytes,
+            ))
+        };
         Ok(Self {
             writer,
             readers,
             general,
+            checkpointer,
         })
     }
 
@@ -332,6 +379,9 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
+        if let Some(checkpointer) = &self.checkpointer {
+            checkpointer.stop().await;
+        }
         self.general.close().await;
         self.readers.close().await;
         self.writer.close().await;

@@ -1,7 +1,10 @@
-//! The group-commit writer: one task owns every write. It takes whatever is queued (up to a bound), stores
-//! it in one transaction, updates the recent cache, then hands the new messages to a [`CommitListener`]
-//! (which fans them out) and answers each sender. At low load a batch is one message and adds no wait;
-//! under load the commit cost is shared by the whole batch (shared/DESIGN.md, "Group commit").
+//! The group-commit writer: one task owns every write. It takes whatever is queued (up to a bound) and
+//! stores it in one transaction; then a second task, the completer, updates the recent cache, hands the new
+//! messages to a [`CommitListener`] (which fans them out) and answers each sender, while the writer is
+//! already gathering and committing the next batch. At low load a batch is one message and adds no wait;
+//! under load the commit cost is shared by the whole batch (shared/DESIGN.md, "Group commit"). The
+//! completer takes batches in commit order, so every listener and sender still hears of a message only
+//! after it is stored, and in the order the database gave the ids.
 //!
 //! A message the database refuses fails alone (invariant 7): a batch refused for its data is split in
 //! halves and each half written again, in order, until every message the database accepts is stored and
@@ -47,14 +50,39 @@ pub struct WriterOptions {
 pub struct StoreWriter {
     closing: CancellationToken,
     task: JoinHandle<()>,
+    completer: JoinHandle<()>,
     backend: Arc<dyn Backend>,
 }
+
+/// Committed batches the completer has not finished yet before the writer waits for it: enough to keep
+/// the database busy while the sockets are written, few enough that a slow fan-out holds commits back.
+const COMPLETIONS: usize = 4;
 
 /// What the writer task owns.
 struct Writer {
     backend: Arc<dyn Backend>,
-    listener: Arc<dyn CommitListener>,
     stats: Arc<Stats>,
+    completions: mpsc::Sender<Completion>,
+}
+
+/// What happens after a commit, in commit order: cache, fan-out, answers.
+enum Completion {
+    /// A batch of appends: the messages it newly stored (with their rooms), and every sender's outcome.
+    Appended {
+        fresh: Vec<(RoomName, StoredMessage)>,
+        replies: Vec<(Reply<super::Appended>, Outcome)>,
+    },
+    /// An amendment: its stored event (unless refused or a repeat) and its sender's outcome.
+    Amended {
+        room: RoomName,
+        result: Result<super::Appended, StoreError>,
+        reply: Reply<super::Appended>,
+    },
+}
+
+/// The completer task: the recent cache, the listener, the senders.
+struct Completer {
+    listener: Arc<dyn CommitListener>,
     cache: Option<Arc<RecentCache>>,
 }
 
@@ -66,13 +94,18 @@ impl StoreWriter {
         options: WriterOptions,
     ) -> (Store, Self) {
         let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let (completions, completed) = mpsc::channel(COMPLETIONS);
         let closing = CancellationToken::new();
         let writer = Writer {
             backend: backend.clone(),
-            listener,
             stats: options.stats.clone(),
+            completions,
+        };
+        let completer = Completer {
+            listener,
             cache: options.cache.clone(),
         };
+        let completer = tokio::spawn(completer.run(completed));
         let task = tokio::spawn(writer.run(rx, closing.clone(), options.max_batch.max(1)));
         let reads =
             super::reads::Reads::new(backend.clone(), options.read_concurrency, options.stats);
@@ -86,6 +119,7 @@ impl StoreWriter {
         let handle = Self {
             closing,
             task,
+            completer,
             backend,
         };
         (store, handle)
@@ -96,6 +130,10 @@ impl StoreWriter {
         self.closing.cancel();
         if let Err(error) = self.task.await {
             tracing::error!(%error, "store writer task failed");
+        }
+        // The writer is gone, and with it the completer's sender: it ends once it has answered everyone.
+        if let Err(error) = self.completer.await {
+            tracing::error!(%error, "store completer task failed");
         }
         self.backend.close().await;
     }
@@ -113,6 +151,7 @@ impl Writer {
         let mut appends = Vec::with_capacity(max_batch.min(1024));
         let mut amends = Vec::new();
         let mut marks = Vec::new();
+        let mut expired = Vec::new();
         loop {
             let first = tokio::select! {
                 biased;
@@ -133,6 +172,12 @@ impl Writer {
                         marks: batch,
                         reply,
                     } => marks.push((batch, reply)),
+                    WriteRequest::Retention {
+                        room_id,
+                        cutoff_ms,
+                        batch,
+                        reply,
+                    } => expired.push((room_id, cutoff_ms, batch, reply)),
                 }
                 if appends.len() < max_batch {
                     next = rx.try_recv().ok();
@@ -141,14 +186,30 @@ impl Writer {
             if !appends.is_empty() {
                 self.write_batch(&mut appends).await;
             }
-            // Rare (moderation): one transaction each.
+            // Rare (edits, deletions, moderation): one transaction each.
             for (amendment, reply) in amends.drain(..) {
-                let _ = reply.send(self.amend(amendment).await);
+                let room = amendment.room.clone();
+                let result = self.amend(amendment).await;
+                self.complete(Completion::Amended {
+                    room,
+                    result,
+                    reply,
+                })
+                .await;
             }
             // About once a second: not on the path that acks messages.
             for (batch, reply) in marks.drain(..) {
                 let written = super::marks::write(&self.backend.db(), &batch, now_ms()).await;
                 let _ = reply.send(written);
+            }
+            // Retention, lowest priority: one small transaction per room and batch, after the messages.
+            for (room_id, cutoff_ms, batch, reply) in expired.drain(..) {
+                let removed = self
+                    .backend
+                    .db()
+                    .remove_expired(room_id, cutoff_ms, batch)
+                    .await;
+                let _ = reply.send(removed);
             }
         }
         tracing::debug!("store writer stopped");
@@ -156,22 +217,18 @@ impl Writer {
 
     async fn amend(&self, amendment: super::Amendment) -> Result<super::Appended, StoreError> {
         // One transaction of its own: a change the database refuses for what it holds fails alone anyway.
-        let appended = self
-            .backend
+        self.backend
             .amend(&amendment, now_ms())
             .await
-            .map_err(batch::alone)?;
-        if appended.duplicate {
-            return Ok(appended);
+            .map_err(batch::alone)
+    }
+
+    /// Hands a commit's aftermath to the completer (waiting while it is [`COMPLETIONS`] behind).
+    async fn complete(&self, completion: Completion) {
+        if self.completions.send(completion).await.is_err() {
+            // Only if the completer panicked: its senders see their replies dropped (`outcome_unknown`).
+            tracing::error!("the store completer is gone; a commit's senders are not answered");
         }
-        if let Some(cache) = &self.cache {
-            // The event changed older messages: the next read of the room reloads it.
-            cache.forget(&amendment.room);
-        }
-        self.listener
-            .committed(&[(amendment.room, appended.message.clone())])
-            .await;
-        Ok(appended)
     }
 
     async fn write_batch(&self, queued: &mut Vec<(NewMessage, Reply<super::Appended>)>) {
@@ -185,19 +242,8 @@ impl Writer {
                 _ => None,
             })
             .collect();
-        if let Some(cache) = &self.cache {
-            // Before anyone can see the message live, so a join never misses it.
-            for (room, message) in &fresh {
-                cache.committed(room, message);
-            }
-        }
-        if !fresh.is_empty() {
-            self.listener.committed(&fresh).await;
-        }
-        for (reply, result) in replies.into_iter().zip(results) {
-            // The sender may have gone away; the message is stored either way.
-            let _ = reply.send(result);
-        }
+        let replies = replies.into_iter().zip(results).collect();
+        self.complete(Completion::Appended { fresh, replies }).await;
     }
 
     /// Stores `messages` in one transaction; when the database refuses it for what a message holds, in
@@ -235,5 +281,54 @@ impl Writer {
             outcomes.extend(range.map(|_| Err(error.clone())));
         }
         outcomes
+    }
+}
+
+impl Completer {
+    async fn run(self, mut completed: mpsc::Receiver<Completion>) {
+        while let Some(completion) = completed.recv().await {
+            match completion {
+                Completion::Appended { fresh, replies } => self.appended(&fresh, replies).await,
+                Completion::Amended {
+                    room,
+                    result,
+                    reply,
+                } => {
+                    if let Ok(appended) = &result
+                        && !appended.duplicate
+                    {
+                        if let Some(cache) = &self.cache {
+                            // The event changed older messages: the next read of the room reloads it.
+                            cache.forget(&room);
+                        }
+                        self.listener
+                            .committed(&[(room, appended.message.clone())])
+                            .await;
+                    }
+                    let _ = reply.send(result);
+                }
+            }
+        }
+        tracing::debug!("store completer stopped");
+    }
+
+    async fn appended(
+        &self,
+        fresh: &[(RoomName, StoredMessage)],
+        replies: Vec<(Reply<super::Appended>, Outcome)>,
+    ) {
+        if let Some(cache) = &self.cache {
+            // Before anyone can see the message live, so a join never misses it.
+            for (room, message) in fresh {
+                cache.committed(room, message);
+            }
+        }
+        if !fresh.is_empty() {
+            self.listener.committed(fresh).await;
+        }
+        for (reply, result) in replies {
+            // The sender may have gone away; the message is stored either way.
+            let _ = reply.send(result);
+        }
     }
 }

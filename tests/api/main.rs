@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod archive;
 mod bench;
 mod browser;
 mod browser_people;
@@ -10,6 +11,7 @@ mod chat;
 mod chromium;
 mod client_js;
 mod cluster;
+mod django;
 mod edge;
 mod errors;
 mod faults;
@@ -24,6 +26,7 @@ mod pages;
 mod people;
 mod resilience;
 mod rest;
+mod retention;
 mod services;
 mod shutdown;
 mod store;
