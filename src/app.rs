@@ -178,6 +178,13 @@ impl App {
                 }
             }
         });
+        // Retention: a run now, then one per interval; it stops with the sockets, before the writer closes.
+        tokio::spawn(crate::retention::run(
+            state.store.clone(),
+            state.config.retention_settings(),
+            state.stats.clone(),
+            token.clone(),
+        ));
         // Read marks reach the database about once a second, and once more when stopping.
         let store = state.store.clone();
         let channels = state.channels.clone();

@@ -30,6 +30,16 @@ pub enum Command {
     Changepassword(ChangePasswordArgs),
     /// Create, list and revoke API tokens (for bots and programs: `Authorization: Bearer <token>`).
     Token(TokenArgs),
+    /// Copy the users and messages of the Django Channels chat app's database into chatweb's. Run it with
+    /// the server stopped; running it again imports nothing twice.
+    ImportDjango(ImportDjangoArgs),
+    /// Copy a SQLite database into PATH while the server runs (PostgreSQL: use pg_dump, see
+    /// docs/OPERATIONS.md).
+    Backup(BackupArgs),
+    /// Write every stored message and event as JSON lines (room, id, ts, user, message, ...).
+    Export(ExportArgs),
+    /// Read the JSON lines of `chatweb export` back, storing nothing twice. Stop the server first.
+    Import(ImportArgs),
 }
 
 /// The database a command works on.
@@ -67,6 +77,22 @@ pub struct ChangePasswordArgs {
     pub database: DatabaseArgs,
 }
 
+/// Settings for `chatweb import-django`.
+#[derive(Args)]
+pub struct ImportDjangoArgs {
+    /// The Django app's database: its SQLite file (a path or `sqlite://path`) or a `postgres://` URL.
+    pub source: String,
+    /// Print what would be imported (counts, conflicts, skips) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Longest message text imported, in bytes; a longer one is reported and skipped.
+    #[arg(long, env = "CHATWEB_MAX_MESSAGE_BYTES", default_value_t = 4096)]
+    pub max_message_bytes: usize,
+    /// chatweb's database (migrated first, like the other commands).
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
 /// `chatweb token ...`.
 #[derive(Args)]
 pub struct TokenArgs {
@@ -99,4 +125,43 @@ pub enum TokenCommand {
         /// Only this user's tokens.
         username: Option<String>,
     },
+}
+
+/// Settings for `chatweb backup`.
+#[derive(Args)]
+pub struct BackupArgs {
+    /// The file to write; it must not exist yet.
+    pub path: std::path::PathBuf,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Settings for `chatweb export`.
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Only this room.
+    #[arg(long)]
+    pub room: Option<String>,
+    /// Only what was stored at this time or later: a date (2026-01-31, midnight UTC) or an RFC 3339 time.
+    #[arg(long, value_parser = crate::archive::parse_since)]
+    pub since: Option<i64>,
+    /// Write to this file instead of stdout.
+    #[arg(long)]
+    pub output: Option<std::path::PathBuf>,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Settings for `chatweb import`.
+#[derive(Args)]
+pub struct ImportArgs {
+    /// A file written by `chatweb export`. Run this with the server stopped: rows are written beside the
+    /// server's writer, not through it. Rooms that do not exist keep the file's ids; lines for existing
+    /// rooms that are already stored are skipped, the others appended with new ids.
+    pub file: std::path::PathBuf,
+    /// The database (created and migrated when missing).
+    #[command(flatten)]
+    pub database: DatabaseArgs,
 }

@@ -88,7 +88,7 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_WAL_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub wal_max_bytes: u64,
 
-        /// History and catch-up reads of the message store running at once; the connections asking the same
+    /// History and catch-up reads of the message store running at once; the connections asking the same
     /// read at once share one, the others wait their turn. At least 1.
     #[arg(long, env = "CHATWEB_CATCH_UP_READS", default_value_t = 4)]
     pub catch_up_reads: usize,
@@ -164,6 +164,20 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_PRESENCE_TTL_SECS", default_value_t = 45)]
     pub presence_ttl_secs: u64,
 
+    /// Remove messages (and edit and delete events) older than this many days, in every room without a
+    /// rule of its own (set on the admin's room page); unset keeps everything.
+    #[arg(long, env = "CHATWEB_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_days: Option<u32>,
+
+    /// Seconds between two retention runs (the first runs at start).
+    #[arg(long, env = "CHATWEB_RETENTION_INTERVAL_SECS", default_value_t = 600)]
+    pub retention_interval_secs: u64,
+
+    /// Most rows retention removes in one transaction (each batch is its own short transaction, queued on
+    /// the store writer between message batches).
+    #[arg(long, env = "CHATWEB_RETENTION_BATCH", default_value_t = 500)]
+    pub retention_batch: u32,
+
     /// Rate and connection limits, `--limits off`, and the trusted proxies (src/limits/).
     #[command(flatten)]
     pub limits: crate::limits::LimitSettings,
@@ -201,6 +215,15 @@ impl Config {
             guests: self.guests,
             login_failures: self.login_failures,
             login_lockout: Duration::from_secs(self.login_lockout_secs),
+        }
+    }
+
+    /// How retention runs.
+    pub fn retention_settings(&self) -> crate::retention::RetentionSettings {
+        crate::retention::RetentionSettings {
+            keep: crate::retention::Keep::server(self.retention_days),
+            interval: Duration::from_secs(self.retention_interval_secs.max(1)),
+            batch: self.retention_batch.max(1),
         }
     }
 
@@ -289,6 +312,9 @@ impl Default for Config {
             presence_list_max: 100,
             typing_interval_ms: 3000,
             presence_ttl_secs: 45,
+            retention_days: None,
+            retention_interval_secs: 600,
+            retention_batch: 500,
             limits: crate::limits::LimitSettings::default(),
         }
     }
@@ -342,6 +368,19 @@ mod tests {
         assert_eq!(parsed.login_failures, default.login_failures);
         assert_eq!(parsed.login_lockout_secs, default.login_lockout_secs);
         assert_eq!(parsed.limits, default.limits);
+        assert_eq!(parsed.retention_days, default.retention_days);
+        assert_eq!(
+            parsed.retention_interval_secs,
+            default.retention_interval_secs
+        );
+        assert_eq!(parsed.retention_batch, default.retention_batch);
+    }
+
+    #[test]
+    fn retention_days_must_be_positive() {
+        let parsed = Wrapper::parse_from(["chatweb", "--retention-days", "30"]).config;
+        assert_eq!(parsed.retention_days, Some(30));
+        assert!(Wrapper::try_parse_from(["chatweb", "--retention-days", "0"]).is_err());
     }
 
     #[test]

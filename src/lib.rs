@@ -9,12 +9,16 @@ pub mod admin;
 pub mod api;
 /// Assembling a node: connecting the services, binding the socket, serving until stopped.
 pub mod app;
+/// Backups, exports and imports: `chatweb backup`, `export` and `import`.
+pub mod archive;
 /// The pieces that carry committed messages to every subscriber of a room.
 pub mod channels;
 /// The command line, in the spirit of Django's `manage.py`.
 pub mod cli;
 /// The one settings struct, with a flag and a `CHATWEB_*` env twin for each setting.
 pub mod config;
+/// Moving over from the Django Channels chat app: `chatweb import-django`, and Django's password hashes.
+pub mod django;
 /// Validated values: room names, user names, message bodies.
 pub mod domain;
 /// HTTP errors and how they become responses.
@@ -29,6 +33,8 @@ pub mod manage;
 pub mod moderation;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
+/// Retention: the background task that removes history older than the server's or the room's rule.
+pub mod retention;
 /// Every route of a node, merged behind CSRF protection and tracing.
 pub mod routes;
 /// What every handler and connection shares.

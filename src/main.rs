@@ -41,6 +41,10 @@ async fn run(cli: Cli) -> ExitCode {
         }
         Some(Command::Changepassword(args)) => manage::change_password(args).await,
         Some(Command::Token(args)) => manage::token(&args.database_url, args.command).await,
+        Some(Command::Backup(args)) => backup(args).await,
+        Some(Command::Export(args)) => export(args).await,
+        Some(Command::Import(args)) => import(args).await,
+        Some(Command::ImportDjango(args)) => chatweb::django::import(args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -68,5 +72,31 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let applied = Store::migrate(database_url).await?;
     let database = chatweb::config::redacted(database_url);
     tracing::info!(%database, applied, "migrations are up to date");
+    Ok(())
+}
+
+async fn backup(args: chatweb::cli::BackupArgs) -> anyhow::Result<()> {
+    let backup = chatweb::archive::backup::run(&args.database.database_url, &args.path).await?;
+    println!("{backup}");
+    Ok(())
+}
+
+async fn export(args: chatweb::cli::ExportArgs) -> anyhow::Result<()> {
+    let options = chatweb::archive::export::ExportOptions {
+        room: args.room,
+        since_ms: args.since,
+        output: args.output,
+    };
+    let exported = chatweb::archive::export::run(&args.database.database_url, options).await?;
+    eprintln!(
+        "exported {} lines from {} rooms",
+        exported.lines, exported.rooms
+    );
+    Ok(())
+}
+
+async fn import(args: chatweb::cli::ImportArgs) -> anyhow::Result<()> {
+    let imported = chatweb::archive::import::run(&args.database.database_url, &args.file).await?;
+    println!("{imported}");
     Ok(())
 }

@@ -41,6 +41,12 @@ pub struct Stats {
     pub cache_rooms: AtomicU64,
     /// Bytes the recent-history cache counts now (at most `--cache-bytes`).
     pub cache_bytes: AtomicU64,
+    /// Retention runs completed (src/retention/).
+    pub retention_runs: AtomicU64,
+    /// Rows (messages and events) retention removed.
+    pub retention_rows_removed: AtomicU64,
+    /// Woken at the end of every completed retention run (what tests await instead of sleeping).
+    pub retention_ran: tokio::sync::Notify,
     /// The node's Prometheus registry.
     exporter: Exporter,
 }
@@ -53,7 +59,7 @@ struct Mirrored {
 }
 
 /// The counters `/metrics` has always shown, under the same names.
-const MIRRORED: [Mirrored; 8] = [
+const MIRRORED: [Mirrored; 10] = [
     Mirrored {
         name: "chatweb_messages_received_total",
         help: "Chat messages accepted for storage.",
@@ -93,6 +99,16 @@ const MIRRORED: [Mirrored; 8] = [
         name: "chatweb_store_reads_total",
         help: "History and catch-up reads that went to the database (shared reads count once).",
         value: |s| &s.store_reads,
+    },
+    Mirrored {
+        name: "chatweb_retention_runs_total",
+        help: "Retention runs completed.",
+        value: |s| &s.retention_runs,
+    },
+    Mirrored {
+        name: "chatweb_retention_rows_removed_total",
+        help: "Messages and events removed by retention.",
+        value: |s| &s.retention_rows_removed,
     },
 ];
 

@@ -306,9 +306,13 @@ impl Endpoint {
         deadline: Instant,
         done: impl Fn(),
     ) -> anyhow::Result<Vec<anyhow::Result<Ws>>> {
-        self.connect_many_by(rooms, concurrency, deadline, done, |endpoint, dial| async move {
-            endpoint.dial(&dial).await
-        })
+        self.connect_many_by(
+            rooms,
+            concurrency,
+            deadline,
+            done,
+            |endpoint, dial| async move { endpoint.dial(&dial).await },
+        )
         .await
     }
 
@@ -319,9 +323,13 @@ impl Endpoint {
         concurrency: usize,
         deadline: Instant,
     ) -> anyhow::Result<Vec<anyhow::Result<Wire>>> {
-        self.connect_many_by(rooms, concurrency, deadline, || {}, |endpoint, dial| async move {
-            endpoint.dial_wire(&dial).await
-        })
+        self.connect_many_by(
+            rooms,
+            concurrency,
+            deadline,
+            || {},
+            |endpoint, dial| async move { endpoint.dial_wire(&dial).await },
+        )
         .await
     }
 

@@ -415,7 +415,9 @@ async fn connect_spread(
     let total: usize = connected.iter().map(ExactSizeIterator::len).sum();
     let mut out = Vec::with_capacity(total);
     for i in 0..total {
-        let socket = connected[i % n].next().context("a node's sockets ran out")?;
+        let socket = connected[i % n]
+            .next()
+            .context("a node's sockets ran out")?;
         out.push(socket?);
     }
     Ok(out)

@@ -187,7 +187,9 @@ impl Seen {
     /// Adds the deliveries not reported yet to the shared progress counter.
     fn report(&mut self, shared: &Shared) {
         if self.unreported > 0 {
-            shared.progress.fetch_add(self.unreported, Ordering::Relaxed);
+            shared
+                .progress
+                .fetch_add(self.unreported, Ordering::Relaxed);
             self.unreported = 0;
         }
     }
@@ -216,7 +218,14 @@ mod tests {
     #[test]
     fn late_deliveries_close_together_are_one_stall() {
         let ms = 1_000_000;
-        let mut at = vec![505 * ms, 500 * ms, 502 * ms, 900 * ms, 2_000 * ms, 2_001 * ms];
+        let mut at = vec![
+            505 * ms,
+            500 * ms,
+            502 * ms,
+            900 * ms,
+            2_000 * ms,
+            2_001 * ms,
+        ];
         assert_eq!(stalls(&mut at, Duration::from_millis(50)), 3);
         assert_eq!(stalls(&mut [], Duration::from_millis(50)), 0);
     }

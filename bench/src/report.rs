@@ -113,7 +113,10 @@ impl CpuMeter {
         out.insert("server_cores".into(), json!(server_cores.map(round3)));
         out.insert("client_us_per_unit".into(), json!(round3(per_unit * 1e6)));
         if per_unit > 0.0 {
-            out.insert("client_ceiling_per_s".into(), json!((cores / per_unit).round()));
+            out.insert(
+                "client_ceiling_per_s".into(),
+                json!((cores / per_unit).round()),
+            );
         }
         let used = client_cores + server_cores.unwrap_or(0.0);
         let bound = if used < 0.9 * cores {

@@ -213,12 +213,18 @@ impl Accounts {
         let matches = self
             .inner
             .hasher
-            .verify(password.to_owned(), stored)
+            .verify(password.to_owned(), stored.clone())
             .await?;
         match user {
             Some(user) if matches && user.is_active => {
                 self.inner.throttle.succeeded(&keys[0]);
                 self.inner.db.touch_login(user.id, now_ms()).await?;
+                // A failure leaves the Django hash, which still verifies: the login goes on.
+                if password::needs_rehash(&stored)
+                    && let Err(error) = self.rehash(user.id, password).await
+                {
+                    tracing::warn!(%error, user = %user.username, "a Django password hash stays");
+                }
                 Ok(user)
             }
             _ => {
@@ -226,6 +232,14 @@ impl Accounts {
                 Err(AccountError::InvalidCredentials)
             }
         }
+    }
+
+    /// Stores `password` again as our Argon2id hash (it verified against a Django hash), as Django upgrades
+    /// hashes at login.
+    async fn rehash(&self, user_id: i64, password: &str) -> Result<(), AccountError> {
+        let hash = self.inner.hasher.hash(password.to_owned()).await?;
+        self.inner.db.set_password_hash(user_id, &hash).await?;
+        Ok(())
     }
 
     async fn dummy_hash(&self) -> Result<String, AccountError> {

@@ -1,6 +1,7 @@
 //! Passwords: Argon2id PHC strings (the `argon2` crate's defaults: 19 MiB, 2 passes), hashed and verified
 //! by a [`Hasher`] off the runtime's threads so a login never stalls it, and the policy a new password
-//! must meet.
+//! must meet. Hashes in Django's formats (copied by `chatweb import-django`, read in `django::hashers`)
+//! verify on the same threads, and a login stores the password again as ours ([`needs_rehash`]).
 //!
 //! The hasher has a few threads of its own rather than the blocking pool, and each thread keeps one Argon2
 //! memory block (19 MiB) for every hash it computes. Letting `argon2` allocate the block per hash left the
@@ -13,6 +14,7 @@ use argon2::password_hash::phc::{Output, ParamsString, PasswordHash, Salt};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
+use crate::django::hashers::{self, DjangoHash};
 use crate::domain::Username;
 
 /// Shortest password accepted, in characters.
@@ -98,8 +100,36 @@ fn hash_with(scratch: &mut Scratch, password: &[u8]) -> anyhow::Result<String> {
     Ok(phc.to_string())
 }
 
-/// Whether `password` matches the Argon2 PHC string `stored`; anything else never matches.
+/// Whether `password` matches `stored`: our Argon2 PHC string, or a hash in one of Django's formats
+/// (imported by `chatweb import-django`: see `django::hashers`); anything else never matches.
 fn verify_with(scratch: &mut Scratch, password: &[u8], stored: &str) -> bool {
+    match hashers::parse(stored) {
+        Some(DjangoHash::Pbkdf2Sha256 {
+            iterations,
+            salt,
+            hash,
+        }) => hashers::pbkdf2_sha256_matches(password, salt, iterations, hash),
+        // argon2-cffi, which Django's Argon2 hasher uses, reads a PHC string without `v=` as version 1.0.
+        Some(DjangoHash::Argon2(phc)) => {
+            let matches = verify_argon2(scratch, password, phc, Version::V0x10);
+            // Django's parameters ask for more memory than ours (100 MiB by default) and the login stores
+            // the password again as ours: give the rest back rather than keep it for good.
+            scratch.truncate(Params::default().block_count());
+            scratch.shrink_to_fit();
+            matches
+        }
+        None => verify_argon2(scratch, password, stored, Version::default()),
+    }
+}
+
+/// Whether `password` matches the Argon2 PHC string `stored`; `unversioned` is the version of a string
+/// without `v=`.
+fn verify_argon2(
+    scratch: &mut Scratch,
+    password: &[u8],
+    stored: &str,
+    unversioned: Version,
+) -> bool {
     let Ok(parsed) = PasswordHash::new(stored) else {
         return false;
     };
@@ -112,7 +142,7 @@ fn verify_with(scratch: &mut Scratch, password: &[u8], stored: &str) -> bool {
         return false;
     };
     let version = match parsed.version.map(Version::try_from) {
-        None => Version::default(),
+        None => unversioned,
         Some(Ok(version)) => version,
         Some(Err(_)) => return false,
     };
@@ -126,6 +156,12 @@ fn verify_with(scratch: &mut Scratch, password: &[u8], stored: &str) -> bool {
         .hash_password_into_with_memory(password, &salt, &mut out, memory(scratch, blocks))
         .is_ok()
         && bool::from(out.as_slice().ct_eq(expected.as_bytes()))
+}
+
+/// Whether a login that matched `stored` should store the password again as our Argon2id hash: it is in
+/// one of Django's formats, as Django upgrades a hash whose hasher is not its first.
+pub fn needs_rehash(stored: &str) -> bool {
+    hashers::is_django(stored)
 }
 
 /// A few threads that hash and verify passwords (see the module's note on memory).
@@ -253,6 +289,44 @@ mod tests {
                 .await
                 .expect("verify")
         );
+    }
+
+    #[tokio::test]
+    async fn djangos_hashes_verify_on_the_hasher_threads_and_ask_to_be_stored_again() {
+        let hasher = Hasher::default();
+        let verify =
+            |password: &str, stored: &str| hasher.verify(password.to_owned(), stored.to_owned());
+        // Django's own test vectors (tests/auth_tests/test_hashers.py: test_pbkdf2, test_argon2).
+        let pbkdf2 = "pbkdf2_sha256$870000$seasalt$wJSpLMQRQz0Dhj/pFpbyjMj71B2gUYp6HJS5AU+32Ac=";
+        let argon2_v19 = "argon2$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$YC9+jJCrQhs5R6db7LlN8Q";
+        let argon2_unversioned = "argon2$argon2i$m=8,t=1,p=1$c29tZXNhbHQ$gwQOXSNhxiOxPOA0+PY10P9QFO\
+                                  4NAYysnqRt1GSQLE55m+2GYDt9FEjPMHhP2Cuf0nOEXXMocVrsJAtNSsKyfg";
+        assert!(verify("lètmein", pbkdf2).await.expect("verify"));
+        assert!(!verify("lètmeinz", pbkdf2).await.expect("verify"));
+        for stored in [argon2_v19, argon2_unversioned] {
+            assert!(verify("secret", stored).await.expect("verify"), "{stored}");
+            assert!(!verify("wrong", stored).await.expect("verify"), "{stored}");
+            assert!(needs_rehash(stored));
+        }
+        // An Argon2id hash in Django's format, made by the argon2 crate itself.
+        use argon2::password_hash::PasswordHasher;
+        let theirs = Argon2::default()
+            .hash_password(b"difference engine")
+            .expect("hash")
+            .to_string();
+        let django = format!("argon2{theirs}");
+        assert!(verify("difference engine", &django).await.expect("verify"));
+        assert!(!verify("difference engines", &django).await.expect("verify"));
+        assert!(needs_rehash(pbkdf2) && needs_rehash(&django));
+        // Django's unusable passwords never match; our own hashes are not stored again.
+        assert!(!verify("", "!").await.expect("verify"));
+        assert!(
+            !verify("lètmein", &format!("!{pbkdf2}"))
+                .await
+                .expect("verify")
+        );
+        let ours = hasher.hash("lètmein".into()).await.expect("hash");
+        assert!(!needs_rehash(&ours) && !needs_rehash("!") && !needs_rehash(""));
     }
 
     #[tokio::test]

@@ -77,6 +77,7 @@ async fn render(
             room => room.as_str(), href => urlencode(room.as_str()), slow => slow,
             max_slow => MAX_SLOW_MODE_SECS, mutes => of_kind("mute"), bans => of_kind("ban"),
             notice => notice, error => error,
+            retention => super::rooms::retention_context(state, room).await?,
         },
     )
 }

@@ -1,7 +1,8 @@
 //! Rooms and messages in the admin. Rooms: a paginated list with message counts and last activity; lock
 //! (read-only: sends get `room_locked`), unlock, delete every message. Messages: listed by room, by user
 //! and by text; delete one. A deletion is stored as an event in the room's sequence, so open pages drop
-//! the message live and history returns a tombstone, never the old text.
+//! the message live and history returns a tombstone, never the old text. Retention per room: keep
+//! everything, keep N days, or follow the server's `--retention-days` (the form on the room's page).
 
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, Response};
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/rooms/{room}/lock", post(lock))
         .route("/admin/rooms/{room}/unlock", post(unlock))
         .route("/admin/rooms/{room}/clear", post(clear))
+        .route("/admin/rooms/{room}/retention", post(set_retention))
         .route("/admin/messages/", get(messages))
         .route("/admin/messages/{room}/{id}/delete", post(delete))
 }
@@ -212,4 +214,76 @@ async fn delete(
         "/admin/messages/",
         "message deleted",
     ))
+}
+
+/// The longest retention the form takes, in days (a hundred years).
+const MAX_RETENTION_DAYS: u32 = 36_500;
+
+/// The retention form: `keep` is `default` (the server's rule), `forever` or `days` (with `days`).
+#[derive(Deserialize)]
+struct RetentionForm {
+    keep: String,
+    days: Option<String>,
+}
+
+/// What the room's page shows of its retention: its own rule, the server's, the first id still kept.
+pub(super) async fn retention_context(
+    state: &AppState,
+    room: &RoomName,
+) -> Result<minijinja::Value, AppError> {
+    let kept = state.store.db().room_retention(room).await?;
+    let keep = match kept.days {
+        None => "default",
+        Some(0) => "forever",
+        Some(_) => "days",
+    };
+    Ok(context! {
+        keep => keep, days => kept.days.filter(|d| *d > 0), first_kept => kept.first_kept,
+        server_days => state.config.retention_days, max_days => MAX_RETENTION_DAYS,
+    })
+}
+
+async fn set_retention(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(room): Path<String>,
+    Form(form): Form<RetentionForm>,
+) -> Result<Response, AppError> {
+    let room = room_name(&room)?;
+    let days = match form.keep.as_str() {
+        "default" => None,
+        "forever" => Some(0),
+        "days" => {
+            let days = form.days.as_deref().unwrap_or_default().trim();
+            match days.parse::<u32>() {
+                Ok(n) if (1..=MAX_RETENTION_DAYS).contains(&n) => Some(n),
+                _ => {
+                    return Err(AppError::BadRequest(format!(
+                        "days must be a whole number from 1 to {MAX_RETENTION_DAYS}"
+                    )));
+                }
+            }
+        }
+        _ => {
+            return Err(AppError::BadRequest(
+                "keep must be default, forever or days".into(),
+            ));
+        }
+    };
+    state
+        .store
+        .db()
+        .set_room_retention(&room, days, crate::storage::now_ms())
+        .await?;
+    let detail = match days {
+        None => "server default".to_owned(),
+        Some(0) => "keep everything".to_owned(),
+        Some(n) => format!("{n} days"),
+    };
+    staff
+        .audit(&state, "room.retention", room.as_str(), &detail)
+        .await?;
+    let notice = format!("retention: {detail}");
+    let page = format!("/admin/rooms/{}/", urlencode(room.as_str()));
+    Ok(done(None, &page, &notice))
 }

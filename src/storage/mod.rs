@@ -7,15 +7,18 @@
 mod accounts;
 mod admin;
 mod amend;
+mod archive;
 mod batch;
 mod checkpoint;
 mod db;
 mod history;
+mod imports;
 mod marks;
 mod moderation;
 mod postgres;
 mod reads;
 mod recent;
+mod retention;
 mod settings;
 mod sqlite;
 mod sqlite_writer;
@@ -29,13 +32,18 @@ use crate::domain::{MessageBody, RoomName, Username};
 
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
 pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
+pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
 pub use history::{HistoryPage, RoomActivity};
+pub use imports::{
+    DJANGO_CLIENT_ID_PREFIX, ImportedMessage, ImportedRoomState, ImportedUser, open_existing,
+};
 pub use marks::{ReadMark, ReadMarks};
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
+pub use retention::{Removed, RetentionRoom, RoomRetention};
 pub use settings::{Durability, StoreSettings};
 pub use sqlite::SqliteBackend;
 pub use writer::{CommitListener, StoreWriter, WriterOptions};
@@ -340,6 +348,14 @@ pub(crate) enum WriteRequest {
         marks: Vec<ReadMark>,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Remove one batch of a room's rows older than `cutoff_ms` (retention: one small transaction, after
+    /// the message batch it was queued behind).
+    Retention {
+        room_id: i64,
+        cutoff_ms: i64,
+        batch: u32,
+        reply: oneshot::Sender<Result<Removed, StoreError>>,
+    },
 }
 
 /// The store handle: cheap to clone, shared by every connection.
@@ -513,6 +529,41 @@ impl Store {
             return Ok(messages);
         }
         self.reads.after(room, since, limit).await
+    }
+
+    /// Removes one batch (at most `batch` rows) of the oldest rows of room `room_id` written before
+    /// `cutoff_ms`, through the writer, so the database's single writer is never contended; the recent
+    /// cache forgets the room once they are gone.
+    pub async fn remove_expired(
+        &self,
+        room_id: i64,
+        room: Option<RoomName>,
+        cutoff_ms: i64,
+        batch: u32,
+    ) -> Result<Removed, StoreError> {
+        let (reply, done) = oneshot::channel();
+        let request = WriteRequest::Retention {
+            room_id,
+            cutoff_ms,
+            batch,
+            reply,
+        };
+        self.writer
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let removed = done.await.map_err(|_| StoreError::Closed)??;
+        if let (Some(cache), Some(room), true) = (&self.cache, &room, removed.rows > 0) {
+            // After the commit: a load opened before this forget installs nothing, one opened after it
+            // reads the room without the removed rows (recent.rs).
+            cache.forget(room);
+        }
+        Ok(removed)
+    }
+
+    /// The first id of `room` still kept: retention removed the ids below it (1 when it removed none).
+    pub async fn first_kept(&self, room: &RoomName) -> Result<u64, StoreError> {
+        self.db().first_kept(room).await
     }
 
     /// The room's last sequence number.

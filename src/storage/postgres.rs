@@ -45,6 +45,11 @@ fn migrator() -> Migrator {
             "moderation",
             include_str!("../../migrations/postgres/0004_moderation.sql"),
         ),
+        (
+            6,
+            "retention",
+            include_str!("../../migrations/postgres/0006_retention.sql"),
+        ),
     ])
 }
 

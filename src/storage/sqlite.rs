@@ -12,8 +12,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::checkpoint::Checkpointer;
-use super::sqlite_writer::SqliteWriter;
 use super::settings::{Durability, StoreSettings};
+use super::sqlite_writer::SqliteWriter;
 use super::{
     Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
     StoredMessage, batch, to_i64, to_message, to_u64,
@@ -47,6 +47,11 @@ fn migrator() -> Migrator {
             4,
             "moderation",
             include_str!("../../migrations/sqlite/0004_moderation.sql"),
+        ),
+        (
+            6,
+            "retention",
+            include_str!("../../migrations/sqlite/0006_retention.sql"),
         ),
     ])
 }

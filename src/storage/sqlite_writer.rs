@@ -17,7 +17,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use tokio::sync::oneshot;
 
 use super::settings::{Durability, StoreSettings};
-use super::{NewMessage, Outcome, Row, StoreError, StoredMessage, batch, to_i64, to_message, to_u64};
+use super::{
+    NewMessage, Outcome, Row, StoreError, StoredMessage, batch, to_i64, to_message, to_u64,
+};
 
 /// How far behind a room's `updated_at` (its last activity, as the lobby shows it) may be.
 const ACTIVITY_RESOLUTION_MS: i64 = 1000;
@@ -129,9 +131,8 @@ fn append(
     let by_room = batch::by_room(batch);
     let mut outcomes = Vec::with_capacity(batch.len());
     {
-        let mut room = tx.prepare_cached(
-            "SELECT id, last_seq, locked, updated_at FROM rooms WHERE name = ?1",
-        )?;
+        let mut room = tx
+            .prepare_cached("SELECT id, last_seq, locked, updated_at FROM rooms WHERE name = ?1")?;
         let mut create = tx.prepare_cached(
             "INSERT INTO rooms (name, last_seq, updated_at) VALUES (?1, 0, ?2) RETURNING id",
         )?;
@@ -145,7 +146,8 @@ fn append(
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )?;
         let mut head = tx.prepare_cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2")?;
-        let mut active = tx.prepare_cached("UPDATE rooms SET last_seq = ?1, updated_at = ?2 WHERE id = ?3")?;
+        let mut active =
+            tx.prepare_cached("UPDATE rooms SET last_seq = ?1, updated_at = ?2 WHERE id = ?3")?;
         for (&name, indexes) in &by_room {
             let found = room
                 .query_row(params![name], |row| {
@@ -154,7 +156,12 @@ fn append(
                 .optional()?;
             let (room_id, last_seq, locked, updated_at): (i64, i64, bool, i64) = match found {
                 Some(row) => row,
-                None => (create.query_row(params![name, now_ms], |row| row.get(0))?, 0, false, now_ms),
+                None => (
+                    create.query_row(params![name, now_ms], |row| row.get(0))?,
+                    0,
+                    false,
+                    now_ms,
+                ),
             };
             let mut stored: HashMap<String, StoredMessage> = HashMap::new();
             for client_id in batch::client_ids(batch, indexes) {
@@ -174,8 +181,7 @@ fn append(
                     stored.insert(client_id.to_owned(), to_message(found));
                 }
             }
-            let plan =
-                batch::plan_room(batch, indexes, (to_u64(last_seq), locked), stored, now_ms);
+            let plan = batch::plan_room(batch, indexes, (to_u64(last_seq), locked), stored, now_ms);
             for &(i, seq) in &plan.inserts {
                 let m = &batch[i];
                 insert.execute(params![
@@ -215,7 +221,10 @@ fn engine(error: rusqlite::Error) -> StoreError {
         rusqlite::Error::ToSqlConversionFailure(_) => (20, error.to_string()), // SQLITE_MISMATCH
         other => (1, other.to_string()),                                       // SQLITE_ERROR
     };
-    StoreError::from(sqlx::Error::Database(Box::new(WriterError { code, message })))
+    StoreError::from(sqlx::Error::Database(Box::new(WriterError {
+        code,
+        message,
+    })))
 }
 
 /// An error of the SQLite message writer, as sqlx reports database errors.

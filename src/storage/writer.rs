@@ -151,6 +151,7 @@ impl Writer {
         let mut appends = Vec::with_capacity(max_batch.min(1024));
         let mut amends = Vec::new();
         let mut marks = Vec::new();
+        let mut expired = Vec::new();
         loop {
             let first = tokio::select! {
                 biased;
@@ -171,6 +172,12 @@ impl Writer {
                         marks: batch,
                         reply,
                     } => marks.push((batch, reply)),
+                    WriteRequest::Retention {
+                        room_id,
+                        cutoff_ms,
+                        batch,
+                        reply,
+                    } => expired.push((room_id, cutoff_ms, batch, reply)),
                 }
                 if appends.len() < max_batch {
                     next = rx.try_recv().ok();
@@ -194,6 +201,15 @@ impl Writer {
             for (batch, reply) in marks.drain(..) {
                 let written = super::marks::write(&self.backend.db(), &batch, now_ms()).await;
                 let _ = reply.send(written);
+            }
+            // Retention, lowest priority: one small transaction per room and batch, after the messages.
+            for (room_id, cutoff_ms, batch, reply) in expired.drain(..) {
+                let removed = self
+                    .backend
+                    .db()
+                    .remove_expired(room_id, cutoff_ms, batch)
+                    .await;
+                let _ = reply.send(removed);
             }
         }
         tracing::debug!("store writer stopped");

@@ -45,6 +45,11 @@ impl Cursor {
         debug_assert!(seq > self.last, "delivered {seq} after {}", self.last);
         self.last = seq;
     }
+
+    /// Moves past the ids before `first` that retention removed: `first` is the next one to deliver.
+    pub fn skip_to(&mut self, first: u64) {
+        self.last = self.last.max(first.saturating_sub(1));
+    }
 }
 
 #[cfg(test)]
@@ -56,6 +61,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use tokio::sync::broadcast;
+
+    #[test]
+    fn skipping_a_cut_moves_to_just_before_the_first_kept_id_and_never_back() {
+        let mut cursor = Cursor::at(2);
+        cursor.skip_to(6);
+        assert_eq!(cursor.step(6), Step::Deliver);
+        cursor.skip_to(3);
+        assert_eq!(cursor.last(), 5, "a cut behind the cursor changes nothing");
+    }
 
     #[derive(Debug, Clone)]
     enum Op {

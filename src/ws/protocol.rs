@@ -361,6 +361,14 @@ pub enum ServerFrame<'a> {
         /// True when sent from the store.
         history: bool,
     },
+    /// Retention removed the room's history before `first`, the first id still kept, and the client
+    /// asked for some of it (v2 only): the kept messages from `first` on follow, then live.
+    Truncated {
+        /// The room.
+        room: &'a str,
+        /// The first id still kept.
+        first: u64,
+    },
     /// The signed-in client's last-read id in the room, sent once on connect (v2 only).
     Read {
         /// The room.

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod admin;
+mod archive;
 mod browser;
 mod browser_people;
 mod browser_room;
@@ -9,6 +10,7 @@ mod chat;
 mod chromium;
 mod client_js;
 mod cluster;
+mod django;
 mod edge;
 mod errors;
 mod faults;
@@ -23,6 +25,7 @@ mod pages;
 mod people;
 mod resilience;
 mod rest;
+mod retention;
 mod services;
 mod shutdown;
 mod store;

@@ -301,6 +301,17 @@ impl Consumer {
             .await
             .map_err(End::Store)?;
         self.cursor = Cursor::at(since.min(head));
+        // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is. A client
+        // already at the head cannot be before the cut: no query.
+        if self.cursor.last() < head {
+            let first = self
+                .state
+                .store
+                .first_kept(&self.room)
+                .await
+                .map_err(End::Store)?;
+            self.skip_removed(first).await?;
+        }
         self.begin_catch_up(true, None);
         Ok(())
     }

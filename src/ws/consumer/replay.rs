@@ -4,13 +4,19 @@
 //! replay in a busy room never holds the sender's own acks or pongs behind it (issue 10, defect 10). While
 //! it runs the live stream is not read: its events wait in the room's ring (or the receiver lags and
 //! catches up again), and the cursor skips those the store already delivered.
+//!
+//! Retention may have removed the start of what a client asks for (a resume from before the cut, or a slow
+//! reader whose next ids were removed meanwhile): the store then starts at the first id still kept. A
+//! `chatweb.v2` client hears `{"type":"truncated","first":N}` before the kept messages; a plain Channels
+//! client just gets what is kept. Nothing else leaves a hole in a room's ids, so a page whose first id
+//! does not follow the cursor is such a cut.
 
 use axum::extract::ws::Message;
 
 use super::{Consumer, End, PAGE};
 use crate::stats::Stats;
 use crate::ws::cursor::Step;
-use crate::ws::protocol::message_frame;
+use crate::ws::protocol::{ServerFrame, message_frame};
 
 /// A catch-up in progress.
 pub(super) struct CatchUp {
@@ -60,6 +66,11 @@ impl Consumer {
             .after(&self.room, self.cursor.last(), PAGE)
             .await
             .map_err(End::Store)?;
+        if let Some(first) = page.first()
+            && first.seq > self.cursor.last() + 1
+        {
+            self.skip_removed(first.seq).await?;
+        }
         let mut shown = 0;
         for message in &page {
             if self.v2 || message.kind.plain() {
@@ -74,6 +85,21 @@ impl Consumer {
         if page.len() < PAGE as usize {
             return self.catch_up_done().await;
         }
+        Ok(())
+    }
+
+    /// Moves the cursor to just before `first`, the room's first kept id, when what it still owes begins
+    /// before it; a `chatweb.v2` client hears of the cut first.
+    pub(super) async fn skip_removed(&mut self, first: u64) -> Result<(), End> {
+        if self.cursor.last().saturating_add(1) >= first {
+            return Ok(());
+        }
+        if self.v2 {
+            let room = self.room.as_str();
+            self.feed(ServerFrame::Truncated { room, first }.encode())
+                .await?;
+        }
+        self.cursor.skip_to(first);
         Ok(())
     }
 

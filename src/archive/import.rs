@@ -1,0 +1,191 @@
+//! `chatweb import FILE`: reads export lines ([`ArchiveLine`]) back, with the server stopped. Lines are
+//! gathered into chunks of one room and each chunk is one transaction (storage/archive.rs decides, row by
+//! row, whether it is stored under its own id, appended, or already there). Authors are linked to the
+//! accounts of the same name; a guest's line stays a guest's, and a name with no account becomes a guest.
+//! A malformed line is reported with its line number and skipped; the rest goes on.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use super::ArchiveLine;
+use crate::domain::Username;
+use crate::storage::{ArchiveRow, Authors, Db, ImportRoom, Store};
+
+/// How many malformed lines [`Imported`] keeps (all are reported on stderr).
+pub const MALFORMED_KEPT: usize = 1_000;
+
+/// Lines per chunk (and transaction); each is one INSERT of up to 11 parameters a row.
+const CHUNK: usize = 1_000;
+
+/// What an import came to.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Imported {
+    /// Lines read (malformed ones included).
+    pub lines: u64,
+    /// Rows stored under the id they had (into rooms this import created).
+    pub preserved: u64,
+    /// Rows stored under new ids after a room's last one.
+    pub appended: u64,
+    /// Lines already stored, skipped.
+    pub skipped: u64,
+    /// Malformed lines, skipped.
+    pub malformed: u64,
+    /// The first [`MALFORMED_KEPT`] of them: (line number, why). Each is also printed to stderr.
+    pub malformed_lines: Vec<(u64, String)>,
+    /// Rooms this import created.
+    pub rooms_created: u64,
+    /// Rooms that existed and got lines.
+    pub rooms_existing: u64,
+}
+
+/// Runs `chatweb import FILE` into `database_url` (creating and migrating it when needed).
+pub async fn run(database_url: &str, file: &Path) -> anyhow::Result<Imported> {
+    let input = tokio::fs::File::open(file)
+        .await
+        .with_context(|| format!("opening {}", file.display()))?;
+    let backend = Store::connect(database_url).await.with_context(|| {
+        format!(
+            "opening the database {}",
+            crate::config::redacted(database_url)
+        )
+    })?;
+    let imported = read(&backend.db(), BufReader::new(input)).await;
+    backend.close().await;
+    imported
+}
+
+/// Imports every line of `input` into `db`.
+pub async fn read(
+    db: &Db,
+    input: impl tokio::io::AsyncBufRead + Unpin,
+) -> anyhow::Result<Imported> {
+    let mut importer = Importer::new(db);
+    let mut lines = input.lines();
+    let mut number = 0_u64;
+    while let Some(text) = lines
+        .next_line()
+        .await
+        .with_context(|| format!("reading line {}", number + 1))?
+    {
+        number += 1;
+        if text.trim().is_empty() {
+            continue;
+        }
+        match ArchiveLine::parse(&text).and_then(|line| Ok((line.to_row()?, line))) {
+            Ok((row, line)) => importer.push(line.room, row).await?,
+            Err(error) => {
+                eprintln!("line {number}: {error}; skipped");
+                importer.done.malformed += 1;
+                if importer.done.malformed_lines.len() < MALFORMED_KEPT {
+                    importer
+                        .done
+                        .malformed_lines
+                        .push((number, error.to_string()));
+                }
+            }
+        }
+    }
+    importer.flush().await?;
+    let mut done = importer.done;
+    done.lines = number;
+    for room in importer.rooms.values() {
+        match room.created() {
+            Some(true) => done.rooms_created += 1,
+            Some(false) => done.rooms_existing += 1,
+            None => {}
+        }
+    }
+    Ok(done)
+}
+
+/// The state of one import run.
+struct Importer<'a> {
+    db: &'a Db,
+    rooms: HashMap<String, ImportRoom>,
+    authors: Authors,
+    /// The room of the chunk being gathered, and its rows.
+    chunk: Option<(String, Vec<ArchiveRow>)>,
+    done: Imported,
+}
+
+impl<'a> Importer<'a> {
+    fn new(db: &'a Db) -> Self {
+        Self {
+            db,
+            rooms: HashMap::new(),
+            authors: Authors::new(),
+            chunk: None,
+            done: Imported::default(),
+        }
+    }
+
+    /// Adds `row` of `room`, writing the chunk first when it is full or of another room.
+    async fn push(&mut self, room: String, row: ArchiveRow) -> anyhow::Result<()> {
+        let same = matches!(&self.chunk, Some((name, rows)) if *name == room && rows.len() < CHUNK);
+        if !same {
+            self.flush().await?;
+            self.chunk = Some((room, Vec::with_capacity(CHUNK)));
+        }
+        if let Some((_, rows)) = self.chunk.as_mut() {
+            rows.push(row);
+        }
+        Ok(())
+    }
+
+    /// Writes the gathered chunk, if any, in one transaction.
+    async fn flush(&mut self) -> anyhow::Result<()> {
+        let Some((name, rows)) = self.chunk.take() else {
+            return Ok(());
+        };
+        let key = |row: &ArchiveRow| Username::from_stored(&row.author).key();
+        let keys: Vec<String> = rows.iter().filter(|r| !r.guest).map(key).collect();
+        self.db
+            .archive_authors(&mut self.authors, keys)
+            .await
+            .context("looking up authors")?;
+        let rows: Vec<(ArchiveRow, Option<i64>)> = rows
+            .into_iter()
+            .map(|row| {
+                let account = if row.guest {
+                    None
+                } else {
+                    self.authors.get(&key(&row)).copied().flatten()
+                };
+                (row, account)
+            })
+            .collect();
+        let room = self
+            .rooms
+            .entry(name.clone())
+            .or_insert_with(|| ImportRoom::new(&name));
+        let counts = self
+            .db
+            .import_chunk(room, &rows)
+            .await
+            .with_context(|| format!("importing into room {name}"))?;
+        self.done.preserved += counts.preserved;
+        self.done.appended += counts.appended;
+        self.done.skipped += counts.skipped;
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Imported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} lines: {} stored with their ids, {} appended with new ids, {} already stored, {} malformed; \
+             {} rooms created, {} existing rooms added to",
+            self.lines,
+            self.preserved,
+            self.appended,
+            self.skipped,
+            self.malformed,
+            self.rooms_created,
+            self.rooms_existing
+        )
+    }
+}
