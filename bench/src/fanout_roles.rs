@@ -211,26 +211,6 @@ pub fn stalls(late_at: &mut [u64], gap: Duration) -> u64 {
     count
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn late_deliveries_close_together_are_one_stall() {
-        let ms = 1_000_000;
-        let mut at = vec![
-            505 * ms,
-            500 * ms,
-            502 * ms,
-            900 * ms,
-            2_000 * ms,
-            2_001 * ms,
-        ];
-        assert_eq!(stalls(&mut at, Duration::from_millis(50)), 3);
-        assert_eq!(stalls(&mut [], Duration::from_millis(50)), 0);
-    }
-}
-
 /// A publisher's view of its room.
 pub struct PublisherRoom {
     pub index: usize,
@@ -353,5 +333,25 @@ struct Done<'a>(&'a AtomicUsize);
 impl Drop for Done<'_> {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn late_deliveries_close_together_are_one_stall() {
+        let ms = 1_000_000;
+        let mut at = vec![
+            505 * ms,
+            500 * ms,
+            502 * ms,
+            900 * ms,
+            2_000 * ms,
+            2_001 * ms,
+        ];
+        assert_eq!(stalls(&mut at, Duration::from_millis(50)), 3);
+        assert_eq!(stalls(&mut [], Duration::from_millis(50)), 0);
     }
 }
