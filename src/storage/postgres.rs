@@ -99,94 +99,133 @@ impl PostgresBackend {
 #[async_trait::async_trait]
 impl Backend for PostgresBackend {
     async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
+        // Four statements per batch however many rooms it holds (five with client ids): each is a round
+        // trip to the server, and one per room made batches over many rooms slow.
         let mut tx = self.pool.begin().await?;
-        let mut outcomes = Vec::with_capacity(batch.len());
-        for (room, indexes) in batch::by_room(batch) {
-            // DO UPDATE locks the room's row until commit and returns its latest last_seq.
-            let (room_id, last_seq, locked): (i64, i64, bool) = sqlx::query_as(
-                "INSERT INTO rooms (name, last_seq, updated_at) VALUES ($1, 0, $2) \
-                 ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at \
-                 RETURNING id, last_seq, locked",
-            )
-            .bind(room)
-            .bind(now_ms)
-            .fetch_one(&mut *tx)
+        let by_room = batch::by_room(batch);
+        let names: Vec<&str> = by_room.keys().copied().collect();
+        // DO UPDATE locks the rooms' rows until commit (in name order, as every node takes them) and
+        // returns their latest last_seq.
+        let rows: Vec<(String, i64, i64, bool)> = sqlx::query_as(
+            "INSERT INTO rooms (name, last_seq, updated_at) \
+             SELECT n, 0, $2 FROM UNNEST($1::text[]) AS t(n) ORDER BY n \
+             ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at \
+             RETURNING name, id, last_seq, locked",
+        )
+        .bind(&names)
+        .bind(now_ms)
+        .fetch_all(&mut *tx)
+        .await?;
+        let rooms: HashMap<String, (i64, i64, bool)> = rows
+            .into_iter()
+            .map(|(name, id, last_seq, locked)| (name, (id, last_seq, locked)))
+            .collect();
+        let room_of = |name: &str| {
+            let row = rooms.get(name).copied();
+            row.ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))
+        };
+
+        let (mut key_rooms, mut key_ids) = (Vec::new(), Vec::new());
+        for (&name, indexes) in &by_room {
+            let (room_id, _, _) = room_of(name)?;
+            for client_id in batch::client_ids(batch, indexes) {
+                key_rooms.push(room_id);
+                key_ids.push(client_id);
+            }
+        }
+        let mut stored: HashMap<(i64, String), super::StoredMessage> = HashMap::new();
+        if !key_ids.is_empty() {
+            type Keyed = (
+                i64,
+                String,
+                i64,
+                i64,
+                String,
+                String,
+                bool,
+                i64,
+                Option<i64>,
+                bool,
+                bool,
+            );
+            let rows: Vec<Keyed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT m.room_id, m.client_id, {ROW_COLUMNS} FROM messages m \
+                 JOIN UNNEST($1::bigint[], $2::text[]) AS k(r, c) \
+                 ON m.room_id = k.r AND m.client_id = k.c"
+            )))
+            .bind(&key_rooms)
+            .bind(&key_ids)
+            .fetch_all(&mut *tx)
             .await?;
-            let client_ids = batch::client_ids(batch, &indexes);
-            let mut stored = HashMap::new();
-            if !client_ids.is_empty() {
-                type Keyed = (
-                    String,
-                    i64,
-                    i64,
-                    String,
-                    String,
-                    bool,
-                    i64,
-                    Option<i64>,
-                    bool,
-                    bool,
-                );
-                let rows: Vec<Keyed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                    "SELECT m.client_id, {ROW_COLUMNS} FROM messages m \
-                     WHERE m.room_id = $1 AND m.client_id = ANY($2)"
-                )))
-                .bind(room_id)
-                .bind(&client_ids)
-                .fetch_all(&mut *tx)
-                .await?;
-                for (client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in rows
-                {
-                    let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
-                    stored.insert(client_id, to_message(row));
-                }
+            for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in
+                rows
+            {
+                let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
+                stored.insert((room_id, client_id), to_message(row));
             }
+        }
+
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let mut inserts: Vec<(i64, usize, u64)> = Vec::with_capacity(batch.len());
+        let (mut head_ids, mut head_seqs) = (Vec::new(), Vec::new());
+        for (&name, indexes) in &by_room {
+            let (room_id, last_seq, locked) = room_of(name)?;
+            let room_stored = batch::client_ids(batch, indexes)
+                .into_iter()
+                .filter_map(|id| Some((id.to_owned(), stored.remove(&(room_id, id.to_owned()))?)))
+                .collect();
             let head = (to_u64(last_seq), locked);
-            let plan = batch::plan_room(batch, &indexes, head, stored, now_ms);
+            let plan = batch::plan_room(batch, indexes, head, room_stored, now_ms);
             if !plan.inserts.is_empty() {
-                let seqs: Vec<i64> = plan.inserts.iter().map(|&(_, s)| to_i64(s)).collect();
-                let authors: Vec<&str> = plan
-                    .inserts
-                    .iter()
-                    .map(|&(i, _)| batch[i].author.as_str())
-                    .collect();
-                let bodies: Vec<&str> = plan
-                    .inserts
-                    .iter()
-                    .map(|&(i, _)| batch[i].body.as_str())
-                    .collect();
-                let ids: Vec<Option<&str>> = plan
-                    .inserts
-                    .iter()
-                    .map(|&(i, _)| batch[i].client_id.as_deref())
-                    .collect();
-                let author_ids: Vec<Option<i64>> = plan
-                    .inserts
-                    .iter()
-                    .map(|&(i, _)| batch[i].author_id)
-                    .collect();
-                sqlx::query(
-                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) \
-                     SELECT $1, s, a, b, c, $6, u FROM UNNEST($2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[]) \
-                     AS t(s, a, b, c, u)",
-                )
-                .bind(room_id)
-                .bind(&seqs)
-                .bind(&authors)
-                .bind(&bodies)
-                .bind(&ids)
-                .bind(now_ms)
-                .bind(&author_ids)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE rooms SET last_seq = $1, updated_at = $2 WHERE id = $3")
-                    .bind(to_i64(plan.last_seq))
-                    .bind(now_ms)
-                    .bind(room_id)
-                    .execute(&mut *tx)
-                    .await?;
+                head_ids.push(room_id);
+                head_seqs.push(to_i64(plan.last_seq));
             }
+            inserts.extend(plan.inserts.into_iter().map(|(i, seq)| (room_id, i, seq)));
             outcomes.extend(plan.outcomes);
+        }
+        if !inserts.is_empty() {
+            let room_ids: Vec<i64> = inserts.iter().map(|&(r, _, _)| r).collect();
+            let seqs: Vec<i64> = inserts.iter().map(|&(_, _, s)| to_i64(s)).collect();
+            let authors: Vec<&str> = inserts
+                .iter()
+                .map(|&(_, i, _)| batch[i].author.as_str())
+                .collect();
+            let bodies: Vec<&str> = inserts
+                .iter()
+                .map(|&(_, i, _)| batch[i].body.as_str())
+                .collect();
+            let ids: Vec<Option<&str>> = inserts
+                .iter()
+                .map(|&(_, i, _)| batch[i].client_id.as_deref())
+                .collect();
+            let author_ids: Vec<Option<i64>> = inserts
+                .iter()
+                .map(|&(_, i, _)| batch[i].author_id)
+                .collect();
+            sqlx::query(
+                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) \
+                 SELECT r, s, a, b, c, $6, u \
+                 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[]) \
+                 AS t(r, s, a, b, c, u)",
+            )
+            .bind(&room_ids)
+            .bind(&seqs)
+            .bind(&authors)
+            .bind(&bodies)
+            .bind(&ids)
+            .bind(now_ms)
+            .bind(&author_ids)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "UPDATE rooms SET last_seq = h.s, updated_at = $3 \
+                 FROM UNNEST($1::bigint[], $2::bigint[]) AS h(id, s) WHERE rooms.id = h.id",
+            )
+            .bind(&head_ids)
+            .bind(&head_seqs)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(batch::in_batch_order(batch.len(), outcomes))
