@@ -280,6 +280,30 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::
 /// A message row as the backends select it ([`ROW_COLUMNS`]).
 type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool, bool);
 
+/// A [`Row`] with its room id and `client_id` first, as the writers look up repeated sends
+/// (`SELECT m.room_id, m.client_id, ROW_COLUMNS ...`).
+type KeyedRow = (
+    i64,
+    String,
+    i64,
+    i64,
+    String,
+    String,
+    bool,
+    i64,
+    Option<i64>,
+    bool,
+    bool,
+);
+
+/// A [`KeyedRow`] as its key (room id, client id) and its message.
+fn keyed(
+    (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited): KeyedRow,
+) -> ((i64, String), StoredMessage) {
+    let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
+    ((room_id, client_id), to_message(row))
+}
+
 /// The columns of a [`Row`], from `messages m`.
 const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited";
 

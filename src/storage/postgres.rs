@@ -135,20 +135,7 @@ impl Backend for PostgresBackend {
         }
         let mut stored: HashMap<(i64, String), super::StoredMessage> = HashMap::new();
         if !key_ids.is_empty() {
-            type Keyed = (
-                i64,
-                String,
-                i64,
-                i64,
-                String,
-                String,
-                bool,
-                i64,
-                Option<i64>,
-                bool,
-                bool,
-            );
-            let rows: Vec<Keyed> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let rows: Vec<super::KeyedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT m.room_id, m.client_id, {ROW_COLUMNS} FROM messages m \
                  JOIN UNNEST($1::bigint[], $2::text[]) AS k(r, c) \
                  ON m.room_id = k.r AND m.client_id = k.c"
@@ -157,12 +144,7 @@ impl Backend for PostgresBackend {
             .bind(&key_ids)
             .fetch_all(&mut *tx)
             .await?;
-            for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in
-                rows
-            {
-                let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
-                stored.insert((room_id, client_id), to_message(row));
-            }
+            stored.extend(rows.into_iter().map(super::keyed));
         }
 
         let mut outcomes = Vec::with_capacity(batch.len());

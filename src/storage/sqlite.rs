@@ -108,26 +108,8 @@ async fn stored_by_client_id(
             ") AS k JOIN messages AS m INDEXED BY messages_client_id \
              ON m.room_id = k.column1 AND m.client_id = k.column2",
         );
-        type Keyed = (
-            i64,
-            String,
-            i64,
-            i64,
-            String,
-            String,
-            bool,
-            i64,
-            Option<i64>,
-            bool,
-            bool,
-        );
-        let rows: Vec<Keyed> = select.build_query_as().fetch_all(&mut **tx).await?;
-        for (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited) in
-            rows
-        {
-            let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
-            stored.insert((room_id, client_id), to_message(row));
-        }
+        let rows: Vec<super::KeyedRow> = select.build_query_as().fetch_all(&mut **tx).await?;
+        stored.extend(rows.into_iter().map(super::keyed));
     }
     Ok(stored)
 }
