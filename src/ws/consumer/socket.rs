@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use axum::extract::ws::{CloseCode, CloseFrame, Message, close_code};
 use futures_util::SinkExt;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::{Instant, timeout};
 
 use super::{Consumer, End};
 use crate::stats::Stats;
@@ -18,26 +18,17 @@ impl Consumer {
     }
 
     pub(super) async fn flush(&mut self) -> Result<(), End> {
-        self.flush_by(Instant::now() + self.keepalive).await
-    }
-
-    /// Flushes the socket; a peer that cannot take it by `deadline` is unresponsive.
-    pub(super) async fn flush_by(&mut self, deadline: Instant) -> Result<(), End> {
-        match timeout_at(deadline, self.socket.flush()).await {
+        match timeout(self.keepalive, self.socket.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),
         }
     }
 
-    /// Queues `message` on the socket without flushing; a peer that cannot take it by `deadline` is
-    /// unresponsive. A burst of live events shares one deadline: one clock read per burst, not per frame.
-    pub(super) async fn feed_by(&mut self, message: Message, deadline: Instant) -> Result<(), End> {
-        match timeout_at(deadline, self.socket.feed(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
+    /// Queues `message` on the socket without flushing and without a timeout of its own: only inside a
+    /// caller's bound (a burst of live events shares one).
+    pub(super) async fn feed_untimed(&mut self, message: Message) -> Result<(), End> {
+        self.socket.feed(message).await.map_err(End::Socket)
     }
 
     /// Queues `message` on the socket (and flushes it when `flush`); a peer that cannot take it within the
