@@ -247,6 +247,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Vec<StoredMessage>, StoreError>;
     /// The room's last sequence number (0 for a room without messages).
     async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError>;
+    /// The room's first id still kept (retention removed the ids below it; 1 when it removed none) and
+    /// its last sequence number, in one read: what a resume needs.
+    async fn kept(&self, room: &RoomName) -> Result<(u64, u64), StoreError>;
     /// Rooms with messages, most recently active first.
     async fn rooms(&self, limit: u32) -> Result<Vec<RoomSummary>, StoreError>;
     /// Succeeds when the database answers.
@@ -585,9 +588,9 @@ impl Store {
         Ok(removed)
     }
 
-    /// The first id of `room` still kept: retention removed the ids below it (1 when it removed none).
-    pub async fn first_kept(&self, room: &RoomName) -> Result<u64, StoreError> {
-        self.db().first_kept(room).await
+    /// The room's first id still kept and its last sequence number ([`Backend::kept`]).
+    pub async fn kept(&self, room: &RoomName) -> Result<(u64, u64), StoreError> {
+        self.backend.kept(room).await
     }
 
     /// The room's last sequence number.

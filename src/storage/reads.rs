@@ -275,6 +275,9 @@ mod tests {
         ) -> Result<Vec<StoredMessage>, StoreError> {
             Ok(self.query(since, limit).await)
         }
+        async fn kept(&self, _: &RoomName) -> Result<(u64, u64), StoreError> {
+            Ok((1, self.head.load(Ordering::SeqCst)))
+        }
         async fn last_seq(&self, _: &RoomName) -> Result<u64, StoreError> {
             Ok(self.head.load(Ordering::SeqCst))
         }

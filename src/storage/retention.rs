@@ -140,11 +140,6 @@ impl Db {
         })
     }
 
-    /// The first id of `room` still kept (1 for a room retention never touched, or that does not exist).
-    pub async fn first_kept(&self, room: &RoomName) -> Result<u64, StoreError> {
-        Ok(self.room_retention(room).await?.first_kept.max(1))
-    }
-
     /// The retention of `room`: its own rule and its first kept id.
     pub async fn room_retention(&self, room: &RoomName) -> Result<RoomRetention, StoreError> {
         let row: Option<(Option<i64>, i64)> = on_db!(self, |pool| {

@@ -346,6 +346,15 @@ impl Backend for SqliteBackend {
         Ok(rows.into_iter().map(to_message).collect())
     }
 
+    async fn kept(&self, room: &RoomName) -> Result<(u64, u64), StoreError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT first_kept, last_seq FROM rooms WHERE name = ?")
+                .bind(room.as_str())
+                .fetch_optional(&self.readers)
+                .await?;
+        Ok(row.map_or((1, 0), |(first, last)| (to_u64(first).max(1), to_u64(last))))
+    }
+
     async fn last_seq(&self, room: &RoomName) -> Result<u64, StoreError> {
         let seq: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE name = ?")
             .bind(room.as_str())

@@ -31,6 +31,7 @@ async fn conformance(store: Arc<dyn Backend>) {
     store.ping().await.expect("ping");
     let lobby = room("lobby");
     assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 0);
+    assert_eq!(store.kept(&lobby).await.expect("kept"), (1, 0));
     assert!(store.recent(&lobby, 10).await.expect("recent").is_empty());
     assert!(store.rooms(10).await.expect("rooms").is_empty());
 
@@ -63,6 +64,7 @@ async fn conformance(store: Arc<dyn Backend>) {
     assert_eq!((out[0].message.seq, out[0].duplicate), (1, true));
     assert_eq!((out[1].message.seq, out[1].duplicate), (3, false));
     assert_eq!(store.last_seq(&lobby).await.expect("last_seq"), 3);
+    assert_eq!(store.kept(&lobby).await.expect("kept"), (1, 3));
 
     // The same client_id in another room is another message.
     let out = all_stored(

@@ -294,22 +294,17 @@ impl Consumer {
     /// Replays everything after `since` (clamped to the room's head), then live: the loop reads it page
     /// by page.
     async fn resume(&mut self, since: u64) -> Result<(), End> {
-        let head = self
+        // One read of the room's row, on the store's read pool: its head and where retention cut it.
+        let (first, head) = self
             .state
             .store
-            .last_seq(&self.room)
+            .kept(&self.room)
             .await
             .map_err(End::Store)?;
         self.cursor = Cursor::at(since.min(head));
         // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is. A client
-        // already at the head cannot be before the cut: no query.
+        // already at the head cannot be before the cut.
         if self.cursor.last() < head {
-            let first = self
-                .state
-                .store
-                .first_kept(&self.room)
-                .await
-                .map_err(End::Store)?;
             self.skip_removed(first).await?;
         }
         self.begin_catch_up(true, None);
