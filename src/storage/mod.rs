@@ -199,6 +199,9 @@ pub enum StoreError {
     /// The URL names a database we do not support.
     #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
     UnsupportedUrl(String),
+    /// An in-memory SQLite database: each of the store's connections would see one of its own.
+    #[error("an in-memory SQLite database cannot be the store: give it a file (sqlite://path)")]
+    InMemory,
     /// The writer has stopped (the node is shutting down).
     #[error("the store is closed")]
     Closed,

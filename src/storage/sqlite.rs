@@ -1,22 +1,23 @@
 //! SQLite backend: WAL mode with `synchronous=NORMAL` (a process crash loses nothing committed; `FULL` with
-//! `--durability power`, so a power loss loses nothing acked either), one writer connection owned by the
-//! writer task, a small pool of readers beside it, and a checkpointer of its own so that no commit runs a
-//! checkpoint ([`super::checkpoint`]).
+//! `--durability power`, so a power loss loses nothing acked either). Message batches are written by a
+//! thread of their own ([`super::sqlite_writer`]); edits and deletions by a sqlx connection the writer
+//! task owns; reads by a small pool beside them; and a checkpointer of its own keeps every checkpoint out
+//! of the commits ([`super::checkpoint`]). A database file only: an in-memory one would be a different
+//! database on each connection.
 
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
 
 use super::checkpoint::Checkpointer;
 use super::settings::{Durability, StoreSettings};
 use super::sqlite_writer::SqliteWriter;
 use super::{
     Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
-    StoredMessage, batch, to_i64, to_message, to_u64,
+    StoredMessage, to_i64, to_message, to_u64,
 };
 use crate::domain::RoomName;
 
@@ -56,64 +57,6 @@ fn migrator() -> Migrator {
     ])
 }
 
-/// Rows per multi-row statement: 6 parameters each stays far below SQLite's 32,766-parameter limit.
-const ROWS_PER_STATEMENT: usize = 500;
-
-/// A room's row: id, last sequence number, locked.
-type RoomRow = (i64, u64, bool);
-
-/// Creates the batch's rooms that do not exist yet and reads every room's id and `last_seq`.
-async fn room_rows<'b>(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    rooms: impl ExactSizeIterator<Item = &'b str>,
-    now_ms: i64,
-) -> Result<HashMap<String, RoomRow>, StoreError> {
-    let names: Vec<&str> = rooms.collect();
-    let mut rows = HashMap::with_capacity(names.len());
-    for chunk in names.chunks(ROWS_PER_STATEMENT) {
-        let mut upsert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO rooms (name, last_seq, updated_at) ");
-        upsert.push_values(chunk, |mut row, name| {
-            row.push_bind(*name).push_bind(0_i64).push_bind(now_ms);
-        });
-        // The no-op update makes RETURNING report rooms that already existed too.
-        upsert.push(
-            " ON CONFLICT (name) DO UPDATE SET updated_at = rooms.updated_at \
-             RETURNING name, id, last_seq, locked",
-        );
-        let returned: Vec<(String, i64, i64, bool)> =
-            upsert.build_query_as().fetch_all(&mut **tx).await?;
-        for (name, id, last_seq, locked) in returned {
-            rows.insert(name, (id, to_u64(last_seq), locked));
-        }
-    }
-    Ok(rows)
-}
-
-/// The stored messages among `keys` (room id, client id), by key.
-async fn stored_by_client_id(
-    tx: &mut sqlx::Transaction<'_, Sqlite>,
-    keys: &[(i64, &str)],
-) -> Result<HashMap<(i64, String), StoredMessage>, StoreError> {
-    let mut stored = HashMap::new();
-    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-        let mut select = QueryBuilder::<Sqlite>::new(format!(
-            "SELECT m.room_id, m.client_id, {ROW_COLUMNS} FROM ("
-        ));
-        select.push_values(chunk, |mut key, &(room_id, client_id)| {
-            key.push_bind(room_id).push_bind(client_id);
-        });
-        // Without statistics the planner would rather walk the room's primary key.
-        select.push(
-            ") AS k JOIN messages AS m INDEXED BY messages_client_id \
-             ON m.room_id = k.column1 AND m.client_id = k.column2",
-        );
-        let rows: Vec<super::KeyedRow> = select.build_query_as().fetch_all(&mut **tx).await?;
-        stored.extend(rows.into_iter().map(super::keyed));
-    }
-    Ok(stored)
-}
-
 /// A SQLite database file.
 pub struct SqliteBackend {
     writer: SqlitePool,
@@ -121,11 +64,10 @@ pub struct SqliteBackend {
     /// Read-write connections for accounts, sessions and the admin. Their rare writes wait on SQLite's
     /// lock (busy timeout) while the message writer commits.
     general: SqlitePool,
-    /// Moves the WAL into the database file beside the commits (none for an in-memory database).
-    checkpointer: Option<Checkpointer>,
-    /// Writes message batches on a thread of its own (none for an in-memory database, which only the
-    /// `writer` pool's connection sees).
-    appender: Option<SqliteWriter>,
+    /// Moves the WAL into the database file beside the commits.
+    checkpointer: Checkpointer,
+    /// Writes message batches on a thread of its own.
+    appender: SqliteWriter,
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -161,6 +103,11 @@ impl SqliteBackend {
     /// Opens (creating if needed) and migrates the database at `url`.
     pub async fn connect_with(url: &str, settings: &StoreSettings) -> Result<Self, StoreError> {
         let options = store_options(url, settings)?;
+        let file = options.get_filename().to_owned();
+        if file.as_os_str().is_empty() || file.as_os_str() == ":memory:" {
+            // Each of the store's connections would see a database of its own.
+            return Err(StoreError::InMemory);
+        }
         // A file on this machine does not go away between queries: skip the ping sqlx would otherwise
         // send before every acquire (a round trip to its SQLite thread per batch and per read).
         let writer = SqlitePoolOptions::new()
@@ -180,29 +127,16 @@ impl SqliteBackend {
             .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
-        let file = options.get_filename().to_owned();
-        let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
-        let appender = if in_memory {
-            None
-        } else {
-            Some(SqliteWriter::open(&file, settings)?)
-        };
-        let checkpointer = if in_memory {
-            None
-        } else {
-            // A RESTART that cannot get the writer's lock or the readers out soon gives up until the
-            // next tick rather than hold commits back.
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .test_before_acquire(false)
-                .connect_with(options.busy_timeout(Duration::from_millis(200)))
-                .await?;
-            Some(Checkpointer::spawn(
-                pool,
-                settings.checkpoint_interval,
-                settings.wal_max_bytes,
-            ))
-        };
+        let appender = SqliteWriter::open(&file, settings)?;
+        // A RESTART that cannot get the writer's lock or the readers out soon gives up until the next
+        // tick rather than hold commits back.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .test_before_acquire(false)
+            .connect_with(options.busy_timeout(Duration::from_millis(200)))
+            .await?;
+        let checkpointer =
+            Checkpointer::spawn(pool, settings.checkpoint_interval, settings.wal_max_bytes);
         Ok(Self {
             writer,
             readers,
@@ -237,75 +171,7 @@ async fn applied_count(pool: &SqlitePool) -> i64 {
 #[async_trait::async_trait]
 impl Backend for SqliteBackend {
     async fn append(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
-        if let Some(appender) = &self.appender {
-            return appender.append(batch, now_ms).await;
-        }
-        // An in-memory database: through sqlx's connection, which alone sees it.
-        // A handful of statements per batch, however many rooms and messages it holds: each statement
-        // is a round trip to sqlx's SQLite thread.
-        let mut tx = self.writer.begin().await?;
-        let by_room = batch::by_room(batch);
-        let rooms = room_rows(&mut tx, by_room.keys().copied(), now_ms).await?;
-        let room_of = |name: &str| {
-            let row = rooms.get(name).copied();
-            row.ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))
-        };
-        let mut keys = Vec::new();
-        for (&name, indexes) in &by_room {
-            let (room_id, _, _) = room_of(name)?;
-            keys.extend(
-                batch::client_ids(batch, indexes)
-                    .into_iter()
-                    .map(|id| (room_id, id)),
-            );
-        }
-        let mut stored = stored_by_client_id(&mut tx, &keys).await?;
-
-        let mut outcomes = Vec::with_capacity(batch.len());
-        let mut inserts: Vec<(i64, usize, u64)> = Vec::with_capacity(batch.len());
-        let mut heads: Vec<(i64, i64)> = Vec::with_capacity(by_room.len());
-        for (&name, indexes) in &by_room {
-            let (room_id, last_seq, locked) = room_of(name)?;
-            let room_stored = batch::client_ids(batch, indexes)
-                .into_iter()
-                .filter_map(|id| Some((id.to_owned(), stored.remove(&(room_id, id.to_owned()))?)))
-                .collect();
-            let plan = batch::plan_room(batch, indexes, (last_seq, locked), room_stored, now_ms);
-            if !plan.inserts.is_empty() {
-                heads.push((room_id, to_i64(plan.last_seq)));
-            }
-            inserts.extend(plan.inserts.into_iter().map(|(i, seq)| (room_id, i, seq)));
-            outcomes.extend(plan.outcomes);
-        }
-
-        for chunk in inserts.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = QueryBuilder::<Sqlite>::new(
-                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) ",
-            );
-            insert.push_values(chunk, |mut row, &(room_id, i, seq)| {
-                let m = &batch[i];
-                row.push_bind(room_id)
-                    .push_bind(to_i64(seq))
-                    .push_bind(m.author.as_str())
-                    .push_bind(m.body.as_str())
-                    .push_bind(m.client_id.as_deref())
-                    .push_bind(now_ms)
-                    .push_bind(m.author_id);
-            });
-            insert.build().execute(&mut *tx).await?;
-        }
-        for chunk in heads.chunks(ROWS_PER_STATEMENT) {
-            let mut update =
-                QueryBuilder::<Sqlite>::new("UPDATE rooms SET last_seq = h.column2, updated_at = ");
-            update.push_bind(now_ms).push(" FROM (");
-            update.push_values(chunk, |mut row, &(room_id, last_seq)| {
-                row.push_bind(room_id).push_bind(last_seq);
-            });
-            update.push(") AS h WHERE rooms.id = h.column1");
-            update.build().execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(batch::in_batch_order(batch.len(), outcomes))
+        self.appender.append(batch, now_ms).await
     }
 
     async fn amend(
@@ -387,12 +253,8 @@ impl Backend for SqliteBackend {
     }
 
     async fn close(&self) {
-        if let Some(appender) = &self.appender {
-            appender.close().await;
-        }
-        if let Some(checkpointer) = &self.checkpointer {
-            checkpointer.stop().await;
-        }
+        self.appender.close().await;
+        self.checkpointer.stop().await;
         self.general.close().await;
         self.readers.close().await;
         self.writer.close().await;

@@ -286,3 +286,11 @@ async fn a_steady_stream_of_commits_does_not_grow_the_wal_without_bound() {
     }
     store.close().await;
 }
+
+#[tokio::test]
+async fn an_in_memory_sqlite_database_is_refused_with_a_clear_error() {
+    let Err(error) = Store::connect("sqlite::memory:").await else {
+        panic!("an in-memory database opened as the store");
+    };
+    assert!(error.to_string().contains("in-memory"), "{error}");
+}
