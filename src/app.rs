@@ -121,6 +121,7 @@ impl App {
             accounts,
             origin_hosts: config.origin_hosts().into(),
             config: Arc::new(config),
+            access: crate::access::Access::new(store.clone(), moderation.clone()),
             store,
             channels,
             presence,

@@ -1,6 +1,8 @@
 //! chatweb: a real-time chat server. A lobby, named rooms, WebSocket chat wire-compatible with the Django
 //! Channels tutorial, and a stored, gap-free history per room (shared/DESIGN.md describes the message path).
 
+/// The one check of who may read and write a room: kinds, members, roles, bans.
+pub mod access;
 /// Users, passwords, sessions, API tokens, CSRF and the identity of every request.
 pub mod accounts;
 /// The staff pages at `/admin/`: users, rooms, messages, the audit log.

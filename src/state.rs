@@ -8,6 +8,7 @@ use minijinja::Environment;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::access::Access;
 use crate::accounts::Accounts;
 use crate::channels::ChannelLayer;
 use crate::config::Config;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// Rate and connection limits, and whose `X-Forwarded-For` is believed.
     pub limits: Arc<Limits>,
+    /// The one check of who may read and write a room.
+    pub access: Access,
     /// Mutes, bans, kicks and slow mode per room, held in memory and kept in step with every node.
     pub moderation: Moderation,
     /// Cancelled when the node starts to stop.

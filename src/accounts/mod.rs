@@ -328,13 +328,13 @@ impl Accounts {
         Ok(())
     }
 
-    /// Grants or takes away staff rights.
+    /// Grants or takes away staff rights, on open sockets too: every node applies the log entry to the
+    /// user's connections within a poll.
     pub async fn set_staff(&self, user_id: i64, staff: bool) -> Result<(), AccountError> {
-        if self.inner.db.set_staff(user_id, staff).await? {
-            Ok(())
-        } else {
-            Err(AccountError::NotFound("user"))
+        if !self.inner.db.set_staff(user_id, staff).await? {
+            return Err(AccountError::NotFound("user"));
         }
+        self.revoke(user_id, revocation::staff_entry(staff)).await
     }
 
     /// Sets a new password; every session of the user ends (tokens stay).

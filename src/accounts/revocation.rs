@@ -2,11 +2,15 @@
 //! here and gets a [`Watch`] that fires with a close code; revocations (a deactivated user, an ended
 //! session, a revoked token) are written to the database's revocation log, applied at once on the node
 //! that made them, and picked up by every other node's [`watch_log`] task within a poll interval.
+//!
+//! The same log carries staff rights: a `staff:1` or `staff:0` entry sets the [`StaffFlag`] every open
+//! connection of the user holds, so taking staff rights away reaches open sockets on every node within a
+//! poll (their moderation commands, deletions of others' messages and exemptions stop), without closing them.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -38,6 +42,32 @@ struct Watcher {
     id: u64,
     credential: Credential,
     fire: oneshot::Sender<u16>,
+    staff: StaffFlag,
+}
+
+/// Whether a connection's user has staff rights now: set at the handshake, changed by the log.
+#[derive(Clone, Debug, Default)]
+pub struct StaffFlag(Arc<AtomicBool>);
+
+impl StaffFlag {
+    /// A flag starting at `staff`.
+    pub fn new(staff: bool) -> Self {
+        Self(Arc::new(AtomicBool::new(staff)))
+    }
+
+    /// Whether the user has staff rights.
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn set(&self, staff: bool) {
+        self.0.store(staff, Ordering::Relaxed);
+    }
+}
+
+/// The log entry that grants (`staff:1`) or takes away (`staff:0`) staff rights.
+pub(super) fn staff_entry(staff: bool) -> &'static str {
+    if staff { "staff:1" } else { "staff:0" }
 }
 
 /// One connection's registration; dropping it unregisters.
@@ -47,6 +77,8 @@ pub struct Watch {
     id: u64,
     /// Yields the close code when the connection's credential is revoked.
     pub revoked: oneshot::Receiver<u16>,
+    /// The user's staff rights, kept current by the log.
+    pub staff: StaffFlag,
 }
 
 impl Drop for Watch {
@@ -76,20 +108,23 @@ impl Revocations {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Registers a connection of `user_id` signed in with `credential`.
-    pub fn watch(self: &Arc<Self>, user_id: i64, credential: Credential) -> Watch {
+    /// Registers a connection of `user_id` signed in with `credential`, staff or not when it signed in.
+    pub fn watch(self: &Arc<Self>, user_id: i64, credential: Credential, staff: bool) -> Watch {
         let (fire, revoked) = oneshot::channel();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let staff = StaffFlag::new(staff);
         self.lock().entry(user_id).or_default().push(Watcher {
             id,
             credential,
             fire,
+            staff: staff.clone(),
         });
         Watch {
             registry: self.clone(),
             user_id,
             id,
             revoked,
+            staff,
         }
     }
 
@@ -100,6 +135,12 @@ impl Revocations {
         let Some(watchers) = users.get_mut(&user_id) else {
             return;
         };
+        if let Some(staff) = credential.strip_prefix("staff:") {
+            for watcher in watchers.iter() {
+                watcher.staff.set(staff == "1");
+            }
+            return;
+        }
         let covered = |w: &Watcher| match credential {
             "" => true,
             "s" => matches!(w.credential, Credential::Session(_)),
@@ -182,9 +223,15 @@ mod tests {
     #[test]
     fn a_revocation_fires_the_watches_it_covers_and_no_others() {
         let registry = Arc::new(Revocations::default());
-        let mut session = registry.watch(1, Credential::Session("abc".into()));
-        let mut token = registry.watch(1, Credential::Token(7));
-        let mut other = registry.watch(2, Credential::Session("def".into()));
+        let mut session = registry.watch(1, Credential::Session("abc".into()), false);
+        let mut token = registry.watch(1, Credential::Token(7), true);
+        let mut other = registry.watch(2, Credential::Session("def".into()), true);
+        registry.apply(1, staff_entry(false));
+        assert!(!token.staff.get(), "staff rights taken away reach the open connection");
+        assert!(other.staff.get(), "and only the user's");
+        assert!(session.revoked.try_recv().is_err(), "without closing it");
+        registry.apply(1, staff_entry(true));
+        assert!(session.staff.get());
         registry.apply(1, "s:abc");
         assert_eq!(session.revoked.try_recv(), Ok(CLOSE_SIGNED_OUT));
         assert!(token.revoked.try_recv().is_err());

@@ -2,9 +2,11 @@
 
 mod invisible;
 mod message_body;
+mod room_kind;
 mod room_name;
 mod username;
 
 pub use message_body::{BodyError, MessageBody};
+pub use room_kind::{Role, RoomKind};
 pub use room_name::RoomName;
 pub use username::{Username, UsernameError};

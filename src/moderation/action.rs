@@ -138,14 +138,14 @@ pub struct Done {
 /// Why an action was not carried out.
 #[derive(Debug, thiserror::Error)]
 pub enum ModerationError {
-    /// The actor is not staff.
-    #[error("only staff may moderate a room")]
+    /// The actor is neither staff nor one of the room's owners or moderators.
+    #[error("only staff and the room's owners and moderators may moderate it")]
     NotStaff,
     /// The name is neither an account's nor a usable nickname.
     #[error("{0:?} is neither a user nor a usable nickname")]
     InvalidUser(String),
-    /// The person is staff.
-    #[error("{0} is staff: staff cannot be muted, banned or kicked")]
+    /// The person is staff (or, for a room moderator, one of the room's owners or moderators).
+    #[error("{0} is staff or manages the room: they cannot be muted, banned or kicked by you")]
     StaffTarget(String),
     /// A number out of bounds.
     #[error("{0}")]

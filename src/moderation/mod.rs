@@ -9,6 +9,12 @@
 //! the message path never queries: each socket holds a [`Seat`] on its room's rules in memory, and a send
 //! is checked by one atomic load when the room has no rules, a short lock of that room's rules when it has.
 //! A socket hears of its ban or kick on a small broadcast channel of its room ([`Seat::closes`]).
+//!
+//! Room owners and moderators (issue 18) may do here what staff do, in their room. Who is staff, and who
+//! holds which role, is read afresh for every action; an open socket's exemptions follow its user's
+//! [`StaffFlag`] and the room's roles as this node last read them, reloaded on every node whenever the
+//! membership changes (the writer logs each change here), which also closes the sockets of anyone who
+//! may no longer read the room with 4403.
 
 mod action;
 mod command;
@@ -21,8 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use crate::accounts::revocation::StaffFlag;
 use crate::accounts::{Identity, SignedIn};
-use crate::domain::{RoomName, Username};
+use crate::domain::{Role, RoomKind, RoomName, Username};
 use crate::storage::{
     Db, ModerationChange, ModerationEvent, SanctionRow, SanctionWrite, StoreError, now_ms,
 };
@@ -32,10 +39,10 @@ pub use action::{
     Action, Done, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
     ModerationError, Via,
 };
-pub use room::{Hold, Subject};
+pub use room::{Hold, Roles, Subject};
 pub use watch::watch_log;
 
-use room::{Close, Room, Stored};
+use room::{Close, Room, Stored, Whom};
 
 /// The close code of a socket whose person was banned from its room (as for a deactivated account: the
 /// client should not reconnect).
@@ -92,8 +99,8 @@ pub struct Seat {
     inner: Arc<Inner>,
     room: Arc<Room>,
     subject: Subject,
-    /// Staff: never held, never closed by moderation.
-    exempt: bool,
+    /// Whether the user has staff rights now (never held, never closed by moderation).
+    staff: StaffFlag,
     opened_ms: i64,
     /// Listening since the seat was taken; handed to [`Seat::closes`].
     closes: Option<broadcast::Receiver<Close>>,
@@ -106,9 +113,43 @@ impl Drop for Seat {
 }
 
 impl Seat {
-    /// Checks a send before it is queued for the store (an in-memory lookup, never a query).
+    /// Whether the person may be in the room by what this node holds of its roles, reading them again
+    /// once when they say no (a member added on another node a moment ago is in the database already).
+    pub async fn admitted(&self) -> bool {
+        if self.me().may_stay(&self.room) {
+            return true;
+        }
+        match self.inner.db.room_roles(self.room.name().as_str()).await {
+            Ok((kind, members)) => self.room.set_roles(Roles {
+                kind,
+                members: members.into_iter().collect(),
+            }),
+            Err(error) => {
+                tracing::warn!(%error, room = %self.room.name(), "cannot read the room's roles");
+                return false;
+            }
+        }
+        self.me().may_stay(&self.room)
+    }
+
+    fn me(&self) -> Me {
+        Me {
+            subject: self.subject.clone(),
+            staff: self.staff.clone(),
+            opened_ms: self.opened_ms,
+        }
+    }
+
+    /// Whether the person may moderate the room now: staff, or one of its owners or moderators.
+    pub fn privileged(&self) -> bool {
+        self.staff.get()
+            || matches!(self.subject, Subject::User(id) if self.room.role(id) >= Some(Role::Moderator))
+    }
+
+    /// Checks a send before it is queued for the store (an in-memory lookup, never a query; the rights
+    /// are only looked at in a room with rules).
     pub fn check_send(&self) -> Result<(), Hold> {
-        if self.exempt || self.room.is_idle() {
+        if self.room.is_idle() || self.privileged() {
             return Ok(());
         }
         self.room
@@ -117,7 +158,7 @@ impl Seat {
 
     /// Checks an edit (muted and banned people cannot edit either; slow mode does not count edits).
     pub fn check_edit(&self) -> Result<(), Hold> {
-        if self.exempt || self.room.is_idle() {
+        if self.room.is_idle() || self.privileged() {
             return Ok(());
         }
         self.room.check_edit(&self.subject, now_ms())
@@ -127,40 +168,58 @@ impl Seat {
     /// person); it owns what it needs, so the connection creates it once and polls it in every turn of its
     /// loop without registering anew each time. Only the first call listens; later ones never complete.
     pub fn closes(&mut self) -> impl Future<Output = u16> + Send + 'static {
-        // Staff are never closed by moderation: they need not listen.
-        let receiver = self.closes.take().filter(|_| !self.exempt);
+        let receiver = self.closes.take();
         let room = Arc::downgrade(&self.room);
-        let (subject, opened_ms) = (self.subject.clone(), self.opened_ms);
+        let me = self.me();
         async move {
             match receiver {
-                Some(receiver) => close_code(receiver, &room, &subject, opened_ms).await,
+                Some(receiver) => close_code(receiver, &room, &me).await,
                 None => std::future::pending().await,
             }
         }
     }
 }
 
-/// The code of the first close of `subject`'s sockets opened by `opened_ms` (or, when closes were missed,
-/// of a ban still in force).
-async fn close_code(
-    mut receiver: broadcast::Receiver<Close>,
-    room: &Weak<Room>,
-    subject: &Subject,
+/// What a socket's close listener knows of its person.
+struct Me {
+    subject: Subject,
+    staff: StaffFlag,
     opened_ms: i64,
-) -> u16 {
+}
+
+impl Me {
+    /// Whether the person may stay in `room`: a member of a members-only room, or staff (except in a
+    /// direct room, which is its members' alone).
+    fn may_stay(&self, room: &Room) -> bool {
+        room.admits(&self.subject) || (self.staff.get() && room.kind() != RoomKind::Direct)
+    }
+}
+
+/// The code of the first close of this socket: a ban or kick of its person opened by `opened_ms`, or its
+/// person no longer admitted (or, when closes were missed, a ban still in force or the admission gone).
+/// Staff are never banned or kicked; they leave a room only as its members do.
+async fn close_code(mut receiver: broadcast::Receiver<Close>, room: &Weak<Room>, me: &Me) -> u16 {
     loop {
         match receiver.recv().await {
             Ok(close) => {
-                if close.subject == *subject && opened_ms <= close.opened_by_ms {
+                let applies = match &close.whom {
+                    Whom::One(subject) => {
+                        *subject == me.subject && me.opened_ms <= close.opened_by_ms && !me.staff.get()
+                    }
+                    Whom::Outsiders => room.upgrade().is_some_and(|room| !me.may_stay(&room)),
+                };
+                if applies {
                     return close.code;
                 }
             }
-            // Closes were missed: a ban still shows in the rules (a missed kick is let go).
+            // Closes were missed: a ban still shows in the rules, a lost admission in the roles (a
+            // missed kick is let go).
             Err(broadcast::error::RecvError::Lagged(_)) => {
-                let banned = room
-                    .upgrade()
-                    .is_some_and(|room| room.banned(subject, now_ms()).is_some());
-                if banned {
+                let gone = room.upgrade().is_some_and(|room| {
+                    !me.may_stay(&room)
+                        || (!me.staff.get() && room.banned(&me.subject, now_ms()).is_some())
+                });
+                if gone {
                     return CLOSE_BANNED;
                 }
             }
@@ -222,9 +281,16 @@ impl Moderation {
         &self.inner.db
     }
 
-    /// Seats a socket of `identity` in `room`, or refuses it when they are banned there. The seat
-    /// listens before the ban is checked, so a ban that lands in between still closes it.
-    pub fn enter(&self, room: &RoomName, identity: &Identity) -> Result<Seat, Banned> {
+    /// Seats a socket of `identity` in `room` (with its user's live `staff` rights), or refuses it when
+    /// they are banned there. The seat listens before the ban is checked and before the room's roles are
+    /// read (when this node has not read them yet), so a ban or a removal that lands in between still
+    /// closes it.
+    pub async fn enter(
+        &self,
+        room: &RoomName,
+        identity: &Identity,
+        staff: StaffFlag,
+    ) -> Result<Seat, Banned> {
         let shared = self
             .inner
             .lock()
@@ -236,15 +302,34 @@ impl Moderation {
             closes: Some(shared.subscribe()),
             room: shared,
             subject: Subject::of(identity),
-            exempt: identity.is_staff(),
+            staff,
             opened_ms: now_ms(),
         };
-        if !seat.exempt
+        if !seat.room.has_roles() {
+            match self.db().room_roles(room.as_str()).await {
+                Ok((kind, members)) => seat.room.set_roles(Roles {
+                    kind,
+                    members: members.into_iter().collect(),
+                }),
+                // The handshake's own check read the database just now; the next change reloads these.
+                Err(error) => tracing::warn!(%error, %room, "cannot read the room's roles"),
+            }
+        }
+        if !seat.staff.get()
             && let Some(until_ms) = seat.room.banned(&seat.subject, seat.opened_ms)
         {
             return Err(Banned { until_ms });
         }
         Ok(seat)
+    }
+
+    /// Whether `identity` is banned from `room` now (staff never are).
+    pub fn banned(&self, room: &RoomName, identity: &Identity) -> bool {
+        if identity.is_staff() {
+            return false;
+        }
+        let shared = self.inner.lock().get(room).cloned();
+        shared.is_some_and(|room| room.banned(&Subject::of(identity), now_ms()).is_some())
     }
 
     /// The mutes and bans in force in `room`, and its slow mode in seconds (0: off), as stored.
@@ -266,7 +351,13 @@ impl Moderation {
         action: &Action,
         via: Via,
     ) -> Result<Done, ModerationError> {
-        if !actor.is_staff {
+        // Rights as they are now, never as the actor's session or socket remembers them.
+        let staff = self
+            .db()
+            .user_by_id(actor.id)
+            .await?
+            .is_some_and(|u| u.is_staff && u.is_active);
+        if !staff && self.room_role(room, actor.id).await? < Some(Role::Moderator) {
             return Err(ModerationError::NotStaff);
         }
         action.validate()?;
@@ -275,13 +366,19 @@ impl Moderation {
             None => None,
         };
         if let Some(target) = &target
-            && target.staff
             && matches!(
                 action,
                 Action::Mute { .. } | Action::Ban { .. } | Action::Kick { .. }
             )
         {
-            return Err(ModerationError::StaffTarget(target.name.clone()));
+            // Staff are beyond moderation; a room's managers are beyond its moderators' (staff's only).
+            let manager = match &target.primary {
+                Subject::User(id) if !staff => self.room_role(room, *id).await? >= Some(Role::Moderator),
+                _ => false,
+            };
+            if target.staff || manager {
+                return Err(ModerationError::StaffTarget(target.name.clone()));
+            }
         }
         let now = now_ms();
         let until_ms = match action {
@@ -365,6 +462,15 @@ impl Moderation {
         })
     }
 
+    /// `user_id`'s role in `room`, read now.
+    async fn room_role(&self, room: &RoomName, user_id: i64) -> Result<Option<Role>, StoreError> {
+        Ok(self
+            .db()
+            .room_access(room.as_str(), Some(user_id))
+            .await?
+            .and_then(|row| row.role))
+    }
+
     /// The account named `name`, else the guest nickname `name`.
     async fn resolve(&self, name: &str) -> Result<Target, ModerationError> {
         let name = name.trim();
@@ -413,10 +519,25 @@ impl Moderation {
         };
         for subject in shared.replace(stored, now) {
             shared.close(Close {
-                subject,
+                whom: Whom::One(subject),
                 code: CLOSE_BANNED,
                 opened_by_ms: i64::MAX,
             });
+        }
+        // The roles too, when a socket here has read them: a removal closes its sockets here.
+        if shared.has_roles() {
+            let (kind, members) = self.db().room_roles(room.as_str()).await?;
+            shared.set_roles(Roles {
+                kind,
+                members: members.into_iter().collect(),
+            });
+            if kind.members_only() {
+                shared.close(Close {
+                    whom: Whom::Outsiders,
+                    code: CLOSE_BANNED,
+                    opened_by_ms: i64::MAX,
+                });
+            }
         }
         self.inner.release(&shared);
         Ok(())
@@ -427,7 +548,7 @@ impl Moderation {
         let shared = self.inner.lock().get(room).cloned();
         if let Some(shared) = shared {
             shared.close(Close {
-                subject,
+                whom: Whom::One(subject),
                 code: CLOSE_KICKED,
                 opened_by_ms: at_ms,
             });

@@ -1,6 +1,9 @@
 //! One room's moderation as this node holds it: who is muted or banned until when, its slow mode and when
 //! each person last sent under it, and the channel that tells the room's sockets on this node to close.
 //! The per-send check reads one atomic first, so a room nobody moderates costs no lock and no query.
+//! It also holds the room's kind and who has which role in it (`src/access/` decides at the handshake;
+//! this copy, reloaded whenever the membership changes on any node, keeps open sockets in step: a room
+//! moderator's rights, and the close of anyone who may no longer read).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,7 +14,7 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::accounts::Identity;
-use crate::domain::{RoomName, Username};
+use crate::domain::{Role, RoomKind, RoomName, Username};
 use crate::storage::SanctionRow;
 
 /// Closes waiting for a room's sockets; one that falls further behind re-checks the bans instead.
@@ -82,11 +85,20 @@ pub enum Hold {
     },
 }
 
-/// A request to close the sockets of `subject` in a room.
+/// Whose sockets a [`Close`] is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Whom {
+    /// One person's.
+    One(Subject),
+    /// Everyone's who may no longer read the room (not a member of a members-only room, unless staff).
+    Outsiders,
+}
+
+/// A request to close sockets in a room.
 #[derive(Clone, Debug)]
 pub struct Close {
     /// Whose sockets.
-    pub subject: Subject,
+    pub whom: Whom,
     /// The close code.
     pub code: u16,
     /// Only sockets opened at or before this time (ms since the epoch): a kicked person may come back.
@@ -135,12 +147,23 @@ struct Rules {
     last_sent: HashMap<Subject, Instant>,
 }
 
+/// A room's kind and its members' roles, as this node last read them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// The room's kind.
+    pub kind: RoomKind,
+    /// Each member's role, by account id.
+    pub members: HashMap<i64, Role>,
+}
+
 /// One room's moderation on this node.
 pub struct Room {
     name: RoomName,
     /// Any mute, ban or slow mode: when false, a send is checked by this alone.
     gated: AtomicBool,
     rules: Mutex<Rules>,
+    /// `None` until a socket's handshake (or a membership change) loads them.
+    roles: Mutex<Option<Roles>>,
     closes: broadcast::Sender<Close>,
 }
 
@@ -155,6 +178,7 @@ impl Room {
             name,
             gated: AtomicBool::new(false),
             rules: Mutex::new(Rules::default()),
+            roles: Mutex::new(None),
             closes: broadcast::channel(CLOSES_BUFFER).0,
         }
     }
@@ -191,6 +215,44 @@ impl Room {
         self.gated.store(!stored.is_empty(), Ordering::Release);
         rules.stored = stored;
         newly_banned
+    }
+
+    fn roles(&self) -> MutexGuard<'_, Option<Roles>> {
+        self.roles.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the roles have been read since the room was first held here.
+    pub fn has_roles(&self) -> bool {
+        self.roles().is_some()
+    }
+
+    /// Replaces the kind and roles with what the database holds.
+    pub fn set_roles(&self, roles: Roles) {
+        *self.roles() = Some(roles);
+    }
+
+    /// `user_id`'s role in the room (as last read).
+    pub fn role(&self, user_id: i64) -> Option<Role> {
+        self.roles()
+            .as_ref()
+            .and_then(|r| r.members.get(&user_id).copied())
+    }
+
+    /// Whether `subject` may still read the room (staff aside): anyone in a public room, members in
+    /// the others. A room whose roles were never read counts as public.
+    pub fn admits(&self, subject: &Subject) -> bool {
+        match self.roles().as_ref() {
+            Some(roles) if roles.kind.members_only() => match subject {
+                Subject::User(id) => roles.members.contains_key(id),
+                Subject::Guest(_) => false,
+            },
+            _ => true,
+        }
+    }
+
+    /// The room's kind (as last read).
+    pub fn kind(&self) -> RoomKind {
+        self.roles().as_ref().map(|r| r.kind).unwrap_or_default()
     }
 
     /// Drops the mutes and bans that ended by `now_ms`.
@@ -266,7 +328,7 @@ impl Room {
         self.closes.subscribe()
     }
 
-    /// Tells this node's sockets of the room to close (those of `close.subject`).
+    /// Tells this node's sockets of the room to close (those `close.whom` names).
     pub fn close(&self, close: Close) {
         // No receiver: nobody of the room is connected here.
         let _ = self.closes.send(close);

@@ -2,7 +2,7 @@
 //! next id, and the messages it names change (a new text, or a tombstone), in one transaction. The room's
 //! row is locked first (the same `UPDATE rooms` that allocates the id), so concurrent writers on any node
 //! queue behind it, and a refusal (no such message, someone else's) rolls the id back with everything
-//! else: ids stay gap-free.
+//! else: ids stay gap-free. Membership changes take the same path, in `membership.rs`.
 
 use super::{
     Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage,
@@ -20,6 +20,18 @@ pub(super) async fn amend(
     amendment: &Amendment,
     now_ms: i64,
 ) -> Result<Appended, StoreError> {
+    match &amendment.action {
+        Amend::Member { .. } | Amend::Create(_) => {
+            super::membership::amend(db, amendment, now_ms).await
+        }
+        Amend::Delete { .. } | Amend::Clear | Amend::Edit { .. } => {
+            history(db, amendment, now_ms).await
+        }
+    }
+}
+
+/// Stores an edit or a deletion.
+async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended, StoreError> {
     let room = amendment.room.as_str();
     let client_id = amendment.client_id.as_deref();
     on_db!(db, |pool| {
@@ -114,6 +126,9 @@ pub(super) async fn amend(
                     return Err(StoreError::NotFound("no message to delete"));
                 }
                 (CLEAR, seq - 1, "")
+            }
+            Amend::Member { .. } | Amend::Create(_) => {
+                return Err(StoreError::NotFound("not a change to the history"));
             }
         };
         sqlx::query(

@@ -3,7 +3,7 @@
 //! range of its `(room_id, seq)` primary key.
 
 use super::{Db, ROW_COLUMNS, Row, StoreError, StoredMessage, on_db, to_i64, to_message, to_u64};
-use crate::domain::RoomName;
+use crate::domain::{Role, RoomKind, RoomName};
 
 /// A room as the API lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +17,12 @@ pub struct RoomActivity {
     /// Messages after the user's read mark that are not theirs and not deleted; `None` without a mark
     /// (or without a user).
     pub unread: Option<u64>,
+    /// Its kind.
+    pub kind: RoomKind,
+    /// The user's role in it.
+    pub role: Option<Role>,
+    /// Its topic.
+    pub topic: String,
 }
 
 /// One page of a room's messages.
@@ -57,9 +63,11 @@ fn unread_after_sql() -> String {
 /// Rooms by activity with the unread count of user `$1`, at most `$2`.
 fn rooms_sql() -> String {
     format!(
-        "SELECT r.name, r.last_seq, r.updated_at, {} FROM rooms r \
+        "SELECT r.name, r.last_seq, r.updated_at, {}, r.kind, mm.role, r.topic FROM rooms r \
          LEFT JOIN read_marks rm ON rm.room_id = r.id AND rm.user_id = $1 \
-         WHERE r.last_seq > 0 ORDER BY r.updated_at DESC, r.name LIMIT $2",
+         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = $1 \
+         WHERE r.last_seq > 0 AND (r.kind = 'public' OR mm.user_id IS NOT NULL) \
+         ORDER BY r.updated_at DESC, r.name LIMIT $2",
         unread_sql()
     )
 }
@@ -74,14 +82,16 @@ fn page_sql() -> String {
 }
 
 impl Db {
-    /// Rooms with messages, most recently active first, at most `limit`; with `user_id`'s unread counts.
+    /// Rooms with messages that `user_id` may see listed (the public ones, and the others they are a
+    /// member of), most recently active first, at most `limit`; with `user_id`'s unread counts and role.
     pub async fn room_activity(
         &self,
         user_id: Option<i64>,
         limit: u32,
     ) -> Result<Vec<RoomActivity>, StoreError> {
         let sql = sqlx::AssertSqlSafe(rooms_sql());
-        let rows: Vec<(String, i64, i64, Option<i64>)> = on_db!(self, |pool| {
+        type ActivityRow = (String, i64, i64, Option<i64>, String, Option<String>, String);
+        let rows: Vec<ActivityRow> = on_db!(self, |pool| {
             sqlx::query_as(sql)
                 .bind(user_id)
                 .bind(i64::from(limit))
@@ -90,12 +100,17 @@ impl Db {
         });
         Ok(rows
             .into_iter()
-            .map(|(name, last_seq, updated_at_ms, unread)| RoomActivity {
-                name,
-                last_seq: to_u64(last_seq),
-                updated_at_ms,
-                unread: unread.map(to_u64),
-            })
+            .map(
+                |(name, last_seq, updated_at_ms, unread, kind, role, topic)| RoomActivity {
+                    name,
+                    last_seq: to_u64(last_seq),
+                    updated_at_ms,
+                    unread: unread.map(to_u64),
+                    kind: RoomKind::from_stored(&kind),
+                    role: role.as_deref().and_then(Role::parse),
+                    topic,
+                },
+            )
             .collect())
     }
 

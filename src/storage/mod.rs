@@ -4,6 +4,7 @@
 //! ([`writer`]), so every message gets its room sequence number inside the transaction that stores it
 //! (shared/DESIGN.md, invariants 1 and 2).
 
+mod access;
 mod accounts;
 mod admin;
 mod amend;
@@ -14,6 +15,7 @@ mod db;
 mod history;
 mod imports;
 mod marks;
+mod membership;
 mod moderation;
 mod postgres;
 mod reads;
@@ -28,8 +30,9 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{MessageBody, RoomName, Username};
+use crate::domain::{MessageBody, Role, RoomKind, RoomName, Username};
 
+pub use access::{InviteRow, MemberRoom, MemberRow, NewInvite, RoomAccessRow};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
 pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
 pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
@@ -105,6 +108,9 @@ pub enum MessageKind {
         /// The edited message's id.
         target: u64,
     },
+    /// A change of the room's membership; the row's body is [`MemberEvent`]'s stored form, its author
+    /// who made the change.
+    Member,
 }
 
 impl MessageKind {
@@ -115,6 +121,7 @@ impl MessageKind {
             1 => Self::Delete { target },
             2 => Self::Clear { through: target },
             3 => Self::Edit { target },
+            4 => Self::Member,
             _ if deleted => Self::Deleted,
             _ => Self::Message,
         }
@@ -161,6 +168,85 @@ pub enum Amend {
         /// The new text.
         body: MessageBody,
     },
+    /// Change one person's membership (refused in a direct room, whose members never change).
+    Member {
+        /// The account.
+        user_id: i64,
+        /// Its name.
+        user: String,
+        /// What changes.
+        change: MemberChange,
+    },
+    /// Create the room, with its kind, topic and first members (refused when the name is taken).
+    Create(Box<NewRoom>),
+}
+
+/// A change of one person's membership of a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberChange {
+    /// Added with a role (refused when already a member).
+    Added(Role),
+    /// Removed by someone else.
+    Removed,
+    /// Left by themselves.
+    Left,
+    /// Given another role.
+    Role(Role),
+}
+
+impl MemberChange {
+    /// The `action` of its event.
+    pub fn action(self) -> &'static str {
+        match self {
+            Self::Added(_) => "added",
+            Self::Removed => "removed",
+            Self::Left => "left",
+            Self::Role(_) => "role",
+        }
+    }
+}
+
+/// A room to create.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewRoom {
+    /// Its kind.
+    pub kind: RoomKind,
+    /// Its topic.
+    pub topic: String,
+    /// For a direct room: the key of its member set, which finds it again.
+    pub dm_key: Option<String>,
+    /// Its members and their roles; the first is its creator.
+    pub members: Vec<(i64, Username, Role)>,
+}
+
+/// A membership event as stored in its row's body: `<action> <role> <user>` (an account name holds no
+/// space). Its author is who made the change.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MemberEvent {
+    /// `added`, `removed`, `left` or `role`.
+    pub action: String,
+    /// The role the person has after it (`member` for one who is gone).
+    pub role: String,
+    /// The person.
+    pub user: String,
+}
+
+impl MemberEvent {
+    /// The stored form.
+    pub fn encode(action: &str, role: Role, user: &str) -> String {
+        format!("{action} {} {user}", role.as_str())
+    }
+
+    /// From the stored form.
+    pub fn decode(body: &str) -> Option<Self> {
+        let mut parts = body.splitn(3, ' ');
+        let (action, role, user) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(Self {
+            action: action.to_owned(),
+            role: role.to_owned(),
+            user: user.to_owned(),
+        })
+    }
 }
 
 /// The outcome of one append.
@@ -214,6 +300,9 @@ pub enum StoreError {
     /// The actor may not change this message (it is someone else's).
     #[error("{0}")]
     Forbidden(&'static str),
+    /// The change contradicts what is stored (a name taken, a member added twice, the last owner).
+    #[error("{0}")]
+    Conflict(&'static str),
 }
 
 /// What one message of a batch came to.

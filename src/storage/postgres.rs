@@ -50,6 +50,11 @@ fn migrator() -> Migrator {
             "retention",
             include_str!("../../migrations/postgres/0006_retention.sql"),
         ),
+        (
+            8,
+            "room access",
+            include_str!("../../migrations/postgres/0008_room_access.sql"),
+        ),
     ])
 }
 

@@ -54,6 +54,11 @@ fn migrator() -> Migrator {
             "retention",
             include_str!("../../migrations/sqlite/0006_retention.sql"),
         ),
+        (
+            8,
+            "room access",
+            include_str!("../../migrations/sqlite/0008_room_access.sql"),
+        ),
     ])
 }
 

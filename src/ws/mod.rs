@@ -3,8 +3,9 @@
 //! without an allowed `Origin` is refused with 403 (a program signed in with a bearer token, which no
 //! browser page can send, may omit it). Like `AuthMiddlewareStack`, the consumer knows who is speaking.
 //! Before anything else, the client's address must be within its handshake rate and open-connection
-//! cap, and a full-history replay within the client's replay rate (src/limits/): else 429. A person banned
-//! from the room is refused with 403 (src/moderation/).
+//! cap, and a full-history replay within the client's replay rate (src/limits/): else 429. Whoever may not
+//! read the room (src/access/: a private or direct room they are not a member of, or a ban) is refused
+//! with 403.
 
 mod consumer;
 pub mod cursor;
@@ -21,6 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::accounts::revocation::StaffFlag;
 use crate::accounts::{Credential, Identity};
 use crate::domain::RoomName;
 use crate::error::AppError;
@@ -90,11 +92,42 @@ async fn chat_socket(
                 .map_err(|_| AppError::BadRequest("since must be a non-negative integer".into()))?,
         ),
     };
-    // A banned person is refused; the seat listens before the check, so a ban landing later still closes it.
+    let grant = state.access.grant(&identity, &room).await.map_err(|error| {
+        AppError::Internal(anyhow::Error::new(error).context("checking access to a room"))
+    })?;
+    if grant.banned {
+        return Err(AppError::Forbidden("you are banned from this room"));
+    }
+    if !grant.may_read() {
+        return Err(AppError::Forbidden(
+            "this room is for its members only: ask an owner to add you",
+        ));
+    }
+    // Registered now, so a revocation (or a change of staff rights) between the handshake and the first
+    // select is not missed.
+    let watch = identity.user().map(|u| {
+        Box::new(
+            state
+                .accounts
+                .revocations()
+                .watch(u.id, u.credential.clone(), u.is_staff),
+        )
+    });
+    let staff = watch
+        .as_ref()
+        .map_or_else(StaffFlag::default, |w| w.staff.clone());
+    // The seat listens before the ban and the membership are checked against what this node holds, so
+    // a ban or a removal landing after the check above still closes the socket.
     let rules = state
         .moderation
-        .enter(&room, &identity)
+        .enter(&room, &identity, staff)
+        .await
         .map_err(|_| AppError::Forbidden("you are banned from this room"))?;
+    if !rules.admitted().await {
+        return Err(AppError::Forbidden(
+            "this room is for its members only: ask an owner to add you",
+        ));
+    }
     let sender = SenderKey::new(identity.user_id(), admission.address);
     if let Some(since) = since
         && state.limits.replays_limited()
@@ -108,15 +141,6 @@ async fn chat_socket(
     let limits = state
         .limits
         .connection(sender, admission.address, admission.slot);
-    // Registered now, so a revocation between the handshake and the first select is not missed.
-    let watch = identity.user().map(|u| {
-        Box::new(
-            state
-                .accounts
-                .revocations()
-                .watch(u.id, u.credential.clone()),
-        )
-    });
     let upgrade = upgrade.protocols([V2_PROTOCOL]);
     let v2 = upgrade.selected_protocol().is_some();
     let config = &state.config;

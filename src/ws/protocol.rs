@@ -11,7 +11,7 @@ use crate::domain::{BodyError, MessageBody};
 use crate::moderation::{
     Action, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
 };
-use crate::storage::{MessageKind, StoredMessage};
+use crate::storage::{MemberEvent, MessageKind, StoredMessage};
 
 /// The WebSocket subprotocol a client asks for to receive chatweb's richer frames (deletions, tombstones).
 /// Without it a client gets only what the Channels chat protocol can print: message frames, and acks and
@@ -361,6 +361,26 @@ pub enum ServerFrame<'a> {
         /// True when sent from the store.
         history: bool,
     },
+    /// The room's membership changed (v2 only): `user` was `added`, `removed`, `left`, or given a new
+    /// `role`, by `by`. The event has its own room id.
+    Member {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// The person whose membership changed.
+        user: &'a str,
+        /// `added`, `removed`, `left` or `role`.
+        action: &'a str,
+        /// Their role after the change (`member` for someone who is gone).
+        role: &'a str,
+        /// Who made the change.
+        by: &'a str,
+        /// True when sent from the store.
+        history: bool,
+    },
     /// Retention removed the room's history before `first`, the first id still kept, and the client
     /// asked for some of it (v2 only): the kept messages from `first` on follow, then live.
     Truncated {
@@ -449,6 +469,10 @@ impl ServerFrame<'_> {
 pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> String {
     let ts = &rfc3339_ms(message.ts_ms);
     let (id, user) = (message.seq, message.author.as_str());
+    let event = match message.kind {
+        MessageKind::Member => MemberEvent::decode(&message.body).unwrap_or_default(),
+        _ => MemberEvent::default(),
+    };
     match message.kind {
         MessageKind::Message | MessageKind::Deleted => ServerFrame::Message {
             id,
@@ -484,6 +508,16 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
             ts,
             user,
             through,
+            history,
+        },
+        MessageKind::Member => ServerFrame::Member {
+            id,
+            room,
+            ts,
+            user: &event.user,
+            action: &event.action,
+            role: &event.role,
+            by: user,
             history,
         },
     }

@@ -75,7 +75,8 @@ impl Consumer {
                     .await
             }
             Ok(ClientFrame::Delete { target, client_id }) => {
-                let author_only = !self.identity.is_staff();
+                // Staff and the room's owners and moderators, as they are now, may delete any message.
+                let author_only = !self.rules.privileged();
                 self.amend(Amend::Delete { target }, client_id, author_only)
                     .await
             }
