@@ -98,6 +98,22 @@ pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Resp
     response
 }
 
+/// Whether a state-changing request may pass on its headers alone: signed in only by a bearer token (no
+/// cookies), or carrying the `csrftoken` cookie's value in the `X-CSRFToken` header.
+pub fn header_check(headers: &axum::http::HeaderMap) -> bool {
+    let bearer_only = headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("Bearer "))
+        && !headers.contains_key(COOKIE);
+    if bearer_only {
+        return true;
+    }
+    let held = cookie(headers, CSRF_COOKIE).filter(|t| secret::well_formed(t));
+    let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok());
+    matches!((held, sent), (Some(held), Some(sent)) if secret::same(sent, held))
+}
+
 /// Whether the request carries the cookie's token in its header or form field; gives the request back
 /// with its body intact.
 async fn check(request: Request, held: Option<&str>) -> (Request, bool) {

@@ -25,8 +25,11 @@ pub enum ErrorCode {
     LoginRequired,
     /// 403: the requester may not do this.
     Forbidden,
-    /// 404: no such endpoint under `/api/`.
+    /// 404: no such endpoint under `/api/`, or no such room (for whoever may not read it), member or user.
     NotFound,
+    /// 409: the change contradicts what is stored (a room name taken, a member added twice, the only
+    /// owner leaving).
+    Conflict,
     /// 405: the endpoint exists but not for this method.
     MethodNotAllowed,
     /// 500: the server failed (the database is unreachable, ...); the details are in its log.
@@ -40,6 +43,7 @@ impl ErrorCode {
             Self::InvalidParameter => StatusCode::BAD_REQUEST,
             Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Conflict => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -120,6 +124,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl From<crate::access::MembersError> for ApiError {
+    fn from(error: crate::access::MembersError) -> Self {
+        use crate::access::MembersError;
+        let code = match &error {
+            MembersError::NotFound(_) | MembersError::Gone => ErrorCode::NotFound,
+            MembersError::Forbidden(_) => ErrorCode::Forbidden,
+            MembersError::Conflict(_) => ErrorCode::Conflict,
+            MembersError::Invalid(_) => ErrorCode::InvalidParameter,
+            MembersError::Store(cause) => return Self::internal(cause),
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         Self::internal(&error)
@@ -146,6 +164,23 @@ pub async fn not_found() -> ApiError {
         ErrorCode::NotFound,
         "no such endpoint; /api/openapi.json lists them",
     )
+}
+
+/// The 405 of an endpoint that serves the methods `allow` lists.
+pub fn allow(
+    allow: &'static str,
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    move || {
+        let mut response = ApiError::new(
+            ErrorCode::MethodNotAllowed,
+            format!("this endpoint only answers {allow}"),
+        )
+        .into_response();
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static(allow));
+        std::future::ready(response)
+    }
 }
 
 /// A method an endpoint does not serve (every endpoint is `GET`, and `HEAD`).

@@ -84,17 +84,28 @@ impl Message {
         (status = 200, description = "Messages with ids below `before` (the newest when absent), at most `limit`, oldest first; a room without messages has an empty list", body = MessagePage),
         (status = 400, description = "`invalid_parameter`: `before` or `limit` is not an integer in range", body = ErrorBody),
         (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
-        (status = 404, description = "`invalid_room`: not a valid room name", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller is banned from the room", body = ErrorBody),
+        (status = 404, description = "`invalid_room`: not a valid room name; `not_found`: a room only its members may read", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
     ),
     security((), ("session" = []), ("bearer" = [])),
 )]
 pub async fn list_messages(
-    Viewer(_identity): Viewer,
+    Viewer(identity): Viewer,
     Room(room): Room,
     page: PageQuery,
     State(state): State<AppState>,
 ) -> Result<Json<MessagePage>, ApiError> {
+    let grant = state.access.grant(&identity, &room).await?;
+    if grant.banned {
+        return Err(ApiError::new(
+            super::ErrorCode::Forbidden,
+            "you are banned from this room",
+        ));
+    }
+    if !grant.may_read() {
+        return Err(ApiError::new(super::ErrorCode::NotFound, "no such room"));
+    }
     let found = state
         .store
         .db()

@@ -3,12 +3,14 @@
 //! Every answer of every route here, errors included, is JSON: paths under `/api/` that name no endpoint
 //! and methods an endpoint does not serve get a JSON 404 and 405 too.
 //!
-//! The API only reads: `routes.rs` merges it outside the CSRF layer, so an unsafe method gets this API's
-//! JSON 405 instead of the pages' plain-text CSRF refusal. A route that changes anything must go behind
-//! that layer instead.
+//! `routes.rs` merges the API outside the pages' CSRF layer, so that its refusals stay JSON; the routes
+//! that change rooms (`members.rs`) have their own check instead ([`csrf`]): a request signed in by its
+//! session cookie must carry the `csrftoken` cookie's value in the `X-CSRFToken` header (a bearer token
+//! alone cannot be forged by a browser and passes).
 
 mod auth;
 mod error;
+mod members;
 mod messages;
 mod openapi;
 mod params;
@@ -18,7 +20,7 @@ use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
-use axum::routing::{any, get};
+use axum::routing::{any, get, patch, post};
 
 use crate::state::AppState;
 
@@ -30,7 +32,33 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(
             "/api/rooms/",
-            get(rooms::list_rooms).fallback(error::method_not_allowed),
+            get(rooms::list_rooms)
+                .post(members::create_room)
+                .fallback(error::allow("GET, HEAD, POST")),
+        )
+        .route(
+            "/api/rooms/{room}",
+            patch(members::update_room).fallback(error::allow("PATCH")),
+        )
+        .route(
+            "/api/rooms/{room}/members",
+            get(members::list_members)
+                .post(members::add_member)
+                .fallback(error::allow("GET, HEAD, POST")),
+        )
+        .route(
+            "/api/rooms/{room}/members/{user}",
+            patch(members::update_member)
+                .delete(members::remove_member)
+                .fallback(error::allow("PATCH, DELETE")),
+        )
+        .route(
+            "/api/rooms/{room}/invites",
+            post(members::create_invite).fallback(error::allow("POST")),
+        )
+        .route(
+            "/api/dms/",
+            post(members::open_direct).fallback(error::allow("POST")),
         )
         .route(
             "/api/rooms/{room}/messages",
@@ -43,7 +71,28 @@ pub fn router() -> Router<AppState> {
         .route("/api", any(error::not_found))
         .route("/api/", any(error::not_found))
         .route("/api/{*rest}", any(error::not_found))
+        .layer(axum::middleware::from_fn(csrf))
         .layer(axum::middleware::map_response(no_store))
+}
+
+/// Refuses a state-changing request signed in by a browser's cookies without the CSRF header that only
+/// the server's own pages can send; JSON, like every answer here.
+async fn csrf(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Result<Response, ApiError> {
+    use crate::accounts::csrf::header_check;
+    let safe = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
+    );
+    if !safe && !header_check(request.headers()) {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "CSRF verification failed: send the csrftoken cookie's value in the X-CSRFToken header",
+        ));
+    }
+    Ok(next.run(request).await)
 }
 
 /// Answers depend on who asks (unread counts) and change all the time: no cache keeps them.

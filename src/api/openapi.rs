@@ -7,21 +7,43 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
+use super::members::{
+    AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, RoleBody, RoomInfo,
+    TopicBody,
+};
 use super::messages::{Message, MessagePage};
 use super::rooms::{RoomEntry, RoomList};
 use crate::accounts::cookies::SESSION_COOKIE;
+use crate::domain::{Role, RoomKind};
 
 /// The document.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "chatweb HTTP API",
-        description = "Read-only JSON history of chatweb's rooms. Every error is `{\"error\": <code>, \"detail\": <text>}`. \
+        description = "chatweb's rooms, their members and their history, as JSON. Every error is `{\"error\": <code>, \"detail\": <text>}`. \
                        Requests are signed in like pages: the session cookie, or `Authorization: Bearer cwt_...`; \
-                       guests may read unless the server runs with `--guests=false`. docs/PROTOCOL.md describes the socket."
+                       guests may read public rooms unless the server runs with `--guests=false`. Requests that change \
+                       something and are signed in by the session cookie carry the `csrftoken` cookie's value in `X-CSRFToken`. \
+                       docs/PROTOCOL.md describes the socket."
     ),
-    paths(super::rooms::list_rooms, super::messages::list_messages, openapi_json),
-    components(schemas(RoomList, RoomEntry, MessagePage, Message, ErrorBody, ErrorCode)),
+    paths(
+        super::rooms::list_rooms,
+        super::members::create_room,
+        super::members::update_room,
+        super::members::list_members,
+        super::members::add_member,
+        super::members::update_member,
+        super::members::remove_member,
+        super::members::create_invite,
+        super::members::open_direct,
+        super::messages::list_messages,
+        openapi_json
+    ),
+    components(schemas(
+        RoomList, RoomEntry, MessagePage, Message, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
+        DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role
+    )),
     modifiers(&Credentials),
     tags((name = "rooms", description = "Rooms and their history"), (name = "meta", description = "This document")),
 )]

@@ -1,5 +1,7 @@
-//! `GET /api/rooms/`: the rooms with messages, most recently active first, with who is in each now and,
-//! for a signed-in user who has read in it, how many messages they have not read.
+//! `GET /api/rooms/`: the rooms with messages the caller may see listed (the public ones, and the private
+//! and direct ones they are a member of), most recently active first, each with its kind and the caller's
+//! role, who is in it now and, for a signed-in user who has read in it, how many messages they have not
+//! read.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
-use crate::domain::RoomName;
+use crate::domain::{Role, RoomKind, RoomName};
 use crate::state::AppState;
 use crate::ws::protocol::rfc3339_ms;
 
@@ -24,10 +26,17 @@ pub struct RoomList {
 
 /// One room of the list.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-#[schema(example = json!({"name": "lobby", "last_id": 42, "last_activity": "2026-12-01T11:00:00.000Z", "members": 3, "unread": 5}))]
+#[schema(example = json!({"name": "lobby", "kind": "public", "role": null, "topic": "", "last_id": 42, "last_activity": "2026-12-01T11:00:00.000Z", "members": 3, "unread": 5}))]
 pub struct RoomEntry {
     /// The room's name.
     pub name: String,
+    /// Its kind: `public`, `private` or `direct`.
+    pub kind: RoomKind,
+    /// The caller's role in it (`null`: not a member).
+    #[schema(required = true)]
+    pub role: Option<Role>,
+    /// Its topic ("" when none).
+    pub topic: String,
     /// The room's last id (of a message or an event): a socket that resumes from it misses nothing.
     #[schema(minimum = 1)]
     pub last_id: u64,
@@ -79,6 +88,9 @@ pub async fn list_rooms(
             unread = Some(state.store.db().unread_after(user_id, name, mark).await?);
         }
         entries.push(RoomEntry {
+            kind: room.kind,
+            role: room.role,
+            topic: room.topic,
             last_id: room.last_seq,
             last_activity: rfc3339_ms(room.updated_at_ms),
             members: u64::try_from(members).unwrap_or(u64::MAX),

@@ -39,9 +39,11 @@ async fn lobby(
     page: Page,
     Query(query): Query<LobbyQuery>,
 ) -> Result<Html<String>, AppError> {
+    // Only the rooms this person may see listed: the public ones and those they are a member of.
     let rooms = state
         .store
-        .rooms(LOBBY_ROOMS)
+        .db()
+        .room_activity(page.identity.user_id(), LOBBY_ROOMS)
         .await
         .map_err(|e| anyhow::anyhow!(e).context("listing rooms"))?;
     let rooms: Vec<_> = rooms
@@ -49,7 +51,8 @@ async fn lobby(
         .map(|r| {
             context! {
                 name => &r.name,
-                messages => r.messages,
+                kind => r.kind.as_str(),
+                messages => r.last_seq,
                 last_activity => rfc3339_ms(r.updated_at_ms),
                 href => format!("/chat/{}/", urlencode(&r.name)),
             }
@@ -90,6 +93,18 @@ async fn room(
             return Ok(Redirect::to("/?error=nickname_taken").into_response());
         }
     }
+    // Whoever may not read the room learns nothing of it, not even that it exists.
+    let grant = state
+        .access
+        .grant(&page.identity, &room)
+        .await
+        .map_err(|e| anyhow::anyhow!(e).context("checking access to a room"))?;
+    if grant.banned {
+        return Err(AppError::Forbidden("you are banned from this room"));
+    }
+    if !grant.may_read() {
+        return Err(AppError::NotFound("room"));
+    }
     let history = state
         .store
         .recent(&room, state.config.history)
@@ -118,6 +133,10 @@ async fn room(
             "room.html",
             context! {
                 room => room.as_str(),
+                kind => grant.kind.as_str(),
+                topic => &grant.topic,
+                role => grant.role.map(|r| r.as_str()),
+                manages => grant.may_add_members(),
                 messages => lines,
                 last_id => last_id,
                 max_bytes => state.config.max_message_bytes,
