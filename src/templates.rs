@@ -8,6 +8,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("signup.html", include_str!("../templates/signup.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("logout.html", include_str!("../templates/logout.html")),
+    ("invite.html", include_str!("../templates/invite.html")),
     (
         "admin/base.html",
         include_str!("../templates/admin/base.html"),

@@ -121,11 +121,7 @@ impl Access {
         }
         let mut ids: Vec<i64> = members.iter().map(|(id, _)| *id).collect();
         ids.sort_unstable();
-        let key = ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        let key = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
         let dm_key = hex::encode(Sha256::digest(key.as_bytes()));
         let db = self.store.db();
         if let Some(name) = db.direct_room(&dm_key).await? {
@@ -143,7 +139,10 @@ impl Access {
                 .map(|(id, name)| (id, name, Role::Member))
                 .collect(),
         };
-        match self.change(asker, &room, Amend::Create(Box::new(new))).await {
+        match self
+            .change(asker, &room, Amend::Create(Box::new(new)))
+            .await
+        {
             Ok(()) => self.direct_answer(&name).await,
             // Someone opened the same room at the same moment: theirs it is.
             Err(MembersError::Conflict(_)) => match db.direct_room(&dm_key).await? {
@@ -173,7 +172,9 @@ impl Access {
             return Err(MembersError::NotFound("no such room"));
         }
         if grant.kind == RoomKind::Direct {
-            return Err(MembersError::Forbidden("a direct room's members never change"));
+            return Err(MembersError::Forbidden(
+                "a direct room's members never change",
+            ));
         }
         if !grant.may_add_members() || (role != Role::Member && !grant.may_manage()) {
             return Err(MembersError::Forbidden(
@@ -202,7 +203,9 @@ impl Access {
             return Err(MembersError::NotFound("no such room"));
         }
         if !grant.may_manage() {
-            return Err(MembersError::Forbidden("only the room's owners change roles"));
+            return Err(MembersError::Forbidden(
+                "only the room's owners change roles",
+            ));
         }
         let (user_id, user) = self.user_named(user).await?;
         let change = Amend::Member {
@@ -228,7 +231,9 @@ impl Access {
         let (user_id, user) = self.user_named(user).await?;
         if user_id == actor.id {
             if grant.kind == RoomKind::Direct {
-                return Err(MembersError::Forbidden("a direct room's members never change"));
+                return Err(MembersError::Forbidden(
+                    "a direct room's members never change",
+                ));
             }
             let change = Amend::Member {
                 user_id,
@@ -269,7 +274,9 @@ impl Access {
             return Err(MembersError::NotFound("no such room"));
         }
         if !grant.may_manage() {
-            return Err(MembersError::Forbidden("only the room's owners change its topic"));
+            return Err(MembersError::Forbidden(
+                "only the room's owners change its topic",
+            ));
         }
         let topic = parse_topic(topic)?;
         if !self.store.db().set_topic(room.as_str(), &topic).await? {
@@ -291,7 +298,9 @@ impl Access {
             return Err(MembersError::NotFound("no such room"));
         }
         if grant.kind != RoomKind::Private {
-            return Err(MembersError::Forbidden("invite links are for private rooms"));
+            return Err(MembersError::Forbidden(
+                "invite links are for private rooms",
+            ));
         }
         if !grant.may_add_members() {
             return Err(MembersError::Forbidden(

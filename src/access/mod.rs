@@ -137,7 +137,10 @@ mod tests {
 
     #[test]
     fn direct_rooms_are_their_members_alone() {
-        assert!(!grant(RoomKind::Direct, None, true, false).may_read(), "not even staff");
+        assert!(
+            !grant(RoomKind::Direct, None, true, false).may_read(),
+            "not even staff"
+        );
         assert!(grant(RoomKind::Direct, Some(Role::Member), false, false).may_read());
         assert!(!grant(RoomKind::Direct, Some(Role::Owner), true, false).may_manage());
         assert!(!grant(RoomKind::Direct, Some(Role::Owner), true, false).may_add_members());

@@ -227,7 +227,10 @@ mod tests {
         let mut token = registry.watch(1, Credential::Token(7), true);
         let mut other = registry.watch(2, Credential::Session("def".into()), true);
         registry.apply(1, staff_entry(false));
-        assert!(!token.staff.get(), "staff rights taken away reach the open connection");
+        assert!(
+            !token.staff.get(),
+            "staff rights taken away reach the open connection"
+        );
         assert!(other.staff.get(), "and only the user's");
         assert!(session.revoked.try_recv().is_err(), "without closing it");
         registry.apply(1, staff_entry(true));

@@ -1,9 +1,10 @@
-//! The HTTP pages: the lobby and rooms, the account pages, static assets, health and metrics, plus what
+//! The HTTP pages: the lobby and rooms, the account pages, invite links, static assets, health and metrics, plus what
 //! every page shares (`page`). `routes.rs` merges these with the admin and the socket.
 
 mod accounts;
 mod assets;
 mod health;
+mod invites;
 pub mod page;
 mod views;
 
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(views::router())
         .merge(accounts::router())
+        .merge(invites::router())
         .merge(assets::router())
         .merge(health::router())
 }

@@ -204,7 +204,9 @@ async fn close_code(mut receiver: broadcast::Receiver<Close>, room: &Weak<Room>,
             Ok(close) => {
                 let applies = match &close.whom {
                     Whom::One(subject) => {
-                        *subject == me.subject && me.opened_ms <= close.opened_by_ms && !me.staff.get()
+                        *subject == me.subject
+                            && me.opened_ms <= close.opened_by_ms
+                            && !me.staff.get()
                     }
                     Whom::Outsiders => room.upgrade().is_some_and(|room| !me.may_stay(&room)),
                 };
@@ -373,7 +375,9 @@ impl Moderation {
         {
             // Staff are beyond moderation; a room's managers are beyond its moderators' (staff's only).
             let manager = match &target.primary {
-                Subject::User(id) if !staff => self.room_role(room, *id).await? >= Some(Role::Moderator),
+                Subject::User(id) if !staff => {
+                    self.room_role(room, *id).await? >= Some(Role::Moderator)
+                }
                 _ => false,
             };
             if target.staff || manager {

@@ -106,10 +106,7 @@ impl Db {
     }
 
     /// `room`'s kind and every member's role (what each node holds in memory for the room's sockets).
-    pub async fn room_roles(
-        &self,
-        room: &str,
-    ) -> Result<(RoomKind, Vec<(i64, Role)>), StoreError> {
+    pub async fn room_roles(&self, room: &str) -> Result<(RoomKind, Vec<(i64, Role)>), StoreError> {
         let kind: Option<String> = on_db!(self, |pool| {
             sqlx::query_scalar("SELECT kind FROM rooms WHERE name = $1")
                 .bind(room)
@@ -172,14 +169,16 @@ impl Db {
         });
         Ok(rows
             .into_iter()
-            .map(|(name, kind, r, last_seq, updated_at_ms, topic)| MemberRoom {
-                name,
-                kind: RoomKind::from_stored(&kind),
-                role: role(&r),
-                last_seq: super::to_u64(last_seq),
-                updated_at_ms,
-                topic,
-            })
+            .map(
+                |(name, kind, r, last_seq, updated_at_ms, topic)| MemberRoom {
+                    name,
+                    kind: RoomKind::from_stored(&kind),
+                    role: role(&r),
+                    last_seq: super::to_u64(last_seq),
+                    updated_at_ms,
+                    topic,
+                },
+            )
             .collect())
     }
 
@@ -265,10 +264,12 @@ impl Db {
     /// Gives back a use taken by [`Db::take_invite`] when the join it was for did not happen.
     pub async fn return_invite(&self, token_hash: &str) -> Result<(), StoreError> {
         on_db!(self, |pool| {
-            sqlx::query("UPDATE room_invites SET uses = uses - 1 WHERE token_hash = $1 AND uses > 0")
-                .bind(token_hash)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "UPDATE room_invites SET uses = uses - 1 WHERE token_hash = $1 AND uses > 0",
+            )
+            .bind(token_hash)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }

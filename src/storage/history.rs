@@ -90,7 +90,15 @@ impl Db {
         limit: u32,
     ) -> Result<Vec<RoomActivity>, StoreError> {
         let sql = sqlx::AssertSqlSafe(rooms_sql());
-        type ActivityRow = (String, i64, i64, Option<i64>, String, Option<String>, String);
+        type ActivityRow = (
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            String,
+            Option<String>,
+            String,
+        );
         let rows: Vec<ActivityRow> = on_db!(self, |pool| {
             sqlx::query_as(sql)
                 .bind(user_id)

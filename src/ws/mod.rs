@@ -92,9 +92,13 @@ async fn chat_socket(
                 .map_err(|_| AppError::BadRequest("since must be a non-negative integer".into()))?,
         ),
     };
-    let grant = state.access.grant(&identity, &room).await.map_err(|error| {
-        AppError::Internal(anyhow::Error::new(error).context("checking access to a room"))
-    })?;
+    let grant = state
+        .access
+        .grant(&identity, &room)
+        .await
+        .map_err(|error| {
+            AppError::Internal(anyhow::Error::new(error).context("checking access to a room"))
+        })?;
     if grant.banned {
         return Err(AppError::Forbidden("you are banned from this room"));
     }

@@ -26,6 +26,7 @@ mod people;
 mod resilience;
 mod rest;
 mod retention;
+mod rooms;
 mod services;
 mod shutdown;
 mod store;
