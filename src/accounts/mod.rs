@@ -21,9 +21,10 @@ pub use password::PasswordError;
 pub use revocation::{Revocations, Watch};
 
 use crate::domain::{Username, UsernameError};
+use crate::limits::AddressKey;
 use crate::storage::{Db, NewUser, StoreError, TokenRow, UserRow, now_ms};
 use cookies::{CookieOptions, SESSION_COOKIE, over_https, set_cookie};
-use throttle::LoginThrottle;
+use throttle::{LoginThrottle, ThrottleKey};
 
 /// API tokens start with this, so secret scanners and people can tell them apart.
 pub const TOKEN_PREFIX: &str = "cwt_";
@@ -192,20 +193,29 @@ impl Accounts {
             .ok_or(AccountError::NotFound("user"))
     }
 
-    /// Checks a login attempt from `client` (an address): the active user whose password this is.
+    /// Checks a login attempt from `client`: the active user whose password this is. The attempt takes a
+    /// throttle slot of the username and of the address before the password is verified (see
+    /// `throttle.rs`), so attempts beyond `--login-failures` get [`AccountError::Throttled`] unhashed.
     pub async fn log_in(
         &self,
         username: &str,
         password: &str,
-        client: &str,
+        client: AddressKey,
     ) -> Result<UserRow, AccountError> {
-        let key =
-            Username::parse_account(username).map_or_else(|_| username.to_lowercase(), |n| n.key());
-        let keys = [format!("u:{key}"), format!("ip:{client}")];
-        if let Some(wait) = self.inner.throttle.retry_after(&keys) {
-            return Err(AccountError::Throttled(wait));
-        }
-        let user = self.inner.db.user_by_key(&key).await?;
+        let name = Username::parse_account(username).ok();
+        let key = name
+            .as_ref()
+            .map_or_else(|| username.to_lowercase(), Username::key);
+        let attempt = self
+            .inner
+            .throttle
+            .begin(ThrottleKey::user(&key), ThrottleKey::address(client))
+            .map_err(AccountError::Throttled)?;
+        // A name no account can have needs no lookup (and an over-long one no query).
+        let user = match name {
+            Some(_) => self.inner.db.user_by_key(&key).await?,
+            None => None,
+        };
         let stored = match &user {
             Some(user) => user.password_hash.clone(),
             None => self.dummy_hash().await?,
@@ -217,7 +227,7 @@ impl Accounts {
             .await?;
         match user {
             Some(user) if matches && user.is_active => {
-                self.inner.throttle.succeeded(&keys[0]);
+                attempt.succeeded();
                 self.inner.db.touch_login(user.id, now_ms()).await?;
                 // A failure leaves the Django hash, which still verifies: the login goes on.
                 if password::needs_rehash(&stored)
@@ -228,7 +238,7 @@ impl Accounts {
                 Ok(user)
             }
             _ => {
-                self.inner.throttle.failed(&keys);
+                attempt.failed();
                 Err(AccountError::InvalidCredentials)
             }
         }

@@ -92,23 +92,6 @@ impl FromRequestParts<AppState> for ClientIp {
     }
 }
 
-/// [`ClientIp`] as text, for login throttling (`unknown` without connection info).
-pub struct ClientAddr(pub String);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        Ok(Self(
-            ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
-        ))
-    }
-}
-
 /// `next` if it is a path on this site, else `/`: a login link cannot send people elsewhere.
 pub fn safe_next(next: Option<&str>) -> String {
     match next {

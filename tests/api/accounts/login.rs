@@ -171,6 +171,51 @@ async fn a_successful_login_clears_the_usernames_count_of_failures() {
 }
 
 #[tokio::test]
+async fn three_hundred_parallel_wrong_logins_for_one_username_verify_at_most_five_and_the_rest_get_429()
+ {
+    let dir = TempDir::new();
+    let app = throttled(&dir, 60).await;
+    let browser = with_csrf_cookie(app.addr).await;
+    let csrf = browser.cookie("csrftoken").expect("csrftoken").to_owned();
+    let cookie = browser.cookie_header();
+    // Each guess from an address of its own, so only the username's count can hold them back.
+    let guesses = (0..300u32).map(|i| {
+        let (csrf, cookie) = (csrf.clone(), cookie.clone());
+        let from = format!("198.51.{}.{}", 100 + i / 200, 1 + i % 200);
+        let guess = format!("guess {i}");
+        async move {
+            let fields = [
+                ("csrfmiddlewaretoken", csrf.as_str()),
+                ("username", "Ada"),
+                ("password", guess.as_str()),
+            ];
+            let response = send_form(
+                app.addr,
+                "/accounts/login/",
+                &cookie,
+                &fields,
+                &[("x-forwarded-for", from.as_str())],
+            )
+            .await;
+            response.status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    // A wrong guess that was checked gets the form again (200); one refused unchecked gets 429.
+    let verified = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(verified + refused, 300, "{statuses:?}");
+    assert!(
+        verified <= 5,
+        "{verified} wrong guesses were verified (and {refused} refused); the limit is 5"
+    );
+    // The username is locked now, for its owner too.
+    let page = log_in_from(app.addr, "192.0.2.77", "Ada", PASSWORD).await;
+    assert_eq!(page.status, 429, "{}", page.body);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn login_and_signup_follow_a_local_next_and_never_one_to_another_site() {
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
