@@ -72,7 +72,7 @@ pub fn render(state: &AppState, name: &str, ctx: Value) -> Result<Html<String>, 
 }
 
 /// The client's address: the peer, or when the peer is a proxy named in `--trusted-proxies` (default:
-/// loopback), the client it put in `X-Forwarded-For` (see `limits::TrustedProxies`). `None` only without
+/// none), the client it put in `X-Forwarded-For` (see `limits::TrustedProxies`). `None` only without
 /// connection info (a router served without it). The one extractor of the client's address: login
 /// throttling and every limit per address use it.
 pub struct ClientIp(pub Option<IpAddr>);
