@@ -11,6 +11,7 @@ pub mod revocation;
 pub mod secret;
 mod throttle;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,6 +92,10 @@ struct Inner {
     revocations: Arc<Revocations>,
     /// A hash verified when a login names no user, so both cases take as long.
     dummy_hash: tokio::sync::OnceCell<String>,
+    /// The NFKC keys of accounts stored while names were NFC only whose stored key differs from it (a
+    /// fullwidth `ａｄｍｉｎ`): read once, on first need. Nothing adds to it afterwards, since every name
+    /// stored since is NFKC and keyed as such.
+    legacy_keys: tokio::sync::OnceCell<HashSet<String>>,
     /// The threads that hash passwords.
     hasher: password::Hasher,
 }
@@ -106,6 +111,7 @@ impl Accounts {
                 throttle,
                 revocations: Arc::new(Revocations::default()),
                 dummy_hash: tokio::sync::OnceCell::new(),
+                legacy_keys: tokio::sync::OnceCell::new(),
                 hasher: password::Hasher::default(),
             }),
         }
@@ -136,7 +142,7 @@ impl Accounts {
     ) -> Result<UserRow, AccountError> {
         let name = Username::parse_account(username)?;
         // Named first, as Django does; the unique index still decides a race.
-        if self.inner.db.username_taken(&name.key()).await? {
+        if self.name_taken(&name).await? {
             return Err(AccountError::UsernameTaken);
         }
         password::check_policy(password, &name)?;
@@ -183,14 +189,47 @@ impl Accounts {
 
     /// The user named `username` (in any case).
     pub async fn user_named(&self, username: &str) -> Result<UserRow, AccountError> {
-        let key = Username::parse_account(username)
-            .map_err(|_| AccountError::NotFound("user"))?
-            .key();
-        self.inner
-            .db
-            .user_by_key(&key)
+        let name = Username::parse_account(username).map_err(|_| AccountError::NotFound("user"))?;
+        self.find(username, &name)
             .await?
             .ok_or(AccountError::NotFound("user"))
+    }
+
+    /// The account `typed` names (parsed: `name`): the one stored under the key the name had while names
+    /// were NFC only, if any (an account of that time keeps its exact name), else the one of its NFKC key.
+    async fn find(&self, typed: &str, name: &Username) -> Result<Option<UserRow>, AccountError> {
+        let key = name.key();
+        let legacy = Username::legacy_key(typed);
+        if legacy != key
+            && let Some(user) = self.inner.db.user_by_key(&legacy).await?
+        {
+            return Ok(Some(user));
+        }
+        Ok(self.inner.db.user_by_key(&key).await?)
+    }
+
+    /// Whether an account has `name` (in any case), its NFKC form included for accounts stored before
+    /// names were NFKC.
+    async fn name_taken(&self, name: &Username) -> Result<bool, AccountError> {
+        let key = name.key();
+        if self.inner.db.username_taken(&key).await? {
+            return Ok(true);
+        }
+        let legacy = self
+            .inner
+            .legacy_keys
+            .get_or_try_init(|| async {
+                let keys = self.inner.db.non_ascii_username_keys().await?;
+                Ok::<_, StoreError>(
+                    keys.into_iter()
+                        .map(|stored| (Username::from_stored(&stored).key(), stored))
+                        .filter(|(nfkc, stored)| nfkc != stored)
+                        .map(|(nfkc, _)| nfkc)
+                        .collect(),
+                )
+            })
+            .await?;
+        Ok(legacy.contains(&key))
     }
 
     /// Checks a login attempt from `client`: the active user whose password this is. The attempt takes a
@@ -212,8 +251,8 @@ impl Accounts {
             .begin(ThrottleKey::user(&key), ThrottleKey::address(client))
             .map_err(AccountError::Throttled)?;
         // A name no account can have needs no lookup (and an over-long one no query).
-        let user = match name {
-            Some(_) => self.inner.db.user_by_key(&key).await?,
+        let user = match &name {
+            Some(name) => self.find(username, name).await?,
             None => None,
         };
         let stored = match &user {
@@ -320,9 +359,9 @@ impl Accounts {
         Ok(found.map(|(id, u)| signed_in(&u, Credential::Token(id))))
     }
 
-    /// Whether a registered user has this name (in any case): a guest may not use it.
+    /// Whether a registered user has this name (in any case or width): a guest may not use it.
     pub async fn name_registered(&self, name: &Username) -> Result<bool, AccountError> {
-        Ok(self.inner.db.username_taken(&name.key()).await?)
+        self.name_taken(name).await
     }
 
     /// Activates or deactivates a user. Deactivation ends their sessions and closes their sockets with
