@@ -142,7 +142,8 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_SECURE_COOKIES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub secure_cookies: bool,
 
-    /// Failed logins for one username or from one address before further attempts must wait.
+    /// Failed logins for one username or from one address (IPv6: its /64) before further attempts must
+    /// wait; attempts sent at once count as they begin, so no more than this many passwords are checked.
     #[arg(long, env = "CHATWEB_LOGIN_FAILURES", default_value_t = 5)]
     pub login_failures: u32,
 

@@ -11,6 +11,7 @@ pub mod revocation;
 pub mod secret;
 mod throttle;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,9 +22,10 @@ pub use password::PasswordError;
 pub use revocation::{Revocations, Watch};
 
 use crate::domain::{Username, UsernameError};
+use crate::limits::AddressKey;
 use crate::storage::{Db, NewUser, StoreError, TokenRow, UserRow, now_ms};
 use cookies::{CookieOptions, SESSION_COOKIE, over_https, set_cookie};
-use throttle::LoginThrottle;
+use throttle::{LoginThrottle, ThrottleKey};
 
 /// API tokens start with this, so secret scanners and people can tell them apart.
 pub const TOKEN_PREFIX: &str = "cwt_";
@@ -90,6 +92,10 @@ struct Inner {
     revocations: Arc<Revocations>,
     /// A hash verified when a login names no user, so both cases take as long.
     dummy_hash: tokio::sync::OnceCell<String>,
+    /// The NFKC keys of accounts stored while names were NFC only whose stored key differs from it (a
+    /// fullwidth `ａｄｍｉｎ`): read once, on first need. Nothing adds to it afterwards, since every name
+    /// stored since is NFKC and keyed as such.
+    legacy_keys: tokio::sync::OnceCell<HashSet<String>>,
     /// The threads that hash passwords.
     hasher: password::Hasher,
 }
@@ -105,6 +111,7 @@ impl Accounts {
                 throttle,
                 revocations: Arc::new(Revocations::default()),
                 dummy_hash: tokio::sync::OnceCell::new(),
+                legacy_keys: tokio::sync::OnceCell::new(),
                 hasher: password::Hasher::default(),
             }),
         }
@@ -135,7 +142,7 @@ impl Accounts {
     ) -> Result<UserRow, AccountError> {
         let name = Username::parse_account(username)?;
         // Named first, as Django does; the unique index still decides a race.
-        if self.inner.db.username_taken(&name.key()).await? {
+        if self.name_taken(&name).await? {
             return Err(AccountError::UsernameTaken);
         }
         password::check_policy(password, &name)?;
@@ -182,30 +189,72 @@ impl Accounts {
 
     /// The user named `username` (in any case).
     pub async fn user_named(&self, username: &str) -> Result<UserRow, AccountError> {
-        let key = Username::parse_account(username)
-            .map_err(|_| AccountError::NotFound("user"))?
-            .key();
-        self.inner
-            .db
-            .user_by_key(&key)
+        let name = Username::parse_account(username).map_err(|_| AccountError::NotFound("user"))?;
+        self.find(username, &name)
             .await?
             .ok_or(AccountError::NotFound("user"))
     }
 
-    /// Checks a login attempt from `client` (an address): the active user whose password this is.
+    /// The account `typed` names (parsed: `name`): the one stored under the key the name had while names
+    /// were NFC only, if any (an account of that time keeps its exact name), else the one of its NFKC key.
+    async fn find(&self, typed: &str, name: &Username) -> Result<Option<UserRow>, AccountError> {
+        let key = name.key();
+        let legacy = Username::legacy_key(typed);
+        if legacy != key
+            && let Some(user) = self.inner.db.user_by_key(&legacy).await?
+        {
+            return Ok(Some(user));
+        }
+        Ok(self.inner.db.user_by_key(&key).await?)
+    }
+
+    /// Whether an account has `name` (in any case), its NFKC form included for accounts stored before
+    /// names were NFKC.
+    async fn name_taken(&self, name: &Username) -> Result<bool, AccountError> {
+        let key = name.key();
+        if self.inner.db.username_taken(&key).await? {
+            return Ok(true);
+        }
+        let legacy = self
+            .inner
+            .legacy_keys
+            .get_or_try_init(|| async {
+                let keys = self.inner.db.non_ascii_username_keys().await?;
+                Ok::<_, StoreError>(
+                    keys.into_iter()
+                        .map(|stored| (Username::from_stored(&stored).key(), stored))
+                        .filter(|(nfkc, stored)| nfkc != stored)
+                        .map(|(nfkc, _)| nfkc)
+                        .collect(),
+                )
+            })
+            .await?;
+        Ok(legacy.contains(&key))
+    }
+
+    /// Checks a login attempt from `client`: the active user whose password this is. The attempt takes a
+    /// throttle slot of the username and of the address before the password is verified (see
+    /// `throttle.rs`), so attempts beyond `--login-failures` get [`AccountError::Throttled`] unhashed.
     pub async fn log_in(
         &self,
         username: &str,
         password: &str,
-        client: &str,
+        client: AddressKey,
     ) -> Result<UserRow, AccountError> {
-        let key =
-            Username::parse_account(username).map_or_else(|_| username.to_lowercase(), |n| n.key());
-        let keys = [format!("u:{key}"), format!("ip:{client}")];
-        if let Some(wait) = self.inner.throttle.retry_after(&keys) {
-            return Err(AccountError::Throttled(wait));
-        }
-        let user = self.inner.db.user_by_key(&key).await?;
+        let name = Username::parse_account(username).ok();
+        let key = name
+            .as_ref()
+            .map_or_else(|| username.to_lowercase(), Username::key);
+        let attempt = self
+            .inner
+            .throttle
+            .begin(ThrottleKey::user(&key), ThrottleKey::address(client))
+            .map_err(AccountError::Throttled)?;
+        // A name no account can have needs no lookup (and an over-long one no query).
+        let user = match &name {
+            Some(name) => self.find(username, name).await?,
+            None => None,
+        };
         let stored = match &user {
             Some(user) => user.password_hash.clone(),
             None => self.dummy_hash().await?,
@@ -217,7 +266,7 @@ impl Accounts {
             .await?;
         match user {
             Some(user) if matches && user.is_active => {
-                self.inner.throttle.succeeded(&keys[0]);
+                attempt.succeeded();
                 self.inner.db.touch_login(user.id, now_ms()).await?;
                 // A failure leaves the Django hash, which still verifies: the login goes on.
                 if password::needs_rehash(&stored)
@@ -228,7 +277,7 @@ impl Accounts {
                 Ok(user)
             }
             _ => {
-                self.inner.throttle.failed(&keys);
+                attempt.failed();
                 Err(AccountError::InvalidCredentials)
             }
         }
@@ -310,9 +359,9 @@ impl Accounts {
         Ok(found.map(|(id, u)| signed_in(&u, Credential::Token(id))))
     }
 
-    /// Whether a registered user has this name (in any case): a guest may not use it.
+    /// Whether a registered user has this name (in any case or width): a guest may not use it.
     pub async fn name_registered(&self, name: &Username) -> Result<bool, AccountError> {
-        Ok(self.inner.db.username_taken(&name.key()).await?)
+        self.name_taken(name).await
     }
 
     /// Activates or deactivates a user. Deactivation ends their sessions and closes their sockets with

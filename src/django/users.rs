@@ -1,6 +1,6 @@
 //! Importing `auth_user`: each row checked against chatweb's rules (a name `Username::parse_account`
 //! accepts, no NUL, a readable `date_joined`) and against the names chatweb has, compared as chatweb
-//! compares them (NFC, case-insensitive: Django's "Ada" and "ada" are two users, chatweb's one). A taken
+//! compares them (NFKC, case-insensitive: Django's "Ada" and "ada" are two users, chatweb's one). A taken
 //! name is reported and skipped, never overwritten; the password hash is copied as it is.
 
 use std::collections::HashMap;
@@ -15,17 +15,22 @@ use super::source::UserRow;
 /// ids for the users it would import.
 pub type Accounts = HashMap<String, (Option<i64>, String)>;
 
-/// The accounts of `target` (none when a dry run has no database yet).
+/// The accounts of `target` (none when a dry run has no database yet), each by its stored key and, for
+/// one stored while names were NFC only, by its NFKC key too (a Django `admin` collides with chatweb's
+/// `ａｄｍｉｎ`).
 pub async fn existing(target: Option<&Db>) -> Result<Accounts, StoreError> {
     let Some(db) = target else {
         return Ok(Accounts::new());
     };
-    Ok(db
-        .import_accounts()
-        .await?
-        .into_iter()
-        .map(|(id, name, key)| (key, (Some(id), name)))
-        .collect())
+    let mut accounts = Accounts::new();
+    for (id, name, key) in db.import_accounts().await? {
+        let nfkc = Username::from_stored(&key).key();
+        if nfkc != key {
+            accounts.insert(nfkc, (Some(id), name.clone()));
+        }
+        accounts.insert(key, (Some(id), name));
+    }
+    Ok(accounts)
 }
 
 /// The user of `row`, or why chatweb cannot take it.

@@ -12,10 +12,11 @@ use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::page::{ClientAddr, Page, safe_next};
+use super::page::{ClientIp, Page, safe_next};
 use crate::accounts::AccountError;
 use crate::accounts::cookies::{SESSION_COOKIE, cookie};
 use crate::error::AppError;
+use crate::limits::AddressKey;
 use crate::state::AppState;
 
 /// The account routes.
@@ -110,13 +111,14 @@ async fn login(
     State(state): State<AppState>,
     page: Page,
     headers: HeaderMap,
-    ClientAddr(client): ClientAddr,
+    ClientIp(ip): ClientIp,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
     let next = safe_next(form.next.as_deref());
+    let client = ip.map_or_else(AddressKey::unknown, AddressKey::of);
     match state
         .accounts
-        .log_in(&form.username, &form.password, &client)
+        .log_in(&form.username, &form.password, client)
         .await
     {
         Ok(user) => signed_in(&state, &headers, user.id, &next).await,

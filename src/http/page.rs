@@ -72,7 +72,7 @@ pub fn render(state: &AppState, name: &str, ctx: Value) -> Result<Html<String>, 
 }
 
 /// The client's address: the peer, or when the peer is a proxy named in `--trusted-proxies` (default:
-/// loopback), the client it put in `X-Forwarded-For` (see `limits::TrustedProxies`). `None` only without
+/// none), the client it put in `X-Forwarded-For` (see `limits::TrustedProxies`). `None` only without
 /// connection info (a router served without it). The one extractor of the client's address: login
 /// throttling and every limit per address use it.
 pub struct ClientIp(pub Option<IpAddr>);
@@ -89,23 +89,6 @@ impl FromRequestParts<AppState> for ClientIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip());
         Ok(Self(state.limits.client_address(peer, &parts.headers)))
-    }
-}
-
-/// [`ClientIp`] as text, for login throttling (`unknown` without connection info).
-pub struct ClientAddr(pub String);
-
-impl FromRequestParts<AppState> for ClientAddr {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state).await?;
-        Ok(Self(
-            ip.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string()),
-        ))
     }
 }
 

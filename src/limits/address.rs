@@ -1,5 +1,6 @@
 //! Who the client is on the network: the peer's address, or, when the peer is a proxy named in
-//! `--trusted-proxies`, the address that proxy put in `X-Forwarded-For`. Walking the header from its right
+//! `--trusted-proxies` (none by default, not even loopback), the address that proxy put in
+//! `X-Forwarded-For`. Walking the header from its right
 //! end, each entry added by a trusted proxy is skipped, so a chain of trusted proxies (a load balancer in
 //! front of nginx) still yields the client, while anything the client wrote itself further left is never
 //! believed.
@@ -18,7 +19,8 @@ use ipnet::IpNet;
 pub struct TrustedProxies(Vec<IpNet>);
 
 impl TrustedProxies {
-    /// Parses `--trusted-proxies` entries: IP addresses or CIDR ranges; `none` (alone) trusts no one.
+    /// Parses `--trusted-proxies` entries: IP addresses or CIDR ranges. No entries (the default), or
+    /// `none`, trusts no one.
     pub fn parse(entries: &[String]) -> anyhow::Result<Self> {
         let mut nets = Vec::new();
         for entry in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
@@ -129,7 +131,15 @@ mod tests {
     }
 
     #[test]
-    fn loopback_is_trusted_by_default_and_nothing_else() {
+    fn no_proxy_is_trusted_by_default_not_even_loopback() {
+        let proxies = TrustedProxies::parse(&[]).expect("parse");
+        let forged = headers(&["203.0.113.9"]);
+        assert_eq!(proxies.client(ip("127.0.0.1"), &forged), ip("127.0.0.1"));
+        assert_eq!(proxies.client(ip("::1"), &forged), ip("::1"));
+    }
+
+    #[test]
+    fn a_listed_loopback_proxy_is_trusted_and_nothing_else() {
         let proxies = TrustedProxies::parse(&["127.0.0.0/8".into(), "::1".into()]).expect("parse");
         let forwarded = headers(&["203.0.113.9"]);
         assert_eq!(

@@ -57,14 +57,11 @@ pub struct LimitSettings {
     #[arg(long, env = "CHATWEB_REPLAY_FAR_BACK", default_value_t = 1000)]
     pub replay_far_back: u64,
 
-    /// Proxies whose `X-Forwarded-For` entry names the client, comma-separated IPs or CIDR ranges
-    /// (`none`: trust no one). Not switched by `--limits`: login throttling uses the same address.
-    #[arg(
-        long,
-        env = "CHATWEB_TRUSTED_PROXIES",
-        value_delimiter = ',',
-        default_values = ["127.0.0.0/8", "::1"]
-    )]
+    /// Proxies whose `X-Forwarded-For` entry names the client, comma-separated IPs or CIDR ranges. None
+    /// by default: the header is believed from no one, not even loopback (a forwarder on this machine that
+    /// passed a client's header on would let it pick its address). Behind nginx on this machine:
+    /// `127.0.0.1`. Not switched by `--limits`: login throttling uses the same address.
+    #[arg(long, env = "CHATWEB_TRUSTED_PROXIES", value_delimiter = ',')]
     pub trusted_proxies: Vec<String>,
 }
 
@@ -95,7 +92,7 @@ impl Default for LimitSettings {
             new_rooms_per_min: 10,
             replays_per_min: 10,
             replay_far_back: 1000,
-            trusted_proxies: vec!["127.0.0.0/8".into(), "::1".into()],
+            trusted_proxies: Vec::new(),
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{Db, StoreError, on_db};
 pub struct UserRow {
     /// The user's id.
     pub id: i64,
-    /// The name as registered (NFC).
+    /// The name as registered (NFKC; NFC for accounts made before names were NFKC).
     pub username: String,
     /// Optional email ("" when none).
     pub email: String,
@@ -46,9 +46,9 @@ const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.is_sta
 
 /// A new user.
 pub struct NewUser<'a> {
-    /// The name (already validated and NFC).
+    /// The name (already validated and NFKC).
     pub username: &'a str,
-    /// Its collision key (lowercase NFC).
+    /// Its collision key (`Username::key`: NFKC, lowercase).
     pub username_key: &'a str,
     /// Optional email.
     pub email: &'a str,
@@ -136,6 +136,19 @@ impl Db {
             sqlx::query_as(query).bind(id).fetch_optional(pool).await?
         });
         Ok(row.map(user))
+    }
+
+    /// The collision keys that hold a character outside ASCII: the only ones that can belong to an account
+    /// stored while names were NFC only and differ from their NFKC form (`Username::legacy_key`).
+    pub async fn non_ascii_username_keys(&self) -> Result<Vec<String>, StoreError> {
+        let keys = on_db!(self, |pool| {
+            sqlx::query_scalar(
+                "SELECT username_key FROM users WHERE LENGTH(username_key) <> OCTET_LENGTH(username_key)",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(keys)
     }
 
     /// Whether a registered name has collision key `key` (for guests' nicknames).

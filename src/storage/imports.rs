@@ -21,7 +21,7 @@ const ROWS_PER_STATEMENT: usize = 1000;
 /// A user to import, validated.
 #[derive(Clone, Debug)]
 pub struct ImportedUser {
-    /// The name (NFC).
+    /// The name (NFKC).
     pub username: String,
     /// Its collision key.
     pub username_key: String,

@@ -119,7 +119,7 @@ async fn createsuperuser_with_noinput_creates_a_staff_user_who_can_open_the_admi
 }
 
 #[tokio::test]
-async fn createsuperuser_refuses_a_name_that_is_taken_in_any_case() {
+async fn createsuperuser_refuses_a_name_that_is_taken_in_any_case_or_width() {
     let dir = TempDir::new();
     assert!(
         create_superuser(&dir, "Root", Some(PASSWORD))
@@ -127,7 +127,7 @@ async fn createsuperuser_refuses_a_name_that_is_taken_in_any_case() {
             .status
             .success()
     );
-    for name in ["Root", "ROOT", "root"] {
+    for name in ["Root", "ROOT", "root", "ｒｏｏｔ", "Ｒｏｏｔ"] {
         let again = create_superuser(&dir, name, Some("another password")).await;
         assert!(!again.status.success(), "{name}: {}", again.stdout);
         assert!(

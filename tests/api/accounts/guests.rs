@@ -1,4 +1,4 @@
-//! Guests beside accounts: a guest cannot chat under a registered name in any case or spelling (a
+//! Guests beside accounts: a guest cannot chat under a registered name in any case, spelling or width (a
 //! zero-width look-alike becomes "anonymous", a free nickname is used as is), and with guests off a guest
 //! is refused and sent to log in, then lands in the room as a member.
 
@@ -20,14 +20,14 @@ fn guest_named(addr: SocketAddr, nickname: &str) -> Browser {
 }
 
 #[tokio::test]
-async fn a_guest_cannot_chat_under_a_registered_name_in_any_case_or_spelling() {
+async fn a_guest_cannot_chat_under_a_registered_name_in_any_case_spelling_or_width() {
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
     Browser::new(app.addr).sign_up("Alice").await;
     Browser::new(app.addr).sign_up("José").await;
     let origin = app.origin();
 
-    // Percent-encoded as the lobby writes the cookie.
+    // Percent-encoded as the lobby writes the cookie; the last two are fullwidth (NFKC: "alice").
     for nickname in [
         "Alice",
         "alice",
@@ -35,6 +35,8 @@ async fn a_guest_cannot_chat_under_a_registered_name_in_any_case_or_spelling() {
         "%20alice%20",
         "Jose%CC%81",
         "JOS%C3%89",
+        "%EF%BD%81%EF%BD%8C%EF%BD%89%EF%BD%83%EF%BD%85",
+        "%EF%BC%A1lice",
     ] {
         let refused = app
             .handshake("/ws/chat/lobby/", Some(&origin), Some(nickname))

@@ -1,12 +1,14 @@
 //! Logging in: a wrong password or an unknown name gets the form again; failed logins lock the username
 //! (429, for everyone) and the client address (for every username) until the lockout ends, and a success
-//! clears the username's count; `next` is followed only when it is local; and a login rotates the session,
-//! so the id held before (or planted before) signs nobody in.
+//! clears the username's count; parallel guesses beyond the limit are refused unchecked; an
+//! `X-Forwarded-For` is believed only from a trusted proxy; `next` is followed only when it is local; and
+//! a login rotates the session, so the id held before (or planted before) signs nobody in.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use chatweb::config::Config;
+use chatweb::limits::LimitSettings;
 
 use crate::helpers::{PATIENCE, TempDir, TestApp, spawn_app, spawn_app_with, test_config};
 use crate::people::{Browser, PASSWORD, Page};
@@ -16,8 +18,9 @@ use super::{
     with_csrf_cookie,
 };
 
-/// A login attempt as a browser behind a local proxy that forwards for client address `from`; the body
-/// of the page is given with its escapes decoded.
+/// A login attempt as a browser whose `X-Forwarded-For` names client address `from` (believed only by a
+/// node that trusts the loopback proxy: [`behind_local_proxy`]); the body of the page is given with its
+/// escapes decoded.
 async fn log_in_from(addr: SocketAddr, from: &str, name: &str, password: &str) -> Page {
     let browser = with_csrf_cookie(addr).await;
     let csrf = browser.cookie("csrftoken").expect("csrftoken").to_owned();
@@ -41,12 +44,26 @@ async fn log_in_from(addr: SocketAddr, from: &str, name: &str, password: &str) -
     }
 }
 
-/// A node that locks a username for `lockout_secs` after five failed logins, with `Ada` signed up.
+/// The test node's settings on `dir`, with nginx on this machine in front: 127.0.0.1's `X-Forwarded-For`
+/// names the client, so [`log_in_from`] can speak from several addresses.
+fn behind_local_proxy(dir: &TempDir) -> Config {
+    let config = test_config(dir.sqlite_url());
+    Config {
+        limits: LimitSettings {
+            trusted_proxies: vec!["127.0.0.1".into()],
+            ..config.limits.clone()
+        },
+        ..config
+    }
+}
+
+/// A node behind a local proxy that locks a username for `lockout_secs` after five failed logins, with
+/// `Ada` signed up.
 async fn throttled(dir: &TempDir, lockout_secs: u64) -> TestApp {
     let app = spawn_app_with(Config {
         login_failures: 5,
         login_lockout_secs: lockout_secs,
-        ..test_config(dir.sqlite_url())
+        ..behind_local_proxy(dir)
     })
     .await;
     Browser::new(app.addr).sign_up("Ada").await;
@@ -125,7 +142,7 @@ async fn five_failed_logins_lock_the_username_with_429_until_the_lockout_ends_th
 async fn failed_logins_from_one_address_lock_that_address_for_every_username_and_no_other_address()
 {
     let dir = TempDir::new();
-    let app = spawn_app(&dir).await;
+    let app = spawn_app_with(behind_local_proxy(&dir)).await;
     Browser::new(app.addr).sign_up("Ada").await;
     for i in 0..5 {
         let page = log_in_from(app.addr, "203.0.113.5", &format!("user{i}"), PASSWORD).await;
@@ -142,6 +159,27 @@ async fn failed_logins_from_one_address_lock_that_address_for_every_username_and
     assert_eq!(
         page.status, 303,
         "another address is not locked: {}",
+        page.body
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_forged_x_forwarded_for_is_ignored_by_default_so_failed_logins_lock_the_peers_own_address()
+ {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    Browser::new(app.addr).sign_up("Ada").await;
+    // Each guess claims an address of its own; with no proxy trusted, all of them are 127.0.0.1.
+    for i in 0..5 {
+        let from = format!("203.0.113.{i}");
+        let page = log_in_from(app.addr, &from, &format!("user{i}"), PASSWORD).await;
+        assert_login_refused(&page, &format!("attempt {i}"));
+    }
+    let page = log_in_from(app.addr, "198.51.100.99", "Ada", PASSWORD).await;
+    assert_eq!(
+        page.status, 429,
+        "the peer's own address is locked: {}",
         page.body
     );
     app.stop().await;
@@ -167,6 +205,51 @@ async fn a_successful_login_clears_the_usernames_count_of_failures() {
             page.body
         );
     }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn three_hundred_parallel_wrong_logins_for_one_username_verify_at_most_five_and_the_rest_get_429()
+ {
+    let dir = TempDir::new();
+    let app = throttled(&dir, 60).await;
+    let browser = with_csrf_cookie(app.addr).await;
+    let csrf = browser.cookie("csrftoken").expect("csrftoken").to_owned();
+    let cookie = browser.cookie_header();
+    // Each guess from an address of its own, so only the username's count can hold them back.
+    let guesses = (0..300u32).map(|i| {
+        let (csrf, cookie) = (csrf.clone(), cookie.clone());
+        let from = format!("198.51.{}.{}", 100 + i / 200, 1 + i % 200);
+        let guess = format!("guess {i}");
+        async move {
+            let fields = [
+                ("csrfmiddlewaretoken", csrf.as_str()),
+                ("username", "Ada"),
+                ("password", guess.as_str()),
+            ];
+            let response = send_form(
+                app.addr,
+                "/accounts/login/",
+                &cookie,
+                &fields,
+                &[("x-forwarded-for", from.as_str())],
+            )
+            .await;
+            response.status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    // A wrong guess that was checked gets the form again (200); one refused unchecked gets 429.
+    let verified = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(verified + refused, 300, "{statuses:?}");
+    assert!(
+        verified <= 5,
+        "{verified} wrong guesses were verified (and {refused} refused); the limit is 5"
+    );
+    // The username is locked now, for its owner too.
+    let page = log_in_from(app.addr, "192.0.2.77", "Ada", PASSWORD).await;
+    assert_eq!(page.status, 429, "{}", page.body);
     app.stop().await;
 }
 

@@ -28,6 +28,15 @@ async fn node(dir: &TempDir, settings: LimitSettings) -> TestApp {
     .await
 }
 
+/// `settings` with nginx on this machine in front: 127.0.0.1's `X-Forwarded-For` names the client, so one
+/// test process can speak from several addresses.
+fn behind_local_proxy(settings: LimitSettings) -> LimitSettings {
+    LimitSettings {
+        trusted_proxies: vec!["127.0.0.1".into()],
+        ..settings
+    }
+}
+
 /// The headers of a page's handshake: an allowed origin, a nickname, and a forwarded address if given.
 fn guest(app: &TestApp, nickname: &str, forwarded: Option<&str>) -> Vec<(&'static str, String)> {
     let mut headers = vec![
@@ -254,7 +263,7 @@ async fn guests_share_their_addresss_bucket_as_a_trusted_proxy_names_it() {
         send_burst: 3,
         ..LimitSettings::default()
     };
-    let app = node(&dir, settings.clone()).await;
+    let app = node(&dir, behind_local_proxy(settings.clone())).await;
     let mut ann = open(&app, "/ws/chat/guests/", &guest(&app, "ann", None)).await;
     let mut bea = open(&app, "/ws/chat/guests/", &guest(&app, "bea", None)).await;
     for i in 0..3 {
@@ -265,7 +274,7 @@ async fn guests_share_their_addresss_bucket_as_a_trusted_proxy_names_it() {
     }
     // Another guest at the same address shares the bucket.
     assert_rate_limited(&send_and_answer(&mut bea, "bea-0").await, "sends");
-    // Behind the loopback proxy (trusted by default), its X-Forwarded-For entry is the address.
+    // Behind the loopback proxy (trusted here), its X-Forwarded-For entry is the address.
     let mut far = open(
         &app,
         "/ws/chat/guests/",
@@ -303,15 +312,47 @@ async fn guests_share_their_addresss_bucket_as_a_trusted_proxy_names_it() {
 }
 
 #[tokio::test]
+async fn a_forged_x_forwarded_for_from_loopback_is_ignored_by_default_and_the_peer_is_limited() {
+    let dir = TempDir::new();
+    // The defaults, but for a send bucket small enough to empty: no proxy is trusted.
+    let app = node(
+        &dir,
+        LimitSettings {
+            send_rate: 1,
+            send_burst: 3,
+            ..LimitSettings::default()
+        },
+    )
+    .await;
+    let mut ann = open(&app, "/ws/chat/guests/", &guest(&app, "ann", None)).await;
+    for i in 0..3 {
+        assert_eq!(
+            send_and_answer(&mut ann, &format!("ann-{i}")).await["type"],
+            "ack"
+        );
+    }
+    // A client on loopback (anyone behind a forwarder that passes the header on) names another address:
+    // it is still 127.0.0.1, whose bucket is empty.
+    let mut forger = open(
+        &app,
+        "/ws/chat/guests/",
+        &guest(&app, "cy", Some("203.0.113.7")),
+    )
+    .await;
+    assert_rate_limited(&send_and_answer(&mut forger, "cy-0").await, "sends");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn open_connections_per_address_are_capped_with_a_429_that_names_the_limit() {
     let dir = TempDir::new();
     let app = node(
         &dir,
-        LimitSettings {
+        behind_local_proxy(LimitSettings {
             connections_per_address: 3,
             handshake_rate: 1000,
             ..LimitSettings::default()
-        },
+        }),
     )
     .await;
     let headers = guest(&app, "ann", None);
@@ -428,10 +469,10 @@ async fn new_rooms_per_address_are_limited_and_a_refused_room_is_not_created() {
     let dir = TempDir::new();
     let app = node(
         &dir,
-        LimitSettings {
+        behind_local_proxy(LimitSettings {
             new_rooms_per_min: 2,
             ..LimitSettings::default()
-        },
+        }),
     )
     .await;
     let headers = guest(&app, "ann", None);
