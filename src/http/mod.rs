@@ -5,6 +5,7 @@ mod accounts;
 mod assets;
 mod health;
 pub mod page;
+pub mod room_param;
 mod views;
 
 use axum::Router;
