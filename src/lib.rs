@@ -19,7 +19,7 @@ pub mod cli;
 pub mod config;
 /// Moving over from the Django Channels chat app: `chatweb import-django`, and Django's password hashes.
 pub mod django;
-/// Validated values: room names, user names, message bodies.
+/// Validated values: room names, user names, message bodies; and the one timestamp format.
 pub mod domain;
 /// HTTP errors and how they become responses.
 pub mod error;

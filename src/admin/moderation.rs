@@ -12,12 +12,12 @@ use serde::Deserialize;
 
 use super::{Staff, done};
 use crate::domain::RoomName;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::http::page::urlencode;
 use crate::http::room_param::RoomParam;
 use crate::moderation::{Action, MAX_SLOW_MODE_SECS, ModerationError, Subject, Via};
 use crate::state::AppState;
-use crate::ws::protocol::rfc3339_ms;
 
 /// The room moderation routes.
 pub fn router() -> Router<AppState> {

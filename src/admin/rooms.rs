@@ -13,12 +13,12 @@ use serde::Deserialize;
 
 use super::{Back, PAGE_SIZE, Staff, done, paginate};
 use crate::domain::RoomName;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::http::page::urlencode;
 use crate::http::room_param::RoomParam;
 use crate::state::AppState;
 use crate::storage::{Amend, Amendment, MessageFilter};
-use crate::ws::protocol::rfc3339_ms;
 
 /// The room and message routes.
 pub fn router() -> Router<AppState> {

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
 use crate::domain::RoomName;
+use crate::domain::rfc3339_ms;
 use crate::state::AppState;
-use crate::ws::protocol::rfc3339_ms;
 
 /// Most rooms one answer lists.
 pub const MAX_ROOMS: u32 = 200;

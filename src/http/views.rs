@@ -13,10 +13,10 @@ use super::page::{Page, urlencode};
 use super::room_param::RoomParam;
 use crate::accounts::Identity;
 use crate::accounts::cookies::NICKNAME_COOKIE;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::MessageKind;
-use crate::ws::protocol::rfc3339_ms;
 
 /// Rooms listed in the lobby.
 const LOBBY_ROOMS: u32 = 100;

@@ -22,11 +22,11 @@ use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 use crate::accounts::{Identity, SignedIn};
+use crate::domain::rfc3339_ms;
 use crate::domain::{RoomName, Username};
 use crate::storage::{
     Db, ModerationChange, ModerationEvent, SanctionRow, SanctionWrite, StoreError, now_ms,
 };
-use crate::ws::protocol::rfc3339_ms;
 
 pub use action::{
     Action, Done, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
