@@ -11,6 +11,7 @@ mod archive;
 mod batch;
 mod checkpoint;
 mod db;
+mod heads;
 mod history;
 mod imports;
 mod marks;
