@@ -33,6 +33,8 @@ pub mod manage;
 pub mod moderation;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
+/// Connection URLs with their passwords hidden, for logs and error messages.
+pub mod redaction;
 /// Retention: the background task that removes history older than the server's or the room's rule.
 pub mod retention;
 /// Every route of a node, merged behind CSRF protection and tracing.

@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 
 use crate::accounts::{AccountError, Accounts};
 use crate::cli::{ChangePasswordArgs, CreateSuperuserArgs, TokenCommand};
-use crate::config::{Config, redacted};
+use crate::config::Config;
 use crate::domain::rfc3339_ms;
+use crate::redaction::redacted;
 use crate::storage::{Store, now_ms};
 
 /// The env var `createsuperuser --noinput` reads the password from (Django's is DJANGO_SUPERUSER_PASSWORD).

@@ -357,7 +357,7 @@ impl Engine {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl(crate::config::redacted(url)))
+            Err(StoreError::UnsupportedUrl(crate::redaction::redacted(url)))
         }
     }
 }
