@@ -1,5 +1,6 @@
 //! chatweb: a real-time chat server. A lobby, named rooms, WebSocket chat wire-compatible with the Django
-//! Channels tutorial, and a stored, gap-free history per room (shared/DESIGN.md describes the message path).
+//! Channels tutorial, and a stored, gap-free history per room (docs/ARCHITECTURE.md describes the message
+//! path and its invariants).
 
 /// Users, passwords, sessions, API tokens, CSRF and the identity of every request.
 pub mod accounts;

@@ -1,5 +1,5 @@
 //! Who is in each room (presence) and who is typing: ephemeral state, never stored, never numbered, never
-//! replayed (shared/DESIGN.md, invariant 5).
+//! replayed (docs/ARCHITECTURE.md, invariant 5).
 //!
 //! One entry per person: a person's sockets on this node are counted, and other nodes' claims on them are
 //! kept with an expiry. A person joins the room when their first socket anywhere arrives and leaves when

@@ -2,7 +2,7 @@
 //! on a single node, the [`RecentCache`] in front of it), sharing each read among everyone asking the same
 //! at once (`reads.rs`), and writes through one group-commit writer task
 //! ([`writer`]), so every message gets its room sequence number inside the transaction that stores it
-//! (shared/DESIGN.md, invariants 1 and 2).
+//! (docs/ARCHITECTURE.md, invariants 1 and 2).
 
 mod accounts;
 mod admin;
@@ -83,7 +83,7 @@ pub struct StoredMessage {
     pub edited: bool,
 }
 
-/// What a stored row of a room's sequence is. Every row has its own room id (shared/DESIGN.md,
+/// What a stored row of a room's sequence is. Every row has its own room id (docs/ARCHITECTURE.md,
 /// invariant 5): a deletion is an event after the message it removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MessageKind {

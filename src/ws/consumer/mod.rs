@@ -2,7 +2,7 @@
 //! the store's answers to this client's sends, a ping tick and the shutdown signal.
 //!
 //! The connection remembers `last`, the last room sequence number it delivered, and only ever delivers
-//! `last + 1` next (shared/DESIGN.md, invariant 3). A live event further ahead, or a `Lagged` receiver,
+//! `last + 1` next (docs/ARCHITECTURE.md, invariant 3). A live event further ahead, or a `Lagged` receiver,
 //! means "read the missing range from the store first", at the socket's own pace, a page per turn of the
 //! loop (`replay.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
