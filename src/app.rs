@@ -16,9 +16,10 @@ use crate::accounts::Accounts;
 use crate::channels::{
     ChannelLayer, ClusterId, MemoryLayer, RedisLayer, RedisSettings, database_identity,
 };
-use crate::config::{Config, redacted};
+use crate::config::Config;
 use crate::limits::Limits;
 use crate::presence::Presence;
+use crate::redaction::redacted;
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};

@@ -1,5 +1,6 @@
 //! chatweb: a real-time chat server. A lobby, named rooms, WebSocket chat wire-compatible with the Django
-//! Channels tutorial, and a stored, gap-free history per room (shared/DESIGN.md describes the message path).
+//! Channels tutorial, and a stored, gap-free history per room (docs/ARCHITECTURE.md describes the message
+//! path and its invariants).
 
 /// The one check of who may read and write a room: kinds, members, roles, bans.
 pub mod access;
@@ -21,7 +22,7 @@ pub mod cli;
 pub mod config;
 /// Moving over from the Django Channels chat app: `chatweb import-django`, and Django's password hashes.
 pub mod django;
-/// Validated values: room names, user names, message bodies.
+/// Validated values: room names, user names, message bodies; and the one timestamp format.
 pub mod domain;
 /// HTTP errors and how they become responses.
 pub mod error;
@@ -35,6 +36,8 @@ pub mod manage;
 pub mod moderation;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
+/// Connection URLs with their passwords hidden, for logs and error messages.
+pub mod redaction;
 /// Retention: the background task that removes history older than the server's or the room's rule.
 pub mod retention;
 /// Every route of a node, merged behind CSRF protection and tracing.

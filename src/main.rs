@@ -70,7 +70,7 @@ async fn serve(config: chatweb::config::Config) -> anyhow::Result<()> {
 
 async fn migrate(database_url: &str) -> anyhow::Result<()> {
     let applied = Store::migrate(database_url).await?;
-    let database = chatweb::config::redacted(database_url);
+    let database = chatweb::redaction::redacted(database_url);
     tracing::info!(%database, applied, "migrations are up to date");
     Ok(())
 }

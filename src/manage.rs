@@ -8,9 +8,10 @@ use anyhow::{Context, bail};
 
 use crate::accounts::{AccountError, Accounts};
 use crate::cli::{ChangePasswordArgs, CreateSuperuserArgs, TokenCommand};
-use crate::config::{Config, redacted};
+use crate::config::Config;
+use crate::domain::rfc3339_ms;
+use crate::redaction::redacted;
 use crate::storage::{Store, now_ms};
-use crate::ws::protocol::rfc3339_ms;
 
 /// The env var `createsuperuser --noinput` reads the password from (Django's is DJANGO_SUPERUSER_PASSWORD).
 pub const SUPERUSER_PASSWORD_ENV: &str = "CHATWEB_SUPERUSER_PASSWORD";

@@ -209,5 +209,5 @@ fn now_rfc3339_ms() -> String {
     let ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    chatweb::ws::protocol::rfc3339_ms(ms)
+    chatweb::domain::rfc3339_ms(ms)
 }

@@ -7,10 +7,10 @@ use axum::routing::get;
 use minijinja::{Value, context};
 
 use super::{PAGE_SIZE, PageParam, Staff, paginate};
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::AuditEntry;
-use crate::ws::protocol::rfc3339_ms;
 
 /// The audit route.
 pub fn router() -> Router<AppState> {

@@ -3,7 +3,7 @@
 //! `moderation::Moderation::act`, as staff clients' socket commands do, so both are stored, audited and
 //! applied on every node the same way.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -12,11 +12,12 @@ use serde::Deserialize;
 
 use super::{Staff, done};
 use crate::domain::RoomName;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::http::page::urlencode;
+use crate::http::room_param::RoomParam;
 use crate::moderation::{Action, MAX_SLOW_MODE_SECS, ModerationError, Subject, Via};
 use crate::state::AppState;
-use crate::ws::protocol::rfc3339_ms;
 
 /// The room moderation routes.
 pub fn router() -> Router<AppState> {
@@ -30,10 +31,6 @@ pub fn router() -> Router<AppState> {
         .route("/admin/rooms/{room}/slow_mode", post(slow_mode))
 }
 
-fn room_name(room: &str) -> Result<RoomName, AppError> {
-    RoomName::parse(room).ok_or(AppError::NotFound("room"))
-}
-
 #[derive(Deserialize, Default)]
 struct Notice {
     notice: Option<String>,
@@ -42,10 +39,9 @@ struct Notice {
 async fn page(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Query(query): Query<Notice>,
 ) -> Result<Html<String>, AppError> {
-    let room = room_name(&room)?;
     render(&state, &staff, &room, query.notice, None).await
 }
 
@@ -145,10 +141,9 @@ async fn refused(
 async fn mute(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let seconds = match minutes(&form) {
         Ok(Some(seconds)) => seconds,
         Ok(None) => return refused(&state, &staff, &room, "say for how many minutes".into()).await,
@@ -165,10 +160,9 @@ async fn mute(
 async fn ban(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let seconds = match minutes(&form) {
         Ok(seconds) => seconds,
         Err(error) => return refused(&state, &staff, &room, error).await,
@@ -187,10 +181,9 @@ async fn ban(
 async fn unmute(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let notice = format!("{} may speak again", form.user.trim());
     let action = Action::Unmute { user: form.user };
     act(&state, &staff, &room, action, &notice).await
@@ -199,10 +192,9 @@ async fn unmute(
 async fn unban(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let notice = format!("{} may join again", form.user.trim());
     let action = Action::Unban { user: form.user };
     act(&state, &staff, &room, action, &notice).await
@@ -211,10 +203,9 @@ async fn unban(
 async fn kick(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<UserForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let notice = format!(
         "{}'s sockets in this room are closed; they may rejoin",
         form.user.trim()
@@ -232,10 +223,9 @@ struct SlowModeForm {
 async fn slow_mode(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<SlowModeForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let text = form.seconds.trim();
     let Some(seconds) = (if text.is_empty() {
         Some(0)

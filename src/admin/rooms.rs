@@ -13,11 +13,12 @@ use serde::Deserialize;
 
 use super::{Back, PAGE_SIZE, Staff, done, paginate};
 use crate::domain::RoomName;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::http::page::urlencode;
+use crate::http::room_param::RoomParam;
 use crate::state::AppState;
 use crate::storage::{Amend, Amendment, MessageFilter};
-use crate::ws::protocol::rfc3339_ms;
 
 /// The room and message routes.
 pub fn router() -> Router<AppState> {
@@ -86,14 +87,10 @@ async fn amend(
     Ok(event.seq)
 }
 
-fn room_name(room: &str) -> Result<RoomName, AppError> {
-    RoomName::parse(room).ok_or(AppError::NotFound("room"))
-}
-
 async fn lock(
     state: State<AppState>,
     staff: Staff,
-    room: Path<String>,
+    room: RoomParam,
     back: Form<Back>,
 ) -> Result<Response, AppError> {
     set_locked(state, staff, room, back, true).await
@@ -102,7 +99,7 @@ async fn lock(
 async fn unlock(
     state: State<AppState>,
     staff: Staff,
-    room: Path<String>,
+    room: RoomParam,
     back: Form<Back>,
 ) -> Result<Response, AppError> {
     set_locked(state, staff, room, back, false).await
@@ -111,11 +108,10 @@ async fn unlock(
 async fn set_locked(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(back): Form<Back>,
     locked: bool,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     if !state
         .accounts
         .db()
@@ -137,10 +133,9 @@ async fn set_locked(
 async fn clear(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(back): Form<Back>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let audit = ("room.clear", room.as_str());
     amend(&state, &staff, &room, Amend::Clear, audit).await?;
     let notice = "every message of the room was deleted";
@@ -202,10 +197,10 @@ async fn messages(
 async fn delete(
     State(state): State<AppState>,
     staff: Staff,
-    Path((room, id)): Path<(String, u64)>,
+    RoomParam(room): RoomParam,
+    Path((_, id)): Path<(String, u64)>,
     Form(back): Form<Back>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let target = format!("{}#{id}", room.as_str());
     let audit = ("message.delete", target.as_str());
     amend(&state, &staff, &room, Amend::Delete { target: id }, audit).await?;
@@ -246,10 +241,9 @@ pub(super) async fn retention_context(
 async fn set_retention(
     State(state): State<AppState>,
     staff: Staff,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     Form(form): Form<RetentionForm>,
 ) -> Result<Response, AppError> {
-    let room = room_name(&room)?;
     let days = match form.keep.as_str() {
         "default" => None,
         "forever" => Some(0),

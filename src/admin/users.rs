@@ -10,10 +10,10 @@ use serde::Deserialize;
 
 use super::{Back, PAGE_SIZE, Staff, done, paginate};
 use crate::accounts::AccountError;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::UserRow;
-use crate::ws::protocol::rfc3339_ms;
 
 /// The user routes.
 pub fn router() -> Router<AppState> {

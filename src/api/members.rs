@@ -16,10 +16,10 @@ use super::error::{ApiError, ErrorBody};
 use super::params::{Room, RoomPath};
 use crate::access::{Grant, MAX_INVITE_SECS, MAX_INVITE_USES};
 use crate::accounts::SignedIn;
+use crate::domain::rfc3339_ms;
 use crate::domain::{Role, RoomKind, RoomName};
 use crate::state::AppState;
 use crate::storage::MemberRow;
-use crate::ws::protocol::rfc3339_ms;
 
 /// A JSON body whose every refusal is an [`ApiError`] (`invalid_parameter`).
 pub struct Body<T>(pub T);

@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
 use super::params::{PageQuery, Room, RoomPath};
+use crate::domain::rfc3339_ms;
 use crate::state::AppState;
 use crate::storage::{MessageKind, StoredMessage};
-use crate::ws::protocol::rfc3339_ms;
 
 /// One page of a room's messages.
 #[derive(Clone, Debug, Serialize, ToSchema)]

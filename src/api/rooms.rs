@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
+use crate::domain::rfc3339_ms;
 use crate::domain::{Role, RoomKind, RoomName};
 use crate::state::AppState;
-use crate::ws::protocol::rfc3339_ms;
 
 /// Most rooms one answer lists.
 pub const MAX_ROOMS: u32 = 200;

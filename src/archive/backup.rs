@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
-use crate::config::redacted;
+use crate::redaction::redacted;
 
 /// What a backup wrote.
 #[derive(Clone, Debug, PartialEq, Eq)]

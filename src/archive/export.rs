@@ -39,7 +39,7 @@ pub async fn run(database_url: &str, options: ExportOptions) -> anyhow::Result<E
     let backend = Store::connect(database_url).await.with_context(|| {
         format!(
             "opening the database {}",
-            crate::config::redacted(database_url)
+            crate::redaction::redacted(database_url)
         )
     })?;
     let exported = match &options.output {

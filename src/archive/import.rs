@@ -49,7 +49,7 @@ pub async fn run(database_url: &str, file: &Path) -> anyhow::Result<Imported> {
     let backend = Store::connect(database_url).await.with_context(|| {
         format!(
             "opening the database {}",
-            crate::config::redacted(database_url)
+            crate::redaction::redacted(database_url)
         )
     })?;
     let imported = read(&backend.db(), BufReader::new(input)).await;

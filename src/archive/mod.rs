@@ -96,7 +96,7 @@ impl ArchiveLine {
         Self {
             room: room.to_owned(),
             id: row.seq,
-            ts: crate::ws::protocol::rfc3339_ms(row.ts_ms),
+            ts: crate::domain::rfc3339_ms(row.ts_ms),
             user: row.author,
             guest: row.guest,
             message: row.body,

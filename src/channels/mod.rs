@@ -1,6 +1,6 @@
 //! The channel layer: carries committed messages to every subscriber of a room. It is only the fast path;
 //! the store is the truth, and a subscriber that misses something heals the gap from the store
-//! (shared/DESIGN.md, invariant 3).
+//! (docs/ARCHITECTURE.md, invariant 3).
 
 mod cluster;
 mod memory;

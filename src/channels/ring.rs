@@ -1,4 +1,4 @@
-//! A room's live buffer: a broadcast ring bounded both in events and in bytes (shared/DESIGN.md,
+//! A room's live buffer: a broadcast ring bounded both in events and in bytes (docs/ARCHITECTURE.md,
 //! invariant 7). tokio's broadcast channel bounds only the count, so 1,024 frames of 25 KB (a 4 KB body of
 //! control characters, each escaped as `\u00XX`) would hold 25 MB per room; this ring drops its oldest
 //! events as soon as either bound is passed, and always keeps at least the newest one.

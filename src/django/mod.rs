@@ -16,7 +16,7 @@ mod users;
 use anyhow::Context;
 
 use crate::cli::ImportDjangoArgs;
-use crate::config::redacted;
+use crate::redaction::redacted;
 use crate::storage::{Backend, Db, Store, now_ms, open_existing};
 
 pub use report::Summary;

@@ -13,7 +13,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use tokio::sync::mpsc;
 
-use crate::config::redacted;
+use crate::redaction::redacted;
 use crate::storage::{Db, on_db};
 
 /// A row of `auth_user`.

@@ -12,11 +12,12 @@ use axum::{Form, Router};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::page::{ClientIp, Page, safe_next};
+use super::page::{Page, safe_next};
 use crate::accounts::AccountError;
 use crate::accounts::cookies::{SESSION_COOKIE, cookie};
 use crate::error::AppError;
 use crate::limits::AddressKey;
+use crate::limits::ClientIp;
 use crate::state::AppState;
 
 /// The account routes.

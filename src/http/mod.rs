@@ -6,6 +6,7 @@ mod assets;
 mod health;
 mod invites;
 pub mod page;
+pub mod room_param;
 mod views;
 
 use axum::Router;

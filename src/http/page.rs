@@ -1,9 +1,7 @@
 //! What every page shares: rendering a template with the base layout's context (who you are, the CSRF
 //! token for its forms), the client's address, and safe `next` redirects.
 
-use std::net::{IpAddr, SocketAddr};
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::Html;
 use minijinja::{Value, context};
@@ -69,27 +67,6 @@ pub fn render(state: &AppState, name: &str, ctx: Value) -> Result<Html<String>, 
         .render(ctx)
         .map_err(|e| anyhow::anyhow!(e).context("rendering template"))?;
     Ok(Html(html))
-}
-
-/// The client's address: the peer, or when the peer is a proxy named in `--trusted-proxies` (default:
-/// none), the client it put in `X-Forwarded-For` (see `limits::TrustedProxies`). `None` only without
-/// connection info (a router served without it). The one extractor of the client's address: login
-/// throttling and every limit per address use it.
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(Self(state.limits.client_address(peer, &parts.headers)))
-    }
 }
 
 /// `next` if it is a path on this site, else `/`: a login link cannot send people elsewhere.

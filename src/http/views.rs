@@ -3,20 +3,20 @@
 //! room page's first messages are rendered here (and as JSON for its script); the rest comes over the socket.
 
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 
 use super::page::{Page, urlencode};
+use super::room_param::RoomParam;
 use crate::accounts::Identity;
 use crate::accounts::cookies::NICKNAME_COOKIE;
-use crate::domain::RoomName;
+use crate::domain::rfc3339_ms;
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::MessageKind;
-use crate::ws::protocol::rfc3339_ms;
 
 /// Rooms listed in the lobby.
 const LOBBY_ROOMS: u32 = 100;
@@ -80,10 +80,9 @@ async fn lobby(
 
 async fn room(
     State(state): State<AppState>,
-    Path(room): Path<String>,
+    RoomParam(room): RoomParam,
     page: Page,
 ) -> Result<Response, AppError> {
-    let room = RoomName::parse(&room).ok_or(AppError::NotFound("room"))?;
     if let Identity::Guest(guest) = &page.identity {
         if !state.config.guests {
             let next = urlencode(&format!("/chat/{}/", room.as_str()));
@@ -147,11 +146,6 @@ async fn room(
 }
 
 /// Django's APPEND_SLASH: `/chat/x` redirects to `/chat/x/`.
-async fn add_slash(Path(room): Path<String>) -> Response {
-    match RoomName::parse(&room) {
-        Some(room) => {
-            Redirect::permanent(&format!("/chat/{}/", urlencode(room.as_str()))).into_response()
-        }
-        None => AppError::NotFound("room").into_response(),
-    }
+async fn add_slash(RoomParam(room): RoomParam) -> Redirect {
+    Redirect::permanent(&format!("/chat/{}/", urlencode(room.as_str())))
 }

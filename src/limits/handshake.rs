@@ -6,10 +6,9 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::address::AddressKey;
+use super::address::{AddressKey, ClientIp};
 use super::open::Slot;
 use super::refusal::Refusal;
-use crate::http::page::ClientIp;
 use crate::state::AppState;
 
 /// A handshake let through: the client's address and its connection's slot (`None` when uncounted).

@@ -33,7 +33,7 @@ use metrics::Counter;
 
 use crate::stats::Stats;
 
-pub use address::{AddressKey, TrustedProxies};
+pub use address::{AddressKey, ClientIp, TrustedProxies};
 pub use handshake::Admission;
 pub use open::Slot;
 pub use refusal::{Limit, Refusal};

@@ -29,11 +29,11 @@ use tokio::time::Instant;
 
 use crate::accounts::revocation::StaffFlag;
 use crate::accounts::{Identity, SignedIn};
+use crate::domain::rfc3339_ms;
 use crate::domain::{Role, RoomKind, RoomName, Username};
 use crate::storage::{
     Db, ModerationChange, ModerationEvent, SanctionRow, SanctionWrite, StoreError, now_ms,
 };
-use crate::ws::protocol::rfc3339_ms;
 
 pub use action::{
     Action, Done, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,

@@ -1,5 +1,5 @@
 //! Who is in each room (presence) and who is typing: ephemeral state, never stored, never numbered, never
-//! replayed (shared/DESIGN.md, invariant 5).
+//! replayed (docs/ARCHITECTURE.md, invariant 5).
 //!
 //! One entry per person: a person's sockets on this node are counted, and other nodes' claims on them are
 //! kept with an expiry. A person joins the room when their first socket anywhere arrives and leaves when
@@ -133,15 +133,15 @@ impl Frame<'_> {
     }
 }
 
-/// A socket's place in a room's presence: leaving the room when dropped.
-pub struct Seat {
+/// A socket's attendance in a room's presence: the socket leaves the room when it is dropped.
+pub struct Attendance {
     presence: Arc<Presence>,
     room: RoomName,
     key: Key,
     listens: bool,
 }
 
-impl Drop for Seat {
+impl Drop for Attendance {
     fn drop(&mut self) {
         self.presence.leave(&self.room, &self.key, self.listens);
     }
@@ -168,16 +168,16 @@ impl Presence {
         }
     }
 
-    /// A socket of `name` enters `room`; the person joins unless already here. Dropping the seat leaves.
-    /// `listens`: the socket gets ephemeral frames (a `chatweb.v2` client); a room where no socket does
-    /// gets none sent.
+    /// A socket of `name` enters `room`; the person joins unless already here. Dropping the attendance
+    /// leaves. `listens`: the socket gets ephemeral frames (a `chatweb.v2` client); a room where no socket
+    /// does gets none sent.
     pub fn enter(
         self: &Arc<Self>,
         room: &RoomName,
         name: &str,
         guest: bool,
         listens: bool,
-    ) -> Seat {
+    ) -> Attendance {
         let key = key(name, guest);
         let (first_here, joined, big) = {
             let mut rooms = self.lock();
@@ -218,7 +218,7 @@ impl Presence {
                 },
             );
         }
-        Seat {
+        Attendance {
             presence: self.clone(),
             room: room.clone(),
             key,

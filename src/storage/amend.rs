@@ -1,7 +1,7 @@
-//! Changes to a room's history (shared/DESIGN.md, invariant 5): each is stored as an event with the room's
-//! next id, and the messages it names change (a new text, or a tombstone), in one transaction. The room's
-//! row is locked first (the same `UPDATE rooms` that allocates the id), so concurrent writers on any node
-//! queue behind it, and a refusal (no such message, someone else's) rolls the id back with everything
+//! Changes to a room's history (docs/ARCHITECTURE.md, invariant 5): each is stored as an event with the
+//! room's next id, and the messages it names change (a new text, or a tombstone), in one transaction. The
+//! room's row is locked first (the same `UPDATE rooms` that allocates the id), so concurrent writers on any
+//! node queue behind it, and a refusal (no such message, someone else's) rolls the id back with everything
 //! else: ids stay gap-free. Membership changes take the same path, in `membership.rs`.
 
 use super::{

@@ -211,7 +211,7 @@ pub async fn open_existing(url: &str) -> Result<Option<Db>, StoreError> {
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Db::Postgres(sqlx::PgPool::connect(url).await?)
     } else {
-        return Err(StoreError::UnsupportedUrl(crate::config::redacted(url)));
+        return Err(StoreError::UnsupportedUrl(crate::redaction::redacted(url)));
     };
     // Before the first migration there is no `users` table: an empty database.
     let schema: Result<Option<i64>, sqlx::Error> = on_db!(&db, |pool| {

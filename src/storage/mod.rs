@@ -2,7 +2,7 @@
 //! on a single node, the [`RecentCache`] in front of it), sharing each read among everyone asking the same
 //! at once (`reads.rs`), and writes through one group-commit writer task
 //! ([`writer`]), so every message gets its room sequence number inside the transaction that stores it
-//! (shared/DESIGN.md, invariants 1 and 2).
+//! (docs/ARCHITECTURE.md, invariants 1 and 2).
 
 mod access;
 mod accounts;
@@ -12,6 +12,7 @@ mod archive;
 mod batch;
 mod checkpoint;
 mod db;
+mod heads;
 mod history;
 mod imports;
 mod marks;
@@ -85,7 +86,7 @@ pub struct StoredMessage {
     pub edited: bool,
 }
 
-/// What a stored row of a room's sequence is. Every row has its own room id (shared/DESIGN.md,
+/// What a stored row of a room's sequence is. Every row has its own room id (docs/ARCHITECTURE.md,
 /// invariant 5): a deletion is an event after the message it removes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MessageKind {
@@ -445,7 +446,7 @@ impl Engine {
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             Ok(Self::Postgres)
         } else {
-            Err(StoreError::UnsupportedUrl(crate::config::redacted(url)))
+            Err(StoreError::UnsupportedUrl(crate::redaction::redacted(url)))
         }
     }
 }

@@ -2,7 +2,7 @@
 //! stores it in one transaction; then a second task, the completer, updates the recent cache, hands the new
 //! messages to a [`CommitListener`] (which fans them out) and answers each sender, while the writer is
 //! already gathering and committing the next batch. At low load a batch is one message and adds no wait;
-//! under load the commit cost is shared by the whole batch (shared/DESIGN.md, "Group commit"). The
+//! under load the commit cost is shared by the whole batch (docs/ARCHITECTURE.md, "One message", step 2). The
 //! completer takes batches in commit order, so every listener and sender still hears of a message only
 //! after it is stored, and in the order the database gave the ids.
 //!

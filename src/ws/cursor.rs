@@ -1,5 +1,5 @@
 //! `Cursor`: a connection's place in its room, the last sequence number it delivered. It decides what to do
-//! with each live event so that a client sees `last + 1` next, always (shared/DESIGN.md, invariant 3).
+//! with each live event so that a client sees `last + 1` next, always (docs/ARCHITECTURE.md, invariant 3).
 
 /// What to do with a live event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

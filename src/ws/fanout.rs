@@ -1,18 +1,15 @@
 //! `Fanout`: the store writer's [`CommitListener`]. Encodes each committed message's frame once and
 //! publishes it to the room on the channel layer; every recipient shares those bytes. `StoreHeads` gives a
 //! channel layer the newest stored message of a room, encoded the same way, for resyncs, and the heads of
-//! many rooms in one query, for the heads check.
+//! many rooms (`Db::room_heads`), for the heads check.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::channels::{ChannelLayer, Event, HeadSource};
 use crate::domain::RoomName;
-use crate::storage::{Backend, CommitListener, Db, StoredMessage};
+use crate::storage::{Backend, CommitListener, StoredMessage};
 use crate::ws::protocol::message_frame;
-
-/// Rooms whose heads one query reads.
-const HEADS_PER_QUERY: usize = 500;
 
 /// Publishes committed messages to their rooms.
 pub struct Fanout {
@@ -74,41 +71,12 @@ impl HeadSource for StoreHeads {
     }
 
     async fn last_seqs(&self, rooms: &[RoomName]) -> Option<HashMap<RoomName, u64>> {
-        let db = self.backend.db();
-        let mut heads = HashMap::with_capacity(rooms.len());
-        for chunk in rooms.chunks(HEADS_PER_QUERY) {
-            match read_heads(&db, chunk).await {
-                Ok(rows) => heads.extend(rows.into_iter().filter_map(|(name, seq)| {
-                    Some((RoomName::parse(&name)?, u64::try_from(seq).ok()?))
-                })),
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read the rooms' heads for the heads check");
-                    return None;
-                }
+        match self.backend.db().room_heads(rooms).await {
+            Ok(heads) => Some(heads),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the rooms' heads for the heads check");
+                None
             }
-        }
-        Some(heads)
-    }
-}
-
-/// `(name, last_seq)` of each of `rooms` that exists, in one query.
-async fn read_heads(db: &Db, rooms: &[RoomName]) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    let names: Vec<String> = rooms.iter().map(|room| room.as_str().to_owned()).collect();
-    match db {
-        Db::Sqlite(pool) => {
-            let names = serde_json::to_string(&names).unwrap_or_else(|_| "[]".into());
-            sqlx::query_as(
-                "SELECT name, last_seq FROM rooms WHERE name IN (SELECT value FROM json_each(?))",
-            )
-            .bind(names)
-            .fetch_all(pool)
-            .await
-        }
-        Db::Postgres(pool) => {
-            sqlx::query_as("SELECT name, last_seq FROM rooms WHERE name = ANY($1)")
-                .bind(names)
-                .fetch_all(pool)
-                .await
         }
     }
 }

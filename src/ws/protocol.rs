@@ -5,9 +5,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use time::OffsetDateTime;
 
-use crate::domain::{BodyError, MessageBody};
+use crate::domain::{BodyError, MessageBody, rfc3339_ms};
 use crate::moderation::{
     Action, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
 };
@@ -524,22 +523,6 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
     .encode()
 }
 
-/// Formats milliseconds since the epoch as RFC 3339 UTC with millisecond precision.
-pub fn rfc3339_ms(ms: i64) -> String {
-    let t = OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,19 +704,6 @@ mod tests {
         let error =
             parse_client_frame(r#"{"type":"kick","client_id":"k"}"#, 16).expect_err("no user");
         assert_eq!(error.client_id.as_deref(), Some("k"));
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc_with_milliseconds() {
-        assert_eq!(rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339_ms(1_795_000_000_123), "2026-11-18T11:06:40.123Z");
-        assert!(
-            time::OffsetDateTime::parse(
-                &rfc3339_ms(1_795_000_000_123),
-                &time::format_description::well_known::Rfc3339
-            )
-            .is_ok()
-        );
     }
 
     #[test]

@@ -4,12 +4,12 @@
 //! and a node delivers only its own cluster's payloads about the channel's room (`wire.rs`).
 //!
 //! Redis may drop what it carries (a reconnect, a full output buffer, a node that died between commit and
-//! PUBLISH). Nothing depends on it: a receiver that sees a gap reads it from the store (shared/DESIGN.md,
+//! PUBLISH). Nothing depends on it: a receiver that sees a gap reads it from the store (docs/ARCHITECTURE.md,
 //! invariant 3), and the heads check (`heal.rs`) compares every served room with the store every couple of
-//! seconds and after every reconnect, so a lost tail heals without waiting for the next message.
-//! Publishing never blocks the store writer: events go through a byte-bounded outbox (`outbox.rs`) to a
-//! publisher task that pipelines them and drains them when the node stops (`publisher.rs`). Every Redis
-//! call has a timeout, and a join never waits on Redis longer than [`JOIN_WAIT`] (`subscriber.rs`).
+//! seconds and after every reconnect, so a lost tail heals without waiting for the next message. Publishing
+//! never blocks the store writer: events go through a byte-bounded outbox (`outbox.rs`) to a publisher task
+//! that pipelines them and drains them when the node stops (`publisher.rs`). Every Redis call has a timeout,
+//! and a join never waits on Redis longer than [`JOIN_WAIT`] (`subscriber.rs`).
 
 mod heal;
 mod outbox;

@@ -15,11 +15,11 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Consumer, End};
-use crate::storage::{Appended, StoreError};
+use crate::storage::{Outcome, StoreError};
 use crate::ws::protocol::ServerFrame;
 
-/// The store's answer to one send.
-pub(super) type Outcome = oneshot::Receiver<Result<Appended, StoreError>>;
+/// Where the store's answer to one send (its [`Outcome`]) arrives.
+pub(super) type OutcomeReceiver = oneshot::Receiver<Outcome>;
 
 /// One of the client's sends (or refused frames) not answered yet.
 pub(super) struct Pending {
@@ -29,14 +29,14 @@ pub(super) struct Pending {
 
 enum State {
     /// The writer has it; its outcome comes on this channel.
-    Waiting(Outcome),
+    Waiting(OutcomeReceiver),
     /// The answer is known: this frame (none for a stored send without `client_id`).
     Ready(Option<Box<str>>),
 }
 
 impl Pending {
     /// A send the writer took; answered once its outcome comes.
-    pub(super) fn waiting(client_id: Option<Arc<str>>, outcome: Outcome) -> Self {
+    pub(super) fn waiting(client_id: Option<Arc<str>>, outcome: OutcomeReceiver) -> Self {
         Self {
             client_id,
             state: State::Waiting(outcome),
@@ -82,10 +82,7 @@ pub(super) async fn next_answer(pending: &mut VecDeque<Pending>) -> Option<Box<s
 
 /// The frame telling the sender how its message fared: an ack once stored (only for a `client_id` send;
 /// plain Channels clients see their message arrive instead), an error frame otherwise.
-fn outcome_frame(
-    client_id: Option<&str>,
-    outcome: &Result<Appended, StoreError>,
-) -> Option<String> {
+fn outcome_frame(client_id: Option<&str>, outcome: &Outcome) -> Option<String> {
     let frame = match (outcome, client_id) {
         (Ok(_), None) => return None,
         (Ok(appended), Some(client_id)) => ServerFrame::Ack {
@@ -149,7 +146,7 @@ fn unknown_frame(client_id: Option<&str>) -> String {
 
 impl Consumer {
     /// Queues the answer to a send the writer took.
-    pub(super) fn await_outcome(&mut self, client_id: Option<Arc<str>>, outcome: Outcome) {
+    pub(super) fn await_outcome(&mut self, client_id: Option<Arc<str>>, outcome: OutcomeReceiver) {
         self.pending.push_back(Pending::waiting(client_id, outcome));
     }
 

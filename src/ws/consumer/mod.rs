@@ -2,7 +2,7 @@
 //! the store's answers to this client's sends, a ping tick and the shutdown signal.
 //!
 //! The connection remembers `last`, the last room sequence number it delivered, and only ever delivers
-//! `last + 1` next (shared/DESIGN.md, invariant 3). A live event further ahead, or a `Lagged` receiver,
+//! `last + 1` next (docs/ARCHITECTURE.md, invariant 3). A live event further ahead, or a `Lagged` receiver,
 //! means "read the missing range from the store first", at the socket's own pace, a page per turn of the
 //! loop (`replay.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
@@ -30,7 +30,7 @@ use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::RoomName;
 use crate::limits::ConnectionLimits;
-use crate::presence::Seat;
+use crate::presence::Attendance;
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::StoreError;
@@ -118,7 +118,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         limits,
         rules,
         cursor: Cursor::default(),
-        seat: None,
+        attendance: None,
         pending: VecDeque::new(),
         catching_up: None,
         last_heard: Instant::now(),
@@ -127,7 +127,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         let end = consumer.serve(since).await;
         // Gone from presence before the close handshake ends: a peer whose close completed is no longer
         // listed anywhere.
-        consumer.seat = None;
+        consumer.attendance = None;
         // Boxed: rare paths keep their state on the heap only while they run, so an idle
         // connection's task stays small.
         Box::pin(consumer.close(&end)).await;
@@ -159,7 +159,7 @@ struct Consumer {
     /// The last room sequence number delivered to this client.
     cursor: Cursor,
     /// This socket's place in the room's presence (leaves when dropped).
-    seat: Option<Seat>,
+    attendance: Option<Attendance>,
     /// The answers owed to this client's sends, oldest first; the writer answers them in order.
     pending: VecDeque<Pending>,
     /// The catch-up from the store in progress, if any (boxed: most connections have none).
@@ -173,7 +173,7 @@ impl Consumer {
         // In presence before subscribing: the others hear the join, this socket does not; its snapshot,
         // taken after subscribing, lists it and anyone who came or went meanwhile.
         let guest = self.identity.user().is_none();
-        self.seat = Some(self.state.presence.enter(
+        self.attendance = Some(self.state.presence.enter(
             &self.room,
             self.identity.name().as_str(),
             guest,
