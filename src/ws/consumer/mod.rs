@@ -301,6 +301,10 @@ impl Consumer {
             .kept(&self.room)
             .await
             .map_err(End::Store)?;
+        if head > 0 {
+            // Whatever the cursor says while the catch-up runs, a send here creates no room.
+            self.limits.room_has_messages();
+        }
         self.cursor = Cursor::at(since.min(head));
         // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is. A client
         // already at the head cannot be before the cut.
@@ -391,6 +395,7 @@ impl Consumer {
                 // The event was committed before it was published: the catch-up reads it from the
                 // store, with everything missing before it.
                 Stats::add(&self.state.stats.catch_ups, 1);
+                self.limits.room_has_messages();
                 self.begin_catch_up(false, Some(event.seq));
                 return Ok(false);
             }
