@@ -12,6 +12,7 @@ mod client_js;
 mod cluster;
 mod django;
 mod edge;
+mod engines;
 mod errors;
 mod faults;
 mod handshake;
