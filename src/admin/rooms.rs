@@ -12,7 +12,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{Back, PAGE_SIZE, Staff, done, paginate};
-use crate::domain::RoomName;
+use crate::domain::{ClientIdOwner, RoomName};
 use crate::error::AppError;
 use crate::http::page::urlencode;
 use crate::state::AppState;
@@ -79,6 +79,7 @@ async fn amend(
             action,
             author_only: false,
             client_id: None,
+            owner: ClientIdOwner::user(staff.user.id),
         })
         .await?;
     let detail = format!("event {}", event.seq);

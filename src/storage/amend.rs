@@ -2,7 +2,7 @@
 //! next id, and the messages it names change (a new text, or a tombstone), in one transaction. The room's
 //! row is locked first (the same `UPDATE rooms` that allocates the id), so concurrent writers on any node
 //! queue behind it, and a refusal (no such message, someone else's) rolls the id back with everything
-//! else: ids stay gap-free.
+//! else: ids stay gap-free. A repeated `client_id` is recognised per room and owner, as a message's is.
 
 use super::{
     Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage,
@@ -22,14 +22,17 @@ pub(super) async fn amend(
 ) -> Result<Appended, StoreError> {
     let room = amendment.room.as_str();
     let client_id = amendment.client_id.as_deref();
+    // Stored beside a client id only, as a message's is.
+    let owner = client_id.map(|_| amendment.owner.as_str());
     on_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        if let Some(client_id) = client_id {
+        if let (Some(client_id), Some(owner)) = (client_id, owner) {
             let seen: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ROW_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
-                 WHERE r.name = $1 AND m.client_id = $2"
+                 WHERE r.name = $1 AND m.sender_key = $2 AND m.client_id = $3"
             )))
             .bind(room)
+            .bind(owner)
             .bind(client_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -117,8 +120,8 @@ pub(super) async fn amend(
             }
         };
         sqlx::query(
-            "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id, kind, target) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id, kind, target, \
+             sender_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(room_id)
         .bind(seq)
@@ -129,6 +132,7 @@ pub(super) async fn amend(
         .bind(amendment.actor_id)
         .bind(kind)
         .bind(target)
+        .bind(owner)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -54,6 +54,11 @@ fn migrator() -> Migrator {
             "retention",
             include_str!("../../migrations/sqlite/0006_retention.sql"),
         ),
+        (
+            7,
+            "client id sender",
+            include_str!("../../migrations/sqlite/0007_client_id_sender.sql"),
+        ),
     ])
 }
 

@@ -4,7 +4,8 @@
 //! browser page can send, may omit it). Like `AuthMiddlewareStack`, the consumer knows who is speaking.
 //! Before anything else, the client's address must be within its handshake rate and open-connection
 //! cap, and a full-history replay within the client's replay rate (src/limits/): else 429. A person banned
-//! from the room is refused with 403 (src/moderation/).
+//! from the room is refused with 403 (src/moderation/). The connection's `client_id`s belong to its
+//! account, or to a guest's guest id (`domain::ClientIdOwner`), decided here once.
 
 mod consumer;
 pub mod cursor;
@@ -96,6 +97,9 @@ async fn chat_socket(
         .enter(&room, &identity)
         .map_err(|_| AppError::Forbidden("you are banned from this room"))?;
     let sender = SenderKey::new(identity.user_id(), admission.address);
+    // Once per connection: every send of the socket shares it. A guest without a guest id gets one here,
+    // set on the handshake's response (a client that keeps no cookie gets a new one each time).
+    let owner = identity.client_id_owner();
     if let Some(since) = since
         && state.limits.replays_limited()
     {
@@ -127,6 +131,7 @@ async fn chat_socket(
         state,
         room,
         identity,
+        owner,
         since,
         v2,
         watch,

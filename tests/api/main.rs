@@ -18,6 +18,7 @@ mod faults;
 mod handshake;
 mod helpers;
 mod history;
+mod idempotency;
 mod keepalive;
 mod live;
 mod manage;
