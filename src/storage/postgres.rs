@@ -139,7 +139,9 @@ impl Backend for PostgresBackend {
                 key_ids.push(client_id);
             }
         }
-        let mut stored: HashMap<(i64, String, String), super::StoredMessage> = HashMap::new();
+        // Rows only for repeats (usually none): what each is a repeat of is looked up by reference, so a
+        // new send costs no allocation here.
+        let mut found = Vec::new();
         if !key_ids.is_empty() {
             let rows: Vec<super::KeyedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT m.room_id, m.sender_key, m.client_id, {ROW_COLUMNS} FROM messages m \
@@ -151,8 +153,14 @@ impl Backend for PostgresBackend {
             .bind(&key_ids)
             .fetch_all(&mut *tx)
             .await?;
-            stored.extend(rows.into_iter().map(super::keyed));
+            found = rows.into_iter().map(super::keyed).collect();
         }
+        let stored: HashMap<(i64, &str, &str), &StoredMessage> = found
+            .iter()
+            .map(|((room_id, owner, id), message)| {
+                ((*room_id, owner.as_str(), id.as_str()), message)
+            })
+            .collect();
 
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut inserts: Vec<(i64, usize, u64)> = Vec::with_capacity(batch.len());
@@ -162,8 +170,8 @@ impl Backend for PostgresBackend {
             let room_stored = batch::client_keys(batch, indexes)
                 .into_iter()
                 .filter_map(|key @ (owner, id)| {
-                    let found = stored.remove(&(room_id, owner.to_owned(), id.to_owned()))?;
-                    Some((key, found))
+                    let original: &StoredMessage = stored.get(&(room_id, owner, id))?;
+                    Some((key, original.clone()))
                 })
                 .collect();
             let head = (to_u64(last_seq), locked);
