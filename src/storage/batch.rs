@@ -1,9 +1,8 @@
 //! Planning one committed batch, shared by every backend: group the batch by room (in name order, so that
 //! nodes writing to the same rooms lock them in the same order), recognise repeated `client_id`s (per
-//! owner: another sender's same `client_id` is a message of its own), and hand
-//! out sequence numbers after the room's last one; and telling a batch the database refused for what one of
-//! its messages holds from one it could not write at all ([`refuses_data`]). The backend does the I/O; this
-//! does the arithmetic.
+//! owner: another sender's same `client_id` is a message of its own), and hand out sequence numbers after
+//! the room's last one; and telling a batch the database refused for what one of its messages holds from
+//! one it could not write at all ([`refuses_data`]). The backend does the I/O; this does the arithmetic.
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -1,9 +1,10 @@
 //! The SQL of `chatweb import-django` (the rest is in `django/`): the accounts a run links authors to,
 //! users inserted without ever overwriting one (the unique `username_key` decides), each room's state
 //! before its messages go in, and messages appended after a room's last id in one transaction per chunk,
-//! each with `client_id` `django:<id>` owned by `import` (`domain::ClientIdOwner::import`), so a second run
-//! finds what the first one stored through the `messages_sender_client_id` index. One text per query for both engines (see [`Db`]); it runs with the server
-//! stopped, so it writes beside no writer task and no cache.
+//! each with `client_id` `django:<id>` owned by `import` (`domain::ClientIdOwner::import`), so a second
+//! run finds what the first one stored through the `messages_sender_client_id` index. One text per query
+//! for both engines (see [`Db`]); it runs with the server stopped, so it writes beside no writer task and
+//! no cache.
 
 use std::collections::HashSet;
 
