@@ -1,5 +1,5 @@
-//! Every route of a node (Django's `urls.py`): the pages, the admin and the socket, behind CSRF protection
-//! and request tracing.
+//! Every route of a node (Django's `urls.py`): the pages, the admin and the socket, behind CSRF protection,
+//! the guest id cookie, and request tracing.
 
 use axum::Router;
 use tower_http::trace::TraceLayer;
@@ -15,6 +15,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::ws::router())
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::accounts::csrf::protect(secure_cookies, request, next)
+        }))
+        // A guest's page or handshake without a guest id gets one (src/accounts/guest_id.rs).
+        .layer(axum::middleware::from_fn(move |request, next| {
+            crate::accounts::guest_id::keep(secure_cookies, request, next)
         }))
         // Read-only JSON, outside CSRF so that its errors stay JSON (src/api/mod.rs says why).
         .merge(crate::api::router())

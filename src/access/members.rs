@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Access, Grant};
 use crate::accounts::{SignedIn, secret};
-use crate::domain::{Role, RoomKind, RoomName, Username};
+use crate::domain::{ClientIdOwner, Role, RoomKind, RoomName, Username};
 use crate::storage::{
     Amend, Amendment, MemberChange, MemberRow, NewInvite, NewRoom, StoreError, now_ms,
 };
@@ -419,6 +419,7 @@ impl Access {
                 action,
                 author_only: false,
                 client_id: None,
+                owner: ClientIdOwner::user(actor.id),
             })
             .await?;
         Ok(())

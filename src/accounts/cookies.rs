@@ -1,5 +1,6 @@
 //! Reading and setting the cookies accounts use: the session (`sessionid`, HttpOnly), the CSRF token
-//! (`csrftoken`, readable by pages, like Django's) and a guest's nickname (`chatweb_nickname`).
+//! (`csrftoken`, readable by pages, like Django's), a guest's nickname (`chatweb_nickname`) and a guest's
+//! id (`chatweb_guest`, HttpOnly: see `guest_id.rs`).
 
 use axum::http::header::COOKIE;
 use axum::http::{HeaderMap, HeaderValue};
@@ -10,6 +11,8 @@ pub const SESSION_COOKIE: &str = "sessionid";
 pub const CSRF_COOKIE: &str = "csrftoken";
 /// The cookie the lobby keeps a guest's nickname in.
 pub const NICKNAME_COOKIE: &str = "chatweb_nickname";
+/// The cookie that tells one guest's browser from another's (their `client_id`s are theirs alone).
+pub const GUEST_COOKIE: &str = "chatweb_guest";
 
 /// The value of cookie `name` in the request, if sent.
 pub fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {

@@ -10,7 +10,8 @@ use axum::http::request::Parts;
 
 use super::Accounts;
 use super::cookies::{NICKNAME_COOKIE, SESSION_COOKIE, cookie};
-use crate::domain::Username;
+use super::guest_id::GuestId;
+use crate::domain::{ClientIdOwner, Username};
 use crate::error::AppError;
 
 /// How a signed-in request proved who it is.
@@ -42,6 +43,9 @@ pub struct Guest {
     pub name: Username,
     /// The nickname belongs to a registered user, so the guest cannot use it.
     pub name_taken: bool,
+    /// Which browser: its guest id cookie, made when first asked for (`guest_id.rs`). It, not the
+    /// nickname (two guests may share one), is whose `client_id`s the guest's sends carry.
+    pub id: GuestId,
 }
 
 /// Who is making a request.
@@ -83,6 +87,15 @@ impl Identity {
     /// Whether this is a staff user.
     pub fn is_staff(&self) -> bool {
         self.user().is_some_and(|u| u.is_staff)
+    }
+
+    /// Whose `client_id`s this identity's sends carry: the account, or the guest's guest id (made now,
+    /// and set on the response, if the request brought none). Built once per connection.
+    pub fn client_id_owner(&self) -> ClientIdOwner {
+        match self {
+            Self::User(user) => ClientIdOwner::user(user.id),
+            Self::Guest(guest) => ClientIdOwner::guest(guest.id.value()),
+        }
     }
 }
 
@@ -131,7 +144,16 @@ where
         } else {
             let name = nickname(&parts.headers);
             let name_taken = !name.is_anonymous() && accounts.name_registered(&name).await?;
-            Identity::Guest(Guest { name, name_taken })
+            let id = parts
+                .extensions
+                .get::<GuestId>()
+                .cloned()
+                .unwrap_or_default();
+            Identity::Guest(Guest {
+                name,
+                name_taken,
+                id,
+            })
         };
         parts.extensions.insert(identity.clone());
         Ok(identity)

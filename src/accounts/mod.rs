@@ -5,6 +5,7 @@
 
 pub mod cookies;
 pub mod csrf;
+pub mod guest_id;
 mod identity;
 pub mod password;
 pub mod revocation;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 use axum::http::{HeaderMap, HeaderValue};
 
+pub use guest_id::GuestId;
 pub use identity::{Credential, Guest, Identity, SignedIn, nickname};
 pub use password::PasswordError;
 pub use revocation::{Revocations, Watch};

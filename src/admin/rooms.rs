@@ -12,8 +12,8 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::{Back, PAGE_SIZE, Staff, done, paginate};
-use crate::domain::RoomName;
 use crate::domain::rfc3339_ms;
+use crate::domain::{ClientIdOwner, RoomName};
 use crate::error::AppError;
 use crate::http::page::urlencode;
 use crate::http::room_param::RoomParam;
@@ -80,6 +80,7 @@ async fn amend(
             action,
             author_only: false,
             client_id: None,
+            owner: ClientIdOwner::user(staff.user.id),
         })
         .await?;
     let detail = format!("event {}", event.seq);

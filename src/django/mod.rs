@@ -2,10 +2,10 @@
 //! (SQLite or PostgreSQL: `source.rs`) and writes into chatweb's, migrated first: users from `auth_user`
 //! with their password hashes as they are (`users.rs`), then messages from `chatapp_message` per room in
 //! timestamp order, appended after each room's last id with their original timestamps and authors
-//! (`messages.rs`). Each imported message carries `client_id` `django:<id>` in the room's unique
-//! `messages_client_id` index, so a second run imports nothing twice. `--dry-run` reads both databases
-//! and writes nothing. It runs with the server stopped: the server's cache of recent messages would not
-//! see the rows. Logging in with a Django hash is `hashers.rs`, used by `accounts::password`.
+//! (`messages.rs`). Each imported message carries `client_id` `django:<id>`, owned by `import`, in the
+//! unique `messages_sender_client_id` index, so a second run imports nothing twice. `--dry-run` reads
+//! both databases and writes nothing. It runs with the server stopped: the server's cache of recent
+//! messages would not see the rows. Logging in with a Django hash is `hashers.rs`, used by `accounts::password`.
 
 pub mod hashers;
 mod messages;

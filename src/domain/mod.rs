@@ -1,6 +1,8 @@
-//! Validated values, each with a `parse` constructor (holding one means the value is valid), and the one
-//! way a timestamp is written (`rfc3339_ms`).
+//! Validated values, each with a `parse` constructor (or, like `ClientIdOwner`, only constructors that
+//! cannot make an invalid one; holding one means the value is valid), and the one way a timestamp is
+//! written (`rfc3339_ms`).
 
+mod client_id_owner;
 mod invisible;
 mod message_body;
 mod room_kind;
@@ -8,6 +10,7 @@ mod room_name;
 mod timestamp;
 mod username;
 
+pub use client_id_owner::{ClientIdOwner, IMPORT};
 pub use message_body::{BodyError, MessageBody};
 pub use room_kind::{Role, RoomKind};
 pub use room_name::RoomName;

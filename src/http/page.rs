@@ -1,5 +1,5 @@
 //! What every page shares: rendering a template with the base layout's context (who you are, the CSRF
-//! token for its forms), the client's address, and safe `next` redirects.
+//! token for its forms), a guest's guest id cookie, the client's address, and safe `next` redirects.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -24,6 +24,11 @@ impl FromRequestParts<AppState> for Page {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let identity = Identity::from_request_parts(parts, state).await?;
+        if let Identity::Guest(guest) = &identity {
+            // A guest's page hands the browser its guest id (set on the response when new), so the
+            // page's socket sends come with it (src/accounts/guest_id.rs).
+            guest.id.value();
+        }
         let csrf = parts
             .extensions
             .get::<CsrfToken>()

@@ -9,7 +9,9 @@
 //!
 //! What a new room is: rooms come into existence with their first stored message (a join of a room that
 //! has none creates nothing in the database, and the recent cache keeps no room that does not exist), so a
-//! connection that sends into a room it found empty counts one new room against its address, once.
+//! connection that sends into a room it found empty counts one new room against its address, once. Found
+//! empty: it has delivered nothing, and neither a resume (which reads the room's head) nor a live event
+//! showed that the room has messages; a catch-up still running does not exempt the send.
 //!
 //! Memory: the keyed buckets live in sharded maps; [`Limits::forget_idle`], run every few seconds, drops
 //! every key whose bucket is full again (indistinguishable from a key never seen), so the maps hold only
@@ -213,7 +215,7 @@ impl Limits {
             sends: self.send_quota.map(RateLimiter::direct),
             frames: self.frame_quota.map(RateLimiter::direct),
             told: false,
-            room_counted: false,
+            room_not_new: false,
             _slot: slot,
         }
     }
@@ -267,8 +269,9 @@ pub struct ConnectionLimits {
     frames: Option<DefaultDirectRateLimiter>,
     /// The client was told about the current run of dropped frames.
     told: bool,
-    /// This connection already counted the room as new.
-    room_counted: bool,
+    /// This connection's sends create no room: it counted its room as new once already, or learnt that
+    /// the room has messages.
+    room_not_new: bool,
     /// The open-connection count, given back when the connection ends.
     _slot: Option<Slot>,
 }
@@ -311,7 +314,7 @@ impl ConnectionLimits {
         if let Some(Err(not_until)) = limits.senders.as_ref().map(|b| b.check_key(&self.sender)) {
             return Err(limits.refused(Limit::Sends, not_until.wait_time_from(now())));
         }
-        if room_was_empty && !self.room_counted {
+        if room_was_empty && !self.room_not_new {
             if let Some(Err(not_until)) = limits
                 .new_rooms
                 .as_ref()
@@ -319,9 +322,15 @@ impl ConnectionLimits {
             {
                 return Err(limits.refused(Limit::NewRooms, not_until.wait_time_from(now())));
             }
-            self.room_counted = true;
+            self.room_not_new = true;
         }
         Ok(())
+    }
+
+    /// The connection learnt that its room has messages (a resume read its head, a live event came): its
+    /// sends create no room, whatever it has delivered so far.
+    pub fn room_has_messages(&mut self) {
+        self.room_not_new = true;
     }
 
     /// A resume frame from `since` with the room's newest id `head` (see [`Limits::replay`]).
@@ -430,6 +439,12 @@ mod tests {
         );
         let refusal = second.send(&limits, true).expect_err("a second new room");
         assert_eq!(refusal.limit, Limit::NewRooms);
+        let mut resumed = limits.connection(SenderKey::Guest(ip), ip, None);
+        resumed.room_has_messages();
+        assert!(
+            resumed.send(&limits, true).is_ok(),
+            "a room known to have messages is not new"
+        );
         let elsewhere = address("192.0.2.2");
         let mut third = limits.connection(SenderKey::Guest(elsewhere), elsewhere, None);
         assert!(third.send(&limits, true).is_ok());

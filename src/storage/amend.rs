@@ -2,7 +2,8 @@
 //! room's next id, and the messages it names change (a new text, or a tombstone), in one transaction. The
 //! room's row is locked first (the same `UPDATE rooms` that allocates the id), so concurrent writers on any
 //! node queue behind it, and a refusal (no such message, someone else's) rolls the id back with everything
-//! else: ids stay gap-free. Membership changes take the same path, in `membership.rs`.
+//! else: ids stay gap-free. A repeated `client_id` is recognised per room and owner, as a
+//! message's is. Membership changes take the same path, in `membership.rs`.
 
 use super::{
     Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage,
@@ -34,14 +35,17 @@ pub(super) async fn amend(
 async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended, StoreError> {
     let room = amendment.room.as_str();
     let client_id = amendment.client_id.as_deref();
+    // Stored beside a client id only, as a message's is.
+    let owner = client_id.map(|_| amendment.owner.as_str());
     on_db!(db, |pool| {
         let mut tx = pool.begin().await?;
-        if let Some(client_id) = client_id {
+        if let (Some(client_id), Some(owner)) = (client_id, owner) {
             let seen: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ROW_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
-                 WHERE r.name = $1 AND m.client_id = $2"
+                 WHERE r.name = $1 AND m.sender_key = $2 AND m.client_id = $3"
             )))
             .bind(room)
+            .bind(owner)
             .bind(client_id)
             .fetch_optional(&mut *tx)
             .await?;
@@ -132,8 +136,8 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
             }
         };
         sqlx::query(
-            "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id, kind, target) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id, kind, target, \
+             sender_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(room_id)
         .bind(seq)
@@ -144,6 +148,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
         .bind(amendment.actor_id)
         .bind(kind)
         .bind(target)
+        .bind(owner)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

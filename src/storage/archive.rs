@@ -2,12 +2,14 @@
 //! keyset (name, then id), so an export holds one page in memory whatever the database's size; and an
 //! import written one chunk per transaction, in which each row is either recognised as already stored
 //! (skipped), stored under its own id (a room this import created), or appended after the room's last id
-//! with a `client_id` of `import:<room>:<id>`, so a second import of the same file stores nothing twice.
+//! with a `client_id` of `import:<room>:<id>` owned by `import` (`domain::ClientIdOwner::import`), so a
+//! second import of the same file stores nothing twice.
 //! One text per query for both engines (see [`Db`]).
 
 use std::collections::HashMap;
 
 use super::{Db, StoreError, on_db, to_i64, to_u64};
+use crate::domain::IMPORT;
 
 /// A room with its id, for paging through its rows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -238,7 +240,11 @@ impl Db {
             let mut by_key: HashMap<String, i64> = HashMap::new();
             let mut query =
                 sqlx::QueryBuilder::new("SELECT client_id, seq FROM messages WHERE room_id = ");
-            query.push_bind(room_id).push(" AND client_id IN (");
+            query
+                .push_bind(room_id)
+                .push(" AND sender_key = ")
+                .push_bind(IMPORT)
+                .push(" AND client_id IN (");
             let mut list = query.separated(", ");
             for (row, _) in rows {
                 list.push_bind(format!("{prefix}{}", row.seq));
@@ -314,8 +320,8 @@ impl Db {
             }
             if !inserts.is_empty() {
                 let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id, \
-                     kind, target, deleted, edited) ",
+                    "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
+                     author_id, kind, target, deleted, edited) ",
                 );
                 insert.push_values(&inserts, |mut values, (i, seq, client_id)| {
                     let (row, author_id) = &rows[*i];
@@ -329,6 +335,7 @@ impl Db {
                         .push_bind(row.author.as_str())
                         .push_bind(row.body.as_str())
                         .push_bind(client_id.as_deref())
+                        .push_bind(client_id.as_ref().map(|_| IMPORT))
                         .push_bind(row.ts_ms)
                         .push_bind(*author_id)
                         .push_bind(row.kind)

@@ -1,8 +1,8 @@
 //! Planning one committed batch, shared by every backend: group the batch by room (in name order, so that
-//! nodes writing to the same rooms lock them in the same order), recognise repeated `client_id`s, and hand
-//! out sequence numbers after the room's last one; and telling a batch the database refused for what one of
-//! its messages holds from one it could not write at all ([`refuses_data`]). The backend does the I/O; this
-//! does the arithmetic.
+//! nodes writing to the same rooms lock them in the same order), recognise repeated `client_id`s (per
+//! owner: another sender's same `client_id` is a message of its own), and hand out sequence numbers after
+//! the room's last one; and telling a batch the database refused for what one of its messages holds from
+//! one it could not write at all ([`refuses_data`]). The backend does the I/O; this does the arithmetic.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,11 +17,20 @@ pub(super) fn by_room(batch: &[NewMessage]) -> BTreeMap<&str, Vec<usize>> {
     rooms
 }
 
-/// The `client_id`s of the messages at `indexes`.
-pub(super) fn client_ids<'a>(batch: &'a [NewMessage], indexes: &[usize]) -> Vec<&'a str> {
+/// What recognises a repeated send: (owner's `sender_key`, `client_id`).
+pub(super) type ClientKey<'a> = (&'a str, &'a str);
+
+/// The message's [`ClientKey`], if it has a `client_id`.
+pub(super) fn client_key(message: &NewMessage) -> Option<ClientKey<'_>> {
+    let client_id = message.client_id.as_deref()?;
+    Some((message.owner.as_str(), client_id))
+}
+
+/// The [`ClientKey`]s of the messages at `indexes`.
+pub(super) fn client_keys<'a>(batch: &'a [NewMessage], indexes: &[usize]) -> Vec<ClientKey<'a>> {
     indexes
         .iter()
-        .filter_map(|&i| batch[i].client_id.as_deref())
+        .filter_map(|&i| client_key(&batch[i]))
         .collect()
 }
 
@@ -35,21 +44,22 @@ pub(super) struct RoomPlan {
     pub inserts: Vec<(usize, u64)>,
 }
 
-/// Assigns sequence numbers after `last_seq` to the messages at `indexes`, except those whose `client_id`
-/// is already stored (`stored`, by client id) or appears earlier in the batch: those are duplicates. In a
+/// Assigns sequence numbers after `last_seq` to the messages at `indexes`, except those whose
+/// [`ClientKey`] is already stored (`stored`) or appears earlier in the batch: those are duplicates. In a
 /// `locked` room only duplicates succeed (their original is stored); every new message is refused alone.
-pub(super) fn plan_room(
-    batch: &[NewMessage],
+pub(super) fn plan_room<'a>(
+    batch: &'a [NewMessage],
     indexes: &[usize],
     (mut last_seq, locked): (u64, bool),
-    mut stored: HashMap<String, StoredMessage>,
+    mut stored: HashMap<ClientKey<'a>, StoredMessage>,
     now_ms: i64,
 ) -> RoomPlan {
     let mut outcomes = Vec::with_capacity(indexes.len());
     let mut inserts = Vec::with_capacity(indexes.len());
     for &i in indexes {
         let message = &batch[i];
-        if let Some(original) = message.client_id.as_deref().and_then(|id| stored.get(id)) {
+        let key = client_key(message);
+        if let Some(original) = key.and_then(|key| stored.get(&key)) {
             outcomes.push((
                 i,
                 Ok(Appended {
@@ -73,8 +83,8 @@ pub(super) fn plan_room(
             kind: MessageKind::Message,
             edited: false,
         };
-        if let Some(id) = message.client_id.as_deref() {
-            stored.insert(id.to_owned(), appended.clone());
+        if let Some(key) = key {
+            stored.insert(key, appended.clone());
         }
         inserts.push((i, last_seq));
         outcomes.push((
@@ -155,7 +165,7 @@ pub(super) fn in_batch_order(len: usize, outcomes: Vec<(usize, Outcome)>) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{MessageBody, RoomName, Username};
+    use crate::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 
     fn message(room: &str, client_id: Option<&str>) -> NewMessage {
         NewMessage {
@@ -163,6 +173,7 @@ mod tests {
             author: Username::anonymous(),
             body: MessageBody::parse("hi", 10).expect("body"),
             client_id: client_id.map(Into::into),
+            owner: ClientIdOwner::guest("a"),
             author_id: None,
         }
     }
@@ -188,6 +199,37 @@ mod tests {
         let dup = dup.1.as_ref().expect("stored");
         assert!(dup.duplicate);
         assert_eq!(dup.message.seq, 8);
+    }
+
+    #[test]
+    fn the_same_client_id_from_two_owners_is_two_messages() {
+        let bob = NewMessage {
+            owner: ClientIdOwner::guest("b"),
+            ..message("r", Some("x"))
+        };
+        let batch = [
+            message("r", Some("x")),
+            bob.clone(),
+            message("r", Some("x")),
+            bob,
+        ];
+        let rooms = by_room(&batch);
+        let plan = plan_room(&batch, &rooms["r"], (0, false), HashMap::new(), 1);
+        assert_eq!(plan.inserts, [(0, 1), (1, 2)]);
+        let outcomes = in_batch_order(4, plan.outcomes);
+        let seen: Vec<_> = outcomes
+            .iter()
+            .map(|o| o.as_ref().map(|a| (a.message.seq, a.duplicate)).ok())
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                Some((1, false)),
+                Some((2, false)),
+                Some((1, true)),
+                Some((2, true))
+            ]
+        );
     }
 
     #[tokio::test]
@@ -231,7 +273,7 @@ mod tests {
             kind: MessageKind::Message,
             edited: false,
         };
-        let stored = HashMap::from([("old".to_owned(), original)]);
+        let stored = HashMap::from([(("g:a", "old"), original)]);
         let plan = plan_room(&batch, &rooms["r"], (3, true), stored, 1);
         assert!(plan.inserts.is_empty());
         assert_eq!(plan.last_seq, 3);

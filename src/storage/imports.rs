@@ -1,15 +1,17 @@
 //! The SQL of `chatweb import-django` (the rest is in `django/`): the accounts a run links authors to,
 //! users inserted without ever overwriting one (the unique `username_key` decides), each room's state
 //! before its messages go in, and messages appended after a room's last id in one transaction per chunk,
-//! each with `client_id` `django:<id>`, so a second run finds what the first one stored through the
-//! `messages_client_id` index. One text per query for both engines (see [`Db`]); it runs with the server
-//! stopped, so it writes beside no writer task and no cache.
+//! each with `client_id` `django:<id>` owned by `import` (`domain::ClientIdOwner::import`), so a second
+//! run finds what the first one stored through the `messages_sender_client_id` index. One text per query
+//! for both engines (see [`Db`]); it runs with the server stopped, so it writes beside no writer task and
+//! no cache.
 
 use std::collections::HashSet;
 
 use sqlx::QueryBuilder;
 
 use super::{Db, StoreError, on_db, to_i64, to_u64};
+use crate::domain::IMPORT;
 
 /// The `client_id` prefix of imported messages.
 pub const DJANGO_CLIENT_ID_PREFIX: &str = "django:";
@@ -108,7 +110,7 @@ impl Db {
     }
 
     /// Whether room `name` exists, and the Django ids already imported into it (read through the
-    /// `messages_client_id` index: a range of the room's client ids).
+    /// `messages_sender_client_id` index: a range of the room's imported client ids).
     pub async fn import_room_state(&self, name: &str) -> Result<ImportedRoomState, StoreError> {
         let room: Option<i64> = on_db!(self, |pool| {
             sqlx::query_scalar("SELECT id FROM rooms WHERE name = $1")
@@ -123,12 +125,13 @@ impl Db {
         let (low, high) = (DJANGO_CLIENT_ID_PREFIX, "django;");
         let ids: Vec<String> = on_db!(self, |pool| {
             sqlx::query_scalar(
-                "SELECT client_id FROM messages WHERE room_id = $1 \
+                "SELECT client_id FROM messages WHERE room_id = $1 AND sender_key = $4 \
                  AND client_id >= $2 AND client_id < $3",
             )
             .bind(room_id)
             .bind(low)
             .bind(high)
+            .bind(IMPORT)
             .fetch_all(pool)
             .await?
         });
@@ -166,8 +169,8 @@ impl Db {
                 for (n, chunk) in messages.chunks(ROWS_PER_STATEMENT).enumerate() {
                     let base = first + (n * ROWS_PER_STATEMENT) as u64;
                     let mut insert = QueryBuilder::new(
-                        "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, \
-                         author_id) ",
+                        "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, \
+                         created_at, author_id) ",
                     );
                     insert.push_values(chunk.iter().zip(base..), |mut row, (m, seq)| {
                         row.push_bind(room_id)
@@ -175,6 +178,7 @@ impl Db {
                             .push_bind(m.author.as_str())
                             .push_bind(m.body.as_str())
                             .push_bind(format!("{DJANGO_CLIENT_ID_PREFIX}{}", m.django_id))
+                            .push_bind(IMPORT)
                             .push_bind(m.created_at)
                             .push_bind(m.author_id);
                     });

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{MessageBody, Role, RoomKind, RoomName, Username};
+use crate::domain::{ClientIdOwner, MessageBody, Role, RoomKind, RoomName, Username};
 
 pub use access::{InviteRow, MemberRoom, MemberRow, NewInvite, RoomAccessRow};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
@@ -61,8 +61,11 @@ pub struct NewMessage {
     pub author: Username,
     /// What it says.
     pub body: MessageBody,
-    /// The sender's idempotency key: a repeat in the same room stores nothing new.
+    /// The sender's idempotency key: a repeat by the same owner in the same room stores nothing new.
     pub client_id: Option<Arc<str>>,
+    /// Whose `client_id`s these are (stored as `messages.sender_key` beside a `client_id`): another
+    /// sender's same `client_id` is a message of its own.
+    pub owner: ClientIdOwner,
     /// The author's account; `None` for a guest.
     pub author_id: Option<i64>,
 }
@@ -148,8 +151,11 @@ pub struct Amendment {
     /// Only the message's author may make it (a member's own edit or delete, refused in a locked room);
     /// false for staff and the admin, who may change any message.
     pub author_only: bool,
-    /// The idempotency key: a repeat in the same room stores nothing new and returns the first event.
+    /// The idempotency key: a repeat by the same owner in the same room stores nothing new and returns
+    /// the first event.
     pub client_id: Option<Arc<str>>,
+    /// Whose `client_id`s these are (as [`NewMessage::owner`]).
+    pub owner: ClientIdOwner,
 }
 
 /// The kinds of change to history.
@@ -376,10 +382,11 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::
 /// A message row as the backends select it ([`ROW_COLUMNS`]).
 type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool, bool);
 
-/// A [`Row`] with its room id and `client_id` first, as the writers look up repeated sends
-/// (`SELECT m.room_id, m.client_id, ROW_COLUMNS ...`).
+/// A [`Row`] with its room id, `sender_key` and `client_id` first, as the writers look up repeated sends
+/// (`SELECT m.room_id, m.sender_key, m.client_id, ROW_COLUMNS ...`).
 type KeyedRow = (
     i64,
+    String,
     String,
     i64,
     i64,
@@ -392,12 +399,12 @@ type KeyedRow = (
     bool,
 );
 
-/// A [`KeyedRow`] as its key (room id, client id) and its message.
+/// A [`KeyedRow`] as its key (room id, sender key, client id) and its message.
 fn keyed(
-    (room_id, client_id, seq, ts, author, body, guest, kind, target, deleted, edited): KeyedRow,
-) -> ((i64, String), StoredMessage) {
+    (room_id, owner, client_id, seq, ts, author, body, guest, kind, target, deleted, edited): KeyedRow,
+) -> ((i64, String, String), StoredMessage) {
     let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
-    ((room_id, client_id), to_message(row))
+    ((room_id, owner, client_id), to_message(row))
 }
 
 /// The columns of a [`Row`], from `messages m`.

@@ -51,6 +51,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0006_retention.sql"),
         ),
         (
+            7,
+            "client id sender",
+            include_str!("../../migrations/postgres/0007_client_id_sender.sql"),
+        ),
+        (
             8,
             "room access",
             include_str!("../../migrations/postgres/0008_room_access.sql"),
@@ -130,36 +135,49 @@ impl Backend for PostgresBackend {
             row.ok_or_else(|| StoreError::from(sqlx::Error::RowNotFound))
         };
 
-        let (mut key_rooms, mut key_ids) = (Vec::new(), Vec::new());
+        let (mut key_rooms, mut key_owners, mut key_ids) = (Vec::new(), Vec::new(), Vec::new());
         for (&name, indexes) in &by_room {
             let (room_id, _, _) = room_of(name)?;
-            for client_id in batch::client_ids(batch, indexes) {
+            for (owner, client_id) in batch::client_keys(batch, indexes) {
                 key_rooms.push(room_id);
+                key_owners.push(owner);
                 key_ids.push(client_id);
             }
         }
-        let mut stored: HashMap<(i64, String), super::StoredMessage> = HashMap::new();
+        // Rows only for repeats (usually none): what each is a repeat of is looked up by reference, so a
+        // new send costs no allocation here.
+        let mut found = Vec::new();
         if !key_ids.is_empty() {
             let rows: Vec<super::KeyedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                "SELECT m.room_id, m.client_id, {ROW_COLUMNS} FROM messages m \
-                 JOIN UNNEST($1::bigint[], $2::text[]) AS k(r, c) \
-                 ON m.room_id = k.r AND m.client_id = k.c"
+                "SELECT m.room_id, m.sender_key, m.client_id, {ROW_COLUMNS} FROM messages m \
+                 JOIN UNNEST($1::bigint[], $2::text[], $3::text[]) AS k(r, o, c) \
+                 ON m.room_id = k.r AND m.sender_key = k.o AND m.client_id = k.c"
             )))
             .bind(&key_rooms)
+            .bind(&key_owners)
             .bind(&key_ids)
             .fetch_all(&mut *tx)
             .await?;
-            stored.extend(rows.into_iter().map(super::keyed));
+            found = rows.into_iter().map(super::keyed).collect();
         }
+        let stored: HashMap<(i64, &str, &str), &StoredMessage> = found
+            .iter()
+            .map(|((room_id, owner, id), message)| {
+                ((*room_id, owner.as_str(), id.as_str()), message)
+            })
+            .collect();
 
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut inserts: Vec<(i64, usize, u64)> = Vec::with_capacity(batch.len());
         let (mut head_ids, mut head_seqs) = (Vec::new(), Vec::new());
         for (&name, indexes) in &by_room {
             let (room_id, last_seq, locked) = room_of(name)?;
-            let room_stored = batch::client_ids(batch, indexes)
+            let room_stored = batch::client_keys(batch, indexes)
                 .into_iter()
-                .filter_map(|id| Some((id.to_owned(), stored.remove(&(room_id, id.to_owned()))?)))
+                .filter_map(|key @ (owner, id)| {
+                    let original: &StoredMessage = stored.get(&(room_id, owner, id))?;
+                    Some((key, original.clone()))
+                })
                 .collect();
             let head = (to_u64(last_seq), locked);
             let plan = batch::plan_room(batch, indexes, head, room_stored, now_ms);
@@ -181,19 +199,19 @@ impl Backend for PostgresBackend {
                 .iter()
                 .map(|&(_, i, _)| batch[i].body.as_str())
                 .collect();
-            let ids: Vec<Option<&str>> = inserts
+            let (owners, ids): (Vec<Option<&str>>, Vec<Option<&str>>) = inserts
                 .iter()
-                .map(|&(_, i, _)| batch[i].client_id.as_deref())
-                .collect();
+                .map(|&(_, i, _)| batch::client_key(&batch[i]).unzip())
+                .unzip();
             let author_ids: Vec<Option<i64>> = inserts
                 .iter()
                 .map(|&(_, i, _)| batch[i].author_id)
                 .collect();
             sqlx::query(
-                "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) \
-                 SELECT r, s, a, b, c, $6, u \
-                 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[]) \
-                 AS t(r, s, a, b, c, u)",
+                "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
+                 author_id) SELECT r, s, a, b, c, o, $6, u \
+                 FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[], \
+                 $8::text[]) AS t(r, s, a, b, c, u, o)",
             )
             .bind(&room_ids)
             .bind(&seqs)
@@ -202,6 +220,7 @@ impl Backend for PostgresBackend {
             .bind(&ids)
             .bind(now_ms)
             .bind(&author_ids)
+            .bind(&owners)
             .execute(&mut *tx)
             .await?;
             sqlx::query(

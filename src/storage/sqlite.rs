@@ -55,6 +55,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0006_retention.sql"),
         ),
         (
+            7,
+            "client id sender",
+            include_str!("../../migrations/sqlite/0007_client_id_sender.sql"),
+        ),
+        (
             8,
             "room access",
             include_str!("../../migrations/sqlite/0008_room_access.sql"),

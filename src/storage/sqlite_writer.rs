@@ -137,13 +137,13 @@ fn append(
             "INSERT INTO rooms (name, last_seq, updated_at) VALUES (?1, 0, ?2) RETURNING id",
         )?;
         let mut stored_one = tx.prepare_cached(&format!(
-            "SELECT {} FROM messages AS m INDEXED BY messages_client_id \
-             WHERE m.room_id = ?1 AND m.client_id = ?2",
+            "SELECT {} FROM messages AS m INDEXED BY messages_sender_client_id \
+             WHERE m.room_id = ?1 AND m.sender_key = ?2 AND m.client_id = ?3",
             super::ROW_COLUMNS
         ))?;
         let mut insert = tx.prepare_cached(
-            "INSERT INTO messages (room_id, seq, author, body, client_id, created_at, author_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
+             author_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         let mut head = tx.prepare_cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2")?;
         let mut active =
@@ -163,9 +163,9 @@ fn append(
                     now_ms,
                 ),
             };
-            let mut stored: HashMap<String, StoredMessage> = HashMap::new();
-            for client_id in batch::client_ids(batch, indexes) {
-                let mut rows = stored_one.query(params![room_id, client_id])?;
+            let mut stored: HashMap<batch::ClientKey, StoredMessage> = HashMap::new();
+            for key @ (owner, client_id) in batch::client_keys(batch, indexes) {
+                let mut rows = stored_one.query(params![room_id, owner, client_id])?;
                 if let Some(row) = rows.next()? {
                     let found: Row = (
                         row.get(0)?,
@@ -178,18 +178,20 @@ fn append(
                         row.get(7)?,
                         row.get(8)?,
                     );
-                    stored.insert(client_id.to_owned(), to_message(found));
+                    stored.insert(key, to_message(found));
                 }
             }
             let plan = batch::plan_room(batch, indexes, (to_u64(last_seq), locked), stored, now_ms);
             for &(i, seq) in &plan.inserts {
                 let m = &batch[i];
+                let (owner, client_id) = batch::client_key(m).unzip();
                 insert.execute(params![
                     room_id,
                     to_i64(seq),
                     m.author.as_str(),
                     m.body.as_str(),
-                    m.client_id.as_deref(),
+                    client_id,
+                    owner,
                     now_ms,
                     m.author_id,
                 ])?;

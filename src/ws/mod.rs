@@ -5,7 +5,8 @@
 //! Before anything else, the client's address must be within its handshake rate and open-connection
 //! cap, and a full-history replay within the client's replay rate (src/limits/): else 429. Whoever may not
 //! read the room (src/access/: a private or direct room they are not a member of, or a ban) is refused
-//! with 403.
+//! with 403. The connection's `client_id`s belong to its account, or to a guest's guest id
+//! (`domain::ClientIdOwner`), decided here once.
 
 mod consumer;
 pub mod cursor;
@@ -133,6 +134,9 @@ async fn chat_socket(
         ));
     }
     let sender = SenderKey::new(identity.user_id(), admission.address);
+    // Once per connection: every send of the socket shares it. A guest without a guest id gets one here,
+    // set on the handshake's response (a client that keeps no cookie gets a new one each time).
+    let owner = identity.client_id_owner();
     if let Some(since) = since
         && state.limits.replays_limited()
     {
@@ -155,6 +159,7 @@ async fn chat_socket(
         state,
         room,
         identity,
+        owner,
         since,
         v2,
         watch,

@@ -232,6 +232,18 @@ impl Client {
         self.send_text(&value.to_string()).await;
     }
 
+    /// Sends `frames` in one write (queued, then flushed once), so the server finds them all waiting at
+    /// once: the second is read before anything the first started has had a turn.
+    pub async fn send_together(&mut self, frames: &[Value]) {
+        for frame in frames {
+            self.ws
+                .feed(Message::text(frame.to_string()))
+                .await
+                .expect("queue");
+        }
+        self.ws.flush().await.expect("send");
+    }
+
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.expect("send");

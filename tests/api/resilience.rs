@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::helpers::{
     Client, TempDir, connect, connect_small_buffer, ids, spawn_app, spawn_app_with, test_config,
 };
+use crate::people::Browser;
 
 /// A small deterministic generator for cut-off points (xorshift64*).
 struct Dice(u64);
@@ -130,7 +131,12 @@ async fn a_client_that_stops_reading_never_slows_the_room_and_catches_up_later()
 async fn a_repeated_client_id_is_stored_once_even_across_connections() {
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
-    let mut first = app.join("idem").await;
+    // The room's page gives the browser its guest id; its sockets carry it, so its client ids are its own
+    // on every connection.
+    let mut browser = Browser::new(app.addr);
+    browser.get("/chat/idem/").await;
+    assert!(browser.cookie("chatweb_guest").is_some());
+    let mut first = browser.join("/ws/chat/idem/").await.expect("joins");
     first
         .send_json(json!({"message": "only once", "client_id": "k"}))
         .await;
@@ -144,7 +150,10 @@ async fn a_repeated_client_id_is_stored_once_even_across_connections() {
     }
     drop(first);
     // The page resends after a reconnect when it never saw the ack: same id, nothing new.
-    let mut second = app.join_path("/ws/chat/idem/?since=1", None).await;
+    let mut second = browser
+        .join("/ws/chat/idem/?since=1")
+        .await
+        .expect("joins again");
     second
         .send_json(json!({"message": "only once", "client_id": "k"}))
         .await;

@@ -10,57 +10,12 @@ use chatweb::stats::Stats;
 use chatweb::storage::{Db, Store};
 use serde_json::{Value, json};
 
-use crate::helpers::{
-    Client, PATIENCE, TempDir, TestApp, TestDatabase, ids, spawn_app_with, test_config, texts,
-};
+use crate::engines::{Database, on_both_engines};
+use crate::helpers::{Client, PATIENCE, TestApp, ids, spawn_app_with, test_config, texts};
 use crate::people::{Browser, staff_browser};
 
 /// A day, in the milliseconds the store keeps timestamps in.
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
-
-/// A test's own database: a SQLite file, or a fresh PostgreSQL database.
-enum Database {
-    Sqlite(TempDir),
-    Postgres(TestDatabase),
-}
-
-impl Database {
-    fn url(&self) -> String {
-        match self {
-            Self::Sqlite(dir) => dir.sqlite_url(),
-            Self::Postgres(db) => db.url.clone(),
-        }
-    }
-
-    async fn done(self) {
-        if let Self::Postgres(db) = self {
-            db.drop_database().await;
-        }
-    }
-}
-
-/// Runs `$scenario` on a SQLite file as `$sqlite` and on PostgreSQL as `$postgres` (skipped, with a
-/// note, when `CHATWEB_TEST_DATABASE_URL` is unset, except on CI).
-macro_rules! on_both_engines {
-    ($scenario:ident, $sqlite:ident, $postgres:ident) => {
-        #[tokio::test]
-        async fn $sqlite() {
-            let db = Database::Sqlite(TempDir::new());
-            $scenario(&db).await;
-            db.done().await;
-        }
-
-        #[tokio::test]
-        async fn $postgres() {
-            let Some(db) = TestDatabase::create(stringify!($postgres)).await else {
-                return;
-            };
-            let db = Database::Postgres(db);
-            $scenario(&db).await;
-            db.done().await;
-        }
-    };
-}
 
 on_both_engines!(
     old_messages_go_and_ids_stay,

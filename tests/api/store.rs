@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use chatweb::domain::{MessageBody, RoomName, Username};
+use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 use chatweb::storage::{Appended, Backend, Durability, NewMessage, Outcome, Store, StoreSettings};
 
 use crate::helpers::{TempDir, TestDatabase};
@@ -17,7 +17,17 @@ fn message(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
         author: Username::parse("ada").expect("user"),
         body: MessageBody::parse(text, 4096).expect("body"),
         client_id: client_id.map(Into::into),
+        owner: ClientIdOwner::user(1),
         author_id: None,
+    }
+}
+
+/// [`message`] from another sender.
+fn from_bob(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        author: Username::parse("bob").expect("user"),
+        owner: ClientIdOwner::user(2),
+        ..message(room_name, text, client_id)
     }
 }
 
@@ -75,6 +85,41 @@ async fn conformance(store: Arc<dyn Backend>) {
     );
     assert_eq!((out[0].message.seq, out[0].duplicate), (2, false));
 
+    // The same client_id from another sender is another message, in a batch and after it; each
+    // sender's repeat is still recognised.
+    let out = all_stored(
+        store
+            .append(
+                &[
+                    message("senders", "ada's", Some("x")),
+                    from_bob("senders", "bob's", Some("x")),
+                    from_bob("senders", "bob's again", Some("x")),
+                ],
+                3_500,
+            )
+            .await
+            .expect("append"),
+    );
+    let seqs: Vec<_> = out.iter().map(|a| (a.message.seq, a.duplicate)).collect();
+    assert_eq!(seqs, [(1, false), (2, false), (2, true)]);
+    let out = all_stored(
+        store
+            .append(
+                &[
+                    from_bob("senders", "bob's later", Some("x")),
+                    message("senders", "ada's later", Some("x")),
+                    from_bob("senders", "bob's new", Some("y")),
+                ],
+                3_500,
+            )
+            .await
+            .expect("append"),
+    );
+    let seqs: Vec<_> = out.iter().map(|a| (a.message.seq, a.duplicate)).collect();
+    assert_eq!(seqs, [(2, true), (1, true), (3, false)]);
+    assert_eq!(out[0].message.body, "bob's");
+    assert_eq!(out[1].message.body, "ada's");
+
     let recent = store.recent(&lobby, 2).await.expect("recent");
     let texts: Vec<_> = recent
         .iter()
@@ -106,7 +151,7 @@ async fn conformance(store: Arc<dyn Backend>) {
         .collect();
     assert_eq!(
         listed,
-        [("other", 2), ("lobby", 3)],
+        [("senders", 3), ("other", 2), ("lobby", 3)],
         "most recently active first"
     );
 
@@ -188,7 +233,7 @@ async fn migrate_applies_the_postgres_schema_once() {
     let Some(db) = TestDatabase::create("migrate_applies_the_postgres_schema_once").await else {
         return;
     };
-    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 5);
+    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 7);
     assert_eq!(Store::migrate(&db.url).await.expect("migrate again"), 0);
     db.drop_database().await;
 }

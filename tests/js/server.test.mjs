@@ -7,6 +7,7 @@
 // Without CHATWEB_TEST_ORIGIN the tests skip, except under CI=true, where they fail.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import './scenarios.js';
 import { ChatClient } from '../../static/chatweb-client.js';
 
@@ -27,7 +28,10 @@ function webSocketWith(headers) {
   };
 }
 
-const guestSocket = webSocketWith({ origin });
+// A browser sends back the guest id cookie (chatweb_guest) its first page or handshake was given, so its
+// resends after a reconnect are recognised as its own; Node keeps no cookies, so the guest holds one here.
+const guestCookie = 'chatweb_guest=' + randomBytes(16).toString('hex');
+const guestSocket = webSocketWith({ origin, cookie: guestCookie });
 const accountSocket = webSocketWith({ origin, authorization: 'Bearer ' + token });
 let rooms = 0;
 

@@ -43,6 +43,7 @@ impl Consumer {
                     author_id: self.identity.user_id(),
                     body,
                     client_id: client_id.clone(),
+                    owner: self.owner.clone(),
                 };
                 match self.state.store.submit(message).await {
                     Ok(outcome) => {
@@ -128,6 +129,7 @@ impl Consumer {
             action,
             author_only,
             client_id: client_id.clone(),
+            owner: self.owner.clone(),
         };
         match self.state.store.submit_amend(amendment).await {
             Ok(outcome) => {

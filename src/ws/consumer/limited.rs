@@ -1,6 +1,7 @@
 //! The limits' gates on a connection (src/limits/): every frame against the connection's frame budget,
 //! every send (message, edit, deletion) against the connection's and the sender's buckets and, in a room
-//! the connection found empty, the address's new rooms; a resume far back against the client's replays.
+//! the connection found empty (whether or not a catch-up is running), the address's new rooms; a resume
+//! far back against the client's replays.
 //! A refusal is an error frame `rate_limited` with `retry_after_ms`, answered in turn after the answers
 //! to earlier sends; nothing is stored, the connection stays open.
 
@@ -41,8 +42,10 @@ impl Consumer {
         client_id: Option<&str>,
         message: bool,
     ) -> Option<Result<(), End>> {
-        // Nothing delivered and nothing being read: the room had no message when this socket joined.
-        let room_was_empty = message && self.cursor.last() == 0 && self.catching_up.is_none();
+        // Nothing delivered: the room may have had no message when this socket joined. So too while a
+        // catch-up runs (a resume into a room found empty starts one): a resume that found messages, or a
+        // live event, told the limits the room is not new (`ConnectionLimits::room_has_messages`).
+        let room_was_empty = message && self.cursor.last() == 0;
         match self.limits.send(&self.state.limits, room_was_empty) {
             Ok(()) => None,
             Err(refusal) => Some(self.rate_limited(&refusal, client_id).await),

@@ -28,7 +28,7 @@ use super::cursor::{Cursor, Step};
 use super::protocol::{ServerFrame, message_frame};
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
-use crate::domain::RoomName;
+use crate::domain::{ClientIdOwner, RoomName};
 use crate::limits::ConnectionLimits;
 use crate::presence::Attendance;
 use crate::state::AppState;
@@ -45,6 +45,8 @@ pub(super) struct Connection {
     pub state: AppState,
     pub room: RoomName,
     pub identity: Identity,
+    /// Whose `client_id`s this connection's sends carry (built once, at the handshake).
+    pub owner: ClientIdOwner,
     pub since: Option<u64>,
     /// The client asked for the `chatweb.v2` subprotocol.
     pub v2: bool,
@@ -100,6 +102,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         state,
         room,
         identity,
+        owner,
         since,
         v2,
         watch,
@@ -113,6 +116,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         state,
         room,
         identity,
+        owner,
         v2,
         watch,
         limits,
@@ -147,6 +151,8 @@ struct Consumer {
     room: RoomName,
     /// Who is speaking: every message this connection sends is theirs.
     identity: Identity,
+    /// Whose `client_id`s its sends carry: a repeat is recognised per room and owner.
+    owner: ClientIdOwner,
     /// Gets deletions and tombstones (the `chatweb.v2` subprotocol).
     v2: bool,
     /// The registration that fires when a signed-in client's credential is revoked.
@@ -301,6 +307,10 @@ impl Consumer {
             .kept(&self.room)
             .await
             .map_err(End::Store)?;
+        if head > 0 {
+            // Whatever the cursor says while the catch-up runs, a send here creates no room.
+            self.limits.room_has_messages();
+        }
         self.cursor = Cursor::at(since.min(head));
         // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is. A client
         // already at the head cannot be before the cut.
@@ -391,6 +401,7 @@ impl Consumer {
                 // The event was committed before it was published: the catch-up reads it from the
                 // store, with everything missing before it.
                 Stats::add(&self.state.stats.catch_ups, 1);
+                self.limits.room_has_messages();
                 self.begin_catch_up(false, Some(event.seq));
                 return Ok(false);
             }

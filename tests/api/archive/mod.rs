@@ -9,7 +9,7 @@ mod transfer;
 
 use std::sync::Arc;
 
-use chatweb::domain::{MessageBody, RoomName, Username};
+use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 use chatweb::storage::{Amend, Amendment, Backend, NewMessage, NewUser, Store};
 use serde_json::Value;
 
@@ -29,6 +29,7 @@ fn message(room_name: &str, author: &str, author_id: Option<i64>, text: &str) ->
         author: Username::from_stored(author),
         body: MessageBody::parse(text, 4096).expect("body"),
         client_id: None,
+        owner: ClientIdOwner::import(),
         author_id,
     }
 }
@@ -91,6 +92,7 @@ async fn seed(url: &str) {
             action,
             author_only: false,
             client_id: None,
+            owner: ClientIdOwner::user(ada),
         };
         store.amend(&amendment, ts).await.expect("amend");
     }

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::{Bytes, Message};
 
 use chatweb::config::Config;
-use chatweb::domain::{MessageBody, RoomName, Username};
+use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 use chatweb::storage::{NewMessage, Store};
 
 use crate::helpers::{
@@ -418,6 +418,7 @@ async fn fill(url: &str, room: &str, count: u64) {
                 author: author.clone(),
                 body: MessageBody::parse(&format!("old-{i}"), 64).expect("body"),
                 client_id: None,
+                owner: ClientIdOwner::import(),
                 author_id: None,
             })
             .collect();

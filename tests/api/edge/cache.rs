@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chatweb::config::Config;
-use chatweb::domain::{MessageBody, RoomName, Username};
+use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 use chatweb::stats::Stats;
 use chatweb::storage::{NewMessage, Store, now_ms};
 
@@ -189,6 +189,7 @@ async fn write_rooms(url: &str) {
                 author: author.clone(),
                 body: MessageBody::parse(&text, 4096).expect("body"),
                 client_id: None,
+                owner: ClientIdOwner::import(),
                 author_id: None,
             }
         })

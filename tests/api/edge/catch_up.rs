@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use chatweb::domain::{MessageBody, RoomName, Username};
+use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 use chatweb::stats::Stats;
 use chatweb::storage::{Db, NewMessage, Store, now_ms};
 use serde_json::json;
@@ -25,6 +25,7 @@ fn message(room: &str, text: String) -> NewMessage {
         author: Username::parse("ada").expect("user"),
         body: MessageBody::parse(&text, 4096).expect("body"),
         client_id: None,
+        owner: ClientIdOwner::import(),
         author_id: None,
     }
 }

@@ -508,6 +508,48 @@ async fn new_rooms_per_address_are_limited_and_a_refused_room_is_not_created() {
 }
 
 #[tokio::test]
+async fn a_resume_before_the_first_send_does_not_skip_the_new_rooms_limit() {
+    let dir = TempDir::new();
+    let app = node(
+        &dir,
+        LimitSettings {
+            new_rooms_per_min: 1,
+            ..LimitSettings::default()
+        },
+    )
+    .await;
+    let headers = guest(&app, "ann", None);
+    let mut first = open(&app, "/ws/chat/r1/", &headers).await;
+    assert_eq!(send_and_answer(&mut first, "r1").await["type"], "ack");
+    // A resume starts a catch-up from the store; a send read while it runs is still a new room's first.
+    for room in ["r2", "r3"] {
+        let mut client = open(&app, &format!("/ws/chat/{room}/"), &headers).await;
+        client
+            .send_together(&[
+                json!({"type": "resume", "since": 0}),
+                json!({"type": "message", "message": room, "client_id": room}),
+            ])
+            .await;
+        assert_rate_limited(&answer(&mut client).await, "new_rooms");
+        assert!(
+            stored(&app, room).await.is_empty(),
+            "{room} was not created"
+        );
+    }
+    // A resume in a room that has messages, then a send: the room is not new, nothing is refused.
+    let mut back = open(&app, "/ws/chat/r1/", &headers).await;
+    back.send_together(&[
+        json!({"type": "resume", "since": 0}),
+        json!({"type": "message", "message": "r1-2", "client_id": "r1-2"}),
+    ])
+    .await;
+    assert_eq!(answer(&mut back).await["type"], "ack");
+    assert_eq!(stored(&app, "r1").await, ["r1", "r1-2"]);
+    assert_eq!(refusals(&app, "new_rooms").await, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_flood_of_any_frame_is_answered_once_and_dropped() {
     let dir = TempDir::new();
     let app = node(
