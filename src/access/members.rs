@@ -64,12 +64,17 @@ pub struct Invite {
     pub expires_at_ms: i64,
 }
 
-/// Checks a topic: at most [`MAX_TOPIC_CHARS`], no control characters.
+/// A topic as kept: one line (control characters, line breaks included, become spaces), trimmed, at
+/// most [`MAX_TOPIC_CHARS`].
 pub fn parse_topic(topic: &str) -> Result<String, MembersError> {
-    let topic = topic.trim();
-    if topic.chars().count() > MAX_TOPIC_CHARS || topic.chars().any(char::is_control) {
+    let line: String = topic
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let topic = line.trim();
+    if topic.chars().count() > MAX_TOPIC_CHARS {
         return Err(MembersError::Invalid(format!(
-            "a topic is at most {MAX_TOPIC_CHARS} characters, without control characters"
+            "a topic is at most {MAX_TOPIC_CHARS} characters"
         )));
     }
     Ok(topic.to_owned())
@@ -114,7 +119,12 @@ impl Access {
                 members.push(user);
             }
         }
-        if members.len() < 2 || members.len() > MAX_DIRECT_MEMBERS {
+        if members.len() < 2 {
+            return Err(MembersError::Forbidden(
+                "a direct room is with someone else: name at least one other person",
+            ));
+        }
+        if members.len() > MAX_DIRECT_MEMBERS {
             return Err(MembersError::Invalid(format!(
                 "a direct room has 2 to {MAX_DIRECT_MEMBERS} people, you included"
             )));

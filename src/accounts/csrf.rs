@@ -98,15 +98,15 @@ pub async fn protect(secure_cookies: bool, request: Request, next: Next) -> Resp
     response
 }
 
-/// Whether a state-changing request may pass on its headers alone: signed in only by a bearer token (no
-/// cookies), or carrying the `csrftoken` cookie's value in the `X-CSRFToken` header.
+/// Whether a state-changing API request may pass on its headers alone: signed in by a bearer token (the
+/// API's identity is then the token's, whatever cookies come along, and no cross-site page can set an
+/// `Authorization` header), or carrying the `csrftoken` cookie's value in the `X-CSRFToken` header.
 pub fn header_check(headers: &axum::http::HeaderMap) -> bool {
-    let bearer_only = headers
+    let bearer = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("Bearer "))
-        && !headers.contains_key(COOKIE);
-    if bearer_only {
+        .is_some_and(|v| v.starts_with("Bearer "));
+    if bearer {
         return true;
     }
     let held = cookie(headers, CSRF_COOKIE).filter(|t| secret::well_formed(t));

@@ -5,8 +5,8 @@
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
+use axum::http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -35,19 +35,30 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
-/// A signed-in caller (guests may not change rooms).
+/// A signed-in caller (guests may not change rooms) whose state-changing request passed the CSRF check:
+/// signed in by a bearer token alone, or carrying the `csrftoken` cookie's value in `X-CSRFToken`.
 pub struct Caller(pub std::sync::Arc<SignedIn>);
 
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        match Viewer::from_request_parts(parts, state).await?.0 {
-            crate::accounts::Identity::User(user) => Ok(Self(user)),
-            crate::accounts::Identity::Guest(_) => Err(ApiError::login_required(
-                "log in, or send Authorization: Bearer <token>, to change rooms",
-            )),
+        let user = match Viewer::from_request_parts(parts, state).await?.0 {
+            crate::accounts::Identity::User(user) => user,
+            crate::accounts::Identity::Guest(_) => {
+                return Err(ApiError::login_required(
+                    "log in, or send Authorization: Bearer <token>, to change rooms",
+                ));
+            }
+        };
+        let safe = matches!(parts.method, Method::GET | Method::HEAD);
+        if !safe && !crate::accounts::csrf::header_check(&parts.headers) {
+            return Err(ApiError::new(
+                super::ErrorCode::Forbidden,
+                "CSRF verification failed: send the csrftoken cookie's value in the X-CSRFToken header",
+            ));
         }
+        Ok(Self(user))
     }
 }
 
@@ -107,11 +118,51 @@ pub struct NewRoomBody {
     pub name: String,
     /// `public` (the default) or `private`; direct rooms come from `POST /api/dms/`.
     #[serde(default)]
-    pub kind: RoomKind,
+    pub kind: NewRoomKind,
     /// At most 300 characters.
     #[serde(default)]
     #[schema(max_length = 300)]
     pub topic: String,
+}
+
+/// The kinds of room `POST /api/rooms/` creates.
+#[derive(Clone, Copy, Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NewRoomKind {
+    /// Anyone may read and write.
+    #[default]
+    Public,
+    /// Members only.
+    Private,
+}
+
+impl From<NewRoomKind> for RoomKind {
+    fn from(kind: NewRoomKind) -> Self {
+        match kind {
+            NewRoomKind::Public => Self::Public,
+            NewRoomKind::Private => Self::Private,
+        }
+    }
+}
+
+/// A JSON number that is a whole number (`312.0` counts: JSON does not tell them apart).
+fn whole<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    let value = number
+        .as_u64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..1e15).contains(f))
+                .map(|f| f as u64)
+        })
+        .ok_or_else(|| D::Error::custom("expected a whole number"))?;
+    T::try_from(value).map_err(|_| D::Error::custom("the number is out of range"))
 }
 
 /// The people of a direct room.
@@ -160,11 +211,11 @@ pub struct TopicBody {
 #[serde(deny_unknown_fields)]
 pub struct InviteBody {
     /// How many people may join with it (1 to 1000; default 1).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "whole")]
     #[schema(minimum = 1, maximum = 1000)]
     pub max_uses: u32,
     /// How long it works, in seconds (60 to 30 days; default a day).
-    #[serde(default = "day")]
+    #[serde(default = "day", deserialize_with = "whole")]
     #[schema(minimum = 60, maximum = 2592000)]
     pub expires_in_secs: u64,
 }
@@ -221,9 +272,10 @@ async fn info(state: &AppState, room: &RoomName, role: Option<Role>) -> Result<R
     request_body = NewRoomBody,
     responses(
         (status = 201, description = "Created; the caller owns it", body = RoomInfo),
-        (status = 400, description = "`invalid_parameter`: a bad name, kind, topic or body", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: a bad kind, topic or body", body = ErrorBody),
         (status = 401, description = "`login_required`: guests cannot create rooms", body = ErrorBody),
         (status = 403, description = "`forbidden`: the CSRF header is missing or wrong", body = ErrorBody),
+        (status = 404, description = "`invalid_room`: the name is not a valid room name", body = ErrorBody),
         (status = 409, description = "`conflict`: a room of that name exists", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
     ),
@@ -234,12 +286,10 @@ pub async fn create_room(
     State(state): State<AppState>,
     Body(body): Body<NewRoomBody>,
 ) -> Result<(StatusCode, Json<RoomInfo>), ApiError> {
-    let name = RoomName::parse(&body.name).ok_or_else(|| {
-        ApiError::invalid_parameter("a room name is 1 to 64 letters, digits, '-', '_' or '.'")
-    })?;
+    let name = RoomName::parse(&body.name).ok_or_else(ApiError::invalid_room)?;
     state
         .access
-        .create_room(&caller, name.clone(), body.kind, &body.topic)
+        .create_room(&caller, name.clone(), body.kind.into(), &body.topic)
         .await?;
     let info = info(&state, &name, Some(Role::Owner)).await?;
     Ok((StatusCode::CREATED, Json(info)))
@@ -254,9 +304,9 @@ pub async fn create_room(
     request_body = DirectBody,
     responses(
         (status = 200, description = "The direct room of these people (the same whoever asks, in any order)", body = RoomInfo),
-        (status = 400, description = "`invalid_parameter`: not 2 to 8 people, or a bad body", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: more than 8 people, or a bad body", body = ErrorBody),
         (status = 401, description = "`login_required`: guests have no direct rooms", body = ErrorBody),
-        (status = 403, description = "`forbidden`: the CSRF header is missing or wrong", body = ErrorBody),
+        (status = 403, description = "`forbidden`: nobody else named, or the CSRF header is missing or wrong", body = ErrorBody),
         (status = 404, description = "`not_found`: no such user", body = ErrorBody),
         (status = 409, description = "`conflict`: opened at the same moment elsewhere; try again", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
@@ -304,7 +354,8 @@ pub async fn update_room(
     Ok(Json(info(&state, &room, grant.role).await?))
 }
 
-/// Lists a room's members (for whoever may read it).
+/// Lists a room's members and their roles (for whoever may read the room: in a public room, anyone,
+/// guests included; it lists the people who hold a role there).
 #[utoipa::path(
     get,
     path = "/api/rooms/{room}/members",
@@ -313,18 +364,28 @@ pub async fn update_room(
     params(RoomPath),
     responses(
         (status = 200, description = "The members, owners first", body = [Member]),
-        (status = 401, description = "`login_required`: guests see no member lists", body = ErrorBody),
+        (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the caller is banned from the room", body = ErrorBody),
         (status = 404, description = "`invalid_room` or `not_found`: no such room the caller may read", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
     ),
-    security(("session" = []), ("bearer" = [])),
+    security((), ("session" = []), ("bearer" = [])),
 )]
 pub async fn list_members(
-    Caller(caller): Caller,
+    Viewer(identity): Viewer,
     Room(room): Room,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Member>>, ApiError> {
-    readable(&state, &caller, &room).await?;
+    let grant = state.access.grant(&identity, &room).await?;
+    if grant.banned {
+        return Err(ApiError::new(
+            super::ErrorCode::Forbidden,
+            "you are banned from this room",
+        ));
+    }
+    if !grant.may_read() {
+        return Err(ApiError::new(super::ErrorCode::NotFound, "no such room"));
+    }
     let members = state.store.db().members(room.as_str()).await?;
     Ok(Json(members.into_iter().map(Member::from).collect()))
 }

@@ -4,9 +4,9 @@
 //! and methods an endpoint does not serve get a JSON 404 and 405 too.
 //!
 //! `routes.rs` merges the API outside the pages' CSRF layer, so that its refusals stay JSON; the routes
-//! that change rooms (`members.rs`) have their own check instead ([`csrf`]): a request signed in by its
-//! session cookie must carry the `csrftoken` cookie's value in the `X-CSRFToken` header (a bearer token
-//! alone cannot be forged by a browser and passes).
+//! that change rooms (`members.rs`) check CSRF in their caller extractor instead: a request signed in by
+//! its session cookie must carry the `csrftoken` cookie's value in the `X-CSRFToken` header (a bearer
+//! token alone cannot be forged by a browser and passes).
 
 mod auth;
 mod error;
@@ -71,28 +71,7 @@ pub fn router() -> Router<AppState> {
         .route("/api", any(error::not_found))
         .route("/api/", any(error::not_found))
         .route("/api/{*rest}", any(error::not_found))
-        .layer(axum::middleware::from_fn(csrf))
         .layer(axum::middleware::map_response(no_store))
-}
-
-/// Refuses a state-changing request signed in by a browser's cookies without the CSRF header that only
-/// the server's own pages can send; JSON, like every answer here.
-async fn csrf(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Result<Response, ApiError> {
-    use crate::accounts::csrf::header_check;
-    let safe = matches!(
-        *request.method(),
-        axum::http::Method::GET | axum::http::Method::HEAD | axum::http::Method::OPTIONS
-    );
-    if !safe && !header_check(request.headers()) {
-        return Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "CSRF verification failed: send the csrftoken cookie's value in the X-CSRFToken header",
-        ));
-    }
-    Ok(next.run(request).await)
 }
 
 /// Answers depend on who asks (unread counts) and change all the time: no cache keeps them.

@@ -8,8 +8,8 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
 use super::members::{
-    AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, RoleBody, RoomInfo,
-    TopicBody,
+    AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
+    RoomInfo, TopicBody,
 };
 use super::messages::{Message, MessagePage};
 use super::rooms::{RoomEntry, RoomList};
@@ -42,7 +42,8 @@ use crate::domain::{Role, RoomKind};
     ),
     components(schemas(
         RoomList, RoomEntry, MessagePage, Message, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
-        DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role
+        DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
+        NewRoomKind
     )),
     modifiers(&Credentials),
     tags((name = "rooms", description = "Rooms and their history"), (name = "meta", description = "This document")),

@@ -96,7 +96,9 @@ async fn fuzz(cli: &Path, base: &str, auth: Option<&str>) {
         .args(["--checks", "all"])
         .args(["--phases", "examples,coverage,fuzzing"])
         .args(["--max-examples", "40"])
-        .args(["--workers", "2"])
+        // One worker: CPython 3.11's parser is not safe when hypothesis describes a strategy in two
+        // threads at once ("AST constructor recursion depth mismatch", seen here on the room routes).
+        .args(["--workers", "1"])
         .args(["--request-timeout", "5"])
         .args(["--generation-database", "none"])
         .arg("--no-color")
@@ -104,7 +106,12 @@ async fn fuzz(cli: &Path, base: &str, auth: Option<&str>) {
         .current_dir(work.path())
         .kill_on_drop(true);
     if let Some(auth) = auth {
-        command.args(["--header", auth]);
+        // The token rides on every request as a plain header, so schemathesis cannot take it away to
+        // see whether a request without it is refused: its ignored_auth check belongs to the guest run,
+        // which makes it for every route that needs a signed-in caller.
+        command
+            .args(["--header", auth])
+            .args(["--exclude-checks", "ignored_auth"]);
     }
     let started = Instant::now();
     let output = tokio::time::timeout(BOUND, command.output())

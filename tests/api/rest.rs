@@ -411,20 +411,33 @@ async fn bad_input_is_a_json_error_never_a_server_error() {
         "/api/",
         "/api/rooms",
         "/api/nothing",
-        "/api/rooms/lobby",
         "/api/rooms/lobby/messages/",
     ] {
         assert_error(&api_get(app.addr, path, &[]).await, 404, "not_found", path);
     }
+    // A room's own path only changes it (its topic).
+    let answer = api_get(app.addr, "/api/rooms/lobby", &[]).await;
+    assert_error(&answer, 405, "method_not_allowed", "/api/rooms/lobby");
+    assert_eq!(answer.headers["allow"], "PATCH");
     for method in [
         reqwest::Method::POST,
         reqwest::Method::DELETE,
         reqwest::Method::PUT,
     ] {
-        for path in ["/api/rooms/", base, "/api/openapi.json"] {
+        for (path, allow) in [
+            ("/api/rooms/", "GET, HEAD, POST"),
+            (base, "GET, HEAD"),
+            ("/api/openapi.json", "GET, HEAD"),
+        ] {
+            if method == reqwest::Method::POST && path == "/api/rooms/" {
+                // Creating a room: a guest is told to log in.
+                let answer = api_request(app.addr, method.clone(), path, &[]).await;
+                assert_error(&answer, 401, "login_required", path);
+                continue;
+            }
             let answer = api_request(app.addr, method.clone(), path, &[]).await;
             assert_error(&answer, 405, "method_not_allowed", path);
-            assert_eq!(answer.headers["allow"], "GET, HEAD");
+            assert_eq!(answer.headers["allow"], allow);
         }
     }
     app.stop().await;
@@ -509,17 +522,30 @@ async fn the_openapi_document_describes_every_route() {
     assert_eq!(
         routes,
         [
+            "/api/dms/",
             "/api/openapi.json",
             "/api/rooms/",
+            "/api/rooms/{room}",
+            "/api/rooms/{room}/invites",
+            "/api/rooms/{room}/members",
+            "/api/rooms/{room}/members/{user}",
             "/api/rooms/{room}/messages"
         ]
     );
-    for path in paths.values() {
-        assert_eq!(
-            path.as_object().map(|p| p.keys().collect::<Vec<_>>()),
-            Some(vec![&"get".to_owned()])
-        );
-    }
+    let methods = |path: &str| {
+        let mut methods: Vec<String> = paths[path]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        methods.sort_unstable();
+        methods
+    };
+    assert_eq!(methods("/api/rooms/"), ["get", "post"]);
+    assert_eq!(
+        methods("/api/rooms/{room}/members/{user}"),
+        ["delete", "patch"]
+    );
+    assert_eq!(methods("/api/rooms/{room}/messages"), ["get"]);
     let messages = &paths["/api/rooms/{room}/messages"]["get"];
     let params: Vec<_> = messages["parameters"]
         .as_array()
@@ -550,6 +576,10 @@ async fn the_openapi_document_describes_every_route() {
         "Message",
         "ErrorBody",
         "ErrorCode",
+        "RoomInfo",
+        "Member",
+        "RoomKind",
+        "Role",
     ] {
         assert!(schemas.get(schema).is_some(), "{schema} is described");
     }

@@ -267,3 +267,39 @@ async fn public_rooms_and_the_channels_client_are_unchanged() {
     assert!(plain.is_ok());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_change_signed_in_by_the_session_cookie_needs_the_csrf_header() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let ada = person(app.addr, "ada").await;
+    // What a forged cross-site request carries: the browser's cookies, no header a page of ours set.
+    let answer = reqwest::Client::new()
+        .post(format!("http://{}/api/rooms/", app.addr))
+        .header("cookie", ada.cookie_header())
+        .header("content-type", "application/json")
+        .body(json!({"name": "forged", "kind": "private"}).to_string())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(answer.status().as_u16(), 403);
+    let body: serde_json::Value =
+        serde_json::from_str(&answer.text().await.expect("body")).expect("JSON");
+    assert_eq!(body["error"], "forbidden");
+    let mut ada = ada;
+    assert!(
+        !listed(app.addr, &mut ada)
+            .await
+            .contains(&"forged".to_owned())
+    );
+    let (status, _) = api(
+        app.addr,
+        &mut ada,
+        "POST",
+        "/api/rooms/",
+        Some(json!({"name": "forged"})),
+    )
+    .await;
+    assert_eq!(status, 201, "the name was never taken");
+    app.stop().await;
+}
