@@ -3,6 +3,12 @@
 //! against the Django ids the room already holds; the rest are appended after the room's last id, keeping
 //! their timestamps, in transactions of [`CHUNK`] messages. A malformed row is reported with its id and
 //! skipped; the rest goes on.
+//!
+//! A message is credited to a chatweb account only when that account is its Django author's own
+//! (`users.rs`, [`People::linked`]). When the author's name belongs to some other account (one registered
+//! on chatweb before the move, or a Django user that collides with it in case), the message keeps the
+//! Django name without an account (`author_id` NULL, shown as a guest's), so that account cannot edit or
+//! delete it; the report counts these per name.
 
 use std::collections::HashMap;
 
@@ -14,50 +20,79 @@ use crate::storage::{Db, ImportedMessage, ImportedRoomState};
 
 use super::report::{Reporter, Table};
 use super::source::{MessageRow, Source};
-use super::users::Accounts;
+use super::users::People;
 
 /// Messages per transaction: a few statements of a thousand rows each.
 const CHUNK: usize = 10_000;
 /// Rows read ahead of the writer.
 const READ_AHEAD: usize = 4096;
 
+/// A row fit to store.
+#[derive(Debug)]
+struct Checked {
+    room: RoomName,
+    message: ImportedMessage,
+    /// Its author's name belongs to an account that is not theirs: stored without one.
+    unlinked: bool,
+}
+
 /// How one row is stored, or why it cannot be.
-fn check(
-    row: &MessageRow,
-    accounts: &Accounts,
-    max_bytes: usize,
-) -> Result<(RoomName, ImportedMessage), String> {
+fn check(row: &MessageRow, people: &People, max_bytes: usize) -> Result<Checked, String> {
     let room = row.room.as_deref().unwrap_or_default();
     let room =
         RoomName::parse(room).ok_or_else(|| format!("the room name {room:?} is not valid"))?;
     let text = row.text.as_deref().unwrap_or_default();
     let body = MessageBody::parse(text, max_bytes).map_err(|e| format!("the text: {e}"))?;
-    let (author, author_id) = author(row.user.as_deref().unwrap_or_default(), accounts)?;
+    let author = author(row.user.as_deref().unwrap_or_default(), people)?;
     let created_at = row
         .ts_ms
         .ok_or_else(|| "the timestamp is not a date".to_owned())?;
-    Ok((
+    let unlinked = matches!(author, Author::Unlinked(_));
+    let (author, author_id) = match author {
+        Author::Account { name, id } => (name, id),
+        Author::Unlinked(name) | Author::Guest(name) => (name, None),
+    };
+    Ok(Checked {
         room,
-        ImportedMessage {
+        message: ImportedMessage {
             django_id: row.id,
             author,
             author_id,
             body: body.as_str().to_owned(),
             created_at,
         },
-    ))
+        unlinked,
+    })
 }
 
-/// The author of a message by `name`: the chatweb account of that name (in any case) if there is one,
-/// else a guest of that name (a nickname, or a name Django's rule for accounts accepts).
-fn author(name: &str, accounts: &Accounts) -> Result<(String, Option<i64>), String> {
+/// Whom a message is credited to.
+#[derive(Debug, PartialEq, Eq)]
+enum Author {
+    /// The Django author's own chatweb account (`id` unknown in a dry run), under its registered name.
+    Account { name: String, id: Option<i64> },
+    /// A name some other chatweb account has: the Django name, without an account.
+    Unlinked(String),
+    /// A name no account has: a guest's.
+    Guest(String),
+}
+
+/// The author of a message by `name` (a nickname, or a name Django's rule for accounts accepts).
+fn author(name: &str, people: &People) -> Result<Author, String> {
     let parsed = Username::parse(name).or_else(|| Username::parse_account(name).ok());
     let Some(parsed) = parsed else {
         return Err(format!("the author {name:?} is not a name chatweb accepts"));
     };
-    Ok(match accounts.get(&parsed.key()) {
-        Some((id, registered)) => (registered.clone(), *id),
-        None => (parsed.as_str().to_owned(), None),
+    if let Some(own) = people.linked.get(parsed.as_str()) {
+        return Ok(Author::Account {
+            name: own.name.clone(),
+            id: own.id,
+        });
+    }
+    let name = parsed.as_str().to_owned();
+    Ok(if people.accounts.contains_key(&parsed.key()) {
+        Author::Unlinked(name)
+    } else {
+        Author::Guest(name)
     })
 }
 
@@ -93,11 +128,11 @@ impl Pending {
 }
 
 /// Imports every message of `source` into `db` (read only in a dry run; `None`: a dry run without a
-/// database yet), linking authors to `accounts`.
+/// database yet), linking authors to their own accounts in `people`.
 pub async fn import(
     source: Source,
     db: Option<&Db>,
-    accounts: &Accounts,
+    people: &People,
     max_bytes: usize,
     report: &mut Reporter,
 ) -> anyhow::Result<()> {
@@ -110,7 +145,11 @@ pub async fn import(
     let mut pending = Pending::default();
     while let Some(row) = rows.recv().await {
         report.tick();
-        let (room, message) = match check(&row, accounts, max_bytes) {
+        let Checked {
+            room,
+            message,
+            unlinked,
+        } = match check(&row, people, max_bytes) {
             Ok(checked) => checked,
             Err(why) => {
                 report.skipped(Table::Messages, row.id, &why);
@@ -136,6 +175,9 @@ pub async fn import(
         }
         imported_into.entry(room.clone()).or_insert(!state.exists);
         report.summary.messages_imported += 1;
+        if unlinked {
+            report.unlinked(&message.author);
+        }
         pending.push(&room, message);
         if pending.len >= CHUNK {
             pending.flush(db, dry_run).await?;
@@ -155,6 +197,7 @@ pub async fn import(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::django::users::Account;
 
     fn row(room: &str, user: &str, text: &str) -> MessageRow {
         MessageRow {
@@ -166,20 +209,46 @@ mod tests {
         }
     }
 
+    fn account(id: i64, name: &str) -> Account {
+        Account {
+            id: Some(id),
+            name: name.to_owned(),
+        }
+    }
+
     #[test]
-    fn authors_with_an_account_are_linked_and_the_rest_are_guests() {
-        let accounts = Accounts::from([("ada".to_owned(), (Some(4), "Ada".to_owned()))]);
-        let (room, linked) = check(&row("lobby", "ADA", "hi"), &accounts, 100).expect("valid");
-        assert_eq!(room.as_str(), "lobby");
-        assert_eq!((linked.author.as_str(), linked.author_id), ("Ada", Some(4)));
-        assert_eq!(linked.created_at, 1_600_000_000_123);
-        let (_, guest) = check(&row("lobby", "bob", "hi"), &accounts, 100).expect("valid");
-        assert_eq!((guest.author.as_str(), guest.author_id), ("bob", None));
+    fn authors_are_linked_to_their_own_account_only_and_the_rest_are_guests() {
+        let mut people = People::default();
+        people.accounts.insert("ada".into(), account(4, "ada"));
+        people.linked.insert("ada".into(), account(4, "ada"));
+        people.accounts.insert("carol".into(), account(5, "Carol"));
+        let linked = check(&row("lobby", "ada", "hi"), &people, 100).expect("valid");
+        assert_eq!(linked.room.as_str(), "lobby");
+        let message = &linked.message;
+        assert_eq!(
+            (message.author.as_str(), message.author_id),
+            ("ada", Some(4))
+        );
+        assert_eq!(message.created_at, 1_600_000_000_123);
+        assert!(!linked.unlinked);
+        // Django's "ADA" is not Django's "ada", and chatweb's Carol is not Django's carol.
+        for (name, stored) in [("ADA", "ADA"), ("carol", "carol"), ("ｃａｒｏｌ", "carol")] {
+            let other = check(&row("lobby", name, "hi"), &people, 100).expect("valid");
+            let message = &other.message;
+            assert_eq!((message.author.as_str(), message.author_id), (stored, None));
+            assert!(other.unlinked, "{name}");
+        }
+        let guest = check(&row("lobby", "bob", "hi"), &people, 100).expect("valid");
+        assert_eq!(
+            (guest.message.author.as_str(), guest.message.author_id),
+            ("bob", None)
+        );
+        assert!(!guest.unlinked);
     }
 
     #[test]
     fn malformed_rows_say_what_is_wrong() {
-        let none = Accounts::new();
+        let none = People::default();
         for (bad, says) in [
             (row("bad room", "bob", "hi"), "room name"),
             (row("lobby", "bob", "a\0b"), "NUL"),

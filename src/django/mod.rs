@@ -2,10 +2,11 @@
 //! (SQLite or PostgreSQL: `source.rs`) and writes into chatweb's, migrated first: users from `auth_user`
 //! with their password hashes as they are (`users.rs`), then messages from `chatapp_message` per room in
 //! timestamp order, appended after each room's last id with their original timestamps and authors
-//! (`messages.rs`). Each imported message carries `client_id` `django:<id>`, owned by `import`, in the
-//! unique `messages_sender_client_id` index, so a second run imports nothing twice. `--dry-run` reads
-//! both databases and writes nothing. It runs with the server stopped: the server's cache of recent
-//! messages would not see the rows. Logging in with a Django hash is `hashers.rs`, used by `accounts::password`.
+//! (`messages.rs`; credited to an account only when it is the Django author's own, `users.rs`). Each
+//! imported message carries `client_id` `django:<id>`, owned by `import`, in the unique
+//! `messages_sender_client_id` index, so a second run imports nothing twice. `--dry-run` reads both
+//! databases and writes nothing. It runs with the server stopped: the server's cache of recent messages
+//! would not see the rows. Logging in with a Django hash is `hashers.rs`, used by `accounts::password`.
 
 pub mod hashers;
 mod messages;
@@ -70,13 +71,13 @@ pub async fn run(args: &ImportDjangoArgs) -> anyhow::Result<Summary> {
     let read = target.db.as_ref();
 
     let rows = source.users().await?;
-    let mut accounts = users::existing(read)
+    let mut people = users::existing(read)
         .await
         .context("reading chatweb's users")?;
-    users::import(db, &rows, &mut accounts, &mut report)
+    users::import(db, &rows, &mut people, &mut report)
         .await
         .context("storing imported users")?;
-    messages::import(source, read, &accounts, args.max_message_bytes, &mut report).await?;
+    messages::import(source, read, &people, args.max_message_bytes, &mut report).await?;
 
     let summary = report.summary;
     if let Some(db) = db {

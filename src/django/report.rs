@@ -1,7 +1,9 @@
 //! What an import tells the person running it: one line on stderr per conflict or skipped row (with the
-//! Django table and id), a progress bar over the messages while stderr is a terminal, and the summary
-//! per table at the end (on stdout, for scripts).
+//! Django table and id) and per name whose messages are imported without an account, a progress bar over
+//! the messages while stderr is a terminal, and the summary per table at the end (on stdout, for
+//! scripts).
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::io::IsTerminal;
 
@@ -24,6 +26,9 @@ pub struct Summary {
     pub messages_conflicts: u64,
     /// Malformed messages: a room name chatweb refuses, a NUL, an over-long or empty text, ...
     pub messages_skipped: u64,
+    /// Of the messages imported, those stored without an account because their author's name belongs to
+    /// a chatweb account that is not the Django user's, by that name.
+    pub messages_unlinked: BTreeMap<String, u64>,
     /// Rooms that got messages.
     pub rooms_imported: u64,
     /// Of those, rooms that did not exist before.
@@ -50,6 +55,20 @@ impl fmt::Display for Summary {
             "messages: {} {verb}, {} conflicts (already imported), {} skipped",
             self.messages_imported, self.messages_conflicts, self.messages_skipped
         )?;
+        if !self.messages_unlinked.is_empty() {
+            let total: u64 = self.messages_unlinked.values().sum();
+            let names: Vec<String> = self
+                .messages_unlinked
+                .iter()
+                .map(|(name, n)| format!("{name:?} ({n})"))
+                .collect();
+            writeln!(
+                f,
+                "unlinked: {total} {verb} without an account (the name is another chatweb \
+                 account's): {}",
+                names.join(", ")
+            )?;
+        }
         write!(
             f,
             "rooms: {} {verb}, {} new",
@@ -120,6 +139,24 @@ impl Reporter {
         ));
     }
 
+    /// A message by `name` is imported without an account: a chatweb account has the name, and it is not
+    /// the Django user's. Told once per name.
+    pub fn unlinked(&mut self, name: &str) {
+        let count = self
+            .summary
+            .messages_unlinked
+            .entry(name.to_owned())
+            .or_default();
+        *count += 1;
+        if *count == 1 {
+            self.line(&format!(
+                "unlinked: {}: messages by {name:?} are imported without an account: the chatweb \
+                 account of that name is not the Django user's, and gets no right to edit them",
+                Table::Messages
+            ));
+        }
+    }
+
     fn line(&self, text: &str) {
         self.bar.suspend(|| eprintln!("{text}"));
     }
@@ -160,6 +197,17 @@ mod tests {
              users: 0 to import, 1 conflicts (name taken), 0 skipped\n\
              messages: 2 to import, 0 conflicts (already imported), 1 skipped\n\
              rooms: 0 to import, 0 new"
+        );
+        reporter.unlinked("carol");
+        reporter.unlinked("Ada");
+        reporter.unlinked("carol");
+        assert!(
+            reporter.summary.to_string().contains(
+                "skipped\nunlinked: 3 to import without an account (the name is another chatweb \
+                 account's): \"Ada\" (1), \"carol\" (2)\nrooms:"
+            ),
+            "{}",
+            reporter.summary
         );
     }
 }

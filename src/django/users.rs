@@ -2,35 +2,80 @@
 //! accepts, no NUL, a readable `date_joined`) and against the names chatweb has, compared as chatweb
 //! compares them (NFKC, case-insensitive: Django's "Ada" and "ada" are two users, chatweb's one). A taken
 //! name is reported and skipped, never overwritten; the password hash is copied as it is.
+//!
+//! Which chatweb account is a Django user's own ([`People::linked`]), so that their messages are credited
+//! to it: the one this run imported from that user, or the one an earlier run did (the same name, created
+//! at the user's `date_joined`, which an import keeps and a sign-up never has). An account that merely
+//! has the name (registered on chatweb before the move, or another Django user's that collides with it in
+//! case) is no one's here: crediting it would let a stranger edit the Django user's messages.
 
 use std::collections::HashMap;
 
 use crate::domain::Username;
-use crate::storage::{Db, ImportedUser, StoreError};
+use crate::storage::{Db, ExistingAccount, ImportedUser, StoreError};
 
 use super::report::{Reporter, Table};
 use super::source::UserRow;
 
-/// The accounts messages are linked to, by username key: (id, name as registered). A dry run knows no
-/// ids for the users it would import.
-pub type Accounts = HashMap<String, (Option<i64>, String)>;
+/// A chatweb account: its id (a dry run knows none for the users it would import) and its name as
+/// registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Its id; `None` for a user a dry run would import.
+    pub id: Option<i64>,
+    /// Its name as registered.
+    pub name: String,
+}
 
-/// The accounts of `target` (none when a dry run has no database yet), each by its stored key and, for
-/// one stored while names were NFC only, by its NFKC key too (a Django `admin` collides with chatweb's
-/// `ａｄｍｉｎ`).
-pub async fn existing(target: Option<&Db>) -> Result<Accounts, StoreError> {
+/// The people an import knows of.
+#[derive(Debug, Default)]
+pub struct People {
+    /// Every chatweb account by username key (and, for one stored before names were NFKC, by its NFKC key
+    /// too): a Django user of such a name is a conflict.
+    pub accounts: HashMap<String, Account>,
+    /// The Django users whose chatweb account is their own, by their name (NFKC, as stored): their
+    /// messages are credited to it.
+    pub linked: HashMap<String, Account>,
+    /// When each existing account was created, by id (to recognise an earlier import's users).
+    created: HashMap<i64, i64>,
+}
+
+/// The accounts of `target` (none when a dry run has no database yet).
+pub async fn existing(target: Option<&Db>) -> Result<People, StoreError> {
     let Some(db) = target else {
-        return Ok(Accounts::new());
+        return Ok(People::default());
     };
-    let mut accounts = Accounts::new();
-    for (id, name, key) in db.import_accounts().await? {
-        let nfkc = Username::from_stored(&key).key();
-        if nfkc != key {
-            accounts.insert(nfkc, (Some(id), name.clone()));
+    let mut people = People::default();
+    for row in db.import_accounts().await? {
+        let ExistingAccount {
+            id,
+            username,
+            username_key,
+            created_at,
+        } = row;
+        let account = Account {
+            id: Some(id),
+            name: username,
+        };
+        let nfkc = Username::from_stored(&username_key).key();
+        if nfkc != username_key {
+            people.accounts.insert(nfkc, account.clone());
         }
-        accounts.insert(key, (Some(id), name));
+        people.accounts.insert(username_key, account);
+        people.created.insert(id, created_at);
     }
-    Ok(accounts)
+    Ok(people)
+}
+
+impl People {
+    /// Whether `holder`, which has `user`'s name, is the account an earlier import made of `user`.
+    fn imported_earlier(&self, holder: &Account, user: &ImportedUser) -> bool {
+        holder.name == user.username
+            && holder
+                .id
+                .and_then(|id| self.created.get(&id))
+                .is_some_and(|&created| created == user.created_at)
+    }
 }
 
 /// The user of `row`, or why chatweb cannot take it.
@@ -57,12 +102,12 @@ fn check(row: &UserRow) -> Result<ImportedUser, String> {
     })
 }
 
-/// Imports `rows` into `accounts`' database (`db`; nothing is written when `None`, a dry run); adds the
-/// users it imports to `accounts`.
+/// Imports `rows` into the database (`db`; nothing is written when `None`, a dry run); adds the users it
+/// imports to `people`, and links each Django user to their own account.
 pub async fn import(
     db: Option<&Db>,
     rows: &[UserRow],
-    accounts: &mut Accounts,
+    people: &mut People,
     report: &mut Reporter,
 ) -> Result<(), StoreError> {
     let mut new = Vec::new();
@@ -74,11 +119,21 @@ pub async fn import(
                 continue;
             }
         };
-        if let Some((_, holder)) = accounts.get(&user.username_key) {
-            report.conflict(row.id, &user.username, holder);
+        if let Some(holder) = people.accounts.get(&user.username_key) {
+            if people.imported_earlier(holder, &user) {
+                people.linked.insert(user.username.clone(), holder.clone());
+            }
+            report.conflict(row.id, &user.username, &holder.name);
             continue;
         }
-        accounts.insert(user.username_key.clone(), (None, user.username.clone()));
+        let account = Account {
+            id: None,
+            name: user.username.clone(),
+        };
+        people
+            .accounts
+            .insert(user.username_key.clone(), account.clone());
+        people.linked.insert(user.username.clone(), account);
         new.push((row.id, user));
     }
     let Some(db) = db else {
@@ -96,12 +151,18 @@ pub async fn import(
         match inserted.get(&user.username_key) {
             Some(&id) => {
                 report.summary.users_imported += 1;
-                accounts.insert(user.username_key, (Some(id), user.username));
+                let account = Account {
+                    id: Some(id),
+                    name: user.username.clone(),
+                };
+                people.accounts.insert(user.username_key, account.clone());
+                people.linked.insert(user.username, account);
             }
             // Taken between the read and the insert (the server was not stopped after all).
             None => {
                 report.conflict(django_id, &user.username, &user.username);
-                accounts.remove(&user.username_key);
+                people.accounts.remove(&user.username_key);
+                people.linked.remove(&user.username);
             }
         }
     }
@@ -133,6 +194,41 @@ mod tests {
         assert_eq!(user.password_hash, "pbkdf2_sha256$1$s$h");
         assert!(user.is_staff && !user.is_active);
         assert_eq!(user.created_at, 1_700_000_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_django_user_is_linked_only_to_the_account_imported_from_them() {
+        let mut people = People::default();
+        let earlier = Account {
+            id: Some(7),
+            name: "ada".into(),
+        };
+        people.accounts.insert("ada".into(), earlier.clone());
+        people.created.insert(7, 1_700_000_000_000);
+        let mut report = Reporter::new(true);
+        let mut twin = row("Ada");
+        twin.id = 3;
+        let mut bob = row("bob");
+        bob.id = 2;
+        let rows = [row("ada"), twin, bob];
+        import(None, &rows, &mut people, &mut report)
+            .await
+            .expect("a dry run");
+        // Django's ada joined when chatweb's ada was created: an earlier import's.
+        assert_eq!(people.linked.get("ada"), Some(&earlier));
+        // Django's Ada is someone else, skipped as a conflict; bob is new.
+        assert!(!people.linked.contains_key("Ada"));
+        assert_eq!(people.linked.get("bob").map(|a| a.id), Some(None));
+        assert_eq!(report.summary.users_conflicts, 2);
+
+        // An account registered on chatweb (at another time) is not Django's ada's.
+        let mut people = People::default();
+        people.accounts.insert("ada".into(), earlier);
+        people.created.insert(7, 1_600_000_000_000);
+        import(None, &[row("ada")], &mut people, &mut report)
+            .await
+            .expect("a dry run");
+        assert!(people.linked.is_empty());
     }
 
     #[test]

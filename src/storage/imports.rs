@@ -65,15 +65,36 @@ pub struct ImportedRoomState {
     pub imported: HashSet<i64>,
 }
 
+/// An account chatweb has when an import starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExistingAccount {
+    /// Its id.
+    pub id: i64,
+    /// The name as registered.
+    pub username: String,
+    /// Its collision key as stored.
+    pub username_key: String,
+    /// When it was created, ms since the epoch: an imported user's is its Django `date_joined`.
+    pub created_at: i64,
+}
+
 impl Db {
-    /// Every account: (id, username, username key).
-    pub async fn import_accounts(&self) -> Result<Vec<(i64, String, String)>, StoreError> {
-        let rows = on_db!(self, |pool| {
-            sqlx::query_as("SELECT id, username, username_key FROM users")
+    /// Every account.
+    pub async fn import_accounts(&self) -> Result<Vec<ExistingAccount>, StoreError> {
+        let rows: Vec<(i64, String, String, i64)> = on_db!(self, |pool| {
+            sqlx::query_as("SELECT id, username, username_key, created_at FROM users")
                 .fetch_all(pool)
                 .await?
         });
-        Ok(rows)
+        Ok(rows
+            .into_iter()
+            .map(|(id, username, username_key, created_at)| ExistingAccount {
+                id,
+                username,
+                username_key,
+                created_at,
+            })
+            .collect())
     }
 
     /// Inserts `users` in one transaction, skipping any whose key is taken meanwhile; returns the (id,

@@ -41,7 +41,8 @@ pub use db::Db;
 pub(crate) use db::on_db;
 pub use history::{HistoryPage, RoomActivity};
 pub use imports::{
-    DJANGO_CLIENT_ID_PREFIX, ImportedMessage, ImportedRoomState, ImportedUser, open_existing,
+    DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
+    open_existing,
 };
 pub use marks::{ReadMark, ReadMarks};
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};

@@ -4,9 +4,11 @@
 //! that already has a user and a message. Then: the Django password logs in through `/accounts/login/`
 //! and is stored again as Argon2id; the history is Django's in timestamp order with gap-free ids and the
 //! original timestamps; a dry run changes nothing; a second run imports nothing twice; a name chatweb has
-//! is never overwritten; malformed rows are skipped with their ids; an unusable password never logs in.
+//! is never overwritten, and the account holding it gets none of the Django user's messages (they are
+//! imported without an account, and reported); malformed rows are skipped with their ids; an unusable
+//! password never logs in.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::accounts::{assert_login_refused, signed_in};
 use crate::helpers::{TempDir, spawn_app_with, test_config};
@@ -108,11 +110,14 @@ async fn import(source: &str, target: &str, dry_run: bool) -> Output {
     output
 }
 
-/// The summary lines of a first import (or of its dry run).
+/// The summary lines of a first import (or of its dry run). Django's `Ada` (a conflict with Django's
+/// `ada`) and `carol` (a conflict with chatweb's `Carol`) each wrote a message, which no account gets.
 fn first_summary(verb: &str) -> String {
     format!(
         "users: 2 {verb}, 2 conflicts (name taken), 1 skipped\n\
          messages: 6 {verb}, 0 conflicts (already imported), 2 skipped\n\
+         unlinked: 2 {verb} without an account (the name is another chatweb account's): \
+         \"Ada\" (1), \"carol\" (1)\n\
          rooms: 2 {verb}, 1 new\n"
     )
 }
@@ -185,18 +190,18 @@ async fn moves_over(source: &str, target: &str) {
             (
                 3,
                 "2021-03-04T05:06:07.123Z",
-                "ada",
+                "Ada",
                 "same time as 1, later id",
-                false
+                true
             ),
             (4, "2021-03-04T05:06:08.500Z", "bob", "third by time", false),
             (5, "2021-03-04T05:06:09.000Z", "zed", "fourth by time", true),
             (
                 6,
                 "2021-03-04T05:06:10.000Z",
-                "Carol",
+                "carol",
                 "carol from django",
-                false
+                true
             ),
         ]
     );
@@ -307,6 +312,75 @@ async fn a_django_postgres_database_moves_over_into_postgres() {
     moves_over(&django.url, &chatweb.url).await;
     django.drop_database().await;
     chatweb.drop_database().await;
+}
+
+#[tokio::test]
+async fn an_account_registered_before_the_import_gets_no_messages_of_the_django_user_of_its_name() {
+    let dir = TempDir::new();
+    let target = dir.sqlite_url();
+    // Someone registered `ada` on chatweb before the move; Django's `ada` is another person.
+    let app = spawn_app_with(test_config(target.clone())).await;
+    Browser::new(app.addr).sign_up("ada").await;
+    app.stop().await;
+    let django = dir.path().join("django.sqlite3");
+    let source = format!("sqlite://{}", django.display());
+    execute(
+        &source,
+        format!(
+            "{}\n{}",
+            django_schema(Engine::Sqlite),
+            django_rows(Engine::Sqlite)
+        ),
+    )
+    .await;
+
+    let report = import(&django.display().to_string(), &target, false).await;
+    assert!(
+        report
+            .stderr
+            .contains("conflict: auth_user id 1: the username \"ada\" is taken in chatweb"),
+        "{}",
+        report.stderr
+    );
+    // Django's `ada` and `Ada` (id 3, skipped as a conflict with it) each wrote one message.
+    assert!(
+        report.stdout.contains(
+            "unlinked: 2 imported without an account (the name is another chatweb account's): \
+             \"Ada\" (1), \"ada\" (1)"
+        ),
+        "{}",
+        report.stdout
+    );
+    assert!(report.stderr.contains("unlinked: "), "{}", report.stderr);
+
+    let app = spawn_app_with(test_config(target.clone())).await;
+    let lobby = history(app.addr, "lobby").await;
+    let by_django_ada = lobby
+        .iter()
+        .find(|m| m["message"] == "hello from django")
+        .expect("imported");
+    assert_eq!(by_django_ada["user"], "ada");
+    assert_eq!(by_django_ada["guest"], true, "no account: {by_django_ada}");
+    let id = by_django_ada["id"].as_u64().expect("id");
+
+    // chatweb's ada may neither edit nor delete it.
+    let mut ada = Browser::new(app.addr);
+    assert_eq!(ada.log_in("ada", PASSWORD).await.status, 303);
+    let mut socket = ada.join_v2("/ws/chat/lobby/").await.expect("joins");
+    for frame in [
+        json!({"type": "edit", "id": id, "message": "mine now", "client_id": "e1"}),
+        json!({"type": "delete", "id": id, "client_id": "d1"}),
+    ] {
+        socket.send_json(frame.clone()).await;
+        let answer = socket.next_of_type("error").await;
+        assert_eq!(answer["code"], "forbidden", "{frame} -> {answer}");
+    }
+    let lobby = history(app.addr, "lobby").await;
+    assert!(
+        lobby.iter().any(|m| m["message"] == "hello from django"),
+        "unchanged: {lobby:?}"
+    );
+    app.stop().await;
 }
 
 #[tokio::test]
