@@ -9,7 +9,7 @@ use super::{Access, Grant};
 use crate::accounts::{SignedIn, secret};
 use crate::domain::{ClientIdOwner, Role, RoomKind, RoomName, Username};
 use crate::storage::{
-    Amend, Amendment, MemberChange, MemberRow, NewInvite, NewRoom, StoreError, now_ms,
+    Amend, Amendment, Authority, MemberChange, MemberRow, NewInvite, NewRoom, StoreError, now_ms,
 };
 
 /// Most accounts in a direct room (the asker included).
@@ -427,7 +427,7 @@ impl Access {
                 actor: actor.name.clone(),
                 actor_id: Some(actor.id),
                 action,
-                author_only: false,
+                authority: Authority::Moderator,
                 client_id: None,
                 owner: ClientIdOwner::user(actor.id),
             })

@@ -18,7 +18,7 @@ use crate::error::AppError;
 use crate::http::page::urlencode;
 use crate::http::room_param::RoomParam;
 use crate::state::AppState;
-use crate::storage::{Amend, Amendment, MessageFilter};
+use crate::storage::{Amend, Amendment, Authority, MessageFilter};
 
 /// The room and message routes.
 pub fn router() -> Router<AppState> {
@@ -78,7 +78,7 @@ async fn amend(
             actor: staff.user.name.clone(),
             actor_id: Some(staff.user.id),
             action,
-            author_only: false,
+            authority: Authority::Moderator,
             client_id: None,
             owner: ClientIdOwner::user(staff.user.id),
         })
@@ -94,7 +94,7 @@ async fn lock(
     room: RoomParam,
     back: Form<Back>,
 ) -> Result<Response, AppError> {
-    set_locked(state, staff, room, back, true).await
+    set_locked(state, staff, room, back, Lock::Locked).await
 }
 
 async fn unlock(
@@ -103,7 +103,16 @@ async fn unlock(
     room: RoomParam,
     back: Form<Back>,
 ) -> Result<Response, AppError> {
-    set_locked(state, staff, room, back, false).await
+    set_locked(state, staff, room, back, Lock::Unlocked).await
+}
+
+/// What a lock form asks of a room.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Lock {
+    /// Read-only: sends get `room_locked`.
+    Locked,
+    /// Open again.
+    Unlocked,
 }
 
 async fn set_locked(
@@ -111,8 +120,9 @@ async fn set_locked(
     staff: Staff,
     RoomParam(room): RoomParam,
     Form(back): Form<Back>,
-    locked: bool,
+    lock: Lock,
 ) -> Result<Response, AppError> {
+    let locked = lock == Lock::Locked;
     if !state
         .accounts
         .db()

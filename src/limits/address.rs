@@ -3,42 +3,16 @@
 //! `X-Forwarded-For`. Walking the header from its right
 //! end, each entry added by a trusted proxy is skipped, so a chain of trusted proxies (a load balancer in
 //! front of nginx) still yields the client, while anything the client wrote itself further left is never
-//! believed. A request's answer is the [`ClientIp`] extractor, which the pages' login throttling and
-//! every limit per address take.
+//! believed.
 //!
 //! Limits count per [`AddressKey`]: an IPv4 address, or the /64 network of an IPv6 one (one subscriber
 //! usually holds a whole /64, so counting single IPv6 addresses would limit nothing).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
-use axum::http::request::Parts;
 use ipnet::IpNet;
-
-use crate::state::AppState;
-
-/// The client's address: the peer, or when the peer is a proxy named in `--trusted-proxies` (default:
-/// none), the client it put in `X-Forwarded-For` (see [`TrustedProxies`]). `None` only without
-/// connection info (a router served without it). The one extractor of the client's address: login
-/// throttling and every limit per address use it.
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        Ok(Self(state.limits.client_address(peer, &parts.headers)))
-    }
-}
 
 /// The proxies whose `X-Forwarded-For` entries are believed.
 #[derive(Clone, Debug, Default)]

@@ -3,13 +3,36 @@
 //! slots; over either limit the handshake is answered 429 before any other work (no session lookup, no
 //! upgrade).
 
-use axum::extract::FromRequestParts;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
-use super::address::{AddressKey, ClientIp};
+use super::address::AddressKey;
 use super::open::Slot;
 use super::refusal::Refusal;
 use crate::state::AppState;
+
+/// The client's address: the peer, or when the peer is a proxy named in `--trusted-proxies` (default:
+/// loopback), the client it put in `X-Forwarded-For` (see [`TrustedProxies`](super::TrustedProxies)).
+/// `None` only without connection info (a router served without it). The one extractor of the client's
+/// address: login throttling and every limit per address use it.
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self(state.limits.client_address(peer, &parts.headers)))
+    }
+}
 
 /// A handshake let through: the client's address and its connection's slot (`None` when uncounted).
 pub struct Admission {

@@ -35,8 +35,8 @@ use metrics::Counter;
 
 use crate::stats::Stats;
 
-pub use address::{AddressKey, ClientIp, TrustedProxies};
-pub use handshake::Admission;
+pub use address::{AddressKey, TrustedProxies};
+pub use handshake::{Admission, ClientIp};
 pub use open::Slot;
 pub use refusal::{Limit, Refusal};
 pub use settings::{LimitSettings, Switch};

@@ -151,6 +151,14 @@ fn key(name: &str, guest: bool) -> Key {
     (guest, name.to_lowercase().into_boxed_str())
 }
 
+/// What a heartbeat tells the other nodes.
+enum Heartbeat {
+    /// Whom this node holds in each room.
+    Serving,
+    /// That it holds nobody: the node is stopping.
+    Stopping,
+}
+
 /// What changed at the room's level after an update.
 enum Change {
     Joined,
@@ -471,7 +479,7 @@ impl Presence {
     }
 
     /// Tells the other nodes whom this node holds in each room (or, when stopping, that it holds nobody).
-    fn heartbeat(&self, stopping: bool) {
+    fn heartbeat(&self, beat: Heartbeat) {
         let held: Vec<(RoomName, Vec<Member>)> = self
             .lock()
             .iter()
@@ -479,10 +487,9 @@ impl Presence {
             .filter(|(_, members)| !members.is_empty())
             .collect();
         for (room, members) in held {
-            let announcement = if stopping {
-                Announcement::Gone
-            } else {
-                Announcement::Here(members)
+            let announcement = match beat {
+                Heartbeat::Stopping => Announcement::Gone,
+                Heartbeat::Serving => Announcement::Here(members),
             };
             self.layer.announce(&room, announcement.encode());
         }

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 use tokio_util::sync::CancellationToken;
 
-use super::{Member, Presence};
+use super::{Heartbeat, Member, Presence};
 use crate::channels::Remote;
 
 /// One node's presence news about one room.
@@ -60,11 +60,11 @@ pub async fn run(
                 },
                 None => break,
             },
-            _ = heartbeat.tick() => presence.heartbeat(false),
+            _ = heartbeat.tick() => presence.heartbeat(Heartbeat::Serving),
             _ = sweep.tick() => presence.sweep(),
         }
     }
-    presence.heartbeat(true);
+    presence.heartbeat(Heartbeat::Stopping);
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@
 //! message's is. Membership changes take the same path, in `membership.rs`.
 
 use super::{
-    Amend, Amendment, Appended, Db, MessageKind, ROW_COLUMNS, Row, StoreError, StoredMessage,
-    on_db, to_i64, to_message, to_u64,
+    Amend, Amendment, Appended, Authority, Db, MessageKind, ROW_COLUMNS, Row, StoreError,
+    StoredMessage, on_db, to_i64, to_message, to_u64,
 };
 
 /// The event row's `kind` column per action.
@@ -67,7 +67,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
         let Some((room_id, seq, locked)) = head else {
             return Err(StoreError::NotFound("no such room"));
         };
-        if locked && amendment.author_only {
+        if locked && amendment.authority == Authority::Author {
             return Err(StoreError::RoomLocked);
         }
         let (kind, target, body) = match &amendment.action {
@@ -85,7 +85,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
                     // Dropping the transaction rolls the id back.
                     _ => return Err(StoreError::NotFound("no such message, or it was deleted")),
                 };
-                if amendment.author_only
+                if amendment.authority == Authority::Author
                     && (amendment.actor_id.is_none() || author_id != amendment.actor_id)
                 {
                     return Err(StoreError::Forbidden(

@@ -149,14 +149,22 @@ pub struct Amendment {
     pub actor_id: Option<i64>,
     /// What changes.
     pub action: Amend,
-    /// Only the message's author may make it (a member's own edit or delete, refused in a locked room);
-    /// false for staff and the admin, who may change any message.
-    pub author_only: bool,
+    /// Whose messages the actor may change.
+    pub authority: Authority,
     /// The idempotency key: a repeat by the same owner in the same room stores nothing new and returns
     /// the first event.
     pub client_id: Option<Arc<str>>,
     /// Whose `client_id`s these are (as [`NewMessage::owner`]).
     pub owner: ClientIdOwner,
+}
+
+/// Whose messages an [`Amendment`]'s actor may change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Authority {
+    /// Only their own: a member's edit or delete, refused in a locked room.
+    Author,
+    /// Any message: staff and the admin.
+    Moderator,
 }
 
 /// The kinds of change to history.

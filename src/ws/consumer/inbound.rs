@@ -7,9 +7,10 @@ use axum::extract::ws::Message;
 use futures_util::FutureExt;
 use tokio::time::Instant;
 
+use super::limited::SendKind;
 use super::{Consumer, End};
 use crate::stats::Stats;
-use crate::storage::{Amend, Amendment, NewMessage};
+use crate::storage::{Amend, Amendment, Authority, NewMessage};
 use crate::ws::protocol::{ClientFrame, ProtocolError, ServerFrame, parse_client_frame};
 
 impl Consumer {
@@ -30,7 +31,10 @@ impl Consumer {
         };
         match parse_client_frame(&text, self.state.config.max_message_bytes) {
             Ok(ClientFrame::Message { body, client_id }) => {
-                if let Some(step) = self.over_send_limit(client_id.as_deref(), true).await {
+                if let Some(step) = self
+                    .over_send_limit(client_id.as_deref(), SendKind::Message)
+                    .await
+                {
                     return step;
                 }
                 // Muted, banned or too soon under slow mode: answered, nothing queued (memory only).
@@ -72,13 +76,17 @@ impl Consumer {
                 if let Err(hold) = self.rules.check_edit() {
                     return self.answer_in_turn(hold.frame(client_id.as_deref())).await;
                 }
-                self.amend(Amend::Edit { target, body }, client_id, true)
+                self.amend(Amend::Edit { target, body }, client_id, Authority::Author)
                     .await
             }
             Ok(ClientFrame::Delete { target, client_id }) => {
                 // Staff and the room's owners and moderators, as they are now, may delete any message.
-                let author_only = !self.rules.privileged();
-                self.amend(Amend::Delete { target }, client_id, author_only)
+                let authority = if self.rules.privileged() {
+                    Authority::Moderator
+                } else {
+                    Authority::Author
+                };
+                self.amend(Amend::Delete { target }, client_id, authority)
                     .await
             }
             Ok(ClientFrame::Moderate { action, client_id }) => {
@@ -112,14 +120,17 @@ impl Consumer {
         &mut self,
         action: Amend,
         client_id: Option<Arc<str>>,
-        author_only: bool,
+        authority: Authority,
     ) -> Result<(), End> {
         if self.identity.user().is_none() {
             let error =
                 ProtocolError::new("forbidden", "guests cannot edit or delete messages: log in");
             return self.refuse(ProtocolError { client_id, ..error }).await;
         }
-        if let Some(step) = self.over_send_limit(client_id.as_deref(), false).await {
+        if let Some(step) = self
+            .over_send_limit(client_id.as_deref(), SendKind::Amendment)
+            .await
+        {
             return step;
         }
         let amendment = Amendment {
@@ -127,7 +138,7 @@ impl Consumer {
             actor: self.identity.name().clone(),
             actor_id: self.identity.user_id(),
             action,
-            author_only,
+            authority,
             client_id: client_id.clone(),
             owner: self.owner.clone(),
         };

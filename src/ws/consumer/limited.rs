@@ -11,6 +11,15 @@ use super::{Consumer, End};
 use crate::limits::{FrameVerdict, Refusal};
 use crate::stats::Stats;
 
+/// What a send counted by [`Consumer::over_send_limit`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum SendKind {
+    /// A chat message, which may create the room.
+    Message,
+    /// An edit or a deletion.
+    Amendment,
+}
+
 impl Consumer {
     /// Counts `frame` against the frame budget: `Some(step)` when it must be dropped instead of handled
     /// (a close or a socket error always goes through).
@@ -35,17 +44,16 @@ impl Consumer {
         }
     }
 
-    /// Counts a send: `Some(step)` when it is refused. `message` is true for a chat message (which may
-    /// create the room), false for an edit or a deletion.
+    /// Counts a send of `kind`: `Some(step)` when it is refused.
     pub(super) async fn over_send_limit(
         &mut self,
         client_id: Option<&str>,
-        message: bool,
+        kind: SendKind,
     ) -> Option<Result<(), End>> {
         // Nothing delivered: the room may have had no message when this socket joined. So too while a
         // catch-up runs (a resume into a room found empty starts one): a resume that found messages, or a
         // live event, told the limits the room is not new (`ConnectionLimits::room_has_messages`).
-        let room_was_empty = message && self.cursor.last() == 0;
+        let room_was_empty = kind == SendKind::Message && self.cursor.last() == 0;
         match self.limits.send(&self.state.limits, room_was_empty) {
             Ok(()) => None,
             Err(refusal) => Some(self.rate_limited(&refusal, client_id).await),

@@ -10,7 +10,7 @@ mod transfer;
 use std::sync::Arc;
 
 use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
-use chatweb::storage::{Amend, Amendment, Backend, NewMessage, NewUser, Store};
+use chatweb::storage::{Amend, Amendment, Authority, Backend, NewMessage, NewUser, Store};
 use serde_json::Value;
 
 use crate::manage::{Output, run_chatweb};
@@ -90,7 +90,7 @@ async fn seed(url: &str) {
             actor: Username::from_stored("ada"),
             actor_id: Some(ada),
             action,
-            author_only: false,
+            authority: Authority::Moderator,
             client_id: None,
             owner: ClientIdOwner::user(ada),
         };
