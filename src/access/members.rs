@@ -401,13 +401,13 @@ impl Access {
 
     /// The account named `name`: its id and name.
     async fn user_named(&self, name: &str) -> Result<(i64, Username), MembersError> {
-        let key = Username::parse_account(name.trim())
-            .map_err(|_| MembersError::NotFound("no such user"))?
-            .key();
+        let typed = name.trim();
+        let parsed =
+            Username::parse_account(typed).map_err(|_| MembersError::NotFound("no such user"))?;
         let user = self
             .store
             .db()
-            .user_by_key(&key)
+            .user_named(typed, &parsed)
             .await?
             .filter(|u| u.is_active)
             .ok_or(MembersError::NotFound("no such user"))?;

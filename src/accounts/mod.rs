@@ -200,14 +200,7 @@ impl Accounts {
     /// The account `typed` names (parsed: `name`): the one stored under the key the name had while names
     /// were NFC only, if any (an account of that time keeps its exact name), else the one of its NFKC key.
     async fn find(&self, typed: &str, name: &Username) -> Result<Option<UserRow>, AccountError> {
-        let key = name.key();
-        let legacy = Username::legacy_key(typed);
-        if legacy != key
-            && let Some(user) = self.inner.db.user_by_key(&legacy).await?
-        {
-            return Ok(Some(user));
-        }
-        Ok(self.inner.db.user_by_key(&key).await?)
+        Ok(self.inner.db.user_named(typed, name).await?)
     }
 
     /// Whether an account has `name` (in any case), its NFKC form included for accounts stored before

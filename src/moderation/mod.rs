@@ -479,7 +479,7 @@ impl Moderation {
     async fn resolve(&self, name: &str) -> Result<Target, ModerationError> {
         let name = name.trim();
         let account = match Username::parse_account(name) {
-            Ok(account) => self.db().user_by_key(&account.key()).await?,
+            Ok(account) => self.db().user_named(name, &account).await?,
             Err(_) => None,
         };
         let guest = Username::parse(name);

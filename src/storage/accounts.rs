@@ -127,6 +127,24 @@ impl Db {
         Ok(row.map(user))
     }
 
+    /// The account `typed` names (parsed: `name`): the one stored under the key the name had while names
+    /// were NFC only, if any (an account of that time keeps its exact name), else the one of its NFKC key.
+    /// Every lookup of an account by a name someone typed goes through here.
+    pub async fn user_named(
+        &self,
+        typed: &str,
+        name: &crate::domain::Username,
+    ) -> Result<Option<UserRow>, StoreError> {
+        let key = name.key();
+        let legacy = crate::domain::Username::legacy_key(typed);
+        if legacy != key
+            && let Some(user) = self.user_by_key(&legacy).await?
+        {
+            return Ok(Some(user));
+        }
+        self.user_by_key(&key).await
+    }
+
     /// The user with id `id`.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
         let query = sql(&format!(
