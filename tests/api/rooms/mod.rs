@@ -4,6 +4,7 @@
 //! the room page's script calls it (the session cookie and the CSRF header).
 
 mod access;
+mod admin;
 mod cluster;
 mod invites;
 mod pages;
