@@ -48,7 +48,11 @@ function saveNickname() {
 }
 
 if (nick) nick.addEventListener('change', saveNickname);
-roomInput.focus();
+// A refused form (shown again with its reason) takes the focus; else the room box does.
+const refused = document.querySelector('#create-room-error, #dm-error');
+const refusedInput = /** @type {HTMLInputElement | null | undefined} */ (
+  refused?.parentElement?.querySelector('form input:not([type=hidden])'));
+(refusedInput ?? roomInput).focus();
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   saveNickname();

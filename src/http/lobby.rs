@@ -58,12 +58,17 @@ struct DirectForm {
     users: String,
 }
 
-/// What the lobby shows besides its lists: what went wrong, and the form that was refused, filled in again.
+/// A refused form, filled in again as it was sent.
+enum Filled {
+    Room(RoomForm),
+    Direct(DirectForm),
+}
+
+/// What the lobby shows besides its lists: what went wrong, and the form that was refused.
 #[derive(Default)]
 struct Outcome {
     error: Option<String>,
-    room: RoomForm,
-    direct: DirectForm,
+    filled: Option<Filled>,
 }
 
 async fn lobby(
@@ -86,6 +91,11 @@ async fn lobby(
 
 /// The lobby page, with `outcome`.
 async fn render(state: &AppState, page: &Page, outcome: Outcome) -> Result<Html<String>, AppError> {
+    let (room, direct, refused) = match outcome.filled {
+        Some(Filled::Room(room)) => (room, DirectForm::default(), Some("room")),
+        Some(Filled::Direct(direct)) => (RoomForm::default(), direct, Some("direct")),
+        None => (RoomForm::default(), DirectForm::default(), None),
+    };
     // Only the rooms this person may see listed: the public ones and those they are a member of.
     let user_id = page.identity.user_id();
     let rooms = state
@@ -111,12 +121,14 @@ async fn render(state: &AppState, page: &Page, outcome: Outcome) -> Result<Html<
             nickname_cookie => NICKNAME_COOKIE,
             guests => state.config.guests,
             error => outcome.error,
+            // Which form the error is about (`None`: the page's).
+            refused => refused,
             room_form => context! {
-                name => outcome.room.name,
-                private => outcome.room.kind == "private",
-                topic => outcome.room.topic,
+                name => room.name,
+                private => room.kind == "private",
+                topic => room.topic,
             },
-            dm_users => outcome.direct.users,
+            dm_users => direct.users,
             max_others => MAX_DIRECT_MEMBERS - 1,
         },
     )
@@ -167,19 +179,17 @@ async fn member_entry(
     })
 }
 
-/// The lobby again with `refusal`, served with its status.
+/// The lobby again with `refusal` and the refused form, served with the refusal's status.
 async fn refused(
     state: &AppState,
     page: &Page,
     refusal: Refusal,
-    room: RoomForm,
-    direct: DirectForm,
+    filled: Filled,
 ) -> Result<Response, AppError> {
     let status = refusal.status;
     let outcome = Outcome {
         error: Some(refusal.message),
-        room,
-        direct,
+        filled: Some(filled),
     };
     Ok((status, render(state, page, outcome).await?).into_response())
 }
@@ -199,21 +209,21 @@ async fn create_room(
             status: StatusCode::FORBIDDEN,
             message: "Log in to create a room.".into(),
         };
-        return refused(&state, &page, refusal, form, DirectForm::default()).await;
+        return refused(&state, &page, refusal, Filled::Room(form)).await;
     };
     let kind = match form.kind.as_str() {
         "public" | "" => RoomKind::Public,
         "private" => RoomKind::Private,
         _ => {
             let refusal = Refusal::bad_request("A room is public or private.");
-            return refused(&state, &page, refusal, form, DirectForm::default()).await;
+            return refused(&state, &page, refusal, Filled::Room(form)).await;
         }
     };
     let Some(name) = RoomName::parse(form.name.trim()) else {
         let refusal = Refusal::bad_request(
             "A room name is 1 to 64 letters, digits, \"-\", \"_\" or \".\" (but not \".\" or \"..\").",
         );
-        return refused(&state, &page, refusal, form, DirectForm::default()).await;
+        return refused(&state, &page, refusal, Filled::Room(form)).await;
     };
     match state
         .access
@@ -223,7 +233,7 @@ async fn create_room(
         Ok(()) => Ok(to_room(&name)),
         Err(error) => {
             let refusal = Refusal::of(error)?;
-            refused(&state, &page, refusal, form, DirectForm::default()).await
+            refused(&state, &page, refusal, Filled::Room(form)).await
         }
     }
 }
@@ -238,7 +248,7 @@ async fn open_direct(
             status: StatusCode::FORBIDDEN,
             message: "Log in to message someone.".into(),
         };
-        return refused(&state, &page, refusal, RoomForm::default(), form).await;
+        return refused(&state, &page, refusal, Filled::Direct(form)).await;
     };
     let others: Vec<String> = form
         .users
@@ -252,13 +262,13 @@ async fn open_direct(
             "Name 1 to {} people, separated by commas.",
             MAX_DIRECT_MEMBERS - 1
         ));
-        return refused(&state, &page, refusal, RoomForm::default(), form).await;
+        return refused(&state, &page, refusal, Filled::Direct(form)).await;
     }
     match state.access.open_direct(user, &others).await {
         Ok((room, _)) => Ok(to_room(&room)),
         Err(error) => {
             let refusal = Refusal::of(error)?;
-            refused(&state, &page, refusal, RoomForm::default(), form).await
+            refused(&state, &page, refusal, Filled::Direct(form)).await
         }
     }
 }

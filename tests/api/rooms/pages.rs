@@ -71,7 +71,9 @@ async fn a_signed_in_user_creates_a_private_room_from_the_lobby_form_and_lands_i
     let page = ada.post("/rooms/", &form).await;
     assert_eq!(page.status, 409, "the name is taken");
     assert!(
-        page.body.contains("A room of that name exists."),
+        page.body.contains(
+            "id=\"create-room-error\" class=\"error\" role=\"alert\">A room of that name exists."
+        ),
         "{}",
         page.body
     );
@@ -150,7 +152,12 @@ async fn a_dm_opened_from_the_lobby_form_lands_in_the_same_room_as_the_api_gives
     assert_ne!(page.location.as_deref(), Some(location.as_str()));
     let page = ada.post("/dms/", &[("users", "bob, nobody")]).await;
     assert_eq!(page.status, 404);
-    assert!(page.body.contains("No such user."), "{}", page.body);
+    assert!(
+        page.body
+            .contains("id=\"dm-error\" class=\"error\" role=\"alert\">No such user."),
+        "the reason, by its form: {}",
+        page.body
+    );
     assert!(
         page.body.contains("value=\"bob, nobody\""),
         "the names are kept"
