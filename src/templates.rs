@@ -5,6 +5,10 @@ pub const ALL: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("lobby.html", include_str!("../templates/lobby.html")),
     ("room.html", include_str!("../templates/room.html")),
+    (
+        "members_panel.html",
+        include_str!("../templates/members_panel.html"),
+    ),
     ("signup.html", include_str!("../templates/signup.html")),
     ("login.html", include_str!("../templates/login.html")),
     ("logout.html", include_str!("../templates/logout.html")),

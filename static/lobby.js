@@ -1,8 +1,9 @@
 /**
  * @file The lobby (an ES module): keeps a guest's nickname in a cookie and goes to /chat/<room>/ on Enter
- * or the button; keeps the room list live (people in each room now, your unread counts when signed in) by
- * polling `GET /api/rooms/` every few seconds while the page is visible. Room names reach the page as
- * text only.
+ * or the button; keeps the room lists live (people in each room now, your unread counts when signed in) by
+ * polling `GET /api/rooms/` every few seconds while the page is visible: public rooms in "Rooms", the
+ * private and direct rooms you belong to in "Your rooms" (shown only to the signed-in; the API lists only
+ * rooms the caller may see). Room names and people's names reach the page as text only.
  */
 
 /** How often the room list is refreshed while the page is visible. */
@@ -14,6 +15,19 @@ const roomInput = /** @type {HTMLInputElement} */ (document.getElementById('room
 const error = /** @type {HTMLElement} */ (document.getElementById('room-name-error'));
 const list = /** @type {HTMLUListElement} */ (document.getElementById('room-list'));
 const empty = /** @type {HTMLElement} */ (document.getElementById('no-rooms'));
+const myList = /** @type {HTMLUListElement | null} */ (document.getElementById('my-room-list'));
+const myEmpty = /** @type {HTMLElement | null} */ (document.getElementById('no-my-rooms'));
+/**
+ * What the server named each of your rooms (a direct room: its other members), kept across refreshes;
+ * a room the page has not seen yet shows its own name.
+ * @type {Map<string, string>}
+ */
+const labels = new Map();
+if (myList) {
+  for (const li of myList.querySelectorAll('li[data-room]')) {
+    labels.set(/** @type {HTMLElement} */ (li).dataset.room ?? '', /** @type {HTMLElement} */ (li).dataset.label ?? '');
+  }
+}
 // The server's rule (src/domain/room_name.rs): NFC, letters and digits of any script, '-', '_', '.', not
 // '.' or '..' (the browser would resolve those away), no invisible character (src/domain/invisible.rs).
 const ROOM = /^[\p{Alphabetic}\p{N}_.-]{1,64}$/u;
@@ -34,7 +48,11 @@ function saveNickname() {
 }
 
 if (nick) nick.addEventListener('change', saveNickname);
-roomInput.focus();
+// A refused form (shown again with its reason) takes the focus; else the room box does.
+const refused = document.querySelector('#create-room-error, #dm-error');
+const refusedInput = /** @type {HTMLInputElement | null | undefined} */ (
+  refused?.parentElement?.querySelector('form input:not([type=hidden])'));
+(refusedInput ?? roomInput).focus();
 form.addEventListener('submit', (event) => {
   event.preventDefault();
   saveNickname();
@@ -49,7 +67,7 @@ form.addEventListener('submit', (event) => {
 // ---- the live room list --------------------------------------------------------------------------------
 
 /**
- * @typedef {{name: string, last_id: number, last_activity: string, members: number,
+ * @typedef {{name: string, kind: string, last_id: number, last_activity: string, members: number,
  *   unread: number | null}} RoomInfo
  */
 
@@ -84,8 +102,14 @@ function roomItem(room) {
   const link = document.createElement('a');
   link.className = 'room-link';
   link.href = '/chat/' + encodeURIComponent(room.name) + '/';
-  link.textContent = room.name;
+  const mine = room.kind && room.kind !== 'public';
+  link.textContent = mine ? labels.get(room.name) || room.name : room.name;
   li.append(link);
+  if (mine) {
+    li.dataset.kind = room.kind;
+    li.dataset.label = link.textContent;
+    li.append(' ', span('tag kind-tag', room.kind));
+  }
   if (room.unread) {
     const badge = span('unread', room.unread > 99 ? '99+' : String(room.unread));
     badge.title = room.unread + ' unread';
@@ -110,12 +134,22 @@ function roomItem(room) {
   return li;
 }
 
+/**
+ * @param {HTMLUListElement} into
+ * @param {HTMLElement} none
+ * @param {RoomInfo[]} rooms
+ */
+function fill(into, none, rooms) {
+  into.replaceChildren(...rooms.map(roomItem));
+  into.hidden = rooms.length === 0;
+  none.hidden = rooms.length !== 0;
+  into.dataset.updated = new Date().toISOString();
+}
+
 /** @param {RoomInfo[]} rooms */
 function showRooms(rooms) {
-  list.replaceChildren(...rooms.map(roomItem));
-  list.hidden = rooms.length === 0;
-  empty.hidden = rooms.length !== 0;
-  list.dataset.updated = new Date().toISOString();
+  fill(list, empty, rooms.filter((room) => !room.kind || room.kind === 'public'));
+  if (myList && myEmpty) fill(myList, myEmpty, rooms.filter((room) => room.kind && room.kind !== 'public'));
 }
 
 let timer = 0;

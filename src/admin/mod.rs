@@ -1,9 +1,10 @@
 //! The admin (Django's `admin.py`, for a chat server), at `/admin/`, for staff only: users, rooms (with
-//! each room's mutes, bans and slow mode), messages and the audit log, as server-rendered pages whose
+//! each room's members, mutes, bans and slow mode), messages and the audit log, as server-rendered pages whose
 //! forms carry the CSRF token. Guests are sent to the login page; signed-in users without staff rights
 //! get 403. Every action writes one audit row.
 
 mod audit;
+mod members;
 mod moderation;
 mod rooms;
 mod users;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(users::router())
         .merge(rooms::router())
         .merge(moderation::router())
+        .merge(members::router())
         .merge(audit::router())
 }
 

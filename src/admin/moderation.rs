@@ -45,7 +45,8 @@ async fn page(
     render(&state, &staff, &room, query.notice, None).await
 }
 
-async fn render(
+/// The room's admin page, with a notice or an error.
+pub(super) async fn render(
     state: &AppState,
     staff: &Staff,
     room: &RoomName,
@@ -74,6 +75,7 @@ async fn render(
             max_slow => MAX_SLOW_MODE_SECS, mutes => of_kind("mute"), bans => of_kind("ban"),
             notice => notice, error => error,
             retention => super::rooms::retention_context(state, room).await?,
+            members => super::members::members_context(state, room).await?,
         },
     )
 }

@@ -53,6 +53,7 @@ async fn rooms(
             context! {
                 name => &r.name, href => urlencode(&r.name), messages => r.messages,
                 last_id => r.last_seq, updated_at => rfc3339_ms(r.updated_at), locked => r.locked,
+                kind => r.kind.as_str(),
             }
         })
         .collect();

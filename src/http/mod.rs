@@ -1,11 +1,15 @@
-//! The HTTP pages: the lobby and rooms, the account pages, invite links, static assets, health and metrics, plus what
-//! every page shares (`page`). `routes.rs` merges these with the admin and the socket.
+//! The HTTP pages: the lobby and its forms, rooms and their members panel, the account pages, invite
+//! links, static assets, health and metrics, plus what every page shares (`page`, and `refusal` for what a
+//! form shows when a change is refused). `routes.rs` merges these with the admin and the socket.
 
 mod accounts;
 mod assets;
 mod health;
 mod invites;
+mod lobby;
+mod members;
 pub mod page;
+pub mod refusal;
 pub mod room_param;
 mod views;
 
@@ -16,7 +20,9 @@ use crate::state::AppState;
 /// The page routes.
 pub fn router() -> Router<AppState> {
     Router::new()
+        .merge(lobby::router())
         .merge(views::router())
+        .merge(members::router())
         .merge(accounts::router())
         .merge(invites::router())
         .merge(assets::router())

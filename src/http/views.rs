@@ -1,87 +1,64 @@
-//! The pages (Django's `views.py` + `template/`): the lobby at `/` and a room at `/chat/<room>/`, rendered
-//! with minijinja from templates compiled into the binary. HTML autoescaping keeps user text as text. The
-//! room page's first messages are rendered here (and as JSON for its script); the rest comes over the socket.
+//! The room page (Django's `views.py` + `template/`) at `/chat/<room>/`, rendered with minijinja from
+//! templates compiled into the binary (the lobby is `lobby.rs`). HTML autoescaping keeps user text as text.
+//! The room page's first messages are rendered here (and as JSON for its script); the rest comes over the
+//! socket. Its owners and moderators also get the members panel, whose forms `members.rs` serves.
 
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::page::{Page, urlencode};
 use super::room_param::RoomParam;
+use crate::access::Grant;
 use crate::accounts::Identity;
-use crate::accounts::cookies::NICKNAME_COOKIE;
-use crate::domain::rfc3339_ms;
+use crate::domain::{Role, RoomKind, RoomName, rfc3339_ms};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::storage::MessageKind;
 
-/// Rooms listed in the lobby.
-const LOBBY_ROOMS: u32 = 100;
-
 /// The page routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(lobby))
         .route("/chat/{room}/", get(room))
         .route("/chat/{room}", get(add_slash))
 }
 
-#[derive(Deserialize)]
-struct LobbyQuery {
-    error: Option<String>,
+/// What the room page says about the last change made from it.
+#[derive(Default)]
+pub struct Feedback {
+    /// A change that was made (one of [`notice_of`]'s sentences).
+    pub notice: Option<&'static str>,
+    /// A change that was refused, in a sentence.
+    pub error: Option<String>,
+    /// A new invite link (`/invite/<token>/`), shown once, and when it stops working (RFC 3339).
+    pub invite: Option<(String, String)>,
 }
 
-async fn lobby(
-    State(state): State<AppState>,
-    page: Page,
-    Query(query): Query<LobbyQuery>,
-) -> Result<Html<String>, AppError> {
-    // Only the rooms this person may see listed: the public ones and those they are a member of.
-    let rooms = state
-        .store
-        .db()
-        .room_activity(page.identity.user_id(), LOBBY_ROOMS)
-        .await
-        .map_err(|e| anyhow::anyhow!(e).context("listing rooms"))?;
-    let rooms: Vec<_> = rooms
-        .iter()
-        .map(|r| {
-            context! {
-                name => &r.name,
-                kind => r.kind.as_str(),
-                messages => r.last_seq,
-                last_activity => rfc3339_ms(r.updated_at_ms),
-                href => format!("/chat/{}/", urlencode(&r.name)),
-            }
-        })
-        .collect();
-    let error = match query.error.as_deref() {
-        Some("nickname_taken") => {
-            Some("That nickname belongs to a registered user: log in, or choose another.")
-        }
-        _ => None,
-    };
-    page.render(
-        &state,
-        "lobby.html",
-        context! {
-            rooms => rooms,
-            // Without a nickname the box is empty (its placeholder says what the name will be).
-            nickname => Some(page.identity.name()).filter(|n| !n.is_anonymous()).map(|n| n.as_str()),
-            nickname_cookie => NICKNAME_COOKIE,
-            guests => state.config.guests,
-            error => error,
-        },
-    )
+/// The sentence for `?done=<code>`, the code a panel form redirects with: fixed sentences, so a link
+/// cannot make the page say something else.
+pub fn notice_of(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "added" => "Member added.",
+        "removed" => "Member removed.",
+        "role" => "Role changed.",
+        "topic" => "Topic changed.",
+        _ => return None,
+    })
+}
+
+#[derive(Deserialize)]
+struct RoomQuery {
+    done: Option<String>,
 }
 
 async fn room(
     State(state): State<AppState>,
     RoomParam(room): RoomParam,
     page: Page,
+    Query(query): Query<RoomQuery>,
 ) -> Result<Response, AppError> {
     if let Identity::Guest(guest) = &page.identity {
         if !state.config.guests {
@@ -92,10 +69,26 @@ async fn room(
             return Ok(Redirect::to("/?error=nickname_taken").into_response());
         }
     }
-    // Whoever may not read the room learns nothing of it, not even that it exists.
+    let grant = readable(&state, &page.identity, &room).await?;
+    let feedback = Feedback {
+        notice: query.done.as_deref().and_then(notice_of),
+        ..Feedback::default()
+    };
+    Ok(render_room(&state, &page, &room, &grant, feedback)
+        .await?
+        .into_response())
+}
+
+/// `identity`'s grant in `room`, refusing whoever may not read it: 404 as for no room (they learn nothing
+/// of it, not even that it exists), 403 for someone banned from it.
+pub async fn readable(
+    state: &AppState,
+    identity: &Identity,
+    room: &RoomName,
+) -> Result<Grant, AppError> {
     let grant = state
         .access
-        .grant(&page.identity, &room)
+        .grant(identity, room)
         .await
         .map_err(|e| anyhow::anyhow!(e).context("checking access to a room"))?;
     if grant.banned {
@@ -104,9 +97,20 @@ async fn room(
     if !grant.may_read() {
         return Err(AppError::NotFound("room"));
     }
+    Ok(grant)
+}
+
+/// The room page for someone holding `grant` (who may read it), with `feedback`.
+pub async fn render_room(
+    state: &AppState,
+    page: &Page,
+    room: &RoomName,
+    grant: &Grant,
+    feedback: Feedback,
+) -> Result<Html<String>, AppError> {
     let history = state
         .store
-        .recent(&room, state.config.history)
+        .recent(room, state.config.history)
         .await
         .map_err(|e| anyhow::anyhow!(e).context("loading history"))?;
     let last_id = history.last().map_or(0, |m| m.seq);
@@ -126,23 +130,71 @@ async fn room(
             }
         })
         .collect();
-    Ok(page
-        .render(
-            &state,
-            "room.html",
+    let signed_in = page.identity.user().is_some();
+    let panel = if signed_in && grant.may_add_members() {
+        Some(panel(state, page, room, grant).await?)
+    } else {
+        None
+    };
+    let (invite, invite_expires) = feedback.invite.unzip();
+    page.render(
+        state,
+        "room.html",
+        context! {
+            room => room.as_str(),
+            room_href => urlencode(room.as_str()),
+            kind => grant.kind.as_str(),
+            topic => &grant.topic,
+            role => grant.role.map(|r| r.as_str()),
+            manages => grant.may_add_members(),
+            panel => panel,
+            may_leave => grant.role.is_some() && grant.kind != RoomKind::Direct,
+            notice => feedback.notice,
+            error => feedback.error,
+            invite => invite,
+            invite_expires => invite_expires,
+            messages => lines,
+            last_id => last_id,
+            max_bytes => state.config.max_message_bytes,
+            nickname => page.identity.name().as_str(),
+        },
+    )
+}
+
+/// The members panel of an owner or moderator (or staff): each member with what the viewer may do to
+/// them, and which forms the viewer gets. `src/access/` decides again when a form is sent.
+async fn panel(
+    state: &AppState,
+    page: &Page,
+    room: &RoomName,
+    grant: &Grant,
+) -> Result<Value, AppError> {
+    let me = page.identity.user_id();
+    let owner = grant.may_manage();
+    let members: Vec<_> = state
+        .store
+        .db()
+        .members(room.as_str())
+        .await?
+        .into_iter()
+        .map(|m| {
+            let is_me = Some(m.user_id) == me;
             context! {
-                room => room.as_str(),
-                kind => grant.kind.as_str(),
-                topic => &grant.topic,
-                role => grant.role.map(|r| r.as_str()),
-                manages => grant.may_add_members(),
-                messages => lines,
-                last_id => last_id,
-                max_bytes => state.config.max_message_bytes,
-                nickname => page.identity.name().as_str(),
-            },
-        )?
-        .into_response())
+                user => &m.username,
+                href => urlencode(&m.username),
+                role => m.role.as_str(),
+                me => is_me,
+                removable => !is_me && (owner || m.role == Role::Member),
+                role_editable => owner && !is_me,
+            }
+        })
+        .collect();
+    Ok(context! {
+        members => members,
+        owner => owner,
+        invites => grant.kind == RoomKind::Private,
+        roles => ["member", "moderator", "owner"],
+    })
 }
 
 /// Django's APPEND_SLASH: `/chat/x` redirects to `/chat/x/`.

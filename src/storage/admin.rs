@@ -3,6 +3,7 @@
 
 use super::accounts::like_pattern;
 use super::{Db, StoreError, on_db, to_u64};
+use crate::domain::RoomKind;
 
 /// A room as the admin lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub struct AdminRoom {
     pub updated_at: i64,
     /// Read-only.
     pub locked: bool,
+    /// Its kind.
+    pub kind: RoomKind,
 }
 
 /// A message as the admin lists it.
@@ -73,11 +76,11 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> Result<(Vec<AdminRoom>, i64), StoreError> {
-        let rows: Vec<(String, i64, i64, i64, bool)> = on_db!(self, |pool| {
+        let rows: Vec<(String, i64, i64, i64, bool, String)> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT r.name, r.last_seq, \
                  (SELECT COUNT(*) FROM messages m WHERE m.room_id = r.id AND m.kind = 0 AND NOT m.deleted), \
-                 r.updated_at, r.locked FROM rooms r ORDER BY r.updated_at DESC, r.name LIMIT $1 OFFSET $2",
+                 r.updated_at, r.locked, r.kind FROM rooms r ORDER BY r.updated_at DESC, r.name LIMIT $1 OFFSET $2",
             )
             .bind(limit)
             .bind(offset)
@@ -91,13 +94,16 @@ impl Db {
         });
         let rooms = rows
             .into_iter()
-            .map(|(name, last_seq, messages, updated_at, locked)| AdminRoom {
-                name,
-                last_seq: to_u64(last_seq),
-                messages,
-                updated_at,
-                locked,
-            })
+            .map(
+                |(name, last_seq, messages, updated_at, locked, kind)| AdminRoom {
+                    name,
+                    last_seq: to_u64(last_seq),
+                    messages,
+                    updated_at,
+                    locked,
+                    kind: RoomKind::from_stored(&kind),
+                },
+            )
             .collect();
         Ok((rooms, total))
     }

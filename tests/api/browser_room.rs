@@ -24,7 +24,7 @@ const CONTROL: &str = "\u{E009}";
 const RELEASE: &str = "\u{E000}";
 
 /// Signs `name` up through the signup form; returns once the page says who is signed in.
-async fn sign_up(page: &Client, origin: &str, name: &str) {
+pub async fn sign_up(page: &Client, origin: &str, name: &str) {
     page.goto(&format!("{origin}/accounts/signup/"))
         .await
         .expect("signup page");
@@ -471,7 +471,7 @@ async fn the_lobby_counts_people_in_a_room_and_a_members_unread_messages_without
 
 /// axe-core's serious and critical violations in the page; none when axe-core is not installed (then
 /// [`axe_source`] printed a skip notice, or failed the test on CI).
-async fn axe(page: &Client, source: Option<&str>) -> Vec<String> {
+pub async fn axe(page: &Client, source: Option<&str>) -> Vec<String> {
     match source {
         Some(source) => axe_violations(page, source).await,
         None => Vec::new(),
@@ -479,14 +479,14 @@ async fn axe(page: &Client, source: Option<&str>) -> Vec<String> {
 }
 
 /// Where the screenshots go (the README names this folder).
-fn screenshot_dir() -> PathBuf {
+pub fn screenshot_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).expect("docs/screenshots");
     dir
 }
 
 /// The widths (with a matching height) and colour schemes every page is checked and photographed in.
-const VIEWS: [(u32, u32, &str); 4] = [
+pub const VIEWS: [(u32, u32, &str); 4] = [
     (1280, 800, "light"),
     (1280, 800, "dark"),
     (390, 844, "light"),

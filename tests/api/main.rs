@@ -4,6 +4,7 @@ mod accounts;
 mod admin;
 mod archive;
 mod browser;
+mod browser_members;
 mod browser_people;
 mod browser_room;
 mod chat;

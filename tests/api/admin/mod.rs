@@ -165,7 +165,7 @@ async fn user_names(staff: &mut Browser, q: &str) -> Vec<String> {
     rows.into_iter().map(|r| r[0].clone()).collect()
 }
 
-/// The row of `room` on the room list: name, messages, last id, last activity, state, actions.
+/// The row of `room` on the room list: name, messages, last id, last activity, state, kind, actions.
 async fn room_row(staff: &mut Browser, room: &str) -> Vec<String> {
     let list = get_ok(staff, "/admin/rooms/").await;
     table(&list.body, "room-list")

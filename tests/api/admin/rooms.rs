@@ -49,7 +49,8 @@ async fn the_room_list_shows_each_rooms_message_count_last_id_and_state() {
     let lobby_row = room_row(&mut staff, "lobby").await;
     assert_eq!(&lobby_row[1..3], ["3", "3"]);
     assert_eq!(lobby_row[4], "open");
-    assert!(lobby_row[5].contains("Lock"), "{lobby_row:?}");
+    assert_eq!(lobby_row[5], "public");
+    assert!(lobby_row[6].contains("Lock"), "{lobby_row:?}");
     let kitchen = room_row(&mut staff, "kitchen").await;
     assert_eq!(&kitchen[1..3], ["1", "1"]);
     assert!(
@@ -76,7 +77,7 @@ async fn a_locked_room_refuses_sends_with_room_locked_and_stores_nothing_until_i
     assert!(list.contains("room locked: it is read-only"), "{list}");
     let row = room_row(&mut staff, "lobby").await;
     assert_eq!(row[4], "locked");
-    assert!(row[5].contains("Unlock"), "{row:?}");
+    assert!(row[6].contains("Unlock"), "{row:?}");
     audited(&mut staff, STAFF, "room.lock", "lobby").await;
 
     send_to_locked(&mut sender, "x", "c1").await;

@@ -1,11 +1,13 @@
 //! Private rooms, direct rooms and room roles (issue 18), end to end: who may read where over the
-//! socket, the pages and the API; membership changes as events; invite links; room moderators. Members
-//! are browsers signed up on a real node; the API is called as the room page's script calls it (the
-//! session cookie and the CSRF header).
+//! socket, the pages and the API; membership changes as events; invite links; room moderators; the pages'
+//! forms (lobby, members panel, admin). Members are browsers signed up on a real node; the API is called as
+//! the room page's script calls it (the session cookie and the CSRF header).
 
 mod access;
+mod admin;
 mod cluster;
 mod invites;
+mod pages;
 mod roles;
 
 use std::net::SocketAddr;
@@ -59,5 +61,30 @@ pub async fn listed(addr: SocketAddr, who: &mut Browser) -> Vec<String> {
         .expect("rooms")
         .iter()
         .map(|r| r["name"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The members `GET /api/rooms/<room>/members` lists for `who`: (name, role), owners first.
+pub async fn members(
+    addr: std::net::SocketAddr,
+    who: &mut Browser,
+    room: &str,
+) -> Vec<(String, String)> {
+    let (status, body) = api(
+        addr,
+        who,
+        "GET",
+        &format!("/api/rooms/{room}/members"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .expect("members")
+        .iter()
+        .map(|m| {
+            let field = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+            (field("user"), field("role"))
+        })
         .collect()
 }
