@@ -39,7 +39,28 @@ pub struct Grant {
     pub topic: String,
 }
 
+/// Why someone may not read a room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// Banned from it: they are told so (403).
+    Banned,
+    /// Not theirs to read: they learn nothing of it, not even that it exists (404; 403 at the socket,
+    /// which says nothing more).
+    Hidden,
+}
+
 impl Grant {
+    /// Why the person may not read the room, if they may not: what every door answers alike.
+    pub fn refusal(&self) -> Option<Denied> {
+        if self.banned && !self.staff {
+            Some(Denied::Banned)
+        } else if self.may_read() {
+            None
+        } else {
+            Some(Denied::Hidden)
+        }
+    }
+
     /// Whether the person may read the room (and so write to it, mutes and locks aside).
     pub fn may_read(&self) -> bool {
         match self.kind {

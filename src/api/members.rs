@@ -14,7 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody};
 use super::params::{Room, RoomPath};
-use crate::access::{Grant, MAX_INVITE_SECS, MAX_INVITE_USES};
+use crate::access::{Denied, Grant, MAX_INVITE_SECS, MAX_INVITE_USES};
+use crate::accounts::Identity;
 use crate::accounts::SignedIn;
 use crate::domain::rfc3339_ms;
 use crate::domain::{Role, RoomKind, RoomName};
@@ -44,8 +45,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = match Viewer::from_request_parts(parts, state).await?.0 {
-            crate::accounts::Identity::User(user) => user,
-            crate::accounts::Identity::Guest(_) => {
+            Identity::User(user) => user,
+            Identity::Guest(_) => {
                 return Err(ApiError::login_required(
                     "log in, or send Authorization: Bearer <token>, to change rooms",
                 ));
@@ -240,14 +241,22 @@ pub struct InviteLink {
     pub max_uses: u32,
 }
 
-/// The caller's grant in `room`, refusing (404, as for no room) whoever may not read it.
-async fn readable(state: &AppState, caller: &SignedIn, room: &RoomName) -> Result<Grant, ApiError> {
-    let identity = crate::accounts::Identity::User(std::sync::Arc::new(caller.clone()));
-    let grant = state.access.grant(&identity, room).await?;
-    if !grant.may_read() {
-        return Err(ApiError::new(super::ErrorCode::NotFound, "no such room"));
+/// `identity`'s grant in `room`, refusing whoever may not read it: 404 as for no room (they learn
+/// nothing of it), 403 for someone banned from it.
+pub(super) async fn readable(
+    state: &AppState,
+    identity: &Identity,
+    room: &RoomName,
+) -> Result<Grant, ApiError> {
+    let grant = state.access.grant(identity, room).await?;
+    match grant.refusal() {
+        Some(Denied::Banned) => Err(ApiError::new(
+            super::ErrorCode::Forbidden,
+            "you are banned from this room",
+        )),
+        Some(Denied::Hidden) => Err(ApiError::new(super::ErrorCode::NotFound, "no such room")),
+        None => Ok(grant),
     }
-    Ok(grant)
 }
 
 async fn info(state: &AppState, room: &RoomName, role: Option<Role>) -> Result<RoomInfo, ApiError> {
@@ -349,7 +358,7 @@ pub async fn update_room(
     State(state): State<AppState>,
     Body(body): Body<TopicBody>,
 ) -> Result<Json<RoomInfo>, ApiError> {
-    let grant = readable(&state, &caller, &room).await?;
+    let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
     state.access.set_topic(&grant, &room, &body.topic).await?;
     Ok(Json(info(&state, &room, grant.role).await?))
 }
@@ -376,16 +385,7 @@ pub async fn list_members(
     Room(room): Room,
     State(state): State<AppState>,
 ) -> Result<Json<Vec<Member>>, ApiError> {
-    let grant = state.access.grant(&identity, &room).await?;
-    if grant.banned {
-        return Err(ApiError::new(
-            super::ErrorCode::Forbidden,
-            "you are banned from this room",
-        ));
-    }
-    if !grant.may_read() {
-        return Err(ApiError::new(super::ErrorCode::NotFound, "no such room"));
-    }
+    readable(&state, &identity, &room).await?;
     let members = state.store.db().members(room.as_str()).await?;
     Ok(Json(members.into_iter().map(Member::from).collect()))
 }
@@ -415,7 +415,7 @@ pub async fn add_member(
     State(state): State<AppState>,
     Body(body): Body<AddMemberBody>,
 ) -> Result<(StatusCode, Json<Member>), ApiError> {
-    let grant = readable(&state, &caller, &room).await?;
+    let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
     state
         .access
         .add_member(&caller, &grant, &room, &body.user, body.role)
@@ -453,7 +453,7 @@ pub async fn update_member(
     State(state): State<AppState>,
     Body(body): Body<RoleBody>,
 ) -> Result<Json<Member>, ApiError> {
-    let grant = readable(&state, &caller, &room).await?;
+    let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
     state
         .access
         .set_role(&caller, &grant, &room, &path.user, body.role)
@@ -487,7 +487,7 @@ pub async fn remove_member(
     Path(path): Path<MemberPath>,
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
-    let grant = readable(&state, &caller, &room).await?;
+    let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
     state
         .access
         .remove_member(&caller, &grant, &room, &path.user)
@@ -519,7 +519,7 @@ pub async fn create_invite(
     State(state): State<AppState>,
     Body(body): Body<InviteBody>,
 ) -> Result<(StatusCode, Json<InviteLink>), ApiError> {
-    let grant = readable(&state, &caller, &room).await?;
+    let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
     if body.max_uses > MAX_INVITE_USES || body.expires_in_secs > MAX_INVITE_SECS {
         return Err(ApiError::invalid_parameter(
             "max_uses is 1 to 1000; expires_in_secs 60 to 2592000",

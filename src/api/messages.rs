@@ -96,16 +96,7 @@ pub async fn list_messages(
     page: PageQuery,
     State(state): State<AppState>,
 ) -> Result<Json<MessagePage>, ApiError> {
-    let grant = state.access.grant(&identity, &room).await?;
-    if grant.banned {
-        return Err(ApiError::new(
-            super::ErrorCode::Forbidden,
-            "you are banned from this room",
-        ));
-    }
-    if !grant.may_read() {
-        return Err(ApiError::new(super::ErrorCode::NotFound, "no such room"));
-    }
+    super::members::readable(&state, &identity, &room).await?;
     let found = state
         .store
         .db()

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::page::{Page, urlencode};
 use super::room_param::RoomParam;
-use crate::access::Grant;
+use crate::access::{Denied, Grant};
 use crate::accounts::Identity;
 use crate::domain::{Role, RoomKind, RoomName, rfc3339_ms};
 use crate::error::AppError;
@@ -91,13 +91,11 @@ pub async fn readable(
         .grant(identity, room)
         .await
         .map_err(|e| anyhow::anyhow!(e).context("checking access to a room"))?;
-    if grant.banned {
-        return Err(AppError::Forbidden("you are banned from this room"));
+    match grant.refusal() {
+        Some(Denied::Banned) => Err(AppError::Forbidden("you are banned from this room")),
+        Some(Denied::Hidden) => Err(AppError::NotFound("room")),
+        None => Ok(grant),
     }
-    if !grant.may_read() {
-        return Err(AppError::NotFound("room"));
-    }
-    Ok(grant)
 }
 
 /// The room page for someone holding `grant` (who may read it), with `feedback`.

@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
+use crate::access::Denied;
 use crate::accounts::revocation::StaffFlag;
 use crate::accounts::{Credential, Identity};
 use crate::domain::RoomName;
@@ -100,13 +101,14 @@ async fn chat_socket(
         .map_err(|error| {
             AppError::Internal(anyhow::Error::new(error).context("checking access to a room"))
         })?;
-    if grant.banned {
-        return Err(AppError::Forbidden("you are banned from this room"));
-    }
-    if !grant.may_read() {
-        return Err(AppError::Forbidden(
-            "this room is for its members only: ask an owner to add you",
-        ));
+    match grant.refusal() {
+        Some(Denied::Banned) => return Err(AppError::Forbidden("you are banned from this room")),
+        Some(Denied::Hidden) => {
+            return Err(AppError::Forbidden(
+                "this room is for its members only: ask an owner to add you",
+            ));
+        }
+        None => {}
     }
     // Registered now, so a revocation (or a change of staff rights) between the handshake and the first
     // select is not missed.
