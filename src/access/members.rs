@@ -1,7 +1,7 @@
 //! Changing who is in a room: creating rooms and direct rooms, adding and removing members, changing roles,
 //! joining by an invite link. Every change is decided against a fresh [`Grant`] here (the API, the pages
 //! and the admin only translate), stored through the writer as an event of the room's sequence, and
-//! audited when staff make it by their staff rights.
+//! audited when staff make it.
 
 use sha2::{Digest, Sha256};
 
@@ -435,7 +435,7 @@ impl Access {
         Ok(())
     }
 
-    /// [`Access::change`], audited when only the actor's staff rights allowed it.
+    /// [`Access::change`], audited when the actor is staff.
     async fn change_audited(
         &self,
         actor: &SignedIn,
@@ -448,8 +448,8 @@ impl Access {
             _ => String::new(),
         };
         self.change(actor, room, action).await?;
-        let by_role = grant.role >= Some(Role::Moderator) && grant.kind != RoomKind::Direct;
-        if grant.staff && !by_role {
+        // Every change a staff member makes is audited, whatever their role in the room.
+        if grant.staff {
             self.store
                 .db()
                 .audit(

@@ -1,7 +1,7 @@
 //! A room's members in the admin, on the room's page (`/admin/rooms/<room>/`): who is in it with which
 //! role, and forms to add someone (with a role) and to remove someone. Staff act through `src/access/`
-//! with their own fresh grant, like owners on the room page; `src/access/` audits what only their staff
-//! rights allowed. A direct room's members never change: its list is shown read-only.
+//! with their own fresh grant, like owners on the room page; `src/access/` audits every change staff
+//! make. A direct room's members never change: its list is shown read-only.
 
 use std::sync::Arc;
 
