@@ -46,7 +46,7 @@ pub struct WriterOptions {
     pub read_concurrency: usize,
 }
 
-/// The running writer task; [`StoreWriter::close`] drains it and closes the database.
+/// The running writer task; [`StoreWriter::finish`] drains it and hands the database back to close.
 pub struct StoreWriter {
     closing: CancellationToken,
     task: JoinHandle<()>,
@@ -125,8 +125,9 @@ impl StoreWriter {
         (store, handle)
     }
 
-    /// Stops taking new writes, stores everything already queued, then closes the database.
-    pub async fn close(self) {
+    /// Stops taking new writes and stores everything already queued; returns the database, still open,
+    /// for the caller to close once nothing else reads it.
+    pub async fn finish(self) -> Arc<dyn Backend> {
         self.closing.cancel();
         if let Err(error) = self.task.await {
             tracing::error!(%error, "store writer task failed");
@@ -135,7 +136,7 @@ impl StoreWriter {
         if let Err(error) = self.completer.await {
             tracing::error!(%error, "store completer task failed");
         }
-        self.backend.close().await;
+        self.backend
     }
 }
 
