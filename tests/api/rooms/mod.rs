@@ -6,6 +6,7 @@
 mod access;
 mod cluster;
 mod invites;
+mod names;
 mod roles;
 
 use std::net::SocketAddr;
