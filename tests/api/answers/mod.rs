@@ -23,7 +23,8 @@ use chatweb::domain::{ClientIdOwner, MessageBody, RoomName, Username};
 use chatweb::storage::{NewMessage, Store};
 
 use crate::helpers::{
-    Client, PATIENCE, TempDir, TestApp, TestDatabase, ids, spawn_app_with, test_config, texts,
+    Client, PATIENCE, TempDir, TestApp, TestDatabase, ids, is_answer, spawn_app_with, test_config,
+    texts,
 };
 use crate::live::v2_guest;
 
@@ -166,20 +167,6 @@ async fn handled(client: &mut Client, nickname: &str) -> Vec<Value> {
     }
 }
 
-/// The next ack or error frame, skipping everything else (messages, presence, typing).
-async fn next_answer(client: &mut Client) -> Value {
-    loop {
-        let frame = client.next_frame().await;
-        if matches!(frame["type"].as_str(), Some("ack" | "error")) {
-            return frame;
-        }
-    }
-}
-
-fn is_answer(frame: &Value) -> bool {
-    matches!(frame["type"].as_str(), Some("ack" | "error"))
-}
-
 /// Every stored message of `room`, by replaying it from 0.
 async fn stored(app: &TestApp, room: &str, count: usize) -> Vec<Value> {
     let mut reader = app
@@ -200,7 +187,7 @@ async fn nul_is_refused_at_validation(db: Db) {
     client
         .send_text(r#"{"message": "a\u0000b", "client_id": "with-nul"}"#)
         .await;
-    let error = next_answer(&mut client).await;
+    let error = client.next_answer().await;
     assert_eq!(
         (error["code"].as_str(), error["client_id"].as_str()),
         (Some("invalid_character"), Some("with-nul")),
@@ -209,13 +196,13 @@ async fn nul_is_refused_at_validation(db: Db) {
     client
         .send_text(r#"{"message": "fine", "client_id": "bad\u0000id"}"#)
         .await;
-    let error = next_answer(&mut client).await;
+    let error = client.next_answer().await;
     assert_eq!(error["code"], "invalid_character", "{error}");
     assert!(error.get("client_id").is_none(), "{error}");
     client
         .send_text(r#"{"type": "edit", "id": 1, "message": "\u0000", "client_id": "edit"}"#)
         .await;
-    let error = next_answer(&mut client).await;
+    let error = client.next_answer().await;
     assert_eq!(
         (error["code"].as_str(), error["client_id"].as_str()),
         (Some("invalid_character"), Some("edit")),
@@ -286,16 +273,16 @@ async fn a_refused_message_fails_alone(db: Db) {
     assert!(!early.iter().any(is_answer), "nothing committed yet");
     plug.release().await;
 
-    assert_eq!(next_answer(&mut plugger).await["id"], 2, "the plug");
+    assert_eq!(plugger.next_answer().await["id"], 2, "the plug");
     let mut acked = Vec::new();
     for client in &mut honest {
         for _ in 0..EACH {
-            let ack = next_answer(client).await;
+            let ack = client.next_answer().await;
             assert_eq!(ack["type"], "ack", "an honest message is stored: {ack}");
             acked.push(ack["id"].as_u64().expect("id"));
         }
     }
-    let refused = next_answer(&mut bad).await;
+    let refused = bad.next_answer().await;
     assert_eq!(
         (
             refused["type"].as_str(),
@@ -305,7 +292,7 @@ async fn a_refused_message_fails_alone(db: Db) {
         (Some("error"), Some("message_refused"), Some("refused")),
         "{refused}"
     );
-    let after = next_answer(&mut bad).await;
+    let after = bad.next_answer().await;
     assert_eq!(after["type"], "ack", "{after}");
     acked.push(after["id"].as_u64().expect("id"));
     acked.sort_unstable();
@@ -464,7 +451,7 @@ async fn a_send_still_being_stored_at_shutdown_is_not_called_failed() {
     handled(&mut client, "sender").await;
 
     let stopping = tokio::spawn(app.stop());
-    let answer = next_answer(&mut client).await;
+    let answer = client.next_answer().await;
     assert_eq!(
         (answer["type"].as_str(), answer["code"].as_str()),
         (Some("error"), Some("outcome_unknown")),
@@ -505,9 +492,9 @@ async fn answers_keep_the_order_of_the_frames_they_answer() {
     );
     plug.release().await;
     let answers = [
-        next_answer(&mut client).await,
-        next_answer(&mut client).await,
-        next_answer(&mut client).await,
+        client.next_answer().await,
+        client.next_answer().await,
+        client.next_answer().await,
     ];
     let seen: Vec<_> = answers
         .iter()

@@ -94,20 +94,10 @@ async fn send(client: &mut Client, text: &str) {
         .await;
 }
 
-/// The next ack or error frame (messages are skipped).
-async fn answer(client: &mut Client) -> Value {
-    loop {
-        let frame = client.next_json().await;
-        if matches!(frame["type"].as_str(), Some("ack" | "error")) {
-            return frame;
-        }
-    }
-}
-
 /// Sends `text` and returns its answer.
 async fn send_and_answer(client: &mut Client, text: &str) -> Value {
     send(client, text).await;
-    let frame = answer(client).await;
+    let frame = client.next_answer().await;
     assert_eq!(
         frame["client_id"], text,
         "the answer names the send: {frame}"
@@ -172,7 +162,7 @@ async fn a_burst_over_the_send_limit_is_refused_unstored_and_the_socket_sends_ag
     }
     let mut answers = BTreeMap::new();
     while answers.len() < SENT {
-        let frame = answer(&mut client).await;
+        let frame = client.next_answer().await;
         let id = frame["client_id"]
             .as_str()
             .expect("every answer names its send")
@@ -457,7 +447,7 @@ async fn full_history_replays_per_client_are_limited_at_the_handshake_and_on_the
     assert_eq!(near.messages(3).await.len(), 3);
     // On the socket: the resume frame is refused, and the connection goes on live.
     near.send_json(json!({"type": "resume", "since": 0})).await;
-    assert_rate_limited(&answer(&mut near).await, "replays");
+    assert_rate_limited(&near.next_answer().await, "replays");
     writer.say("still live").await;
     assert_eq!(near.next_message().await["message"], "still live");
     assert_eq!(refusals(&app, "replays").await, 3);
@@ -530,7 +520,7 @@ async fn a_resume_before_the_first_send_does_not_skip_the_new_rooms_limit() {
                 json!({"type": "message", "message": room, "client_id": room}),
             ])
             .await;
-        assert_rate_limited(&answer(&mut client).await, "new_rooms");
+        assert_rate_limited(&client.next_answer().await, "new_rooms");
         assert!(
             stored(&app, room).await.is_empty(),
             "{room} was not created"
@@ -543,7 +533,7 @@ async fn a_resume_before_the_first_send_does_not_skip_the_new_rooms_limit() {
         json!({"type": "message", "message": "r1-2", "client_id": "r1-2"}),
     ])
     .await;
-    assert_eq!(answer(&mut back).await["type"], "ack");
+    assert_eq!(back.next_answer().await["type"], "ack");
     assert_eq!(stored(&app, "r1").await, ["r1", "r1-2"]);
     assert_eq!(refusals(&app, "new_rooms").await, 2);
     app.stop().await;
@@ -564,7 +554,7 @@ async fn a_flood_of_any_frame_is_answered_once_and_dropped() {
     for _ in 0..30 {
         client.send_json(json!({"type": "typing"})).await;
     }
-    let frame = answer(&mut client).await;
+    let frame = client.next_answer().await;
     let wait = assert_rate_limited(&frame, "frames");
     assert!(frame.get("client_id").is_none(), "{frame}");
     // Once the budget has refilled, the next frame is handled: no second refusal came in between.
@@ -602,7 +592,7 @@ async fn limits_off_lets_everything_through() {
             send(&mut client, &format!("{room}-{i}")).await;
         }
         for _ in 0..20 {
-            assert_eq!(answer(&mut client).await["type"], "ack");
+            assert_eq!(client.next_answer().await["type"], "ack");
         }
         clients.push(client);
     }

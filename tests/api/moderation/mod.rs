@@ -16,30 +16,19 @@ use crate::people::{Browser, Page, staff_browser};
 /// The staff user of these tests.
 const STAFF: &str = "boss";
 
-/// The next answer to this client's own frames (an ack, an error, a `moderated`), skipping the room's
-/// messages and events.
-async fn reply(client: &mut Client) -> Value {
-    loop {
-        let frame = client.next_json().await;
-        if matches!(frame["type"].as_str(), Some("ack" | "error" | "moderated")) {
-            return frame;
-        }
-    }
-}
-
 /// Sends `text` with `client_id`; returns the answer.
 async fn send(client: &mut Client, text: &str, client_id: &str) -> Value {
     client
         .send_json(json!({"message": text, "client_id": client_id}))
         .await;
-    reply(client).await
+    client.next_answer().await
 }
 
 /// Sends a staff command (with a `client_id` to match); returns the answer.
 async fn command(client: &mut Client, mut frame: Value, client_id: &str) -> Value {
     frame["client_id"] = json!(client_id);
     client.send_json(frame).await;
-    let answer = reply(client).await;
+    let answer = client.next_answer().await;
     assert_eq!(answer["client_id"], client_id, "{answer}");
     answer
 }
@@ -160,7 +149,7 @@ async fn a_muted_member_is_answered_muted_nothing_is_stored_and_the_mute_ends_on
     bob_socket
         .send_json(json!({"type": "edit", "id": 1, "message": "edited", "client_id": "e1"}))
         .await;
-    assert_error(&reply(&mut bob_socket).await, "muted", "e1");
+    assert_error(&bob_socket.next_answer().await, "muted", "e1");
 
     // The held send took no id: the next message is 2.
     assert_eq!(send(&mut mod_socket, "two", "s1").await["id"], 2);
