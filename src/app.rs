@@ -40,7 +40,8 @@ const WRITE_QUEUE: usize = 16_384;
 pub struct App {
     state: AppState,
     listener: TcpListener,
-    writer: StoreWriter,
+    /// The database under the store, closed last but one by the stop sequence.
+    backend: Arc<dyn crate::storage::Backend>,
     tasks: Tasks,
 }
 
@@ -61,15 +62,18 @@ impl App {
                 config.room_buffer,
                 config.room_buffer_bytes,
             )),
-            Some(url) => Arc::new(RedisLayer::start(
-                redis_settings(&config, url, &backend).await?,
-                Arc::new(StoreHeads::new(backend.clone())),
-                news,
-                stats.clone(),
+            Some(url) => {
+                let (layer, running) = RedisLayer::start(
+                    redis_settings(&config, url, &backend).await?,
+                    Arc::new(StoreHeads::new(backend.clone())),
+                    news,
+                    stats.clone(),
+                )?;
                 // The layer outlives the sockets: what the writer commits while stopping still reaches
                 // other nodes.
-                tasks.token(StopOn::Layer),
-            )?),
+                tasks.spawn_each(StopOn::Layer, |stop| running.run(stop));
+                Arc::new(layer)
+            }
         };
         // Only a node whose writer is the database's only writer (no Redis: one node) may cache.
         let cache = (config.redis_url.is_none() && config.cache_bytes > 0).then(|| {
@@ -79,8 +83,8 @@ impl App {
                 stats.clone(),
             ))
         });
-        let (store, writer) = StoreWriter::spawn(
-            backend,
+        let (store, writer) = StoreWriter::new(
+            backend.clone(),
             Arc::new(Fanout::new(channels.clone())),
             WriterOptions {
                 stats: stats.clone(),
@@ -90,6 +94,7 @@ impl App {
                 read_concurrency: config.catch_up_reads,
             },
         );
+        tasks.spawn("store writer", StopOn::Writes, |stop| writer.run(stop));
         let address = (
             config.bind.trim_start_matches('[').trim_end_matches(']'),
             config.port,
@@ -135,7 +140,7 @@ impl App {
         Ok(Self {
             state,
             listener,
-            writer,
+            backend,
             tasks,
         })
     }
@@ -166,7 +171,7 @@ impl App {
         let Self {
             state,
             listener,
-            writer,
+            backend,
             mut tasks,
         } = self;
         tasks.spawn("stop signal", StopOn::Sockets, |token| async move {
@@ -224,7 +229,7 @@ impl App {
             sockets,
             tasks,
             store,
-            writer,
+            backend,
             channels,
             bound,
         };

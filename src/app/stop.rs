@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 use super::serve::Connections;
 use super::tasks::{StopOn, Tasks};
 use crate::channels::ChannelLayer;
-use crate::storage::{Backend, Store, StoreWriter};
+use crate::storage::{Backend, Store};
 
 /// What a node that stopped serving still has to stop, in the order [`Stopping::run`] stops it.
 pub(super) struct Stopping {
@@ -26,8 +26,8 @@ pub(super) struct Stopping {
     pub tasks: Tasks,
     /// For the read marks still in memory.
     pub store: Store,
-    /// The writer, stored its last batch in `finish_writes`.
-    pub writer: StoreWriter,
+    /// The database, closed once the writer and the watchers are done with it.
+    pub backend: Arc<dyn Backend>,
     /// The channel layer, drained after the writer's last commits.
     pub channels: Arc<dyn ChannelLayer>,
     /// `--shutdown-secs`: the whole sequence takes at most this.
@@ -42,7 +42,7 @@ impl Stopping {
             sockets,
             mut tasks,
             store,
-            writer,
+            backend,
             channels,
             bound,
         } = self;
@@ -54,12 +54,12 @@ impl Stopping {
         // Presence (which tells the other nodes this one is gone) and retention stopped with the sockets.
         tasks.stop(StopOn::Sockets, drain_until).await;
         // 3. Let the writer store the read marks and its last batch.
-        let backend = finish_writes(&store, writer, deadline).await;
+        let written = finish_writes(&store, &mut tasks, deadline).await;
         // 4. Stop the log watchers and periodic chores: nobody is left to read their news.
         tasks.stop(StopOn::Watchers, deadline).await;
-        // 5. Close the store.
-        if let Some(backend) = backend {
-            close_store(backend, deadline).await;
+        // 5. Close the store, unless the writer is still writing (it is dropped with the process then).
+        if written {
+            close_store(backend.as_ref(), deadline).await;
         }
         // 6. Close the layer: the writer's last commits reach the other nodes first.
         close_layer(channels.as_ref(), &mut tasks, deadline).await;
@@ -91,28 +91,24 @@ async fn close_connections(connections: &Connections, sockets: &TaskTracker, unt
     }
 }
 
-/// Hands the read marks to the writer, then lets it store everything queued; returns the database, open,
-/// unless the writer was still writing at `until` (it is then dropped with the writer).
-async fn finish_writes(
-    store: &Store,
-    writer: StoreWriter,
-    until: Instant,
-) -> Option<Arc<dyn Backend>> {
+/// Hands the read marks to the writer, then lets it store everything queued and answer every sender;
+/// false if it was still writing at `until`.
+async fn finish_writes(store: &Store, tasks: &mut Tasks, until: Instant) -> bool {
     if tokio::time::timeout_at(until, store.flush_marks())
         .await
         .is_err()
     {
         tracing::warn!("read marks were not stored within the shutdown bound");
     }
-    let finished = tokio::time::timeout_at(until, writer.finish()).await;
-    if finished.is_err() {
+    let finished = tasks.stop(StopOn::Writes, until).await;
+    if !finished {
         tracing::error!("the store writer did not finish within the shutdown bound");
     }
-    finished.ok()
+    finished
 }
 
 /// Closes the database's connections (for SQLite, the last one checkpoints the log).
-async fn close_store(backend: Arc<dyn Backend>, until: Instant) {
+async fn close_store(backend: &dyn Backend, until: Instant) {
     if tokio::time::timeout_at(until, backend.close())
         .await
         .is_err()
@@ -126,5 +122,5 @@ async fn close_layer(channels: &dyn ChannelLayer, tasks: &mut Tasks, until: Inst
     channels
         .drain(until.saturating_duration_since(Instant::now()))
         .await;
-    tasks.stop(StopOn::Layer, Instant::now()).await;
+    tasks.stop(StopOn::Layer, until).await;
 }

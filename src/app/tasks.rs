@@ -8,9 +8,10 @@
 //! `run_until_stopped` returns an error naming the task (a node without its moderation watcher, say, would
 //! go on serving sockets that no ban can close).
 //!
-//! Tasks that belong to one part of the node and are joined by it stay there: the store writer and its
-//! completer (`storage/writer.rs`), the SQLite checkpointer (`storage/checkpoint.rs`) and the Redis layer's
-//! subscriber, healer and publisher (`channels/redis/`, which watch [`StopOn::Layer`]).
+//! Parts of the node hand their tasks over rather than spawn them: the store writer (which joins its
+//! completer, so a panic of either is the writer's) and the Redis layer's subscriber, heads check and
+//! publisher (`channels::LayerTasks`). The SQLite checkpointer is the backend's own, started and stopped
+//! with the database.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -26,6 +27,8 @@ use tokio_util::sync::CancellationToken;
 pub enum StopOn {
     /// The node's shutdown token, cancelled first: the tasks that serve sockets stop with them.
     Sockets,
+    /// The writer's: it stops taking writes, stores what is queued and answers every sender.
+    Writes,
     /// Cancelled once the writer has stored its last batch: the log watchers and periodic chores, which
     /// read or feed the store and have nothing to do for sockets that are gone.
     Watchers,
@@ -44,6 +47,7 @@ struct Task {
 pub struct Tasks {
     tasks: Vec<Task>,
     sockets: CancellationToken,
+    writes: CancellationToken,
     watchers: CancellationToken,
     layer: CancellationToken,
     /// The name of the first task that panicked; set once, read when the node has stopped.
@@ -56,6 +60,7 @@ impl Tasks {
         Self {
             tasks: Vec::new(),
             sockets: shutdown,
+            writes: CancellationToken::new(),
             watchers: CancellationToken::new(),
             layer: CancellationToken::new(),
             failed: Arc::default(),
@@ -66,6 +71,7 @@ impl Tasks {
     pub fn token(&self, stop: StopOn) -> CancellationToken {
         match stop {
             StopOn::Sockets => self.sockets.clone(),
+            StopOn::Writes => self.writes.clone(),
             StopOn::Watchers => self.watchers.clone(),
             StopOn::Layer => self.layer.clone(),
         }
@@ -80,7 +86,28 @@ impl Tasks {
     ) where
         F: Future<Output = ()> + Send + 'static,
     {
-        let running = AssertUnwindSafe(task(self.token(stop))).catch_unwind();
+        let task = task(self.token(stop));
+        self.start(name, stop, task);
+    }
+
+    /// Spawns every `(name, task)` that `tasks(token)` gives, each with the token of `stop` (a part of the
+    /// node that runs several, like the Redis layer).
+    pub fn spawn_each<I, F>(&mut self, stop: StopOn, tasks: impl FnOnce(CancellationToken) -> I)
+    where
+        I: IntoIterator<Item = (&'static str, F)>,
+        F: Future<Output = ()> + Send + 'static,
+    {
+        for (name, task) in tasks(self.token(stop)) {
+            self.start(name, stop, task);
+        }
+    }
+
+    /// Spawns `task`, which watches the token of `stop`, catching its panic.
+    fn start<F>(&mut self, name: &'static str, stop: StopOn, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let running = AssertUnwindSafe(task).catch_unwind();
         let (shutdown, failed) = (self.sockets.clone(), self.failed.clone());
         let handle = tokio::spawn(async move {
             if let Err(panic) = running.await {
@@ -98,25 +125,30 @@ impl Tasks {
     }
 
     /// Cancels the token of `stop` and waits until `until` for the tasks that watch it; those still
-    /// running then are left to end on their own (a warning names them).
-    pub async fn stop(&mut self, stop: StopOn, until: Instant) {
+    /// running then are left to end on their own (a warning names them). True when every one ended.
+    pub async fn stop(&mut self, stop: StopOn, until: Instant) -> bool {
         self.token(stop).cancel();
         let (stopping, rest) = std::mem::take(&mut self.tasks)
             .into_iter()
             .partition::<Vec<_>, _>(|task| task.stop == stop);
         self.tasks = rest;
+        let mut all_ended = true;
         for task in stopping {
             match tokio::time::timeout_at(until, task.handle).await {
                 Ok(Ok(())) => tracing::debug!(task = task.name, "background task stopped"),
                 Ok(Err(error)) => {
                     tracing::warn!(task = task.name, %error, "background task ended abnormally")
                 }
-                Err(_) => tracing::warn!(
-                    task = task.name,
-                    "background task still running at the shutdown bound"
-                ),
+                Err(_) => {
+                    all_ended = false;
+                    tracing::warn!(
+                        task = task.name,
+                        "background task still running at the shutdown bound"
+                    );
+                }
             }
         }
+        all_ended
     }
 
     /// The name of the first task that panicked, if one did.
@@ -181,7 +213,7 @@ mod tests {
                 done.send(name).unwrap();
             });
         }
-        tasks.stop(StopOn::Sockets, soon()).await;
+        assert!(tasks.stop(StopOn::Sockets, soon()).await);
         assert!(
             shutdown.is_cancelled(),
             "the sockets' token is the shutdown token"
@@ -201,12 +233,13 @@ mod tests {
     async fn a_task_past_the_bound_is_left_behind() {
         let mut tasks = Tasks::new(CancellationToken::new());
         tasks.spawn("stubborn", StopOn::Layer, |_| std::future::pending());
-        tokio::time::timeout(
+        let ended = tokio::time::timeout(
             Duration::from_secs(5),
             tasks.stop(StopOn::Layer, Instant::now()),
         )
         .await
         .expect("the bound holds");
+        assert!(!ended, "the stop says one was left behind");
         assert_eq!(tasks.names().count(), 0);
     }
 }
