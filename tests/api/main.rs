@@ -5,8 +5,6 @@ mod admin;
 mod answers;
 mod archive;
 mod browser;
-mod browser_people;
-mod browser_room;
 mod chat;
 mod chromium;
 mod client_js;
