@@ -32,6 +32,8 @@ use crate::ws::{Fanout, StoreHeads};
 mod serve;
 mod stop;
 mod tasks;
+#[cfg(test)]
+mod tests;
 
 /// Messages that may wait for the store writer before senders wait.
 const WRITE_QUEUE: usize = 16_384;
