@@ -1,7 +1,8 @@
-//! Assembling a node: [`App::build`] connects to the store, starts the writer, binds the socket;
-//! [`App::run_until_stopped`] serves until a stop signal, then shuts down in order: stop accepting, close
-//! every socket with 1001 after answering its pending sends, store what was queued, close the database, all
-//! within `--shutdown-secs` (what is still open at that bound is dropped). The accept loop is `serve`.
+//! Assembling a node: [`App::build`] connects to the store, starts the writer and the background tasks
+//! (their table is `tasks`), binds the socket; [`App::run_until_stopped`] serves until a stop signal (or a
+//! background task's panic), then runs the stop sequence (`stop`): stop accepting, close every socket with
+//! 1001 after answering its pending sends, store what was queued, stop the watchers, close the database and
+//! the layer, all within `--shutdown-secs`. The accept loop is `serve`.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,6 +12,9 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use self::stop::Stopping;
+use self::tasks::{StopOn, Tasks};
 
 use crate::accounts::Accounts;
 use crate::channels::{
@@ -26,6 +30,10 @@ use crate::storage::{RecentCache, Store, StoreWriter, WriterOptions};
 use crate::ws::{Fanout, StoreHeads};
 
 mod serve;
+mod stop;
+mod tasks;
+#[cfg(test)]
+mod tests;
 
 /// Messages that may wait for the store writer before senders wait.
 const WRITE_QUEUE: usize = 16_384;
@@ -34,8 +42,9 @@ const WRITE_QUEUE: usize = 16_384;
 pub struct App {
     state: AppState,
     listener: TcpListener,
-    writer: StoreWriter,
-    layer_stop: CancellationToken,
+    /// The database under the store, closed last but one by the stop sequence.
+    backend: Arc<dyn crate::storage::Backend>,
+    tasks: Tasks,
 }
 
 impl App {
@@ -47,8 +56,7 @@ impl App {
         let stats = Arc::new(Stats::default());
         let limits = Arc::new(Limits::new(&config.limits, &stats)?);
         let shutdown = CancellationToken::new();
-        // The layer outlives the sockets: what the writer commits while stopping still reaches other nodes.
-        let layer_stop = CancellationToken::new();
+        let mut tasks = Tasks::new(shutdown.clone());
         // Other nodes' presence news, from the layer to the presence task.
         let (news, news_rx) = tokio::sync::mpsc::channel(4096);
         let channels: Arc<dyn ChannelLayer> = match &config.redis_url {
@@ -56,13 +64,18 @@ impl App {
                 config.room_buffer,
                 config.room_buffer_bytes,
             )),
-            Some(url) => Arc::new(RedisLayer::start(
-                redis_settings(&config, url, &backend).await?,
-                Arc::new(StoreHeads::new(backend.clone())),
-                news,
-                stats.clone(),
-                layer_stop.clone(),
-            )?),
+            Some(url) => {
+                let (layer, running) = RedisLayer::start(
+                    redis_settings(&config, url, &backend).await?,
+                    Arc::new(StoreHeads::new(backend.clone())),
+                    news,
+                    stats.clone(),
+                )?;
+                // The layer outlives the sockets: what the writer commits while stopping still reaches
+                // other nodes.
+                tasks.spawn_each(StopOn::Layer, |stop| running.run(stop));
+                Arc::new(layer)
+            }
         };
         // Only a node whose writer is the database's only writer (no Redis: one node) may cache.
         let cache = (config.redis_url.is_none() && config.cache_bytes > 0).then(|| {
@@ -72,8 +85,8 @@ impl App {
                 stats.clone(),
             ))
         });
-        let (store, writer) = StoreWriter::spawn(
-            backend,
+        let (store, writer) = StoreWriter::new(
+            backend.clone(),
             Arc::new(Fanout::new(channels.clone())),
             WriterOptions {
                 stats: stats.clone(),
@@ -83,6 +96,7 @@ impl App {
                 read_concurrency: config.catch_up_reads,
             },
         );
+        tasks.spawn("store writer", StopOn::Writes, |stop| writer.run(stop));
         let address = (
             config.bind.trim_start_matches('[').trim_end_matches(']'),
             config.port,
@@ -91,33 +105,25 @@ impl App {
             .await
             .with_context(|| format!("binding {}:{}", config.bind, config.port))?;
         let accounts = Accounts::new(store.db(), config.account_settings());
-        tokio::spawn(crate::accounts::revocation::watch_log(
-            store.db(),
-            accounts.revocations(),
-            layer_stop.clone(),
-        ));
+        tasks.spawn("revocation log", StopOn::Watchers, |stop| {
+            crate::accounts::revocation::watch_log(store.db(), accounts.revocations(), stop)
+        });
         // Every room's mutes, bans and slow mode in memory before the first handshake; then the log.
         let (moderation, logged) = crate::moderation::Moderation::load(store.db())
             .await
             .context("reading the moderation of the rooms")?;
-        tokio::spawn(crate::moderation::watch_log(
-            moderation.clone(),
-            logged,
-            layer_stop.clone(),
-        ));
+        tasks.spawn("moderation log", StopOn::Watchers, |stop| {
+            crate::moderation::watch_log(moderation.clone(), logged, stop)
+        });
         let presence = Arc::new(Presence::new(channels.clone(), config.presence_settings()));
         // Stops with the sockets, while the layer still carries its last news to the other nodes.
-        tokio::spawn(crate::presence::run(
-            presence.clone(),
-            news_rx,
-            shutdown.clone(),
-        ));
+        tasks.spawn("presence", StopOn::Sockets, |stop| {
+            crate::presence::run(presence.clone(), news_rx, stop)
+        });
         // Idle limit keys are forgotten and metric samples folded every few seconds.
-        tokio::spawn(crate::limits::housekeeping(
-            limits.clone(),
-            stats.clone(),
-            layer_stop.clone(),
-        ));
+        tasks.spawn("limits housekeeping", StopOn::Watchers, |stop| {
+            crate::limits::housekeeping(limits.clone(), stats.clone(), stop)
+        });
         let state = AppState {
             accounts,
             origin_hosts: config.origin_hosts().into(),
@@ -136,8 +142,8 @@ impl App {
         Ok(Self {
             state,
             listener,
-            writer,
-            layer_stop,
+            backend,
+            tasks,
         })
     }
 
@@ -167,31 +173,27 @@ impl App {
         let Self {
             state,
             listener,
-            writer,
-            layer_stop,
+            backend,
+            mut tasks,
         } = self;
-        let token = state.shutdown.clone();
-        tokio::spawn({
-            let token = token.clone();
-            async move {
-                tokio::select! {
-                    () = stop => token.cancel(),
-                    () = token.cancelled() => {}
-                }
+        tasks.spawn("stop signal", StopOn::Sockets, |token| async move {
+            tokio::select! {
+                () = stop => token.cancel(),
+                () = token.cancelled() => {}
             }
         });
         // Retention: a run now, then one per interval; it stops with the sockets, before the writer closes.
-        tokio::spawn(crate::retention::run(
-            state.store.clone(),
-            state.config.retention_settings(),
-            state.stats.clone(),
-            token.clone(),
-        ));
+        tasks.spawn("retention", StopOn::Sockets, |stop| {
+            crate::retention::run(
+                state.store.clone(),
+                state.config.retention_settings(),
+                state.stats.clone(),
+                stop,
+            )
+        });
         // Read marks reach the database about once a second, and once more when stopping.
-        let store = state.store.clone();
-        let channels = state.channels.clone();
-        tokio::spawn({
-            let (store, stop) = (store.clone(), layer_stop.clone());
+        tasks.spawn("read marks", StopOn::Watchers, |stop| {
+            let store = state.store.clone();
             async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
                 loop {
@@ -202,66 +204,42 @@ impl App {
                 }
             }
         });
+        tracing::debug!(tasks = ?tasks.names().collect::<Vec<_>>(), "background tasks started");
         let addr = listener.local_addr().context("reading the bound address")?;
         tracing::info!(
             %addr,
             layer = if state.config.redis_url.is_some() { "redis" } else { "memory" },
             "chatweb is serving on http://{addr}/"
         );
+        let (sockets, store, channels) = (
+            state.tracker.clone(),
+            state.store.clone(),
+            state.channels.clone(),
+        );
         let bound = state.config.shutdown_timeout();
         let header_timeout = state.config.header_timeout();
-        let tracker = state.tracker.clone();
+        let token = state.shutdown.clone();
         let connections = serve::serve(
             listener,
             crate::routes::router(state),
             header_timeout,
-            token.clone(),
+            token,
         )
         .await;
-        // The whole stop takes at most `bound` from here. Requests and sockets get three quarters of it
-        // (whatever is still open then is dropped); the rest is kept for the store's last commit and close.
-        let deadline = tokio::time::Instant::now() + bound;
-        let drain_until = deadline - bound / 4;
-        // Every socket task got the token too: it answers its pending sends and closes with 1001.
-        tracker.close();
-        tracing::info!(
-            http = connections.len(),
-            websockets = tracker.len(),
-            "stopping: finishing requests and closing WebSocket connections"
-        );
-        let drained = tokio::time::timeout_at(drain_until, async {
-            connections.wait().await;
-            tracker.wait().await;
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!(
-                http = connections.len(),
-                websockets = tracker.len(),
-                "connections still open at the shutdown bound are dropped"
-            );
-            connections.drop_all();
+        let stopping = Stopping {
+            connections,
+            sockets,
+            tasks,
+            store,
+            backend,
+            channels,
+            bound,
+        };
+        let tasks = stopping.run().await;
+        match tasks.failure() {
+            Some(name) => anyhow::bail!("the background task `{name}` panicked; the node stopped"),
+            None => Ok(()),
         }
-        if tokio::time::timeout_at(deadline, store.flush_marks())
-            .await
-            .is_err()
-        {
-            tracing::warn!("read marks were not stored within the shutdown bound");
-        }
-        if tokio::time::timeout_at(deadline, writer.close())
-            .await
-            .is_err()
-        {
-            tracing::error!("the store writer did not finish within the shutdown bound");
-        }
-        // The writer's last commits reach the other nodes before the layer stops.
-        let now = tokio::time::Instant::now();
-        channels
-            .drain(deadline.saturating_duration_since(now))
-            .await;
-        layer_stop.cancel();
-        tracing::info!("chatweb stopped");
-        Ok(())
     }
 }
 

@@ -16,7 +16,7 @@ use crate::domain::RoomName;
 
 pub use cluster::{ClusterId, database_identity};
 pub use memory::{DEFAULT_ROOM_BUFFER_BYTES, MemoryLayer};
-pub use redis::{DEFAULT_OUTBOX_BYTES, RedisLayer, RedisSettings};
+pub use redis::{DEFAULT_OUTBOX_BYTES, LayerTasks, RedisLayer, RedisSettings};
 pub use ring::{Receiver, RecvError, TryRecvError};
 
 /// One committed message on its way to subscribers: its room sequence number and its outgoing frame,

@@ -509,7 +509,7 @@ pub struct Store {
 
 impl Store {
     /// Connects to `database_url` and applies pending migrations. Returns the backend; start writing with
-    /// [`StoreWriter::spawn`].
+    /// [`StoreWriter::new`].
     pub async fn connect(database_url: &str) -> Result<Arc<dyn Backend>, StoreError> {
         Self::connect_with(database_url, &StoreSettings::default()).await
     }

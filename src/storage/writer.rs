@@ -15,7 +15,6 @@
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::{
@@ -46,12 +45,14 @@ pub struct WriterOptions {
     pub read_concurrency: usize,
 }
 
-/// The running writer task; [`StoreWriter::close`] drains it and closes the database.
+/// The writer and its completer, not running yet: [`StoreWriter::run`] is the writer's task (the node
+/// keeps it in its table of background tasks).
 pub struct StoreWriter {
-    closing: CancellationToken,
-    task: JoinHandle<()>,
-    completer: JoinHandle<()>,
-    backend: Arc<dyn Backend>,
+    writer: Writer,
+    requests: mpsc::Receiver<WriteRequest>,
+    max_batch: usize,
+    completer: Completer,
+    completed: mpsc::Receiver<Completion>,
 }
 
 /// Committed batches the completer has not finished yet before the writer waits for it: enough to keep
@@ -87,15 +88,15 @@ struct Completer {
 }
 
 impl StoreWriter {
-    /// Starts the writer over `backend` and returns the [`Store`] handle that feeds it.
-    pub fn spawn(
+    /// The writer over `backend` and the [`Store`] handle that feeds it; nothing is written until
+    /// [`StoreWriter::run`] runs.
+    pub fn new(
         backend: Arc<dyn Backend>,
         listener: Arc<dyn CommitListener>,
         options: WriterOptions,
     ) -> (Store, Self) {
-        let (tx, rx) = mpsc::channel(options.queue.max(1));
+        let (tx, requests) = mpsc::channel(options.queue.max(1));
         let (completions, completed) = mpsc::channel(COMPLETIONS);
-        let closing = CancellationToken::new();
         let writer = Writer {
             backend: backend.clone(),
             stats: options.stats.clone(),
@@ -105,37 +106,40 @@ impl StoreWriter {
             listener,
             cache: options.cache.clone(),
         };
-        let completer = tokio::spawn(completer.run(completed));
-        let task = tokio::spawn(writer.run(rx, closing.clone(), options.max_batch.max(1)));
         let reads =
             super::reads::Reads::new(backend.clone(), options.read_concurrency, options.stats);
         let store = Store {
-            backend: backend.clone(),
+            backend,
             writer: tx,
             cache: options.cache,
             reads: Arc::new(reads),
             marks: Arc::default(),
         };
         let handle = Self {
-            closing,
-            task,
+            writer,
+            requests,
+            max_batch: options.max_batch.max(1),
             completer,
-            backend,
+            completed,
         };
         (store, handle)
     }
 
-    /// Stops taking new writes, stores everything already queued, then closes the database.
-    pub async fn close(self) {
-        self.closing.cancel();
-        if let Err(error) = self.task.await {
-            tracing::error!(%error, "store writer task failed");
-        }
+    /// Writes until `closing` is cancelled, then refuses new writes, stores everything already queued and
+    /// returns once every sender is answered. The completer runs on a task of its own (the database
+    /// commits the next batch while the last one's senders are answered) and is joined here; a panic of
+    /// it is raised again here, so the writer's task fails with it. The database stays open.
+    pub async fn run(self, closing: CancellationToken) {
+        let completer = tokio::spawn(self.completer.run(self.completed));
+        self.writer
+            .run(self.requests, closing, self.max_batch)
+            .await;
         // The writer is gone, and with it the completer's sender: it ends once it has answered everyone.
-        if let Err(error) = self.completer.await {
-            tracing::error!(%error, "store completer task failed");
+        match completer.await {
+            Ok(()) => {}
+            Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
+            Err(error) => tracing::error!(%error, "store completer task failed"),
         }
-        self.backend.close().await;
     }
 }
 

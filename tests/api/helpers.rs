@@ -292,6 +292,17 @@ impl Client {
         }
     }
 
+    /// The next answer to this client's own frames (an ack, an error, a `moderated`), skipping the room's
+    /// messages and events.
+    pub async fn next_answer(&mut self) -> Value {
+        loop {
+            let frame = self.next_frame().await;
+            if is_answer(&frame) {
+                return frame;
+            }
+        }
+    }
+
     /// Closes the socket as a browser tab does, and waits until the server has let it go.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
@@ -390,3 +401,8 @@ pub use crate::services::{
     ProcessNode, RedisServer, TcpProxy, TestDatabase, node_config, test_service, two_nodes,
     unique_prefix,
 };
+
+/// Whether `frame` answers one of the connection's own frames (see [`Client::next_answer`]).
+pub fn is_answer(frame: &Value) -> bool {
+    matches!(frame["type"].as_str(), Some("ack" | "error" | "moderated"))
+}

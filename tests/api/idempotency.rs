@@ -35,21 +35,11 @@ on_both_engines!(
     rows_from_before_0007_keep_their_idempotency_on_postgres
 );
 
-/// The answer to the last send (an ack or an error; messages and events are skipped).
-async fn answer(client: &mut Client) -> Value {
-    loop {
-        let frame = client.next_json().await;
-        if matches!(frame["type"].as_str(), Some("ack" | "error")) {
-            return frame;
-        }
-    }
-}
-
 /// Sends `frame` (which carries `client_id`) and returns its ack's id and `duplicate`.
 async fn acked(client: &mut Client, frame: Value) -> (u64, bool) {
     let client_id = frame["client_id"].clone();
     client.send_json(frame).await;
-    let ack = answer(client).await;
+    let ack = client.next_answer().await;
     assert_eq!(
         (&ack["type"], &ack["client_id"]),
         (&json!("ack"), &client_id),

@@ -25,6 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -83,6 +84,31 @@ pub struct RedisLayer {
     node: u64,
 }
 
+/// The layer's three tasks, not running yet: the node runs them in its table of background tasks, with
+/// the token that stops the layer last (after the writer's last commits were drained to Redis).
+pub struct LayerTasks {
+    subscriber: Subscriber,
+    healer: Healer,
+    publisher: Publisher,
+}
+
+impl LayerTasks {
+    /// Each task with its name, each running until `shutdown` is cancelled.
+    pub fn run(self, shutdown: CancellationToken) -> [(&'static str, BoxFuture<'static, ()>); 3] {
+        [
+            (
+                "redis subscriber",
+                Box::pin(self.subscriber.run(shutdown.clone())),
+            ),
+            (
+                "redis heads check",
+                Box::pin(self.healer.run(shutdown.clone())),
+            ),
+            ("redis publisher", Box::pin(self.publisher.run(shutdown))),
+        ]
+    }
+}
+
 /// What travels between nodes on a room's channel.
 #[derive(Clone, Debug)]
 enum Outgoing {
@@ -118,14 +144,14 @@ impl Health {
 
 impl RedisLayer {
     /// Starts the layer. It serves local members at once and connects (and reconnects) to Redis in the
-    /// background; `heads` tells it the stored heads of rooms for resyncs and the heads check.
+    /// background, on the tasks returned beside it (the caller runs them, see [`LayerTasks`]); `heads`
+    /// tells it the stored heads of rooms for resyncs and the heads check.
     pub fn start(
         settings: RedisSettings,
         heads: Arc<dyn HeadSource>,
         news: mpsc::Sender<Remote>,
         stats: Arc<Stats>,
-        shutdown: CancellationToken,
-    ) -> Result<Self, ChannelError> {
+    ) -> Result<(Self, LayerTasks), ChannelError> {
         let client = redis::Client::open(settings.url.as_str()).map_err(|e| {
             let hint = match settings.url.starts_with("rediss://") {
                 true => " (rediss:// needs chatweb built with the redis crate's TLS features: docs/DEPLOY.md)",
@@ -153,8 +179,8 @@ impl RedisLayer {
         let outbox = Arc::new(Outbox::new(settings.outbox_bytes));
         let resync = Arc::new(Notify::new());
         let (drain, drained) = (CancellationToken::new(), CancellationToken::new());
-        tokio::spawn(
-            Subscriber {
+        let tasks = LayerTasks {
+            subscriber: Subscriber {
                 client: client.clone(),
                 local: local.clone(),
                 interest: interest.clone(),
@@ -164,20 +190,14 @@ impl RedisLayer {
                 channels: channels.clone(),
                 resync: resync.clone(),
                 foreign: HashSet::new(),
-            }
-            .run(shutdown.clone()),
-        );
-        tokio::spawn(
-            Healer {
+            },
+            healer: Healer {
                 local: local.clone(),
                 heads,
                 every: settings.heal_every,
                 resync,
-            }
-            .run(shutdown.clone()),
-        );
-        tokio::spawn(
-            Publisher {
+            },
+            publisher: Publisher {
                 client: client.clone(),
                 channels,
                 wire,
@@ -185,11 +205,9 @@ impl RedisLayer {
                 health: health.clone(),
                 drain: drain.clone(),
                 finished: drained.clone(),
-                shutdown,
-            }
-            .run(),
-        );
-        Ok(Self {
+            },
+        };
+        let layer = Self {
             local,
             interest,
             outbox,
@@ -198,7 +216,8 @@ impl RedisLayer {
             drain,
             drained,
             node,
-        })
+        };
+        Ok((layer, tasks))
     }
 
     /// This node's id in Redis payloads.

@@ -27,8 +27,6 @@ pub(super) struct Publisher {
     pub(super) drain: CancellationToken,
     /// Cancelled by the publisher once it has finished.
     pub(super) finished: CancellationToken,
-    /// Stops it at once.
-    pub(super) shutdown: CancellationToken,
 }
 
 /// Connection settings for the layer's request connections: every response within [`OP_TIMEOUT`].
@@ -39,7 +37,8 @@ pub(super) fn connection_config() -> AsyncConnectionConfig {
 }
 
 impl Publisher {
-    pub(super) async fn run(self) {
+    /// Publishes until `shutdown` (which stops it at once) or until a drain has emptied the outbox.
+    pub(super) async fn run(self, shutdown: CancellationToken) {
         let _finished = self.finished.clone().drop_guard();
         let mut backoff = Backoff::default();
         let config = connection_config();
@@ -50,7 +49,7 @@ impl Publisher {
                     .get_multiplexed_async_connection_with_config(&config),
             );
             let connected = tokio::select! {
-                () = self.shutdown.cancelled() => return,
+                () = shutdown.cancelled() => return,
                 connected = connect => connected,
             };
             let Ok(Ok(mut conn)) = connected else {
@@ -66,7 +65,7 @@ impl Publisher {
                 // While Redis is away only each room's newest event is worth sending.
                 self.outbox.collapse();
                 tokio::select! {
-                    () = self.shutdown.cancelled() => return,
+                    () = shutdown.cancelled() => return,
                     () = self.drain.cancelled() => {}
                     () = tokio::time::sleep(backoff.next()) => {}
                 }
@@ -75,7 +74,7 @@ impl Publisher {
             self.health
                 .set(&self.health.publisher_up, true, "publisher", None);
             backoff = Backoff::default();
-            match self.send_all(&mut conn).await {
+            match self.send_all(&mut conn, &shutdown).await {
                 Sent::Finished => return,
                 Sent::Failed if self.drain.is_cancelled() => return self.give_up(),
                 Sent::Failed => {
@@ -86,7 +85,7 @@ impl Publisher {
                         Some(&"publish failed"),
                     );
                     tokio::select! {
-                        () = self.shutdown.cancelled() => return,
+                        () = shutdown.cancelled() => return,
                         () = self.drain.cancelled() => {}
                         () = tokio::time::sleep(backoff.next()) => {}
                     }
@@ -96,7 +95,11 @@ impl Publisher {
     }
 
     /// Sends batches as they come until the drain empties the outbox (`Finished`) or Redis fails.
-    async fn send_all(&self, conn: &mut MultiplexedConnection) -> Sent {
+    async fn send_all(
+        &self,
+        conn: &mut MultiplexedConnection,
+        shutdown: &CancellationToken,
+    ) -> Sent {
         loop {
             let batch = self.outbox.take(PIPELINE);
             if batch.is_empty() {
@@ -104,7 +107,7 @@ impl Publisher {
                     return Sent::Finished;
                 }
                 tokio::select! {
-                    () = self.shutdown.cancelled() => return Sent::Finished,
+                    () = shutdown.cancelled() => return Sent::Finished,
                     () = self.drain.cancelled() => {}
                     () = self.outbox.pushed() => {}
                 }
@@ -116,7 +119,7 @@ impl Publisher {
                     .ignore();
             }
             let sent = tokio::select! {
-                () = self.shutdown.cancelled() => return Sent::Finished,
+                () = shutdown.cancelled() => return Sent::Finished,
                 sent = tokio::time::timeout(OP_TIMEOUT, pipe.query_async::<()>(conn)) => sent,
             };
             if !matches!(sent, Ok(Ok(()))) {

@@ -7,6 +7,7 @@ mod access;
 mod admin;
 mod cluster;
 mod invites;
+mod names;
 mod pages;
 mod roles;
 

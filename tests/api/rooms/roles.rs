@@ -1,21 +1,11 @@
 //! Room roles and the rights that follow people's sockets: a room moderator moderates their room and no
 //! other; staff rights taken away stop working on sockets already open; a ban stops reading too.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{api, person};
-use crate::helpers::{Client, TempDir, spawn_app};
+use crate::helpers::{TempDir, spawn_app};
 use crate::people::staff_browser;
-
-/// The next answer to this client's own frames (an ack, an error, a `moderated`).
-async fn reply(client: &mut Client) -> Value {
-    loop {
-        let frame = client.next_json().await;
-        if matches!(frame["type"].as_str(), Some("ack" | "error" | "moderated")) {
-            return frame;
-        }
-    }
-}
 
 #[tokio::test]
 async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
@@ -49,7 +39,7 @@ async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
     moderator
         .send_json(json!({"type": "mute", "user": "carol", "seconds": 60, "client_id": "m"}))
         .await;
-    let answer = reply(&mut moderator).await;
+    let answer = moderator.next_answer().await;
     assert_eq!(
         (&answer["type"], &answer["action"]),
         (&json!("moderated"), &json!("mute")),
@@ -58,16 +48,16 @@ async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
     target
         .send_json(json!({"message": "let me speak", "client_id": "c"}))
         .await;
-    assert_eq!(reply(&mut target).await["code"], "muted");
+    assert_eq!(target.next_answer().await["code"], "muted");
     // Nor may a moderator touch the room's owner.
     moderator
         .send_json(json!({"type": "kick", "user": "ada", "client_id": "k0"}))
         .await;
-    assert_eq!(reply(&mut moderator).await["code"], "forbidden");
+    assert_eq!(moderator.next_answer().await["code"], "forbidden");
     moderator
         .send_json(json!({"type": "kick", "user": "carol", "client_id": "k"}))
         .await;
-    assert_eq!(reply(&mut moderator).await["type"], "moderated");
+    assert_eq!(moderator.next_answer().await["type"], "moderated");
     assert_eq!(target.closed().await, Some(4408));
 
     // In a room where bob has no role, he is refused.
@@ -78,7 +68,7 @@ async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
     elsewhere
         .send_json(json!({"type": "mute", "user": "carol", "seconds": 60, "client_id": "x"}))
         .await;
-    assert_eq!(reply(&mut elsewhere).await["code"], "forbidden");
+    assert_eq!(elsewhere.next_answer().await["code"], "forbidden");
     // And a moderator does not give roles: owners do.
     let mut bob_browser = bob;
     let add = json!({"user": "carol", "role": "moderator"});
@@ -107,13 +97,13 @@ async fn staff_rights_taken_away_stop_working_on_sockets_already_open() {
         author
             .send_json(json!({"message": text, "client_id": format!("b{i}")}))
             .await;
-        assert_eq!(reply(&mut author).await["type"], "ack");
+        assert_eq!(author.next_answer().await["type"], "ack");
     }
     staff_socket
         .send_json(json!({"type": "delete", "id": 1, "client_id": "d1"}))
         .await;
     assert_eq!(
-        reply(&mut staff_socket).await["type"],
+        staff_socket.next_answer().await["type"],
         "ack",
         "staff delete any message"
     );
@@ -135,7 +125,7 @@ async fn staff_rights_taken_away_stop_working_on_sockets_already_open() {
     staff_socket
         .send_json(json!({"type": "delete", "id": 2, "client_id": "d2"}))
         .await;
-    let answer = reply(&mut staff_socket).await;
+    let answer = staff_socket.next_answer().await;
     assert_eq!(
         answer["code"], "forbidden",
         "the open socket lost the right: {answer}"
@@ -143,7 +133,7 @@ async fn staff_rights_taken_away_stop_working_on_sockets_already_open() {
     staff_socket
         .send_json(json!({"type": "kick", "user": "bob", "client_id": "k"}))
         .await;
-    assert_eq!(reply(&mut staff_socket).await["code"], "forbidden");
+    assert_eq!(staff_socket.next_answer().await["code"], "forbidden");
     let _ = chief.get("/").await;
     app.stop().await;
 }

@@ -8,7 +8,8 @@
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
-use crate::browser_room::{VIEWS, axe, screenshot_dir, sign_up};
+use super::axe::{VIEWS, axe, screenshot_dir};
+use super::sign_up;
 use crate::chromium::{
     ENTER, axe_source, emulate, screenshot_to, wait_open, wait_until, with_browsers,
 };

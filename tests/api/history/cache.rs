@@ -52,7 +52,7 @@ async fn random_rooms_leave_nothing_cached_and_memory_stays_bounded() {
     let exe = std::env::current_exe().expect("the test binary");
     let mut child = tokio::process::Command::new(exe)
         .args([
-            "edge::cache::random_rooms_workload",
+            "history::cache::random_rooms_workload",
             "--exact",
             "--ignored",
             "--nocapture",

@@ -1,4 +1,8 @@
-//! Stored history: what a join shows, what survives a restart, what `since` replays.
+//! Stored history: what a join shows, what survives a restart, what `since` replays; the recent cache
+//! under rooms typed at random (`cache`) and catch-up reads shared by a whole room (`catch_up`).
+
+mod cache;
+mod catch_up;
 
 use serde_json::json;
 

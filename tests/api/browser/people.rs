@@ -154,7 +154,7 @@ async fn seed_page_server(chatweb: SocketAddr) -> SocketAddr {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
                     }
                 } else {
-                    let page = include_str!("../fixtures/django_room.html");
+                    let page = include_str!("../../fixtures/django_room.html");
                     let response = format!(
                         "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
                          content-length: {}\r\nconnection: close\r\n\r\n{page}",

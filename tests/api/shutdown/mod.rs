@@ -1,4 +1,7 @@
-//! Graceful stop: every socket gets close 1001, sends already accepted are answered and stored.
+//! Graceful stop: every socket gets close 1001, sends already accepted are answered and stored; clients
+//! holding requests half-sent cannot hold a stop up (`half_open`).
+
+mod half_open;
 
 use crate::helpers::{ProcessNode, TempDir, connect, ids, spawn_app};
 
