@@ -295,6 +295,40 @@ impl Access {
         Ok(topic)
     }
 
+    /// Locks `room` (read-only: sends, edits and deletions by members are refused with `room_locked`) or
+    /// opens it again, by `actor` holding `grant` there (moderators, owners and staff); audited.
+    pub async fn set_locked(
+        &self,
+        actor: &SignedIn,
+        grant: &Grant,
+        room: &RoomName,
+        locked: bool,
+    ) -> Result<(), MembersError> {
+        if !grant.may_read() {
+            return Err(MembersError::NotFound("no such room"));
+        }
+        if !grant.may_moderate() {
+            return Err(MembersError::Forbidden(
+                "only the room's owners and moderators lock it",
+            ));
+        }
+        let db = self.store.db();
+        if !db.set_room_locked(room.as_str(), locked).await? {
+            return Err(MembersError::NotFound("no such room"));
+        }
+        let action = if locked { "room.lock" } else { "room.unlock" };
+        db.audit(
+            Some(actor.id),
+            actor.name.as_str(),
+            action,
+            room.as_str(),
+            "by a room's moderator or owner, or staff, through the API or the room page",
+            now_ms(),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// A new invite link to the private `room`, by `actor` holding `grant` there.
     pub async fn invite(
         &self,

@@ -22,17 +22,27 @@ use crate::domain::{Role, RoomKind, RoomName};
 use crate::state::AppState;
 use crate::storage::MemberRow;
 
-/// A JSON body whose every refusal is an [`ApiError`] (`invalid_parameter`).
+/// A JSON object body whose every refusal is an [`ApiError`] (`invalid_parameter`). Only an object: serde
+/// would also read a struct from an array of its fields, which no client means.
 pub struct Body<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state)
+        let Json(value) = Json::<serde_json::Value>::from_request(request, state)
             .await
-            .map(|Json(value)| Self(value))
-            .map_err(|rejection: JsonRejection| ApiError::invalid_parameter(rejection.body_text()))
+            .map_err(|rejection: JsonRejection| {
+                ApiError::invalid_parameter(rejection.body_text())
+            })?;
+        if !value.is_object() {
+            return Err(ApiError::invalid_parameter(
+                "the body must be a JSON object",
+            ));
+        }
+        serde_json::from_value(value)
+            .map(Self)
+            .map_err(|error| ApiError::invalid_parameter(format!("the body: {error}")))
     }
 }
 
@@ -84,6 +94,8 @@ pub struct RoomInfo {
     pub kind: RoomKind,
     /// Its topic ("" when none).
     pub topic: String,
+    /// Read-only: its members' sends, edits and deletions are refused (`room_locked`).
+    pub locked: bool,
     /// The caller's role.
     #[schema(required = true)]
     pub role: Option<Role>,
@@ -202,9 +214,13 @@ pub struct RoleBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicBody {
-    /// At most 300 characters ("" clears it).
+    /// A new topic, at most 300 characters ("" clears it): owners only.
+    #[serde(default)]
     #[schema(max_length = 300)]
-    pub topic: String,
+    pub topic: Option<String>,
+    /// Lock the room (read-only for its members) or open it: moderators and owners.
+    #[serde(default)]
+    pub locked: Option<bool>,
 }
 
 /// What an invite link allows.
@@ -266,6 +282,7 @@ async fn info(state: &AppState, room: &RoomName, role: Option<Role>) -> Result<R
     Ok(RoomInfo {
         name: room.as_str().to_owned(),
         kind: access.as_ref().map(|a| a.kind).unwrap_or_default(),
+        locked: access.as_ref().is_some_and(|a| a.locked),
         topic: access.map(|a| a.topic).unwrap_or_default(),
         role,
         members: members.into_iter().map(Member::from).collect(),
@@ -334,7 +351,7 @@ pub async fn open_direct(
     Ok(Json(info(&state, &room, Some(Role::Member)).await?))
 }
 
-/// Changes a room's topic (owners and staff).
+/// Changes a room's topic (owners and staff) or locks it (moderators, owners and staff).
 #[utoipa::path(
     patch,
     path = "/api/rooms/{room}",
@@ -346,7 +363,7 @@ pub async fn open_direct(
         (status = 200, description = "The room, as changed", body = RoomInfo),
         (status = 400, description = "`invalid_parameter`: a bad topic or body", body = ErrorBody),
         (status = 401, description = "`login_required`: guests cannot change rooms", body = ErrorBody),
-        (status = 403, description = "`forbidden`: not an owner, or the CSRF header is missing or wrong", body = ErrorBody),
+        (status = 403, description = "`forbidden`: the topic is for owners, locking for moderators and owners; or the CSRF header is missing or wrong", body = ErrorBody),
         (status = 404, description = "`invalid_room` or `not_found`: no such room the caller may read", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
     ),
@@ -359,7 +376,15 @@ pub async fn update_room(
     Body(body): Body<TopicBody>,
 ) -> Result<Json<RoomInfo>, ApiError> {
     let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
-    state.access.set_topic(&grant, &room, &body.topic).await?;
+    if let Some(topic) = &body.topic {
+        state.access.set_topic(&grant, &room, topic).await?;
+    }
+    if let Some(locked) = body.locked {
+        state
+            .access
+            .set_locked(&caller, &grant, &room, locked)
+            .await?;
+    }
     Ok(Json(info(&state, &room, grant.role).await?))
 }
 

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .route("/chat/{room}/members/{user}/remove/", post(remove))
         .route("/chat/{room}/members/{user}/role/", post(set_role))
         .route("/chat/{room}/topic/", post(set_topic))
+        .route("/chat/{room}/lock/", post(set_locked))
         .route("/chat/{room}/invites/", post(invite))
         .route("/chat/{room}/leave/", post(leave))
 }
@@ -204,6 +205,30 @@ async fn set_topic(
         .await
         .map(drop);
     reader.answer(&state, outcome, "topic").await
+}
+
+/// The lock form: `true` locks, `false` opens.
+#[derive(Deserialize)]
+struct LockForm {
+    #[serde(default)]
+    locked: String,
+}
+
+async fn set_locked(
+    State(state): State<AppState>,
+    RoomParam(room): RoomParam,
+    page: Page,
+    Form(form): Form<LockForm>,
+) -> Result<Response, AppError> {
+    let reader = Reader::of(&state, page, room).await?;
+    let locked = form.locked == "true";
+    let outcome = state
+        .access
+        .set_locked(reader.user(), &reader.grant, &reader.room, locked)
+        .await;
+    reader
+        .answer(&state, outcome, if locked { "locked" } else { "unlocked" })
+        .await
 }
 
 async fn invite(

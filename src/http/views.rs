@@ -45,6 +45,8 @@ pub fn notice_of(code: &str) -> Option<&'static str> {
         "removed" => "Member removed.",
         "role" => "Role changed.",
         "topic" => "Topic changed.",
+        "locked" => "The room is locked: it is read-only for its members.",
+        "unlocked" => "The room is open again.",
         _ => return None,
     })
 }
@@ -187,9 +189,16 @@ async fn panel(
             }
         })
         .collect();
+    let locked = state
+        .store
+        .db()
+        .room_access(room.as_str(), None)
+        .await?
+        .is_some_and(|row| row.locked);
     Ok(context! {
         members => members,
         owner => owner,
+        locked => locked,
         invites => grant.kind == RoomKind::Private,
         roles => ["member", "moderator", "owner"],
     })

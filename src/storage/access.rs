@@ -14,6 +14,8 @@ pub struct RoomAccessRow {
     pub role: Option<Role>,
     /// The room's topic.
     pub topic: String,
+    /// The room is read-only.
+    pub locked: bool,
 }
 
 /// One member of a room.
@@ -87,9 +89,9 @@ impl Db {
         room: &str,
         user_id: Option<i64>,
     ) -> Result<Option<RoomAccessRow>, StoreError> {
-        let row: Option<(String, String, Option<String>)> = on_db!(self, |pool| {
+        let row: Option<(String, String, Option<String>, bool)> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT r.kind, r.topic, m.role FROM rooms r \
+                "SELECT r.kind, r.topic, m.role, r.locked FROM rooms r \
                  LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
                  WHERE r.name = $1",
             )
@@ -98,10 +100,11 @@ impl Db {
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(|(kind, topic, member)| RoomAccessRow {
+        Ok(row.map(|(kind, topic, member, locked)| RoomAccessRow {
             kind: RoomKind::from_stored(&kind),
             role: member.as_deref().map(role),
             topic,
+            locked,
         }))
     }
 

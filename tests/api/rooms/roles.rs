@@ -159,3 +159,89 @@ async fn a_ban_stops_reading_as_well_as_writing() {
     let _ = boss.get("/").await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_room_moderator_locks_and_opens_their_room_and_no_other() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let mut ada = person(app.addr, "ada").await;
+    let mut bob = person(app.addr, "bob").await;
+    let carol = person(app.addr, "carol").await;
+    let (status, _) = api(
+        app.addr,
+        &mut ada,
+        "POST",
+        "/api/rooms/",
+        Some(json!({"name": "town"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let add = json!({"user": "bob", "role": "moderator"});
+    assert_eq!(
+        api(
+            app.addr,
+            &mut ada,
+            "POST",
+            "/api/rooms/town/members",
+            Some(add)
+        )
+        .await
+        .0,
+        201
+    );
+    let mut member = carol.join_v2("/ws/chat/town/").await.expect("carol enters");
+
+    // A moderator locks the room: a member's send is refused, nothing stored.
+    let (status, room) = api(
+        app.addr,
+        &mut bob,
+        "PATCH",
+        "/api/rooms/town",
+        Some(json!({"locked": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{room}");
+    assert_eq!(room["locked"], true);
+    member
+        .send_json(json!({"message": "anyone?", "client_id": "c1"}))
+        .await;
+    assert_eq!(member.next_answer().await["code"], "room_locked");
+    // A moderator does not change the topic: owners do.
+    let (status, _) = api(
+        app.addr,
+        &mut bob,
+        "PATCH",
+        "/api/rooms/town",
+        Some(json!({"topic": "mine"})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // Nor lock a room where they hold no role.
+    let (status, _) = api(
+        app.addr,
+        &mut bob,
+        "POST",
+        "/api/rooms/",
+        Some(json!({"name": "elsewhere"})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let mut outsider = carol;
+    let (status, _) = api(
+        app.addr,
+        &mut outsider,
+        "PATCH",
+        "/api/rooms/elsewhere",
+        Some(json!({"locked": true})),
+    )
+    .await;
+    assert_eq!(status, 403);
+    // The room page's panel opens it again.
+    let page = bob.post("/chat/town/lock/", &[("locked", "false")]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    member
+        .send_json(json!({"message": "hello again", "client_id": "c2"}))
+        .await;
+    assert_eq!(member.next_answer().await["type"], "ack");
+    app.stop().await;
+}
