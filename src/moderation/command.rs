@@ -5,8 +5,8 @@ use super::{Action, Hold, Moderation, ModerationError, Via};
 use crate::accounts::Identity;
 use crate::domain::RoomName;
 use crate::domain::rfc3339_ms;
+use crate::protocol::ServerFrame;
 use crate::storage::now_ms;
-use crate::ws::protocol::ServerFrame;
 
 impl Moderation {
     /// Carries out a socket command of `identity` on its `room`; returns the frame that answers it.

@@ -12,7 +12,6 @@ mod consumer;
 pub mod cursor;
 mod fanout;
 mod origin;
-pub mod protocol;
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
@@ -28,9 +27,11 @@ use crate::accounts::{Credential, Identity};
 use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::limits::{Admission, SenderKey};
+use crate::protocol::V2_PROTOCOL;
 use crate::state::AppState;
-use protocol::V2_PROTOCOL;
 
+/// The wire protocol at the path it had when it lived here (`crate::protocol` is its home).
+pub use crate::protocol;
 pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;
 

@@ -15,8 +15,8 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Consumer, End};
+use crate::protocol::ServerFrame;
 use crate::storage::{Outcome, StoreError};
-use crate::ws::protocol::ServerFrame;
 
 /// Where the store's answer to one send (its [`Outcome`]) arrives.
 pub(super) type OutcomeReceiver = oneshot::Receiver<Outcome>;

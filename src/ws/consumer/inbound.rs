@@ -8,9 +8,9 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::{Consumer, End};
+use crate::protocol::{ClientFrame, ProtocolError, ServerFrame, parse_client_frame};
 use crate::stats::Stats;
 use crate::storage::{Amend, Amendment, NewMessage};
-use crate::ws::protocol::{ClientFrame, ProtocolError, ServerFrame, parse_client_frame};
 
 impl Consumer {
     pub(super) async fn on_frame(

@@ -25,12 +25,12 @@ use answers::{Pending, next_answer};
 use replay::CatchUp;
 
 use super::cursor::{Cursor, Step};
-use super::protocol::{ServerFrame, message_frame};
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::{ClientIdOwner, RoomName};
 use crate::limits::ConnectionLimits;
 use crate::presence::Attendance;
+use crate::protocol::{ServerFrame, message_frame};
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::StoreError;

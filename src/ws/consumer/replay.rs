@@ -14,9 +14,9 @@
 use axum::extract::ws::Message;
 
 use super::{Consumer, End, PAGE};
+use crate::protocol::{ServerFrame, message_frame};
 use crate::stats::Stats;
 use crate::ws::cursor::Step;
-use crate::ws::protocol::{ServerFrame, message_frame};
 
 /// A catch-up in progress.
 pub(super) struct CatchUp {

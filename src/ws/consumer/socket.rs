@@ -9,8 +9,8 @@ use futures_util::SinkExt;
 use tokio::time::{Instant, timeout};
 
 use super::{Consumer, End};
+use crate::protocol::ServerFrame;
 use crate::stats::Stats;
-use crate::ws::protocol::ServerFrame;
 
 impl Consumer {
     pub(super) async fn feed(&mut self, frame: String) -> Result<(), End> {
