@@ -8,6 +8,8 @@ use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::protocol::ErrorCode;
+
 /// One of the limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
@@ -84,7 +86,7 @@ impl Refusal {
         struct Frame<'a> {
             #[serde(rename = "type")]
             kind: &'static str,
-            code: &'static str,
+            code: ErrorCode,
             detail: &'static str,
             limit: &'static str,
             retry_after_ms: u64,
@@ -93,7 +95,7 @@ impl Refusal {
         }
         let frame = Frame {
             kind: "error",
-            code: "rate_limited",
+            code: ErrorCode::RateLimited,
             detail: self.limit.detail(),
             limit: self.limit.name(),
             retry_after_ms: self.retry_after_ms(),

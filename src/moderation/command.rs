@@ -5,7 +5,7 @@ use super::{Action, Hold, Moderation, ModerationError, Via};
 use crate::accounts::Identity;
 use crate::domain::RoomName;
 use crate::domain::rfc3339_ms;
-use crate::protocol::ServerFrame;
+use crate::protocol::{ErrorCode, ServerFrame};
 use crate::storage::now_ms;
 
 impl Moderation {
@@ -45,13 +45,24 @@ impl Moderation {
                     other => other.to_string(),
                 };
                 ServerFrame::Error {
-                    code: error.code(),
+                    code: error_code(&error),
                     detail: &detail,
                     client_id,
                 }
                 .encode()
             }
         }
+    }
+}
+
+/// The code of the error frame that answers a command refused with `error`.
+fn error_code(error: &ModerationError) -> ErrorCode {
+    match error {
+        ModerationError::NotStaff | ModerationError::StaffTarget(_) => ErrorCode::Forbidden,
+        ModerationError::InvalidUser(_) => ErrorCode::InvalidUser,
+        ModerationError::InvalidSeconds(_) => ErrorCode::InvalidSeconds,
+        ModerationError::NotFound(_) => ErrorCode::NotFound,
+        ModerationError::Store(_) => ErrorCode::StoreUnavailable,
     }
 }
 
@@ -64,7 +75,7 @@ impl Hold {
                 let until = rfc3339_ms(*until_ms);
                 let detail = format!("you are muted in this room until {until}");
                 ServerFrame::Held {
-                    code: "muted",
+                    code: ErrorCode::Muted,
                     detail: &detail,
                     client_id,
                     retry_after_ms: Some(u64::try_from(until_ms - now).unwrap_or(0)),
@@ -73,7 +84,7 @@ impl Hold {
                 .encode()
             }
             Self::Banned => ServerFrame::Held {
-                code: "banned",
+                code: ErrorCode::Banned,
                 detail: "you are banned from this room",
                 client_id,
                 retry_after_ms: None,
@@ -86,7 +97,7 @@ impl Hold {
                 let detail =
                     format!("this room is in slow mode: wait {ms} ms before sending again");
                 ServerFrame::Held {
-                    code: "slow_mode",
+                    code: ErrorCode::SlowMode,
                     detail: &detail,
                     client_id,
                     retry_after_ms: Some(ms),

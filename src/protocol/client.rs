@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::ErrorCode;
 use crate::domain::{BodyError, MessageBody};
 use crate::moderation::{
     Action, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
@@ -65,8 +66,8 @@ pub enum ClientFrame {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct ProtocolError {
-    /// Stable snake_case code clients may match on.
-    pub code: &'static str,
+    /// Why, for the client to match on.
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub detail: String,
     /// The refused message's `client_id`, when it carried a valid one, so the client can drop it.
@@ -75,7 +76,7 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     /// A refusal with `code` and `detail`, naming no `client_id`.
-    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             code,
             detail: detail.into(),
@@ -86,7 +87,7 @@ impl ProtocolError {
     /// The answer to a binary frame.
     pub fn binary() -> Self {
         Self::new(
-            "binary_not_supported",
+            ErrorCode::BinaryNotSupported,
             "binary frames are not supported; send JSON text",
         )
     }
@@ -113,13 +114,13 @@ pub fn parse_client_frame(
         Ok(raw) => raw,
         Err(e) if e.is_data() => {
             return Err(ProtocolError::new(
-                "invalid_frame",
+                ErrorCode::InvalidFrame,
                 "the frame must be a JSON object",
             ));
         }
         Err(_) => {
             return Err(ProtocolError::new(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 "the frame is not valid JSON",
             ));
         }
@@ -150,29 +151,26 @@ pub fn parse_client_frame(
             parse_moderation(kind, &raw)
         }
         Some(_) => Err(ProtocolError::new(
-            "unknown_type",
+            ErrorCode::UnknownType,
             "\"type\" must be one of message, resume, typing, edit, delete, read, \
              mute, unmute, ban, unban, kick, slow_mode",
         )),
     }
 }
 
-/// The code for text holding U+0000, which no store can keep (PostgreSQL refuses it in text).
-pub const INVALID_CHARACTER: &str = "invalid_character";
-
 fn parse_client_id(value: Option<&Value>) -> Result<Option<Arc<str>>, ProtocolError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         // Refused as such, without naming it: the client cannot match an id the store could not keep.
         Some(Value::String(id)) if id.contains('\0') => Err(ProtocolError::new(
-            INVALID_CHARACTER,
+            ErrorCode::InvalidCharacter,
             "\"client_id\" contains U+0000 (NUL), which cannot be stored",
         )),
         Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES => {
             Ok(Some(Arc::from(id.as_str())))
         }
         Some(_) => Err(ProtocolError::new(
-            "invalid_client_id",
+            ErrorCode::InvalidClientId,
             format!("\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_BYTES} bytes"),
         )),
     }
@@ -184,7 +182,7 @@ fn parse_id(value: Option<&Value>, client_id: &Option<Arc<str>>) -> Result<u64, 
         Some(id) if id > 0 => Ok(id),
         _ => Err(ProtocolError {
             client_id: client_id.clone(),
-            ..ProtocolError::new("invalid_id", "\"id\" must be a positive integer")
+            ..ProtocolError::new(ErrorCode::InvalidId, "\"id\" must be a positive integer")
         }),
     }
 }
@@ -200,14 +198,14 @@ fn parse_body(
     };
     let Some(Value::String(text)) = message else {
         return Err(refuse(
-            "missing_message",
+            ErrorCode::MissingMessage,
             "a chat frame needs a string \"message\"".into(),
         ));
     };
     MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
-        BodyError::Empty => refuse("empty_message", e.to_string()),
-        BodyError::TooLong { .. } => refuse("message_too_long", e.to_string()),
-        BodyError::Nul => refuse(INVALID_CHARACTER, e.to_string()),
+        BodyError::Empty => refuse(ErrorCode::EmptyMessage, e.to_string()),
+        BodyError::TooLong { .. } => refuse(ErrorCode::MessageTooLong, e.to_string()),
+        BodyError::Nul => refuse(ErrorCode::InvalidCharacter, e.to_string()),
     })
 }
 
@@ -231,7 +229,7 @@ fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolE
             Ok(user.trim().to_owned())
         }
         _ => Err(refuse(
-            "invalid_user",
+            ErrorCode::InvalidUser,
             "\"user\" must name a user or a guest's nickname (1 to 150 characters)",
         )),
     };
@@ -240,11 +238,11 @@ fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolE
         Some(value) => match value.as_u64() {
             Some(n) if n <= max => Ok(Some(n)),
             _ => Err(refuse(
-                "invalid_seconds",
+                ErrorCode::InvalidSeconds,
                 &format!("\"seconds\" must be an integer from 0 to {max}"),
             )),
         },
-        None => Err(refuse("invalid_seconds", "\"seconds\" is required")),
+        None => Err(refuse(ErrorCode::InvalidSeconds, "\"seconds\" is required")),
     };
     let action = match kind {
         "mute" => match seconds(MAX_MUTE_SECS, false)? {
@@ -252,7 +250,12 @@ fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolE
                 user: user()?,
                 seconds,
             },
-            _ => return Err(refuse("invalid_seconds", "a mute lasts at least 1 second")),
+            _ => {
+                return Err(refuse(
+                    ErrorCode::InvalidSeconds,
+                    "a mute lasts at least 1 second",
+                ));
+            }
         },
         "unmute" => Action::Unmute { user: user()? },
         // 0 or none: until lifted.
@@ -273,7 +276,7 @@ fn parse_resume(raw: RawFrame) -> Result<ClientFrame, ProtocolError> {
     match raw.since.as_ref().and_then(Value::as_u64) {
         Some(since) => Ok(ClientFrame::Resume { since }),
         None => Err(ProtocolError::new(
-            "invalid_since",
+            ErrorCode::InvalidSince,
             "\"since\" must be a non-negative integer",
         )),
     }
@@ -288,6 +291,7 @@ mod tests {
         parse_client_frame(text, 16)
             .expect_err("should be refused")
             .code
+            .as_str()
     }
 
     #[test]
@@ -379,7 +383,7 @@ mod tests {
             .expect_err("NUL in a message");
         assert_eq!(
             (error.code, error.client_id.as_deref()),
-            (INVALID_CHARACTER, Some("c1"))
+            (ErrorCode::InvalidCharacter, Some("c1"))
         );
         let error = parse_client_frame(
             r#"{"type":"edit","id":3,"message":"\u0000","client_id":"e"}"#,
@@ -388,14 +392,17 @@ mod tests {
         .expect_err("NUL in an edit");
         assert_eq!(
             (error.code, error.client_id.as_deref()),
-            (INVALID_CHARACTER, Some("e"))
+            (ErrorCode::InvalidCharacter, Some("e"))
         );
         let error = parse_client_frame(r#"{"message":"hi","client_id":"c\u0000"}"#, 16)
             .expect_err("NUL in a client_id");
-        assert_eq!((error.code, error.client_id), (INVALID_CHARACTER, None));
+        assert_eq!(
+            (error.code, error.client_id),
+            (ErrorCode::InvalidCharacter, None)
+        );
         let error = parse_client_frame(r#"{"type":"delete","id":3,"client_id":"\u0000"}"#, 16)
             .expect_err("NUL in a delete's client_id");
-        assert_eq!(error.code, INVALID_CHARACTER);
+        assert_eq!(error.code, ErrorCode::InvalidCharacter);
     }
 
     #[test]

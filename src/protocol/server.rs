@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::ErrorCode;
 use crate::domain::rfc3339_ms;
 use crate::storage::{MemberEvent, MessageKind, StoredMessage};
 
@@ -129,8 +130,8 @@ pub enum ServerFrame<'a> {
     /// when to try again. Nothing was stored.
     #[serde(rename = "error")]
     Held {
-        /// Stable snake_case code.
-        code: &'a str,
+        /// Why.
+        code: ErrorCode,
         /// Human-readable explanation.
         detail: &'a str,
         /// The `client_id` of the held send, when it had one.
@@ -167,8 +168,8 @@ pub enum ServerFrame<'a> {
     },
     /// A refused frame or a failed operation; the connection stays open.
     Error {
-        /// Stable snake_case code.
-        code: &'a str,
+        /// Why.
+        code: ErrorCode,
         /// Human-readable explanation.
         detail: &'a str,
         /// The `client_id` of the message that failed, when it had one.

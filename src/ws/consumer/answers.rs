@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Consumer, End};
-use crate::protocol::ServerFrame;
+use crate::protocol::{ErrorCode, ServerFrame};
 use crate::storage::{Outcome, StoreError};
 
 /// Where the store's answer to one send (its [`Outcome`]) arrives.
@@ -103,7 +103,7 @@ fn outcome_frame(client_id: Option<&str>, outcome: &Outcome) -> Option<String> {
 }
 
 /// The code and detail a send that failed with `error` is answered with.
-fn store_error(error: &StoreError) -> (&'static str, &'static str) {
+fn store_error(error: &StoreError) -> (ErrorCode, &'static str) {
     if !matches!(
         error,
         StoreError::RoomLocked | StoreError::NotFound(_) | StoreError::Forbidden(_)
@@ -111,23 +111,23 @@ fn store_error(error: &StoreError) -> (&'static str, &'static str) {
         tracing::warn!(%error, "a message could not be stored");
     }
     match error {
-        StoreError::NotFound(detail) => ("not_found", *detail),
-        StoreError::Forbidden(detail) => ("forbidden", *detail),
+        StoreError::NotFound(detail) => (ErrorCode::NotFound, *detail),
+        StoreError::Forbidden(detail) => (ErrorCode::Forbidden, *detail),
         // Only from a submit the writer did not take: known not to be stored.
         StoreError::Closed => (
-            "shutting_down",
+            ErrorCode::ShuttingDown,
             "the server is stopping; send it again after reconnecting",
         ),
         StoreError::RoomLocked => (
-            "room_locked",
+            ErrorCode::RoomLocked,
             "this room is read-only: an administrator locked it",
         ),
         StoreError::Refused(_) => (
-            "message_refused",
+            ErrorCode::MessageRefused,
             "the store refused this message; sending it again unchanged fails again",
         ),
         _ => (
-            "store_unavailable",
+            ErrorCode::StoreUnavailable,
             "the message was not stored; send it again",
         ),
     }
@@ -136,7 +136,7 @@ fn store_error(error: &StoreError) -> (&'static str, &'static str) {
 /// The answer to a send whose outcome this node cannot tell.
 fn unknown_frame(client_id: Option<&str>) -> String {
     ServerFrame::Error {
-        code: "outcome_unknown",
+        code: ErrorCode::OutcomeUnknown,
         detail: "the server stopped before it knew whether this message was stored: after \
                  reconnecting, resume with since and look for it (a send with client_id may be resent)",
         client_id,

@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::{Consumer, End};
-use crate::protocol::{ClientFrame, ProtocolError, ServerFrame, parse_client_frame};
+use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, parse_client_frame};
 use crate::stats::Stats;
 use crate::storage::{Amend, Amendment, NewMessage};
 
@@ -97,7 +97,7 @@ impl Consumer {
                 }
                 None => {
                     self.refuse(ProtocolError::new(
-                        "login_required",
+                        ErrorCode::LoginRequired,
                         "read state is kept for signed-in users only",
                     ))
                     .await
@@ -115,8 +115,10 @@ impl Consumer {
         author_only: bool,
     ) -> Result<(), End> {
         if self.identity.user().is_none() {
-            let error =
-                ProtocolError::new("forbidden", "guests cannot edit or delete messages: log in");
+            let error = ProtocolError::new(
+                ErrorCode::Forbidden,
+                "guests cannot edit or delete messages: log in",
+            );
             return self.refuse(ProtocolError { client_id, ..error }).await;
         }
         if let Some(step) = self.over_send_limit(client_id.as_deref(), false).await {

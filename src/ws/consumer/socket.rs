@@ -9,7 +9,7 @@ use futures_util::SinkExt;
 use tokio::time::{Instant, timeout};
 
 use super::{Consumer, End};
-use crate::protocol::ServerFrame;
+use crate::protocol::{ErrorCode, ServerFrame};
 use crate::stats::Stats;
 
 impl Consumer {
@@ -69,7 +69,7 @@ impl Consumer {
                     _ => {}
                 }
                 let frame = ServerFrame::Error {
-                    code: "unavailable",
+                    code: ErrorCode::Unavailable,
                     detail: "messages could not be delivered right now; reconnect with since",
                     client_id: None,
                 };
