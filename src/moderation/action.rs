@@ -1,4 +1,7 @@
-//! What staff can do to a room and the people in it, the bounds on each action, and why one can fail.
+//! What staff can do to a room and the people in it, the bounds on each action, and why one can fail; and
+//! why a send is held back. Plain values: the wire protocol (`crate::protocol`) encodes them.
+
+use std::time::Duration;
 
 use crate::storage::StoreError;
 
@@ -99,6 +102,23 @@ impl Action {
             },
         }
     }
+}
+
+/// Why a send (or an edit) is not taken now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Muted in the room until `until_ms` (ms since the epoch).
+    Muted {
+        /// When the mute ends.
+        until_ms: i64,
+    },
+    /// Banned from the room (the socket is about to close).
+    Banned,
+    /// Slow mode: the sender's next message may come after this long.
+    SlowMode {
+        /// How long to wait.
+        retry_after: Duration,
+    },
 }
 
 /// Where an action came from, for the audit row.

@@ -15,7 +15,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 
 use super::{Consumer, End};
-use crate::protocol::{ErrorCode, ServerFrame};
+use crate::protocol::server;
 use crate::storage::{Outcome, StoreError};
 
 /// Where the store's answer to one send (its [`Outcome`]) arrives.
@@ -48,7 +48,7 @@ impl Pending {
         match self.state {
             State::Ready(frame) => frame,
             // Only reached when the outcome never came (see `settle_by`).
-            State::Waiting(_) => Some(unknown_frame(self.client_id.as_deref()).into()),
+            State::Waiting(_) => Some(server::outcome_unknown(self.client_id.as_deref()).into()),
         }
     }
 
@@ -58,7 +58,7 @@ impl Pending {
             let frame = match outcome.await {
                 Ok(outcome) => outcome_frame(self.client_id.as_deref(), &outcome),
                 // The writer dropped the send without answering: it may or may not be stored.
-                Err(_) => Some(unknown_frame(self.client_id.as_deref())),
+                Err(_) => Some(server::outcome_unknown(self.client_id.as_deref())),
             };
             self.state = State::Ready(frame.map(Into::into));
         }
@@ -80,68 +80,23 @@ pub(super) async fn next_answer(pending: &mut VecDeque<Pending>) -> Option<Box<s
     pending.pop_front().and_then(Pending::into_frame)
 }
 
-/// The frame telling the sender how its message fared: an ack once stored (only for a `client_id` send;
-/// plain Channels clients see their message arrive instead), an error frame otherwise.
+/// The frame answering a send once its outcome is in; a store failure is logged once, here.
 fn outcome_frame(client_id: Option<&str>, outcome: &Outcome) -> Option<String> {
-    let frame = match (outcome, client_id) {
-        (Ok(_), None) => return None,
-        (Ok(appended), Some(client_id)) => ServerFrame::Ack {
-            client_id,
-            id: appended.message.seq,
-            duplicate: appended.duplicate,
-        },
-        (Err(error), client_id) => {
-            let (code, detail) = store_error(error);
-            ServerFrame::Error {
-                code,
-                detail,
-                client_id,
-            }
-        }
-    };
-    Some(frame.encode())
+    if let Err(error) = outcome {
+        log_failure(error);
+    }
+    server::outcome(client_id, outcome)
 }
 
-/// The code and detail a send that failed with `error` is answered with.
-fn store_error(error: &StoreError) -> (ErrorCode, &'static str) {
+/// Logs a send the store failed, unless the failure is the client's (a locked room, a missing or
+/// forbidden target).
+fn log_failure(error: &StoreError) {
     if !matches!(
         error,
         StoreError::RoomLocked | StoreError::NotFound(_) | StoreError::Forbidden(_)
     ) {
         tracing::warn!(%error, "a message could not be stored");
     }
-    match error {
-        StoreError::NotFound(detail) => (ErrorCode::NotFound, *detail),
-        StoreError::Forbidden(detail) => (ErrorCode::Forbidden, *detail),
-        // Only from a submit the writer did not take: known not to be stored.
-        StoreError::Closed => (
-            ErrorCode::ShuttingDown,
-            "the server is stopping; send it again after reconnecting",
-        ),
-        StoreError::RoomLocked => (
-            ErrorCode::RoomLocked,
-            "this room is read-only: an administrator locked it",
-        ),
-        StoreError::Refused(_) => (
-            ErrorCode::MessageRefused,
-            "the store refused this message; sending it again unchanged fails again",
-        ),
-        _ => (
-            ErrorCode::StoreUnavailable,
-            "the message was not stored; send it again",
-        ),
-    }
-}
-
-/// The answer to a send whose outcome this node cannot tell.
-fn unknown_frame(client_id: Option<&str>) -> String {
-    ServerFrame::Error {
-        code: ErrorCode::OutcomeUnknown,
-        detail: "the server stopped before it knew whether this message was stored: after \
-                 reconnecting, resume with since and look for it (a send with client_id may be resent)",
-        client_id,
-    }
-    .encode()
 }
 
 impl Consumer {
@@ -156,13 +111,9 @@ impl Consumer {
         client_id: Option<Arc<str>>,
         error: &StoreError,
     ) -> Result<(), End> {
-        let (code, detail) = store_error(error);
-        let frame = ServerFrame::Error {
-            code,
-            detail,
-            client_id: client_id.as_deref(),
-        };
-        self.answer_in_turn(frame.encode()).await
+        log_failure(error);
+        let frame = server::store_failed(client_id.as_deref(), error);
+        self.answer_in_turn(frame).await
     }
 
     /// Sends `frame`, an answer known now, after every earlier answer still pending.

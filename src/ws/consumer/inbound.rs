@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 use tokio::time::Instant;
 
 use super::{Consumer, End};
-use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, ServerFrame, parse_client_frame};
+use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, parse_client_frame, server};
 use crate::stats::Stats;
 use crate::storage::{Amend, Amendment, NewMessage};
 
@@ -35,7 +35,9 @@ impl Consumer {
                 }
                 // Muted, banned or too soon under slow mode: answered, nothing queued (memory only).
                 if let Err(hold) = self.rules.check_send() {
-                    return self.answer_in_turn(hold.frame(client_id.as_deref())).await;
+                    return self
+                        .answer_in_turn(server::held(&hold, client_id.as_deref()))
+                        .await;
                 }
                 let message = NewMessage {
                     room: self.room.clone(),
@@ -70,7 +72,9 @@ impl Consumer {
                 client_id,
             }) => {
                 if let Err(hold) = self.rules.check_edit() {
-                    return self.answer_in_turn(hold.frame(client_id.as_deref())).await;
+                    return self
+                        .answer_in_turn(server::held(&hold, client_id.as_deref()))
+                        .await;
                 }
                 self.amend(Amend::Edit { target, body }, client_id, true)
                     .await
@@ -83,9 +87,9 @@ impl Consumer {
             }
             Ok(ClientFrame::Moderate { action, client_id }) => {
                 let moderation = &self.state.moderation;
-                let answer = moderation
-                    .command(&self.identity, &self.room, action, client_id.as_deref())
-                    .await;
+                let outcome = moderation.command(&self.identity, &self.room, action).await;
+                let answer =
+                    server::moderation_answer(self.room.as_str(), &outcome, client_id.as_deref());
                 self.answer_in_turn(answer).await
             }
             Ok(ClientFrame::Read { id }) => match self.identity.user_id() {
@@ -145,12 +149,7 @@ impl Consumer {
     /// Answers a refused frame, after the answers to earlier sends.
     pub(super) async fn refuse(&mut self, error: ProtocolError) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
-        let frame = ServerFrame::Error {
-            code: error.code,
-            detail: &error.detail,
-            client_id: error.client_id.as_deref(),
-        };
-        self.answer_in_turn(frame.encode()).await
+        self.answer_in_turn(server::refused(&error)).await
     }
 
     pub(super) async fn on_ping_tick(&mut self) -> Result<(), End> {

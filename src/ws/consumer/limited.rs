@@ -9,6 +9,7 @@ use axum::extract::ws::Message;
 
 use super::{Consumer, End};
 use crate::limits::{FrameVerdict, Refusal};
+use crate::protocol::server;
 use crate::stats::Stats;
 
 impl Consumer {
@@ -74,6 +75,7 @@ impl Consumer {
         client_id: Option<&str>,
     ) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
-        self.answer_in_turn(refusal.frame(client_id)).await
+        self.answer_in_turn(server::rate_limited(refusal, client_id))
+            .await
     }
 }

@@ -9,7 +9,7 @@ use futures_util::SinkExt;
 use tokio::time::{Instant, timeout};
 
 use super::{Consumer, End};
-use crate::protocol::{ErrorCode, ServerFrame};
+use crate::protocol::server;
 use crate::stats::Stats;
 
 impl Consumer {
@@ -68,12 +68,8 @@ impl Consumer {
                     }
                     _ => {}
                 }
-                let frame = ServerFrame::Error {
-                    code: ErrorCode::Unavailable,
-                    detail: "messages could not be delivered right now; reconnect with since",
-                    client_id: None,
-                };
-                let _ = self.write(Message::Text(frame.encode().into()), true).await;
+                let frame = server::unavailable();
+                let _ = self.write(Message::Text(frame.into()), true).await;
                 (close_code::ERROR, "temporarily unavailable")
             }
             End::Revoked(code) => {
