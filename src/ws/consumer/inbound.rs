@@ -50,7 +50,7 @@ impl Consumer {
                 match self.state.store.submit(message).await {
                     Ok(outcome) => {
                         Stats::add(&self.state.stats.messages_received, 1);
-                        self.await_outcome(client_id, outcome);
+                        self.answers.await_outcome(client_id, outcome);
                         Ok(())
                     }
                     Err(error) => self.answer_failed(client_id, &error).await,
@@ -139,7 +139,7 @@ impl Consumer {
         };
         match self.state.store.submit_amend(amendment).await {
             Ok(outcome) => {
-                self.await_outcome(client_id, outcome);
+                self.answers.await_outcome(client_id, outcome);
                 Ok(())
             }
             Err(error) => self.answer_failed(client_id, &error).await,
@@ -156,7 +156,7 @@ impl Consumer {
         if self.last_heard.elapsed() > self.keepalive {
             // A long catch-up may have kept us from reading: take whatever the peer already sent.
             let max_in_flight = self.state.config.max_in_flight.max(1);
-            while self.pending.len() < max_in_flight {
+            while self.answers.len() < max_in_flight {
                 match self.socket.recv().now_or_never() {
                     Some(frame) => self.on_frame(frame).await?,
                     None => break,

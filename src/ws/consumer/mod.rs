@@ -7,7 +7,6 @@
 //! loop (`replay.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
@@ -21,7 +20,7 @@ mod limited;
 mod replay;
 mod socket;
 
-use answers::{Pending, next_answer};
+use answers::Answers;
 use replay::CatchUp;
 
 use super::cursor::{Cursor, Step};
@@ -123,7 +122,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         rules,
         cursor: Cursor::default(),
         attendance: None,
-        pending: VecDeque::new(),
+        answers: Answers::default(),
         catching_up: None,
         last_heard: Instant::now(),
     };
@@ -166,8 +165,8 @@ struct Consumer {
     cursor: Cursor,
     /// This socket's place in the room's presence (leaves when dropped).
     attendance: Option<Attendance>,
-    /// The answers owed to this client's sends, oldest first; the writer answers them in order.
-    pending: VecDeque<Pending>,
+    /// The answers owed to this client's frames, in the order it sent them.
+    answers: Answers,
     /// The catch-up from the store in progress, if any (boxed: most connections have none).
     catching_up: Option<Box<CatchUp>>,
     /// When the peer last sent anything (a pong included).
@@ -211,11 +210,11 @@ impl Consumer {
                 () = &mut stopping => Err(End::Shutdown),
                 code = revoked(&mut self.watch), if self.watch.is_some() => Err(End::Revoked(code)),
                 code = &mut moderated => Err(End::Moderated(code)),
-                answer = next_answer(&mut self.pending), if !self.pending.is_empty() => {
+                answer = self.answers.next(), if !self.answers.is_empty() => {
                     self.send_answer(answer).await
                 }
                 // The client's frames before live events: a busy room must not starve its pongs.
-                frame = self.socket.recv(), if self.pending.len() < max_in_flight => {
+                frame = self.socket.recv(), if self.answers.len() < max_in_flight => {
                     Box::pin(self.on_frame(frame)).await
                 }
                 // Ready once per third of the keepalive: it starves nothing, and nothing starves it.

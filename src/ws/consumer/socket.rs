@@ -2,17 +2,50 @@
 //! unresponsive. Closing: answer what the store still owes on shutdown (only what is known), then the right
 //! close code.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseCode, CloseFrame, Message, close_code};
 use futures_util::SinkExt;
 use tokio::time::{Instant, timeout};
 
+use super::answers::{Answer, log_failure};
 use super::{Consumer, End};
 use crate::protocol::server;
 use crate::stats::Stats;
+use crate::storage::StoreError;
 
 impl Consumer {
+    /// Answers a send the writer did not take (`submit` failed), after every earlier answer.
+    pub(super) async fn answer_failed(
+        &mut self,
+        client_id: Option<Arc<str>>,
+        error: &StoreError,
+    ) -> Result<(), End> {
+        log_failure(error);
+        let frame = server::store_failed(client_id.as_deref(), error);
+        self.answer_in_turn(frame).await
+    }
+
+    /// Sends `frame`, an answer known now, after every earlier answer still owed.
+    pub(super) async fn answer_in_turn(&mut self, frame: String) -> Result<(), End> {
+        match self.answers.in_turn(frame) {
+            Some(frame) => self.write(Message::Text(frame.into()), true).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends an answer the queue produced (nothing for a stored send without `client_id`).
+    pub(super) async fn send_answer(&mut self, answer: Answer) -> Result<(), End> {
+        match answer {
+            Some(frame) => {
+                self.write(Message::Text(String::from(frame).into()), true)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     pub(super) async fn feed(&mut self, frame: String) -> Result<(), End> {
         self.write(Message::Text(frame.into()), false).await
     }
@@ -53,8 +86,11 @@ impl Consumer {
         let (code, reason) = match end {
             End::Shutdown => {
                 let deadline = Instant::now() + self.state.config.shutdown_timeout() / 2;
-                if self.answer_pending_by(deadline).await.is_err() {
-                    return;
+                // Every answer owed, in order; stop at the first write the peer cannot take.
+                while let Some(answer) = self.answers.next_by(deadline).await {
+                    if self.send_answer(answer).await.is_err() {
+                        return;
+                    }
                 }
                 (close_code::AWAY, "server shutting down")
             }
