@@ -1,5 +1,5 @@
 //! The client's side of a connection: its frames (sends, resumes, refusals) and the keepalive that closes a
-//! peer that stopped answering. The answers to its sends, in order, are `answers.rs`'s.
+//! peer that stopped answering. The answers to its frames, in order, are `Answers`' (`answers.rs`).
 
 use std::sync::Arc;
 
@@ -95,7 +95,7 @@ impl Consumer {
             Ok(ClientFrame::Read { id }) => match self.identity.user_id() {
                 Some(user_id) => {
                     // Nobody has read what they were not sent.
-                    let id = id.min(self.cursor.last());
+                    let id = id.min(self.delivery.last());
                     self.state.store.mark_read(user_id, &self.room, id);
                     Ok(())
                 }

@@ -46,7 +46,7 @@ impl Consumer {
         // Nothing delivered: the room may have had no message when this socket joined. So too while a
         // catch-up runs (a resume into a room found empty starts one): a resume that found messages, or a
         // live event, told the limits the room is not new (`ConnectionLimits::room_has_messages`).
-        let room_was_empty = message && self.cursor.last() == 0;
+        let room_was_empty = message && self.delivery.last() == 0;
         match self.limits.send(&self.state.limits, room_was_empty) {
             Ok(()) => None,
             Err(refusal) => Some(self.rate_limited(&refusal, client_id).await),
