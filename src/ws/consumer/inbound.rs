@@ -5,19 +5,19 @@ use std::sync::Arc;
 
 use axum::extract::ws::Message;
 use futures_util::FutureExt;
-use tokio::time::Instant;
 
-use super::{Consumer, End};
+use super::answers::{Answer, log_failure};
+use super::{Consumer, End, Socket};
 use crate::protocol::{ClientFrame, ErrorCode, ProtocolError, parse_client_frame, server};
 use crate::stats::Stats;
-use crate::storage::{Amend, Amendment, NewMessage};
+use crate::storage::{Amend, Amendment, NewMessage, StoreError};
 
-impl Consumer {
+impl<S: Socket> Consumer<S> {
     pub(super) async fn on_frame(
         &mut self,
         frame: Option<Result<Message, axum::Error>>,
     ) -> Result<(), End> {
-        self.last_heard = Instant::now();
+        self.outbound.heard();
         if let Some(step) = self.over_frame_budget(&frame).await {
             return step;
         }
@@ -146,6 +146,37 @@ impl Consumer {
         }
     }
 
+    /// Answers a send the writer did not take (`submit` failed), after every earlier answer.
+    pub(super) async fn answer_failed(
+        &mut self,
+        client_id: Option<Arc<str>>,
+        error: &StoreError,
+    ) -> Result<(), End> {
+        log_failure(error);
+        let frame = server::store_failed(client_id.as_deref(), error);
+        self.answer_in_turn(frame).await
+    }
+
+    /// Sends `frame`, an answer known now, after every earlier answer still owed.
+    pub(super) async fn answer_in_turn(&mut self, frame: String) -> Result<(), End> {
+        match self.answers.in_turn(frame) {
+            Some(frame) => self.outbound.write(Message::Text(frame.into()), true).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Sends an answer the queue produced (nothing for a stored send without `client_id`).
+    pub(super) async fn send_answer(&mut self, answer: Answer) -> Result<(), End> {
+        match answer {
+            Some(frame) => {
+                self.outbound
+                    .write(Message::Text(String::from(frame).into()), true)
+                    .await
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Answers a refused frame, after the answers to earlier sends.
     pub(super) async fn refuse(&mut self, error: ProtocolError) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
@@ -153,19 +184,21 @@ impl Consumer {
     }
 
     pub(super) async fn on_ping_tick(&mut self) -> Result<(), End> {
-        if self.last_heard.elapsed() > self.keepalive {
+        if self.outbound.silent() {
             // A long catch-up may have kept us from reading: take whatever the peer already sent.
             let max_in_flight = self.state.config.max_in_flight.max(1);
             while self.answers.len() < max_in_flight {
-                match self.socket.recv().now_or_never() {
+                match self.outbound.recv().now_or_never() {
                     Some(frame) => self.on_frame(frame).await?,
                     None => break,
                 }
             }
         }
-        if self.last_heard.elapsed() > self.keepalive {
+        if self.outbound.silent() {
             return Err(End::Unresponsive);
         }
-        self.write(Message::Ping(Default::default()), true).await
+        self.outbound
+            .write(Message::Ping(Default::default()), true)
+            .await
     }
 }

@@ -7,12 +7,12 @@
 
 use axum::extract::ws::Message;
 
-use super::{Consumer, End};
+use super::{Consumer, End, Socket};
 use crate::limits::{FrameVerdict, Refusal};
 use crate::protocol::server;
 use crate::stats::Stats;
 
-impl Consumer {
+impl<S: Socket> Consumer<S> {
     /// Counts `frame` against the frame budget: `Some(step)` when it must be dropped instead of handled
     /// (a close or a socket error always goes through).
     pub(super) async fn over_frame_budget(

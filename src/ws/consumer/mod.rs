@@ -7,21 +7,21 @@
 //! loop (`delivery.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
 
-use std::time::Duration;
-
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::broadcast;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
 mod answers;
+mod closing;
 mod delivery;
 mod inbound;
 mod limited;
-mod socket;
+mod outbound;
 
 use answers::Answers;
 use delivery::{Delivery, Offer, PAGE};
+use outbound::{Outbound, Socket};
 
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
@@ -107,8 +107,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
     } = *conn;
     Stats::add(&state.stats.connections, 1);
     let mut consumer = Consumer {
-        socket,
-        keepalive: state.config.keepalive(),
+        outbound: Outbound::new(socket, state.config.keepalive()),
         state,
         room,
         identity,
@@ -119,7 +118,6 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         delivery: Delivery::new(v2),
         attendance: None,
         answers: Answers::default(),
-        last_heard: Instant::now(),
     };
     async move {
         let end = consumer.serve(since).await;
@@ -139,8 +137,9 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
     .instrument(span)
 }
 
-struct Consumer {
-    socket: WebSocket,
+struct Consumer<S> {
+    /// The socket, written within the keepalive.
+    outbound: Outbound<S>,
     state: AppState,
     room: RoomName,
     /// Who is speaking: every message this connection sends is theirs.
@@ -153,18 +152,15 @@ struct Consumer {
     limits: ConnectionLimits,
     /// What its sends are checked against (mutes, slow mode), and where it hears of a ban or a kick.
     rules: crate::moderation::Seat,
-    keepalive: Duration,
     /// What the client has been shown (the cursor), the catch-up in progress, the `chatweb.v2` filter.
     delivery: Delivery,
     /// This socket's place in the room's presence (leaves when dropped).
     attendance: Option<Attendance>,
     /// The answers owed to this client's frames, in the order it sent them.
     answers: Answers,
-    /// When the peer last sent anything (a pong included).
-    last_heard: Instant,
 }
 
-impl Consumer {
+impl<S: Socket> Consumer<S> {
     async fn serve(&mut self, since: Option<u64>) -> End {
         // In presence before subscribing: the others hear the join, this socket does not; its snapshot,
         // taken after subscribing, lists it and anyone who came or went meanwhile.
@@ -183,7 +179,7 @@ impl Consumer {
         if let Err(end) = Box::pin(self.start(since)).await {
             return end;
         }
-        let mut ping = tokio::time::interval(self.keepalive / 3);
+        let mut ping = tokio::time::interval(self.outbound.keepalive() / 3);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.reset();
         let shutdown = self.state.shutdown.clone();
@@ -205,7 +201,7 @@ impl Consumer {
                     self.send_answer(answer).await
                 }
                 // The client's frames before live events: a busy room must not starve its pongs.
-                frame = self.socket.recv(), if self.answers.len() < max_in_flight => {
+                frame = self.outbound.recv(), if self.answers.len() < max_in_flight => {
                     Box::pin(self.on_frame(frame)).await
                 }
                 // Ready once per third of the keepalive: it starves nothing, and nothing starves it.
@@ -239,7 +235,7 @@ impl Consumer {
                 room: self.room.as_str(),
                 id,
             };
-            self.feed(frame.encode()).await?;
+            self.outbound.feed(frame.encode()).await?;
         }
         match since {
             Some(since) => self.resume(since).await?,
@@ -248,7 +244,7 @@ impl Consumer {
         // After the history: once the replay, which the loop reads page by page, is done.
         if self.delivery.v2() && !self.delivery.presence_after_catch_up() {
             let snapshot = self.state.presence.snapshot(&self.room);
-            self.write(Message::Text(snapshot), true).await?;
+            self.outbound.write(Message::Text(snapshot), true).await?;
         }
         Ok(())
     }
@@ -267,9 +263,9 @@ impl Consumer {
                 let frames = self.delivery.history(&self.room, &recent);
                 Stats::add(&self.state.stats.deliveries, frames.len() as u64);
                 for frame in frames {
-                    self.feed(frame).await?;
+                    self.outbound.feed(frame).await?;
                 }
-                self.flush().await
+                self.outbound.flush().await
             }
             // The room was empty when read: everything from 1 on comes live (or by catch-up). Reading
             // its head now instead would skip messages committed since the read.
@@ -299,7 +295,7 @@ impl Consumer {
         }
         // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is.
         match self.delivery.resume(&self.room, since, first, head) {
-            Some(truncated) => self.feed(truncated).await,
+            Some(truncated) => self.outbound.feed(truncated).await,
             None => Ok(()),
         }
     }
@@ -312,7 +308,7 @@ impl Consumer {
         event: Result<Event, broadcast::error::RecvError>,
         live: &mut crate::channels::Receiver,
     ) -> Result<(), End> {
-        let deadline = tokio::time::Instant::now() + self.keepalive;
+        let deadline = tokio::time::Instant::now() + self.outbound.keepalive();
         match tokio::time::timeout_at(deadline, self.live_burst(event, live)).await {
             Ok(delivered) => delivered,
             Err(_) => Err(End::Unresponsive),
@@ -362,9 +358,7 @@ impl Consumer {
             };
         }
         Stats::add(&self.state.stats.deliveries, delivered);
-        futures_util::SinkExt::flush(&mut self.socket)
-            .await
-            .map_err(End::Socket)
+        self.outbound.flush_untimed().await
     }
 
     /// Delivers a live event if it is the next one (queued on the socket, within the burst's time);
@@ -372,11 +366,11 @@ impl Consumer {
     async fn offer(&mut self, event: Event) -> Result<bool, End> {
         match self.delivery.offer(event) {
             Offer::Message(frame) => {
-                self.feed_untimed(Message::Text(frame)).await?;
+                self.outbound.feed_untimed(Message::Text(frame)).await?;
                 Ok(true)
             }
             Offer::Ephemeral(frame) => {
-                self.feed_untimed(Message::Text(frame)).await?;
+                self.outbound.feed_untimed(Message::Text(frame)).await?;
                 Ok(false)
             }
             Offer::Skip => Ok(false),
@@ -404,13 +398,13 @@ impl Consumer {
             .map_err(End::Store)?;
         let page = self.delivery.page(&self.room, &page);
         for frame in page.frames {
-            self.feed(frame).await?;
+            self.outbound.feed(frame).await?;
         }
         Stats::add(&self.state.stats.deliveries, page.shown);
-        self.flush().await?;
+        self.outbound.flush().await?;
         if page.presence {
             let snapshot = self.state.presence.snapshot(&self.room);
-            self.write(Message::Text(snapshot), true).await?;
+            self.outbound.write(Message::Text(snapshot), true).await?;
         }
         Ok(())
     }
