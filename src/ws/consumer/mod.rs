@@ -15,6 +15,7 @@ use tracing::Instrument;
 mod answers;
 mod closing;
 mod delivery;
+mod frames;
 mod inbound;
 mod limited;
 mod outbound;
