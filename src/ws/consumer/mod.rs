@@ -15,6 +15,7 @@ use tracing::Instrument;
 mod answers;
 mod closing;
 mod delivery;
+mod end;
 mod frames;
 mod inbound;
 mod limited;
@@ -22,6 +23,7 @@ mod outbound;
 
 use answers::Answers;
 use delivery::{Delivery, Offer, PAGE};
+use end::End;
 use outbound::{Outbound, Socket};
 
 use crate::accounts::{Identity, Watch};
@@ -32,7 +34,6 @@ use crate::presence::Attendance;
 use crate::protocol::ServerFrame;
 use crate::state::AppState;
 use crate::stats::Stats;
-use crate::storage::StoreError;
 
 /// Live events written before one flush.
 const LIVE_BURST: usize = 64;
@@ -54,27 +55,6 @@ pub(super) struct Connection {
     pub limits: ConnectionLimits,
     /// The room's moderation as it holds for this socket (src/moderation/).
     pub rules: crate::moderation::Seat,
-}
-
-/// Why a connection ended.
-#[derive(Debug)]
-enum End {
-    /// The client closed or went away.
-    PeerClosed,
-    /// The node is stopping.
-    Shutdown,
-    /// The peer did not answer a ping or take a write in time.
-    Unresponsive,
-    /// Reading or writing the socket failed.
-    Socket(axum::Error),
-    /// The store could not be read; the client may come back with `since`.
-    Store(StoreError),
-    /// The channel layer refused the subscription or closed.
-    Layer(String),
-    /// The client's credential was revoked; close with this code.
-    Revoked(u16),
-    /// A moderator banned or kicked the client's person from the room; close with this code.
-    Moderated(u16),
 }
 
 /// The close code once the connection's credential is revoked; pending while it is not.

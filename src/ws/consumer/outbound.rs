@@ -12,7 +12,7 @@ use axum::extract::ws::{CloseCode, CloseFrame, Message};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Instant, timeout};
 
-use super::End;
+use super::end::End;
 
 /// What a connection talks to: axum's `WebSocket`, or a test's stand-in.
 pub(super) trait Socket:
