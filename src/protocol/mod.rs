@@ -1,7 +1,9 @@
 //! The wire protocol of the chat socket, in one place (docs/PROTOCOL.md is the reference): what a client
-//! sends and how it is parsed ([`client`]), what the server sends and how it is encoded ([`server`]). The
-//! rest of the server hands values here and gets text back; nothing else writes a frame's JSON.
+//! sends and how it is parsed ([`client`]), what the server sends and how it is encoded ([`server`], and
+//! [`answers`] for the frames that answer the client's own). The rest of the server hands values here and
+//! gets text back; nothing else writes a frame's JSON, and every `error` frame's code is an [`ErrorCode`].
 
+pub mod answers;
 pub mod client;
 pub mod server;
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, timeout_at};
 
-use crate::protocol::server;
+use crate::protocol::answers;
 use crate::storage::{Outcome, StoreError};
 
 /// Where the store's answer to one send (its [`Outcome`]) arrives.
@@ -103,7 +103,7 @@ impl Pending {
         match self.state {
             State::Ready(frame) => frame,
             // Only reached when the outcome never came (see `Answers::next_by`).
-            State::Waiting(_) => Some(server::outcome_unknown(self.client_id.as_deref()).into()),
+            State::Waiting(_) => Some(answers::outcome_unknown(self.client_id.as_deref()).into()),
         }
     }
 
@@ -113,7 +113,7 @@ impl Pending {
             let frame = match outcome.await {
                 Ok(outcome) => outcome_frame(self.client_id.as_deref(), &outcome),
                 // The writer dropped the send without answering: it may or may not be stored.
-                Err(_) => Some(server::outcome_unknown(self.client_id.as_deref())),
+                Err(_) => Some(answers::outcome_unknown(self.client_id.as_deref())),
             };
             self.state = State::Ready(frame.map(Into::into));
         }
@@ -125,7 +125,7 @@ fn outcome_frame(client_id: Option<&str>, outcome: &Outcome) -> Option<String> {
     if let Err(error) = outcome {
         log_failure(error);
     }
-    server::outcome(client_id, outcome)
+    answers::outcome(client_id, outcome)
 }
 
 /// Logs a send the store failed, unless the failure is the client's (a locked room, a missing or

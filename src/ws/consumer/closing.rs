@@ -5,7 +5,7 @@ use axum::extract::ws::{CloseCode, Message, close_code};
 use tokio::time::Instant;
 
 use super::{Consumer, End, Socket};
-use crate::protocol::server;
+use crate::protocol::answers;
 use crate::stats::Stats;
 
 impl<S: Socket> Consumer<S> {
@@ -34,7 +34,7 @@ impl<S: Socket> Consumer<S> {
                     }
                     _ => {}
                 }
-                let frame = server::unavailable();
+                let frame = answers::unavailable();
                 let _ = self.outbound.write(Message::Text(frame.into()), true).await;
                 (close_code::ERROR, "temporarily unavailable")
             }

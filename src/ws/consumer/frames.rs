@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::{Consumer, End, Socket};
 use crate::domain::MessageBody;
 use crate::moderation::Action;
-use crate::protocol::{ErrorCode, ProtocolError, server};
+use crate::protocol::{ErrorCode, ProtocolError, answers};
 use crate::stats::Stats;
 use crate::storage::{Amend, Amendment, NewMessage};
 
@@ -24,7 +24,7 @@ impl<S: Socket> Consumer<S> {
         // Muted, banned or too soon under slow mode: answered, nothing queued (memory only).
         if let Err(hold) = self.rules.check_send() {
             return self
-                .answer_in_turn(server::held(&hold, client_id.as_deref()))
+                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
                 .await;
         }
         let message = NewMessage {
@@ -69,7 +69,7 @@ impl<S: Socket> Consumer<S> {
     ) -> Result<(), End> {
         if let Err(hold) = self.rules.check_edit() {
             return self
-                .answer_in_turn(server::held(&hold, client_id.as_deref()))
+                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
                 .await;
         }
         self.amend(Amend::Edit { target, body }, client_id, true)
@@ -96,7 +96,7 @@ impl<S: Socket> Consumer<S> {
     ) -> Result<(), End> {
         let moderation = &self.state.moderation;
         let outcome = moderation.command(&self.identity, &self.room, action).await;
-        let answer = server::moderation_answer(self.room.as_str(), &outcome, client_id.as_deref());
+        let answer = answers::moderation_answer(self.room.as_str(), &outcome, client_id.as_deref());
         self.answer_in_turn(answer).await
     }
 

@@ -8,7 +8,7 @@ use futures_util::FutureExt;
 
 use super::answers::{Answer, log_failure};
 use super::{Consumer, End, Socket};
-use crate::protocol::{ClientFrame, ProtocolError, parse_client_frame, server};
+use crate::protocol::{ClientFrame, ProtocolError, answers, parse_client_frame};
 use crate::stats::Stats;
 use crate::storage::StoreError;
 
@@ -60,7 +60,7 @@ impl<S: Socket> Consumer<S> {
         error: &StoreError,
     ) -> Result<(), End> {
         log_failure(error);
-        let frame = server::store_failed(client_id.as_deref(), error);
+        let frame = answers::store_failed(client_id.as_deref(), error);
         self.answer_in_turn(frame).await
     }
 
@@ -87,7 +87,7 @@ impl<S: Socket> Consumer<S> {
     /// Answers a refused frame, after the answers to earlier sends.
     pub(super) async fn refuse(&mut self, error: ProtocolError) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
-        self.answer_in_turn(server::refused(&error)).await
+        self.answer_in_turn(answers::refused(&error)).await
     }
 
     pub(super) async fn on_ping_tick(&mut self) -> Result<(), End> {

@@ -9,7 +9,7 @@ use axum::extract::ws::Message;
 
 use super::{Consumer, End, Socket};
 use crate::limits::{FrameVerdict, Refusal};
-use crate::protocol::server;
+use crate::protocol::answers;
 use crate::stats::Stats;
 
 impl<S: Socket> Consumer<S> {
@@ -75,7 +75,7 @@ impl<S: Socket> Consumer<S> {
         client_id: Option<&str>,
     ) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
-        self.answer_in_turn(server::rate_limited(refusal, client_id))
+        self.answer_in_turn(answers::rate_limited(refusal, client_id))
             .await
     }
 }
