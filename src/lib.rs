@@ -36,6 +36,8 @@ pub mod manage;
 pub mod moderation;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
+/// The chat socket's wire protocol: client frames parsed, server frames encoded.
+pub mod protocol;
 /// Connection URLs with their passwords hidden, for logs and error messages.
 pub mod redaction;
 /// Retention: the background task that removes history older than the server's or the room's rule.
@@ -52,5 +54,5 @@ pub mod storage;
 pub mod telemetry;
 /// The page templates, compiled in.
 pub mod templates;
-/// The WebSocket endpoint: handshake, wire protocol, per-socket consumer.
+/// The WebSocket endpoint: handshake, per-socket consumer, fan-out of committed messages.
 pub mod ws;

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
 use chatweb::accounts::cookies::SESSION_COOKIE;
-use chatweb::ws::protocol::V2_PROTOCOL;
+use chatweb::protocol::V2_PROTOCOL;
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Semaphore;

@@ -20,7 +20,7 @@
 mod address;
 mod handshake;
 mod open;
-mod refusal;
+pub mod refusal;
 mod settings;
 
 use std::net::IpAddr;

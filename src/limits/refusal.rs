@@ -1,12 +1,12 @@
 //! What a client is told when a limit holds it back: an HTTP 429 at the handshake (JSON naming the limit,
-//! with `Retry-After`), or on the socket an error frame `rate_limited` with `retry_after_ms`.
+//! with `Retry-After`), or on the socket an error frame `rate_limited` with `retry_after_ms` (encoded by
+//! `crate::protocol`).
 
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::http::header::RETRY_AFTER;
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 /// One of the limits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,31 +77,6 @@ impl Refusal {
         let ms = self.retry_after.as_micros().div_ceil(1000);
         u64::try_from(ms).unwrap_or(u64::MAX)
     }
-
-    /// The socket's error frame for this refusal, naming the refused send's `client_id` if it had one.
-    pub fn frame(&self, client_id: Option<&str>) -> String {
-        #[derive(Serialize)]
-        struct Frame<'a> {
-            #[serde(rename = "type")]
-            kind: &'static str,
-            code: &'static str,
-            detail: &'static str,
-            limit: &'static str,
-            retry_after_ms: u64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            client_id: Option<&'a str>,
-        }
-        let frame = Frame {
-            kind: "error",
-            code: "rate_limited",
-            detail: self.limit.detail(),
-            limit: self.limit.name(),
-            retry_after_ms: self.retry_after_ms(),
-            client_id,
-        };
-        // A plain struct of strings and numbers always serialises.
-        serde_json::to_string(&frame).unwrap_or_default()
-    }
 }
 
 impl IntoResponse for Refusal {
@@ -127,23 +102,6 @@ impl IntoResponse for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_frame_names_the_code_the_wait_and_the_send() {
-        let refusal = Refusal {
-            limit: Limit::Sends,
-            retry_after: Duration::from_micros(49_001),
-        };
-        let frame: serde_json::Value =
-            serde_json::from_str(&refusal.frame(Some("c1"))).expect("json");
-        assert_eq!(frame["type"], "error");
-        assert_eq!(frame["code"], "rate_limited");
-        assert_eq!(frame["retry_after_ms"], 50);
-        assert_eq!(frame["client_id"], "c1");
-        assert_eq!(frame["limit"], "sends");
-        let frame: serde_json::Value = serde_json::from_str(&refusal.frame(None)).expect("json");
-        assert!(frame.get("client_id").is_none());
-    }
 
     #[test]
     fn a_handshake_refusal_is_a_429_with_retry_after() {

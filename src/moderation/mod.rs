@@ -16,7 +16,7 @@
 //! membership changes (the writer logs each change here), which also closes the sockets of anyone who
 //! may no longer read the room with 4403.
 
-mod action;
+pub mod action;
 mod command;
 mod room;
 mod watch;
@@ -36,10 +36,10 @@ use crate::storage::{
 };
 
 pub use action::{
-    Action, Done, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
+    Action, Done, Hold, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
     ModerationError, Via,
 };
-pub use room::{Hold, Roles, Subject};
+pub use room::{Roles, Subject};
 pub use watch::watch_log;
 
 use room::{Close, Room, Stored, Whom};

@@ -13,6 +13,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use tokio::time::Instant;
 
+use super::action::Hold;
 use crate::accounts::Identity;
 use crate::domain::{Role, RoomKind, RoomName, Username};
 use crate::storage::SanctionRow;
@@ -66,23 +67,6 @@ impl Subject {
     pub fn is_guest(&self) -> bool {
         matches!(self, Self::Guest(_))
     }
-}
-
-/// Why a send (or an edit) is not taken now.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Hold {
-    /// Muted in the room until `until_ms` (ms since the epoch).
-    Muted {
-        /// When the mute ends.
-        until_ms: i64,
-    },
-    /// Banned from the room (the socket is about to close).
-    Banned,
-    /// Slow mode: the sender's next message may come after this long.
-    SlowMode {
-        /// How long to wait.
-        retry_after: Duration,
-    },
 }
 
 /// Whose sockets a [`Close`] is for.

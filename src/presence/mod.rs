@@ -17,12 +17,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::channels::{ChannelLayer, Event};
 use crate::domain::RoomName;
+use crate::protocol::server::ServerFrame;
 
+pub use crate::protocol::server::Member;
 pub use remote::{Announcement, run};
 
 /// Longest time between two sweeps (expired claims dropped, big rooms' counts sent).
@@ -87,50 +88,9 @@ impl Person {
     }
 }
 
-/// A person as a frame lists them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct Member {
-    /// Their name.
-    pub user: String,
-    /// They have no account.
-    pub guest: bool,
-}
-
-/// The ephemeral frames (only `chatweb.v2` clients get them; docs/PROTOCOL.md).
-#[derive(Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum Frame<'a> {
-    Presence {
-        room: &'a str,
-        users: &'a [Member],
-        count: usize,
-        /// True when the room is too big to list its people: only `count` is given.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        partial: bool,
-    },
-    Join {
-        room: &'a str,
-        user: &'a str,
-        guest: bool,
-    },
-    Leave {
-        room: &'a str,
-        user: &'a str,
-        guest: bool,
-    },
-    Typing {
-        room: &'a str,
-        user: &'a str,
-        guest: bool,
-    },
-}
-
-impl Frame<'_> {
-    fn event(&self) -> Event {
-        Event::ephemeral(Utf8Bytes::from(
-            serde_json::to_string(self).unwrap_or_default(),
-        ))
-    }
+/// The ephemeral event carrying `frame` (only `chatweb.v2` clients get it; docs/PROTOCOL.md).
+fn ephemeral(frame: &ServerFrame<'_>) -> Event {
+    Event::ephemeral(Utf8Bytes::from(frame.encode()))
 }
 
 /// A socket's attendance in a room's presence: the socket leaves the room when it is dropped.
@@ -219,7 +179,7 @@ impl Presence {
         if joined && !big {
             self.send(
                 room,
-                &Frame::Join {
+                &ServerFrame::Join {
                     room: room.as_str(),
                     user: name,
                     guest,
@@ -268,7 +228,7 @@ impl Presence {
         if let Some(member) = left {
             self.send(
                 room,
-                &Frame::Leave {
+                &ServerFrame::Leave {
                     room: room.as_str(),
                     user: &member.user,
                     guest: member.guest,
@@ -302,14 +262,15 @@ impl Presence {
         let partial = count > self.settings.list_max;
         let mut users = users;
         users.sort_by_key(|m| m.user.to_lowercase());
-        Frame::Presence {
-            room: room.as_str(),
-            users: &users,
-            count,
-            partial,
-        }
-        .event()
-        .frame
+        Utf8Bytes::from(
+            ServerFrame::Presence {
+                room: room.as_str(),
+                users: &users,
+                count,
+                partial,
+            }
+            .encode(),
+        )
     }
 
     /// `name` is typing in `room`: tells every node's members, at most once per `typing_every`.
@@ -331,12 +292,12 @@ impl Presence {
             }
             person.typed = Some(now);
         }
-        let frame = Frame::Typing {
+        let frame = ServerFrame::Typing {
             room: room.as_str(),
             user: name,
             guest,
         };
-        self.layer.publish_ephemeral(room, frame.event());
+        self.layer.publish_ephemeral(room, ephemeral(&frame));
     }
 
     /// How presence behaves.
@@ -502,12 +463,12 @@ impl Presence {
         for (change, member) in changes {
             let (name, user, guest) = (room.as_str(), member.user.as_str(), member.guest);
             let frame = match change {
-                Change::Joined => Frame::Join {
+                Change::Joined => ServerFrame::Join {
                     room: name,
                     user,
                     guest,
                 },
-                Change::Left => Frame::Leave {
+                Change::Left => ServerFrame::Leave {
                     room: name,
                     user,
                     guest,
@@ -518,13 +479,13 @@ impl Presence {
         }
     }
 
-    fn send(&self, room: &RoomName, frame: &Frame<'_>) {
+    fn send(&self, room: &RoomName, frame: &ServerFrame<'_>) {
         if self
             .lock()
             .get(room)
             .is_some_and(|state| state.listeners > 0)
         {
-            self.layer.send_local(room, frame.event());
+            self.layer.send_local(room, ephemeral(frame));
         }
     }
 

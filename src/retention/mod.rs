@@ -7,7 +7,7 @@
 //! waiting (`Store::remove_expired`), so SQLite's single writer is never contended and the message path
 //! never stalls; the task waits for each batch and yields before the next. What is kept stays one unbroken
 //! range of ids and ids are never reused (src/storage/retention.rs). Clients resuming from before the cut
-//! hear where the kept history begins (`truncated`, src/ws/consumer/replay.rs).
+//! hear where the kept history begins (`truncated`, src/ws/consumer/delivery.rs).
 
 mod policy;
 

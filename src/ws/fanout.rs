@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use crate::channels::{ChannelLayer, Event, HeadSource};
 use crate::domain::RoomName;
+use crate::protocol::message_frame;
 use crate::storage::{Backend, CommitListener, StoredMessage};
-use crate::ws::protocol::message_frame;
 
 /// Publishes committed messages to their rooms.
 pub struct Fanout {

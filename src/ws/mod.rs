@@ -12,7 +12,6 @@ mod consumer;
 pub mod cursor;
 mod fanout;
 mod origin;
-pub mod protocol;
 
 use axum::Router;
 use axum::extract::ws::WebSocketUpgrade;
@@ -29,8 +28,8 @@ use crate::accounts::{Credential, Identity};
 use crate::domain::RoomName;
 use crate::error::AppError;
 use crate::limits::{Admission, SenderKey};
+use crate::protocol::V2_PROTOCOL;
 use crate::state::AppState;
-use protocol::V2_PROTOCOL;
 
 pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;

@@ -7,8 +7,9 @@
 
 use axum::extract::ws::Message;
 
-use super::{Consumer, End};
+use super::{Consumer, End, Socket};
 use crate::limits::{FrameVerdict, Refusal};
+use crate::protocol::answers;
 use crate::stats::Stats;
 
 /// What a send counted by [`Consumer::over_send_limit`] is.
@@ -20,7 +21,7 @@ pub(super) enum SendKind {
     Amendment,
 }
 
-impl Consumer {
+impl<S: Socket> Consumer<S> {
     /// Counts `frame` against the frame budget: `Some(step)` when it must be dropped instead of handled
     /// (a close or a socket error always goes through).
     pub(super) async fn over_frame_budget(
@@ -53,7 +54,7 @@ impl Consumer {
         // Nothing delivered: the room may have had no message when this socket joined. So too while a
         // catch-up runs (a resume into a room found empty starts one): a resume that found messages, or a
         // live event, told the limits the room is not new (`ConnectionLimits::room_has_messages`).
-        let room_was_empty = kind == SendKind::Message && self.cursor.last() == 0;
+        let room_was_empty = kind == SendKind::Message && self.delivery.last() == 0;
         match self.limits.send(&self.state.limits, room_was_empty) {
             Ok(()) => None,
             Err(refusal) => Some(self.rate_limited(&refusal, client_id).await),
@@ -82,6 +83,7 @@ impl Consumer {
         client_id: Option<&str>,
     ) -> Result<(), End> {
         Stats::add(&self.state.stats.rejected_frames, 1);
-        self.answer_in_turn(refusal.frame(client_id)).await
+        self.answer_in_turn(answers::rate_limited(refusal, client_id))
+            .await
     }
 }

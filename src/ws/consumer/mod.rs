@@ -4,39 +4,37 @@
 //! The connection remembers `last`, the last room sequence number it delivered, and only ever delivers
 //! `last + 1` next (docs/ARCHITECTURE.md, invariant 3). A live event further ahead, or a `Lagged` receiver,
 //! means "read the missing range from the store first", at the socket's own pace, a page per turn of the
-//! loop (`replay.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
+//! loop (`delivery.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
-
-use std::collections::VecDeque;
-use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket};
 use tokio::sync::broadcast;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
 
 mod answers;
+mod closing;
+mod delivery;
+mod end;
+mod frames;
 mod inbound;
 mod limited;
-mod replay;
-mod socket;
+mod outbound;
 
-use answers::{Pending, next_answer};
-use replay::CatchUp;
+use answers::Answers;
+use delivery::{Delivery, Offer, PAGE};
+use end::End;
+use outbound::{Outbound, Socket};
 
-use super::cursor::{Cursor, Step};
-use super::protocol::{ServerFrame, message_frame};
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::{ClientIdOwner, RoomName};
 use crate::limits::ConnectionLimits;
 use crate::presence::Attendance;
+use crate::protocol::ServerFrame;
 use crate::state::AppState;
 use crate::stats::Stats;
-use crate::storage::StoreError;
 
-/// Messages read from the store per page when replaying or catching up.
-const PAGE: u32 = 256;
 /// Live events written before one flush.
 const LIVE_BURST: usize = 64;
 
@@ -57,27 +55,6 @@ pub(super) struct Connection {
     pub limits: ConnectionLimits,
     /// The room's moderation as it holds for this socket (src/moderation/).
     pub rules: crate::moderation::Seat,
-}
-
-/// Why a connection ended.
-#[derive(Debug)]
-enum End {
-    /// The client closed or went away.
-    PeerClosed,
-    /// The node is stopping.
-    Shutdown,
-    /// The peer did not answer a ping or take a write in time.
-    Unresponsive,
-    /// Reading or writing the socket failed.
-    Socket(axum::Error),
-    /// The store could not be read; the client may come back with `since`.
-    Store(StoreError),
-    /// The channel layer refused the subscription or closed.
-    Layer(String),
-    /// The client's credential was revoked; close with this code.
-    Revoked(u16),
-    /// A moderator banned or kicked the client's person from the room; close with this code.
-    Moderated(u16),
 }
 
 /// The close code once the connection's credential is revoked; pending while it is not.
@@ -111,21 +88,17 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
     } = *conn;
     Stats::add(&state.stats.connections, 1);
     let mut consumer = Consumer {
-        socket,
-        keepalive: state.config.keepalive(),
+        outbound: Outbound::new(socket, state.config.keepalive()),
         state,
         room,
         identity,
         owner,
-        v2,
         watch,
         limits,
         rules,
-        cursor: Cursor::default(),
+        delivery: Delivery::new(v2),
         attendance: None,
-        pending: VecDeque::new(),
-        catching_up: None,
-        last_heard: Instant::now(),
+        answers: Answers::default(),
     };
     async move {
         let end = consumer.serve(since).await;
@@ -145,36 +118,30 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
     .instrument(span)
 }
 
-struct Consumer {
-    socket: WebSocket,
+struct Consumer<S> {
+    /// The socket, written within the keepalive.
+    outbound: Outbound<S>,
     state: AppState,
     room: RoomName,
     /// Who is speaking: every message this connection sends is theirs.
     identity: Identity,
     /// Whose `client_id`s its sends carry: a repeat is recognised per room and owner.
     owner: ClientIdOwner,
-    /// Gets deletions and tombstones (the `chatweb.v2` subprotocol).
-    v2: bool,
     /// The registration that fires when a signed-in client's credential is revoked.
     watch: Option<Box<Watch>>,
     /// This connection's buckets; dropping it gives its open-connection slot back.
     limits: ConnectionLimits,
     /// What its sends are checked against (mutes, slow mode), and where it hears of a ban or a kick.
     rules: crate::moderation::Seat,
-    keepalive: Duration,
-    /// The last room sequence number delivered to this client.
-    cursor: Cursor,
+    /// What the client has been shown (the cursor), the catch-up in progress, the `chatweb.v2` filter.
+    delivery: Delivery,
     /// This socket's place in the room's presence (leaves when dropped).
     attendance: Option<Attendance>,
-    /// The answers owed to this client's sends, oldest first; the writer answers them in order.
-    pending: VecDeque<Pending>,
-    /// The catch-up from the store in progress, if any (boxed: most connections have none).
-    catching_up: Option<Box<CatchUp>>,
-    /// When the peer last sent anything (a pong included).
-    last_heard: Instant,
+    /// The answers owed to this client's frames, in the order it sent them.
+    answers: Answers,
 }
 
-impl Consumer {
+impl<S: Socket> Consumer<S> {
     async fn serve(&mut self, since: Option<u64>) -> End {
         // In presence before subscribing: the others hear the join, this socket does not; its snapshot,
         // taken after subscribing, lists it and anyone who came or went meanwhile.
@@ -183,7 +150,7 @@ impl Consumer {
             &self.room,
             self.identity.name().as_str(),
             guest,
-            self.v2,
+            self.delivery.v2(),
         ));
         // Subscribe first, then read the store: nothing committed in between can be missed.
         let mut live = match self.state.channels.subscribe(&self.room).await {
@@ -193,7 +160,7 @@ impl Consumer {
         if let Err(end) = Box::pin(self.start(since)).await {
             return end;
         }
-        let mut ping = tokio::time::interval(self.keepalive / 3);
+        let mut ping = tokio::time::interval(self.outbound.keepalive() / 3);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
         ping.reset();
         let shutdown = self.state.shutdown.clone();
@@ -211,21 +178,21 @@ impl Consumer {
                 () = &mut stopping => Err(End::Shutdown),
                 code = revoked(&mut self.watch), if self.watch.is_some() => Err(End::Revoked(code)),
                 code = &mut moderated => Err(End::Moderated(code)),
-                answer = next_answer(&mut self.pending), if !self.pending.is_empty() => {
+                answer = self.answers.next(), if !self.answers.is_empty() => {
                     self.send_answer(answer).await
                 }
                 // The client's frames before live events: a busy room must not starve its pongs.
-                frame = self.socket.recv(), if self.pending.len() < max_in_flight => {
+                frame = self.outbound.recv(), if self.answers.len() < max_in_flight => {
                     Box::pin(self.on_frame(frame)).await
                 }
                 // Ready once per third of the keepalive: it starves nothing, and nothing starves it.
                 _ = ping.tick() => Box::pin(self.on_ping_tick()).await,
                 // One page per turn: between pages the branches above get theirs.
-                () = std::future::ready(()), if self.catching_up.is_some() => {
+                () = std::future::ready(()), if self.delivery.catching_up() => {
                     Box::pin(self.catch_up_page()).await
                 }
                 // Live events wait in the ring while the store is read.
-                event = live.recv(), if self.catching_up.is_none() => {
+                event = live.recv(), if !self.delivery.catching_up() => {
                     self.on_live(event, &mut live).await
                 }
             };
@@ -238,7 +205,7 @@ impl Consumer {
     /// What a client gets before live events: its read mark (v2, signed in), the history or replay, and
     /// the room's presence (v2).
     async fn start(&mut self, since: Option<u64>) -> Result<(), End> {
-        if let (true, Some(user_id)) = (self.v2, self.identity.user_id()) {
+        if let (true, Some(user_id)) = (self.delivery.v2(), self.identity.user_id()) {
             let id = self
                 .state
                 .store
@@ -249,16 +216,16 @@ impl Consumer {
                 room: self.room.as_str(),
                 id,
             };
-            self.feed(frame.encode()).await?;
+            self.outbound.feed(frame.encode()).await?;
         }
         match since {
             Some(since) => self.resume(since).await?,
             None => self.join().await?,
         }
         // After the history: once the replay, which the loop reads page by page, is done.
-        if self.v2 && !self.presence_after_catch_up() {
+        if self.delivery.v2() && !self.delivery.presence_after_catch_up() {
             let snapshot = self.state.presence.snapshot(&self.room);
-            self.write(Message::Text(snapshot), true).await?;
+            self.outbound.write(Message::Text(snapshot), true).await?;
         }
         Ok(())
     }
@@ -273,17 +240,13 @@ impl Consumer {
             .await
             .map_err(End::Store)?;
         match recent.last() {
-            Some(newest) => {
-                let mut shown = 0;
-                let v2 = self.v2;
-                for message in recent.iter().filter(|m| v2 || m.kind.plain()) {
-                    self.feed(message_frame(self.room.as_str(), message, true))
-                        .await?;
-                    shown += 1;
+            Some(_) => {
+                let frames = self.delivery.history(&self.room, &recent);
+                Stats::add(&self.state.stats.deliveries, frames.len() as u64);
+                for frame in frames {
+                    self.outbound.feed(frame).await?;
                 }
-                self.cursor = Cursor::at(newest.seq);
-                Stats::add(&self.state.stats.deliveries, shown);
-                self.flush().await
+                self.outbound.flush().await
             }
             // The room was empty when read: everything from 1 on comes live (or by catch-up). Reading
             // its head now instead would skip messages committed since the read.
@@ -291,7 +254,7 @@ impl Consumer {
             // No history wanted: start after whatever the room holds now.
             None => {
                 let head = self.state.store.last_seq(&self.room).await;
-                self.cursor = Cursor::at(head.map_err(End::Store)?);
+                self.delivery.start_at(head.map_err(End::Store)?);
                 Ok(())
             }
         }
@@ -311,14 +274,11 @@ impl Consumer {
             // Whatever the cursor says while the catch-up runs, a send here creates no room.
             self.limits.room_has_messages();
         }
-        self.cursor = Cursor::at(since.min(head));
-        // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is. A client
-        // already at the head cannot be before the cut.
-        if self.cursor.last() < head {
-            self.skip_removed(first).await?;
+        // From before a retention cut: `truncated` (v2), then what is kept, even when nothing is.
+        match self.delivery.resume(&self.room, since, first, head) {
+            Some(truncated) => self.outbound.feed(truncated).await,
+            None => Ok(()),
         }
-        self.begin_catch_up(true, None);
-        Ok(())
     }
 
     /// Delivers a burst of live events (at most [`LIVE_BURST`]) and flushes them, all within one keepalive
@@ -329,7 +289,7 @@ impl Consumer {
         event: Result<Event, broadcast::error::RecvError>,
         live: &mut crate::channels::Receiver,
     ) -> Result<(), End> {
-        let deadline = tokio::time::Instant::now() + self.keepalive;
+        let deadline = tokio::time::Instant::now() + self.outbound.keepalive();
         match tokio::time::timeout_at(deadline, self.live_burst(event, live)).await {
             Ok(delivered) => delivered,
             Err(_) => Err(End::Unresponsive),
@@ -357,17 +317,17 @@ impl Consumer {
                 Err(broadcast::error::RecvError::Lagged(skipped)) => {
                     tracing::debug!(
                         skipped,
-                        last = self.cursor.last(),
+                        last = self.delivery.last(),
                         "fell behind the live stream; catching up from the store"
                     );
                     Stats::add(&self.state.stats.catch_ups, 1);
-                    self.begin_catch_up(false, None);
+                    self.delivery.lagged();
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     return Err(End::Layer("room stream closed".into()));
                 }
             }
-            if taken == LIVE_BURST || self.catching_up.is_some() {
+            if taken == LIVE_BURST || self.delivery.catching_up() {
                 break; // the rest waits in the ring (or in the store) for the next turns of the loop
             }
             next = match live.try_recv() {
@@ -379,39 +339,54 @@ impl Consumer {
             };
         }
         Stats::add(&self.state.stats.deliveries, delivered);
-        futures_util::SinkExt::flush(&mut self.socket)
-            .await
-            .map_err(End::Socket)
+        self.outbound.flush_untimed().await
     }
 
     /// Delivers a live event if it is the next one (queued on the socket, within the burst's time);
     /// heals a gap from the store first. True when it wrote a message frame.
     async fn offer(&mut self, event: Event) -> Result<bool, End> {
-        if event.ephemeral {
-            // Presence and typing: not history, only for clients that asked for them.
-            if self.v2 {
-                self.feed_untimed(Message::Text(event.frame)).await?;
+        match self.delivery.offer(event) {
+            Offer::Message(frame) => {
+                self.outbound.feed_untimed(Message::Text(frame)).await?;
+                Ok(true)
             }
-            return Ok(false);
-        }
-        match self.cursor.step(event.seq) {
-            Step::Skip => return Ok(false),
-            Step::Deliver => {}
-            Step::CatchUp => {
-                // The event was committed before it was published: the catch-up reads it from the
-                // store, with everything missing before it.
+            Offer::Ephemeral(frame) => {
+                self.outbound.feed_untimed(Message::Text(frame)).await?;
+                Ok(false)
+            }
+            Offer::Skip => Ok(false),
+            Offer::Gap => {
                 Stats::add(&self.state.stats.catch_ups, 1);
                 self.limits.room_has_messages();
-                self.begin_catch_up(false, Some(event.seq));
-                return Ok(false);
+                Ok(false)
             }
         }
-        self.cursor.delivered(event.seq);
-        if !self.v2 && !event.plain {
-            // A plain client cannot print it: move past its id silently.
-            return Ok(false);
+    }
+
+    /// Delivers the next page of the running catch-up; a short page ends it (and sends the presence
+    /// snapshot it was asked to).
+    async fn catch_up_page(&mut self) -> Result<(), End> {
+        // A long replay must not hold up a stop.
+        if self.state.shutdown.is_cancelled() {
+            return Err(End::Shutdown);
         }
-        self.feed_untimed(Message::Text(event.frame)).await?;
-        Ok(true)
+        let after = self.delivery.last();
+        let page = self
+            .state
+            .store
+            .after(&self.room, after, PAGE)
+            .await
+            .map_err(End::Store)?;
+        let page = self.delivery.page(&self.room, &page);
+        for frame in page.frames {
+            self.outbound.feed(frame).await?;
+        }
+        Stats::add(&self.state.stats.deliveries, page.shown);
+        self.outbound.flush().await?;
+        if page.presence {
+            let snapshot = self.state.presence.snapshot(&self.room);
+            self.outbound.write(Message::Text(snapshot), true).await?;
+        }
+        Ok(())
     }
 }

@@ -1,21 +1,16 @@
-//! The wire protocol (docs/PROTOCOL.md is the reference). Client frames are parsed into [`ClientFrame`] or
-//! refused with a [`ProtocolError`] carrying a stable snake_case code; server frames are encoded here.
+//! The frames a client sends and their parsing: a text frame becomes a [`ClientFrame`] or is refused with a
+//! [`ProtocolError`] carrying a stable snake_case code (docs/PROTOCOL.md, "Client to server").
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
-use crate::domain::{BodyError, MessageBody, rfc3339_ms};
+use super::ErrorCode;
+use crate::domain::{BodyError, MessageBody};
 use crate::moderation::{
     Action, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
 };
-use crate::storage::{MemberEvent, MessageKind, StoredMessage};
-
-/// The WebSocket subprotocol a client asks for to receive chatweb's richer frames (deletions, tombstones).
-/// Without it a client gets only what the Channels chat protocol can print: message frames, and acks and
-/// errors for its own sends.
-pub const V2_PROTOCOL: &str = "chatweb.v2";
 
 /// Longest `client_id`, in bytes.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
@@ -71,8 +66,8 @@ pub enum ClientFrame {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {detail}")]
 pub struct ProtocolError {
-    /// Stable snake_case code clients may match on.
-    pub code: &'static str,
+    /// Why, for the client to match on.
+    pub code: ErrorCode,
     /// Human-readable explanation.
     pub detail: String,
     /// The refused message's `client_id`, when it carried a valid one, so the client can drop it.
@@ -81,7 +76,7 @@ pub struct ProtocolError {
 
 impl ProtocolError {
     /// A refusal with `code` and `detail`, naming no `client_id`.
-    pub fn new(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             code,
             detail: detail.into(),
@@ -92,7 +87,7 @@ impl ProtocolError {
     /// The answer to a binary frame.
     pub fn binary() -> Self {
         Self::new(
-            "binary_not_supported",
+            ErrorCode::BinaryNotSupported,
             "binary frames are not supported; send JSON text",
         )
     }
@@ -119,13 +114,13 @@ pub fn parse_client_frame(
         Ok(raw) => raw,
         Err(e) if e.is_data() => {
             return Err(ProtocolError::new(
-                "invalid_frame",
+                ErrorCode::InvalidFrame,
                 "the frame must be a JSON object",
             ));
         }
         Err(_) => {
             return Err(ProtocolError::new(
-                "invalid_json",
+                ErrorCode::InvalidJson,
                 "the frame is not valid JSON",
             ));
         }
@@ -156,29 +151,26 @@ pub fn parse_client_frame(
             parse_moderation(kind, &raw)
         }
         Some(_) => Err(ProtocolError::new(
-            "unknown_type",
+            ErrorCode::UnknownType,
             "\"type\" must be one of message, resume, typing, edit, delete, read, \
              mute, unmute, ban, unban, kick, slow_mode",
         )),
     }
 }
 
-/// The code for text holding U+0000, which no store can keep (PostgreSQL refuses it in text).
-pub const INVALID_CHARACTER: &str = "invalid_character";
-
 fn parse_client_id(value: Option<&Value>) -> Result<Option<Arc<str>>, ProtocolError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         // Refused as such, without naming it: the client cannot match an id the store could not keep.
         Some(Value::String(id)) if id.contains('\0') => Err(ProtocolError::new(
-            INVALID_CHARACTER,
+            ErrorCode::InvalidCharacter,
             "\"client_id\" contains U+0000 (NUL), which cannot be stored",
         )),
         Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES => {
             Ok(Some(Arc::from(id.as_str())))
         }
         Some(_) => Err(ProtocolError::new(
-            "invalid_client_id",
+            ErrorCode::InvalidClientId,
             format!("\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_BYTES} bytes"),
         )),
     }
@@ -190,7 +182,7 @@ fn parse_id(value: Option<&Value>, client_id: &Option<Arc<str>>) -> Result<u64, 
         Some(id) if id > 0 => Ok(id),
         _ => Err(ProtocolError {
             client_id: client_id.clone(),
-            ..ProtocolError::new("invalid_id", "\"id\" must be a positive integer")
+            ..ProtocolError::new(ErrorCode::InvalidId, "\"id\" must be a positive integer")
         }),
     }
 }
@@ -206,14 +198,14 @@ fn parse_body(
     };
     let Some(Value::String(text)) = message else {
         return Err(refuse(
-            "missing_message",
+            ErrorCode::MissingMessage,
             "a chat frame needs a string \"message\"".into(),
         ));
     };
     MessageBody::parse(&text, max_message_bytes).map_err(|e| match e {
-        BodyError::Empty => refuse("empty_message", e.to_string()),
-        BodyError::TooLong { .. } => refuse("message_too_long", e.to_string()),
-        BodyError::Nul => refuse(INVALID_CHARACTER, e.to_string()),
+        BodyError::Empty => refuse(ErrorCode::EmptyMessage, e.to_string()),
+        BodyError::TooLong { .. } => refuse(ErrorCode::MessageTooLong, e.to_string()),
+        BodyError::Nul => refuse(ErrorCode::InvalidCharacter, e.to_string()),
     })
 }
 
@@ -237,7 +229,7 @@ fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolE
             Ok(user.trim().to_owned())
         }
         _ => Err(refuse(
-            "invalid_user",
+            ErrorCode::InvalidUser,
             "\"user\" must name a user or a guest's nickname (1 to 150 characters)",
         )),
     };
@@ -246,11 +238,11 @@ fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolE
         Some(value) => match value.as_u64() {
             Some(n) if n <= max => Ok(Some(n)),
             _ => Err(refuse(
-                "invalid_seconds",
+                ErrorCode::InvalidSeconds,
                 &format!("\"seconds\" must be an integer from 0 to {max}"),
             )),
         },
-        None => Err(refuse("invalid_seconds", "\"seconds\" is required")),
+        None => Err(refuse(ErrorCode::InvalidSeconds, "\"seconds\" is required")),
     };
     let action = match kind {
         "mute" => match seconds(MAX_MUTE_SECS, false)? {
@@ -258,7 +250,12 @@ fn parse_moderation(kind: &str, raw: &RawFrame) -> Result<ClientFrame, ProtocolE
                 user: user()?,
                 seconds,
             },
-            _ => return Err(refuse("invalid_seconds", "a mute lasts at least 1 second")),
+            _ => {
+                return Err(refuse(
+                    ErrorCode::InvalidSeconds,
+                    "a mute lasts at least 1 second",
+                ));
+            }
         },
         "unmute" => Action::Unmute { user: user()? },
         // 0 or none: until lifted.
@@ -279,248 +276,10 @@ fn parse_resume(raw: RawFrame) -> Result<ClientFrame, ProtocolError> {
     match raw.since.as_ref().and_then(Value::as_u64) {
         Some(since) => Ok(ClientFrame::Resume { since }),
         None => Err(ProtocolError::new(
-            "invalid_since",
+            ErrorCode::InvalidSince,
             "\"since\" must be a non-negative integer",
         )),
     }
-}
-
-/// A frame the server sends.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerFrame<'a> {
-    /// A chat message. Old clients read only `message` and `user`.
-    Message {
-        /// Room sequence number.
-        id: u64,
-        /// The room.
-        room: &'a str,
-        /// Commit time, RFC 3339 UTC.
-        ts: &'a str,
-        /// Sender's name.
-        user: &'a str,
-        /// The text.
-        message: &'a str,
-        /// True for messages sent from the store on join or resume rather than live.
-        history: bool,
-        /// The author had no account.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        guest: bool,
-        /// The text was deleted (only v2 clients get such a tombstone).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        deleted: bool,
-        /// An edit replaced the text; `message` is the newest text.
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        edited: bool,
-    },
-    /// Message `target` now reads `message` (v2 only). The event has its own room id.
-    Edit {
-        /// The event's room sequence number.
-        id: u64,
-        /// The room.
-        room: &'a str,
-        /// Commit time, RFC 3339 UTC.
-        ts: &'a str,
-        /// Who edited it (its author, or staff).
-        user: &'a str,
-        /// The edited message's id.
-        target: u64,
-        /// The new text.
-        message: &'a str,
-        /// True when sent from the store.
-        history: bool,
-    },
-    /// Message `target` was deleted (v2 only). The event has its own room id.
-    Delete {
-        /// The event's room sequence number.
-        id: u64,
-        /// The room.
-        room: &'a str,
-        /// Commit time, RFC 3339 UTC.
-        ts: &'a str,
-        /// Who deleted it.
-        user: &'a str,
-        /// The deleted message's id.
-        target: u64,
-        /// True when sent from the store.
-        history: bool,
-    },
-    /// Every message up to `through` was deleted (v2 only). The event has its own room id.
-    Clear {
-        /// The event's room sequence number.
-        id: u64,
-        /// The room.
-        room: &'a str,
-        /// Commit time, RFC 3339 UTC.
-        ts: &'a str,
-        /// Who deleted them.
-        user: &'a str,
-        /// The last id the deletion covers.
-        through: u64,
-        /// True when sent from the store.
-        history: bool,
-    },
-    /// The room's membership changed (v2 only): `user` was `added`, `removed`, `left`, or given a new
-    /// `role`, by `by`. The event has its own room id.
-    Member {
-        /// The event's room sequence number.
-        id: u64,
-        /// The room.
-        room: &'a str,
-        /// Commit time, RFC 3339 UTC.
-        ts: &'a str,
-        /// The person whose membership changed.
-        user: &'a str,
-        /// `added`, `removed`, `left` or `role`.
-        action: &'a str,
-        /// Their role after the change (`member` for someone who is gone).
-        role: &'a str,
-        /// Who made the change.
-        by: &'a str,
-        /// True when sent from the store.
-        history: bool,
-    },
-    /// Retention removed the room's history before `first`, the first id still kept, and the client
-    /// asked for some of it (v2 only): the kept messages from `first` on follow, then live.
-    Truncated {
-        /// The room.
-        room: &'a str,
-        /// The first id still kept.
-        first: u64,
-    },
-    /// The signed-in client's last-read id in the room, sent once on connect (v2 only).
-    Read {
-        /// The room.
-        room: &'a str,
-        /// The last id read (0: nothing yet).
-        id: u64,
-    },
-    /// The sender's message with this `client_id` is stored as `id`.
-    Ack {
-        /// The sender's idempotency key.
-        client_id: &'a str,
-        /// Room sequence number.
-        id: u64,
-        /// True when the message had been stored before.
-        duplicate: bool,
-    },
-    /// A send held back by moderation (`muted`, `banned`, `slow_mode`): an `error` frame that also says
-    /// when to try again. Nothing was stored.
-    #[serde(rename = "error")]
-    Held {
-        /// Stable snake_case code.
-        code: &'a str,
-        /// Human-readable explanation.
-        detail: &'a str,
-        /// The `client_id` of the held send, when it had one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_id: Option<&'a str>,
-        /// Milliseconds until a send may be taken.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        retry_after_ms: Option<u64>,
-        /// When a mute ends, RFC 3339 UTC.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        until: Option<&'a str>,
-    },
-    /// A staff command was carried out (and audited).
-    Moderated {
-        /// The command: `mute`, `unmute`, `ban`, `unban`, `kick` or `slow_mode`.
-        action: &'a str,
-        /// The room.
-        room: &'a str,
-        /// The person it concerned (an account name, or a guest's nickname).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        user: Option<&'a str>,
-        /// The person is a guest (a nickname).
-        #[serde(skip_serializing_if = "std::ops::Not::not")]
-        guest: bool,
-        /// When a mute or a timed ban ends, RFC 3339 UTC.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        until: Option<&'a str>,
-        /// The command's seconds (mute, timed ban, slow mode).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        seconds: Option<u64>,
-        /// The command's `client_id`, when it had one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_id: Option<&'a str>,
-    },
-    /// A refused frame or a failed operation; the connection stays open.
-    Error {
-        /// Stable snake_case code.
-        code: &'a str,
-        /// Human-readable explanation.
-        detail: &'a str,
-        /// The `client_id` of the message that failed, when it had one.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        client_id: Option<&'a str>,
-    },
-}
-
-impl ServerFrame<'_> {
-    /// The frame as JSON text.
-    pub fn encode(&self) -> String {
-        // Serialising these plain structs cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
-    }
-}
-
-/// Encodes a stored row of `room` (a message, a tombstone or an event) as its frame.
-pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> String {
-    let ts = &rfc3339_ms(message.ts_ms);
-    let (id, user) = (message.seq, message.author.as_str());
-    let event = match message.kind {
-        MessageKind::Member => MemberEvent::decode(&message.body).unwrap_or_default(),
-        _ => MemberEvent::default(),
-    };
-    match message.kind {
-        MessageKind::Message | MessageKind::Deleted => ServerFrame::Message {
-            id,
-            room,
-            ts,
-            user,
-            message: &message.body,
-            history,
-            guest: message.guest,
-            deleted: message.kind == MessageKind::Deleted,
-            edited: message.edited,
-        },
-        MessageKind::Edit { target } => ServerFrame::Edit {
-            id,
-            room,
-            ts,
-            user,
-            target,
-            message: &message.body,
-            history,
-        },
-        MessageKind::Delete { target } => ServerFrame::Delete {
-            id,
-            room,
-            ts,
-            user,
-            target,
-            history,
-        },
-        MessageKind::Clear { through } => ServerFrame::Clear {
-            id,
-            room,
-            ts,
-            user,
-            through,
-            history,
-        },
-        MessageKind::Member => ServerFrame::Member {
-            id,
-            room,
-            ts,
-            user: &event.user,
-            action: &event.action,
-            role: &event.role,
-            by: user,
-            history,
-        },
-    }
-    .encode()
 }
 
 #[cfg(test)]
@@ -532,6 +291,7 @@ mod tests {
         parse_client_frame(text, 16)
             .expect_err("should be refused")
             .code
+            .as_str()
     }
 
     #[test]
@@ -623,7 +383,7 @@ mod tests {
             .expect_err("NUL in a message");
         assert_eq!(
             (error.code, error.client_id.as_deref()),
-            (INVALID_CHARACTER, Some("c1"))
+            (ErrorCode::InvalidCharacter, Some("c1"))
         );
         let error = parse_client_frame(
             r#"{"type":"edit","id":3,"message":"\u0000","client_id":"e"}"#,
@@ -632,14 +392,17 @@ mod tests {
         .expect_err("NUL in an edit");
         assert_eq!(
             (error.code, error.client_id.as_deref()),
-            (INVALID_CHARACTER, Some("e"))
+            (ErrorCode::InvalidCharacter, Some("e"))
         );
         let error = parse_client_frame(r#"{"message":"hi","client_id":"c\u0000"}"#, 16)
             .expect_err("NUL in a client_id");
-        assert_eq!((error.code, error.client_id), (INVALID_CHARACTER, None));
+        assert_eq!(
+            (error.code, error.client_id),
+            (ErrorCode::InvalidCharacter, None)
+        );
         let error = parse_client_frame(r#"{"type":"delete","id":3,"client_id":"\u0000"}"#, 16)
             .expect_err("NUL in a delete's client_id");
-        assert_eq!(error.code, INVALID_CHARACTER);
+        assert_eq!(error.code, ErrorCode::InvalidCharacter);
     }
 
     #[test]
@@ -704,61 +467,6 @@ mod tests {
         let error =
             parse_client_frame(r#"{"type":"kick","client_id":"k"}"#, 16).expect_err("no user");
         assert_eq!(error.client_id.as_deref(), Some("k"));
-    }
-
-    #[test]
-    fn message_frames_carry_the_channels_fields_and_ours() {
-        let stored = StoredMessage {
-            seq: 3,
-            ts_ms: 0,
-            author: "ada".into(),
-            body: "<script>\"hi\"</script>".into(),
-            guest: false,
-            kind: MessageKind::Message,
-            edited: false,
-        };
-        let value: Value =
-            serde_json::from_str(&message_frame("lobby", &stored, true)).expect("json");
-        assert_eq!(value["type"], "message");
-        assert_eq!(value["id"], 3);
-        assert_eq!(value["user"], "ada");
-        assert_eq!(value["message"], "<script>\"hi\"</script>");
-        assert_eq!(value["history"], true);
-        assert!(value.get("guest").is_none(), "only guests' messages say so");
-        assert!(value.get("deleted").is_none());
-    }
-
-    #[test]
-    fn tombstones_and_deletions_have_their_own_frames() {
-        let mut stored = StoredMessage {
-            seq: 4,
-            ts_ms: 0,
-            author: "mod".into(),
-            body: String::new(),
-            guest: true,
-            kind: MessageKind::Deleted,
-            edited: false,
-        };
-        let value: Value = serde_json::from_str(&message_frame("r", &stored, true)).expect("json");
-        assert_eq!(
-            (value["deleted"].as_bool(), value["guest"].as_bool()),
-            (Some(true), Some(true))
-        );
-        assert_eq!(value["message"], "");
-        stored.kind = MessageKind::Delete { target: 2 };
-        let value: Value = serde_json::from_str(&message_frame("r", &stored, false)).expect("json");
-        assert_eq!(
-            (
-                value["type"].as_str(),
-                value["id"].as_u64(),
-                value["target"].as_u64()
-            ),
-            (Some("delete"), Some(4), Some(2))
-        );
-        assert!(
-            value.get("message").is_none(),
-            "not printable as a chat line"
-        );
     }
 
     proptest! {

@@ -1,0 +1,163 @@
+//! One handler per kind of client frame (docs/PROTOCOL.md, "Client to server"), each taking the frame's
+//! values as parsed by `crate::protocol::client`. A send is checked against the limits and the room's
+//! moderation before it is queued on the store; its answer is owed in turn (`Answers`).
+
+use std::sync::Arc;
+
+use super::limited::SendKind;
+use super::{Consumer, End, Socket};
+use crate::domain::MessageBody;
+use crate::moderation::Action;
+use crate::protocol::{ErrorCode, ProtocolError, answers};
+use crate::stats::Stats;
+use crate::storage::{Amend, Amendment, Authority, NewMessage};
+
+impl<S: Socket> Consumer<S> {
+    /// `message`: queued on the store, answered once stored (an ack for a `client_id` send).
+    pub(super) async fn on_message(
+        &mut self,
+        body: MessageBody,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        if let Some(step) = self
+            .over_send_limit(client_id.as_deref(), SendKind::Message)
+            .await
+        {
+            return step;
+        }
+        // Muted, banned or too soon under slow mode: answered, nothing queued (memory only).
+        if let Err(hold) = self.rules.check_send() {
+            return self
+                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
+                .await;
+        }
+        let message = NewMessage {
+            room: self.room.clone(),
+            author: self.identity.name().clone(),
+            author_id: self.identity.user_id(),
+            body,
+            client_id: client_id.clone(),
+            owner: self.owner.clone(),
+        };
+        match self.state.store.submit(message).await {
+            Ok(outcome) => {
+                Stats::add(&self.state.stats.messages_received, 1);
+                self.answers.await_outcome(client_id, outcome);
+                Ok(())
+            }
+            Err(error) => self.answer_failed(client_id, &error).await,
+        }
+    }
+
+    /// `resume`: everything after `since` from the store, then live (within the replay limit).
+    pub(super) async fn on_resume(&mut self, since: u64) -> Result<(), End> {
+        match self.over_replay_limit(since).await {
+            Some(step) => step,
+            None => self.resume(since).await,
+        }
+    }
+
+    /// `typing`: told to the room's `chatweb.v2` members (throttled per person by presence).
+    pub(super) fn on_typing(&self) {
+        let name = self.identity.name().as_str();
+        let guest = self.identity.user().is_none();
+        self.state.presence.typing(&self.room, name, guest);
+    }
+
+    /// `edit`: the author's new text for message `target`, answered like a send.
+    pub(super) async fn on_edit(
+        &mut self,
+        target: u64,
+        body: MessageBody,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        if let Err(hold) = self.rules.check_edit() {
+            return self
+                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
+                .await;
+        }
+        self.amend(Amend::Edit { target, body }, client_id, Authority::Author)
+            .await
+    }
+
+    /// `delete`: message `target` deleted, answered like a send.
+    pub(super) async fn on_delete(
+        &mut self,
+        target: u64,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        // Staff and the room's owners and moderators, as they are now, may delete any message.
+        let authority = if self.rules.privileged() {
+            Authority::Moderator
+        } else {
+            Authority::Author
+        };
+        self.amend(Amend::Delete { target }, client_id, authority)
+            .await
+    }
+
+    /// A staff command (`mute`, `ban`, `kick`, `slow_mode`...): carried out and answered in turn.
+    pub(super) async fn on_moderate(
+        &mut self,
+        action: Action,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        let moderation = &self.state.moderation;
+        let outcome = moderation.command(&self.identity, &self.room, action).await;
+        let answer = answers::moderation_answer(self.room.as_str(), &outcome, client_id.as_deref());
+        self.answer_in_turn(answer).await
+    }
+
+    /// `read`: the signed-in client's read mark, recorded in memory (the writer stores marks each second).
+    pub(super) async fn on_read(&mut self, id: u64) -> Result<(), End> {
+        let Some(user_id) = self.identity.user_id() else {
+            let error = ProtocolError::new(
+                ErrorCode::LoginRequired,
+                "read state is kept for signed-in users only",
+            );
+            return self.refuse(error).await;
+        };
+        // Nobody has read what they were not sent.
+        let id = id.min(self.delivery.last());
+        self.state.store.mark_read(user_id, &self.room, id);
+        Ok(())
+    }
+
+    /// Queues an edit or deletion of one of the room's messages; it is answered like a send.
+    async fn amend(
+        &mut self,
+        action: Amend,
+        client_id: Option<Arc<str>>,
+        authority: Authority,
+    ) -> Result<(), End> {
+        if self.identity.user().is_none() {
+            let error = ProtocolError::new(
+                ErrorCode::Forbidden,
+                "guests cannot edit or delete messages: log in",
+            );
+            return self.refuse(ProtocolError { client_id, ..error }).await;
+        }
+        if let Some(step) = self
+            .over_send_limit(client_id.as_deref(), SendKind::Amendment)
+            .await
+        {
+            return step;
+        }
+        let amendment = Amendment {
+            room: self.room.clone(),
+            actor: self.identity.name().clone(),
+            actor_id: self.identity.user_id(),
+            action,
+            authority,
+            client_id: client_id.clone(),
+            owner: self.owner.clone(),
+        };
+        match self.state.store.submit_amend(amendment).await {
+            Ok(outcome) => {
+                self.answers.await_outcome(client_id, outcome);
+                Ok(())
+            }
+            Err(error) => self.answer_failed(client_id, &error).await,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! `Outbound`: the socket and its keepalive. Every write is bounded: a peer that cannot take one within the
+//! keepalive time is unresponsive, and so is a peer that has sent nothing (not even a pong) for that long.
+//!
+//! Generic over the socket, anything that is a `Sink` of messages and a `Stream` of them (axum's
+//! `examples/testing-websockets`), so a test stands in for the peer without a server. It owns the socket
+//! whole, reads included: splitting a `WebSocket` into halves would put a lock on every write of the
+//! message path, for one task that never reads and writes at once.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseCode, CloseFrame, Message};
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use tokio::time::{Instant, timeout};
+
+use super::end::End;
+
+/// What a connection talks to: axum's `WebSocket`, or a test's stand-in.
+pub(super) trait Socket:
+    Sink<Message, Error = axum::Error> + Stream<Item = Result<Message, axum::Error>> + Unpin + Send
+{
+}
+
+impl<S> Socket for S where
+    S: Sink<Message, Error = axum::Error>
+        + Stream<Item = Result<Message, axum::Error>>
+        + Unpin
+        + Send
+{
+}
+
+/// How long a close gets to reach a peer before the connection lets go.
+const CLOSE_WAIT: Duration = Duration::from_secs(1);
+
+/// The socket, its writes bounded by the keepalive, and when the peer was last heard from.
+pub(super) struct Outbound<S> {
+    socket: S,
+    /// The bound on every write, and on the peer's silence; pings go every third of it.
+    keepalive: Duration,
+    /// When the peer last sent anything (a pong included).
+    last_heard: Instant,
+}
+
+impl<S: Socket> Outbound<S> {
+    /// Talks to `socket`; the peer counts as heard from now.
+    pub(super) fn new(socket: S, keepalive: Duration) -> Self {
+        Self {
+            socket,
+            keepalive,
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// The keepalive time.
+    pub(super) fn keepalive(&self) -> Duration {
+        self.keepalive
+    }
+
+    /// The peer's next frame; `None` once it is gone. Cancel-safe.
+    pub(super) async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
+        self.socket.next().await
+    }
+
+    /// The peer sent something: it is alive.
+    pub(super) fn heard(&mut self) {
+        self.last_heard = Instant::now();
+    }
+
+    /// The peer has sent nothing for longer than the keepalive.
+    pub(super) fn silent(&self) -> bool {
+        self.last_heard.elapsed() > self.keepalive
+    }
+
+    /// Queues a text frame without flushing, within the keepalive.
+    pub(super) async fn feed(&mut self, frame: String) -> Result<(), End> {
+        self.write(Message::Text(frame.into()), false).await
+    }
+
+    /// Queues `message` (and flushes it when `flush`); a peer that cannot take it within the keepalive
+    /// is unresponsive.
+    pub(super) async fn write(&mut self, message: Message, flush: bool) -> Result<(), End> {
+        let sent = if flush {
+            timeout(self.keepalive, self.socket.send(message)).await
+        } else {
+            timeout(self.keepalive, self.socket.feed(message)).await
+        };
+        match sent {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
+    /// Flushes what was queued, within the keepalive.
+    pub(super) async fn flush(&mut self) -> Result<(), End> {
+        match timeout(self.keepalive, self.socket.flush()).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
+    /// Queues `message` without flushing and without a timeout of its own: only inside a caller's bound
+    /// (a burst of live events shares one).
+    pub(super) async fn feed_untimed(&mut self, message: Message) -> Result<(), End> {
+        self.socket.feed(message).await.map_err(End::Socket)
+    }
+
+    /// Flushes without a timeout of its own: only inside a caller's bound.
+    pub(super) async fn flush_untimed(&mut self) -> Result<(), End> {
+        self.socket.flush().await.map_err(End::Socket)
+    }
+
+    /// Sends a close with `code` and `reason`, waiting for it at most [`CLOSE_WAIT`].
+    pub(super) async fn close(&mut self, code: CloseCode, reason: &str) {
+        let close = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        let _ = timeout(CLOSE_WAIT, self.socket.send(close)).await;
+    }
+
+    /// Sends what the WebSocket layer queued (its reply to the peer's close), waiting at most
+    /// [`CLOSE_WAIT`].
+    pub(super) async fn flush_briefly(&mut self) {
+        let _ = timeout(CLOSE_WAIT, self.socket.flush()).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A peer without a server: what the connection wrote, what the peer sends, and a peer that stops
+    //! taking writes.
+
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use super::*;
+
+    /// A socket's stand-in: records what it is sent, hands out `incoming`, and takes nothing while
+    /// `stuck`.
+    #[derive(Default)]
+    struct Peer {
+        sent: Vec<Message>,
+        incoming: VecDeque<Message>,
+        stuck: bool,
+    }
+
+    impl Sink<Message> for Peer {
+        type Error = axum::Error;
+
+        fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            // A stuck peer never wakes the writer: only its timeout ends the wait.
+            if self.stuck {
+                Poll::Pending
+            } else {
+                Poll::Ready(Ok(()))
+            }
+        }
+
+        fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), Self::Error> {
+            self.sent.push(message);
+            Ok(())
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            self.poll_ready(cx)
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl Stream for Peer {
+        type Item = Result<Message, axum::Error>;
+
+        fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            Poll::Ready(self.incoming.pop_front().map(Ok))
+        }
+    }
+
+    const KEEPALIVE: Duration = Duration::from_millis(30);
+
+    #[tokio::test]
+    async fn frames_go_out_in_the_order_written_and_the_peer_is_read() {
+        let peer = Peer {
+            incoming: VecDeque::from([Message::Text("hi".into())]),
+            ..Peer::default()
+        };
+        let mut outbound = Outbound::new(peer, KEEPALIVE);
+        outbound.feed("1".into()).await.expect("taken");
+        outbound
+            .feed_untimed(Message::Text("2".into()))
+            .await
+            .expect("taken");
+        outbound
+            .write(Message::Text("3".into()), true)
+            .await
+            .expect("taken");
+        let sent: Vec<String> = outbound
+            .socket
+            .sent
+            .iter()
+            .filter_map(|m| m.to_text().ok().map(str::to_owned))
+            .collect();
+        assert_eq!(sent, ["1", "2", "3"]);
+        assert!(matches!(outbound.recv().await, Some(Ok(Message::Text(t))) if t == "hi"));
+        assert!(outbound.recv().await.is_none(), "then the peer is gone");
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_takes_no_write_within_the_keepalive_is_unresponsive() {
+        let peer = Peer {
+            stuck: true,
+            ..Peer::default()
+        };
+        let mut outbound = Outbound::new(peer, KEEPALIVE);
+        assert!(matches!(
+            outbound
+                .write(Message::Ping(Default::default()), true)
+                .await,
+            Err(End::Unresponsive)
+        ));
+        assert!(matches!(outbound.flush().await, Err(End::Unresponsive)));
+    }
+
+    #[test]
+    fn a_peer_silent_for_longer_than_the_keepalive_is_noticed_and_hearing_it_resets_that() {
+        let mut outbound = Outbound::new(Peer::default(), KEEPALIVE);
+        assert!(!outbound.silent());
+        outbound.last_heard = Instant::now() - KEEPALIVE * 2;
+        assert!(outbound.silent());
+        outbound.heard();
+        assert!(!outbound.silent());
+    }
+}
