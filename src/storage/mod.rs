@@ -12,11 +12,13 @@ mod archive;
 mod batch;
 mod checkpoint;
 mod db;
+mod error;
 mod heads;
 mod history;
 mod imports;
 mod marks;
 mod membership;
+mod message;
 mod moderation;
 mod postgres;
 mod reads;
@@ -31,7 +33,7 @@ use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{ClientIdOwner, MessageBody, Role, RoomKind, RoomName, Username};
+use crate::domain::RoomName;
 
 pub use access::{InviteRow, MemberRoom, MemberRow, NewInvite, RoomAccessRow};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
@@ -39,302 +41,25 @@ pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
 pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
+pub use error::{Outcome, StoreError};
 pub use history::{HistoryPage, RoomActivity};
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,
 };
 pub use marks::{ReadMark, ReadMarks};
+pub use message::{
+    Amend, Amendment, Appended, Authority, MemberChange, MemberEvent, MessageKind, NewMessage,
+    NewRoom, RoomSummary, StoredMessage,
+};
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
 pub use retention::{Removed, RetentionRoom, RoomRetention};
 pub use settings::{Durability, StoreSettings};
 pub use sqlite::SqliteBackend;
+pub(crate) use writer::WriteRequest;
 pub use writer::{CommitListener, StoreWriter, WriterOptions};
-
-/// A message accepted from a client, not yet stored.
-#[derive(Clone, Debug)]
-pub struct NewMessage {
-    /// The room it goes to.
-    pub room: RoomName,
-    /// Who sent it.
-    pub author: Username,
-    /// What it says.
-    pub body: MessageBody,
-    /// The sender's idempotency key: a repeat by the same owner in the same room stores nothing new.
-    pub client_id: Option<Arc<str>>,
-    /// Whose `client_id`s these are (stored as `messages.sender_key` beside a `client_id`): another
-    /// sender's same `client_id` is a message of its own.
-    pub owner: ClientIdOwner,
-    /// The author's account; `None` for a guest.
-    pub author_id: Option<i64>,
-}
-
-/// A stored message as read back or just committed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StoredMessage {
-    /// Room sequence number: 1, 2, 3, ... with no gaps.
-    pub seq: u64,
-    /// Commit time, milliseconds since the Unix epoch (UTC).
-    pub ts_ms: i64,
-    /// Who sent it.
-    pub author: String,
-    /// What it says ("" once deleted, and for events).
-    pub body: String,
-    /// The author had no account.
-    pub guest: bool,
-    /// A message, a tombstone, or an event that changed earlier messages.
-    pub kind: MessageKind,
-    /// An edit replaced the text (the text is the newest one).
-    pub edited: bool,
-}
-
-/// What a stored row of a room's sequence is. Every row has its own room id (docs/ARCHITECTURE.md,
-/// invariant 5): a deletion is an event after the message it removes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MessageKind {
-    /// A chat message.
-    Message,
-    /// A message whose text was deleted: its id stays, its text is gone.
-    Deleted,
-    /// The deletion of message `target`.
-    Delete {
-        /// The deleted message's id.
-        target: u64,
-    },
-    /// The deletion of every message up to `through`.
-    Clear {
-        /// The last id the deletion covers.
-        through: u64,
-    },
-    /// The edit of message `target`; the row's body is the new text.
-    Edit {
-        /// The edited message's id.
-        target: u64,
-    },
-    /// A change of the room's membership; the row's body is [`MemberEvent`]'s stored form, its author
-    /// who made the change.
-    Member,
-}
-
-impl MessageKind {
-    /// From the `kind`, `target` and `deleted` columns.
-    fn from_columns(kind: i64, target: Option<i64>, deleted: bool) -> Self {
-        let target = to_u64(target.unwrap_or(0));
-        match kind {
-            1 => Self::Delete { target },
-            2 => Self::Clear { through: target },
-            3 => Self::Edit { target },
-            4 => Self::Member,
-            _ if deleted => Self::Deleted,
-            _ => Self::Message,
-        }
-    }
-
-    /// Whether a client of the Channels protocol (which prints `user: message` for every frame) gets it.
-    pub fn plain(&self) -> bool {
-        matches!(self, Self::Message)
-    }
-}
-
-/// A change to a room's history, stored as an event with the room's next id.
-#[derive(Clone, Debug)]
-pub struct Amendment {
-    /// The room.
-    pub room: RoomName,
-    /// Who made it.
-    pub actor: Username,
-    /// The actor's account.
-    pub actor_id: Option<i64>,
-    /// What changes.
-    pub action: Amend,
-    /// Whose messages the actor may change.
-    pub authority: Authority,
-    /// The idempotency key: a repeat by the same owner in the same room stores nothing new and returns
-    /// the first event.
-    pub client_id: Option<Arc<str>>,
-    /// Whose `client_id`s these are (as [`NewMessage::owner`]).
-    pub owner: ClientIdOwner,
-}
-
-/// Whose messages an [`Amendment`]'s actor may change.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Authority {
-    /// Only their own: a member's edit or delete, refused in a locked room.
-    Author,
-    /// Any message: staff and the admin.
-    Moderator,
-}
-
-/// The kinds of change to history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Amend {
-    /// Delete one message (its text is replaced by a tombstone).
-    Delete {
-        /// The message's id.
-        target: u64,
-    },
-    /// Delete every message of the room.
-    Clear,
-    /// Replace one message's text.
-    Edit {
-        /// The message's id.
-        target: u64,
-        /// The new text.
-        body: MessageBody,
-    },
-    /// Change one person's membership (refused in a direct room, whose members never change).
-    Member {
-        /// The account.
-        user_id: i64,
-        /// Its name.
-        user: String,
-        /// What changes.
-        change: MemberChange,
-    },
-    /// Create the room, with its kind, topic and first members (refused when the name is taken).
-    Create(Box<NewRoom>),
-}
-
-/// A change of one person's membership of a room.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MemberChange {
-    /// Added with a role (refused when already a member).
-    Added(Role),
-    /// Removed by someone else.
-    Removed,
-    /// Left by themselves.
-    Left,
-    /// Given another role.
-    Role(Role),
-}
-
-impl MemberChange {
-    /// The `action` of its event.
-    pub fn action(self) -> &'static str {
-        match self {
-            Self::Added(_) => "added",
-            Self::Removed => "removed",
-            Self::Left => "left",
-            Self::Role(_) => "role",
-        }
-    }
-}
-
-/// A room to create.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewRoom {
-    /// Its kind.
-    pub kind: RoomKind,
-    /// Its topic.
-    pub topic: String,
-    /// For a direct room: the key of its member set, which finds it again.
-    pub dm_key: Option<String>,
-    /// Its members and their roles; the first is its creator.
-    pub members: Vec<(i64, Username, Role)>,
-}
-
-/// A membership event as stored in its row's body: `<action> <role> <user>` (an account name holds no
-/// space). Its author is who made the change.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MemberEvent {
-    /// `added`, `removed`, `left` or `role`.
-    pub action: String,
-    /// The role the person has after it (`member` for one who is gone).
-    pub role: String,
-    /// The person.
-    pub user: String,
-}
-
-impl MemberEvent {
-    /// The stored form.
-    pub fn encode(action: &str, role: Role, user: &str) -> String {
-        format!("{action} {} {user}", role.as_str())
-    }
-
-    /// From the stored form.
-    pub fn decode(body: &str) -> Option<Self> {
-        let mut parts = body.splitn(3, ' ');
-        let (action, role, user) = (parts.next()?, parts.next()?, parts.next()?);
-        Some(Self {
-            action: action.to_owned(),
-            role: role.to_owned(),
-            user: user.to_owned(),
-        })
-    }
-}
-
-/// The outcome of one append.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Appended {
-    /// The message as stored (for a repeated `client_id`, the original).
-    pub message: StoredMessage,
-    /// True when the `client_id` was seen before and nothing new was stored.
-    pub duplicate: bool,
-}
-
-/// A room that has messages, for the lobby.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct RoomSummary {
-    /// The room's name.
-    pub name: String,
-    /// How many messages it holds (its last sequence number).
-    pub messages: u64,
-    /// Time of the last message, milliseconds since the Unix epoch.
-    pub updated_at_ms: i64,
-}
-
-/// Why a store operation failed.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database refused or could not be reached.
-    #[error("database error: {0}")]
-    Database(Arc<sqlx::Error>),
-    /// The database refused this one message for what it holds (a constraint, a value it cannot store);
-    /// the rest of its batch was stored. Sending it again unchanged fails again.
-    #[error("the database refused the message: {0}")]
-    Refused(Arc<sqlx::Error>),
-    /// Migrations could not be applied.
-    #[error("migration failed: {0}")]
-    Migrate(Arc<sqlx::migrate::MigrateError>),
-    /// The URL names a database we do not support.
-    #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
-    UnsupportedUrl(String),
-    /// An in-memory SQLite database: each of the store's connections would see one of its own.
-    #[error("an in-memory SQLite database cannot be the store: give it a file (sqlite://path)")]
-    InMemory,
-    /// The writer has stopped (the node is shutting down).
-    #[error("the store is closed")]
-    Closed,
-    /// The room is read-only (locked in the admin).
-    #[error("the room is locked")]
-    RoomLocked,
-    /// The room or message named does not exist (or is already deleted).
-    #[error("{0}")]
-    NotFound(&'static str),
-    /// The actor may not change this message (it is someone else's).
-    #[error("{0}")]
-    Forbidden(&'static str),
-    /// The change contradicts what is stored (a name taken, a member added twice, the last owner).
-    #[error("{0}")]
-    Conflict(&'static str),
-}
-
-/// What one message of a batch came to.
-pub type Outcome = Result<Appended, StoreError>;
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        Self::Database(Arc::new(e))
-    }
-}
-
-impl From<sqlx::migrate::MigrateError> for StoreError {
-    fn from(e: sqlx::migrate::MigrateError) -> Self {
-        Self::Migrate(Arc::new(e))
-    }
-}
 
 /// What a database engine must do. Each backend holds its own SQL and migrations; the writer task is shared.
 #[async_trait::async_trait]
@@ -465,33 +190,6 @@ impl Engine {
             Err(StoreError::UnsupportedUrl(crate::redaction::redacted(url)))
         }
     }
-}
-
-/// Work for the writer task.
-pub(crate) enum WriteRequest {
-    /// Store a message; the outcome goes to `reply`.
-    Append {
-        message: NewMessage,
-        reply: oneshot::Sender<Result<Appended, StoreError>>,
-    },
-    /// Store a change to history; the event goes to `reply`.
-    Amend {
-        amendment: Amendment,
-        reply: oneshot::Sender<Result<Appended, StoreError>>,
-    },
-    /// Write read marks (one small transaction, answered when done).
-    Marks {
-        marks: Vec<ReadMark>,
-        reply: oneshot::Sender<Result<(), StoreError>>,
-    },
-    /// Remove one batch of a room's rows older than `cutoff_ms` (retention: one small transaction, after
-    /// the message batch it was queued behind).
-    Retention {
-        room_id: i64,
-        cutoff_ms: i64,
-        batch: u32,
-        reply: oneshot::Sender<Result<Removed, StoreError>>,
-    },
 }
 
 /// The store handle: cheap to clone, shared by every connection.

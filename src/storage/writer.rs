@@ -1,4 +1,5 @@
-//! The group-commit writer: one task owns every write. It takes whatever is queued (up to a bound) and
+//! The group-commit writer: one task owns every write, taken as [`WriteRequest`]s (defined here, beside
+//! the loop that matches on them). It takes whatever is queued (up to a bound) and
 //! stores it in one transaction; then a second task, the completer, updates the recent cache, hands the new
 //! messages to a [`CommitListener`] (which fans them out) and answers each sender, while the writer is
 //! already gathering and committing the next batch. At low load a batch is one message and adds no wait;
@@ -18,11 +19,38 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    Backend, NewMessage, Outcome, RecentCache, Store, StoreError, StoredMessage, WriteRequest,
-    batch, now_ms,
+    Amendment, Appended, Backend, NewMessage, Outcome, ReadMark, RecentCache, Removed, Store,
+    StoreError, StoredMessage, batch, now_ms,
 };
 use crate::domain::RoomName;
 use crate::stats::Stats;
+
+/// Work for the writer task.
+pub(crate) enum WriteRequest {
+    /// Store a message; the outcome goes to `reply`.
+    Append {
+        message: NewMessage,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Store a change to history; the event goes to `reply`.
+    Amend {
+        amendment: Amendment,
+        reply: oneshot::Sender<Result<Appended, StoreError>>,
+    },
+    /// Write read marks (one small transaction, answered when done).
+    Marks {
+        marks: Vec<ReadMark>,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Remove one batch of a room's rows older than `cutoff_ms` (retention: one small transaction, after
+    /// the message batch it was queued behind).
+    Retention {
+        room_id: i64,
+        cutoff_ms: i64,
+        batch: u32,
+        reply: oneshot::Sender<Result<Removed, StoreError>>,
+    },
+}
 
 /// Told about every newly stored message, in commit order, before any sender hears its ack.
 #[async_trait::async_trait]
