@@ -37,6 +37,8 @@ pub struct Grant {
     pub banned: bool,
     /// The room's topic ("" when none).
     pub topic: String,
+    /// Anyone holds a role in the room.
+    pub has_members: bool,
 }
 
 /// Why someone may not read a room.
@@ -68,6 +70,12 @@ impl Grant {
             RoomKind::Private => self.staff || (self.role.is_some() && !self.banned),
             RoomKind::Direct => self.role.is_some(),
         }
+    }
+
+    /// The room's roles when this grant already tells them (a public room nobody holds a role in), so
+    /// the socket's seat need not read them.
+    pub fn known_roles(&self) -> Option<crate::moderation::Roles> {
+        (self.kind == RoomKind::Public && !self.has_members).then(crate::moderation::Roles::default)
     }
 
     /// Whether the person may moderate the room: mute, ban, kick, slow mode, delete any message.
@@ -108,9 +116,9 @@ impl Access {
             .db()
             .room_access(room.as_str(), identity.user_id())
             .await?;
-        let (kind, role, topic) = match row {
-            Some(row) => (row.kind, row.role, row.topic),
-            None => (RoomKind::Public, None, String::new()),
+        let (kind, role, topic, has_members) = match row {
+            Some(row) => (row.kind, row.role, row.topic, row.has_members),
+            None => (RoomKind::Public, None, String::new(), false),
         };
         Ok(Grant {
             kind,
@@ -118,6 +126,7 @@ impl Access {
             staff: identity.is_staff(),
             banned: self.moderation.banned(room, identity),
             topic,
+            has_members,
         })
     }
 }
@@ -133,6 +142,7 @@ mod tests {
             staff,
             banned,
             topic: String::new(),
+            has_members: role.is_some(),
         }
     }
 

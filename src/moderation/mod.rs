@@ -287,11 +287,15 @@ impl Moderation {
     /// they are banned there. The seat listens before the ban is checked and before the room's roles are
     /// read (when this node has not read them yet), so a ban or a removal that lands in between still
     /// closes it.
+    ///
+    /// `known` is the room's roles when the caller already knows them without a query (a public room
+    /// nobody holds a role in: every room from before issue 18), so such a handshake reads nothing more.
     pub async fn enter(
         &self,
         room: &RoomName,
         identity: &Identity,
         staff: StaffFlag,
+        known: Option<Roles>,
     ) -> Result<Seat, Banned> {
         let shared = self
             .inner
@@ -307,6 +311,9 @@ impl Moderation {
             staff,
             opened_ms: now_ms(),
         };
+        if let (false, Some(roles)) = (seat.room.has_roles(), known) {
+            seat.room.set_roles(roles);
+        }
         if !seat.room.has_roles() {
             match self.db().room_roles(room.as_str()).await {
                 Ok((kind, members)) => seat.room.set_roles(Roles {

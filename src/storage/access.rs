@@ -16,6 +16,8 @@ pub struct RoomAccessRow {
     pub topic: String,
     /// The room is read-only.
     pub locked: bool,
+    /// Anyone holds a role in it (a public room from before issue 18 has nobody).
+    pub has_members: bool,
 }
 
 /// One member of a room.
@@ -89,9 +91,10 @@ impl Db {
         room: &str,
         user_id: Option<i64>,
     ) -> Result<Option<RoomAccessRow>, StoreError> {
-        let row: Option<(String, String, Option<String>, bool)> = on_db!(self, |pool| {
+        let row: Option<(String, String, Option<String>, bool, bool)> = on_db!(self, |pool| {
             sqlx::query_as(
-                "SELECT r.kind, r.topic, m.role, r.locked FROM rooms r \
+                "SELECT r.kind, r.topic, m.role, r.locked, \
+                 EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id) FROM rooms r \
                  LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
                  WHERE r.name = $1",
             )
@@ -100,12 +103,15 @@ impl Db {
             .fetch_optional(pool)
             .await?
         });
-        Ok(row.map(|(kind, topic, member, locked)| RoomAccessRow {
-            kind: RoomKind::from_stored(&kind),
-            role: member.as_deref().map(role),
-            topic,
-            locked,
-        }))
+        Ok(
+            row.map(|(kind, topic, member, locked, has_members)| RoomAccessRow {
+                kind: RoomKind::from_stored(&kind),
+                role: member.as_deref().map(role),
+                topic,
+                locked,
+                has_members,
+            }),
+        )
     }
 
     /// `room`'s kind and every member's role (what each node holds in memory for the room's sockets).

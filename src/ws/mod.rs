@@ -126,7 +126,7 @@ async fn chat_socket(
     // a ban or a removal landing after the check above still closes the socket.
     let rules = state
         .moderation
-        .enter(&room, &identity, staff)
+        .enter(&room, &identity, staff, grant.known_roles())
         .await
         .map_err(|_| AppError::Forbidden("you are banned from this room"))?;
     if !rules.admitted().await {
