@@ -6,8 +6,8 @@
 //! message's is. Membership changes take the same path, in `membership.rs`.
 
 use super::{
-    Amend, Amendment, Appended, Authority, Db, MessageKind, ROW_COLUMNS, Row, StoreError,
-    StoredMessage, on_db, to_i64, to_message, to_u64,
+    Amend, Amendment, Appended, Authority, Db, MessageKind, MessageRow, ROW_COLUMNS, StoreError,
+    StoredMessage, on_db, to_i64, to_u64,
 };
 
 /// The event row's `kind` column per action.
@@ -40,7 +40,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
     on_db!(db, |pool| {
         let mut tx = pool.begin().await?;
         if let (Some(client_id), Some(owner)) = (client_id, owner) {
-            let seen: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let seen: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ROW_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \
                  WHERE r.name = $1 AND m.sender_key = $2 AND m.client_id = $3"
             )))
@@ -51,7 +51,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
             .await?;
             if let Some(row) = seen {
                 return Ok(Appended {
-                    message: to_message(row),
+                    message: StoredMessage::from(row),
                     duplicate: true,
                 });
             }

@@ -2,7 +2,7 @@
 //! messages before an id. One text per query for both engines (see [`Db`]); every read of `messages` is a
 //! range of its `(room_id, seq)` primary key.
 
-use super::{Db, ROW_COLUMNS, Row, StoreError, StoredMessage, on_db, to_i64, to_message, to_u64};
+use super::{Db, MessageRow, ROW_COLUMNS, StoreError, StoredMessage, on_db, to_i64, to_u64};
 use crate::domain::{Role, RoomKind, RoomName};
 
 /// A room as the API lists it.
@@ -151,7 +151,7 @@ impl Db {
     ) -> Result<HistoryPage, StoreError> {
         let sql = sqlx::AssertSqlSafe(page_sql());
         // One more than asked tells whether an older page exists.
-        let rows: Vec<Row> = on_db!(self, |pool| {
+        let rows: Vec<MessageRow> = on_db!(self, |pool| {
             sqlx::query_as(sql)
                 .bind(room.as_str())
                 .bind(before.map_or(i64::MAX, to_i64))
@@ -163,7 +163,7 @@ impl Db {
         let mut messages: Vec<StoredMessage> = rows
             .into_iter()
             .take(limit as usize)
-            .map(to_message)
+            .map(StoredMessage::from)
             .collect();
         messages.reverse();
         Ok(HistoryPage { messages, more })

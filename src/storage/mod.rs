@@ -24,6 +24,7 @@ mod postgres;
 mod reads;
 mod recent;
 mod retention;
+mod rows;
 mod settings;
 mod sqlite;
 mod sqlite_writer;
@@ -56,6 +57,7 @@ pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWri
 pub use postgres::PostgresBackend;
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
 pub use retention::{Removed, RetentionRoom, RoomRetention};
+use rows::{KeyedRow, MessageRow, ROW_COLUMNS};
 pub use settings::{Durability, StoreSettings};
 pub use sqlite::SqliteBackend;
 pub(crate) use writer::WriteRequest;
@@ -111,51 +113,6 @@ fn migrator(migrations: &[(i64, &'static str, &'static str)]) -> sqlx::migrate::
             })
             .collect(),
     )
-}
-
-/// A message row as the backends select it ([`ROW_COLUMNS`]).
-type Row = (i64, i64, String, String, bool, i64, Option<i64>, bool, bool);
-
-/// A [`Row`] with its room id, `sender_key` and `client_id` first, as the writers look up repeated sends
-/// (`SELECT m.room_id, m.sender_key, m.client_id, ROW_COLUMNS ...`).
-type KeyedRow = (
-    i64,
-    String,
-    String,
-    i64,
-    i64,
-    String,
-    String,
-    bool,
-    i64,
-    Option<i64>,
-    bool,
-    bool,
-);
-
-/// A [`KeyedRow`] as its key (room id, sender key, client id) and its message.
-fn keyed(
-    (room_id, owner, client_id, seq, ts, author, body, guest, kind, target, deleted, edited): KeyedRow,
-) -> ((i64, String, String), StoredMessage) {
-    let row = (seq, ts, author, body, guest, kind, target, deleted, edited);
-    ((room_id, owner, client_id), to_message(row))
-}
-
-/// The columns of a [`Row`], from `messages m`.
-const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited";
-
-fn to_message(
-    (seq, ts_ms, author, body, guest, kind, target, deleted, edited): Row,
-) -> StoredMessage {
-    StoredMessage {
-        seq: to_u64(seq),
-        ts_ms,
-        author,
-        body,
-        guest,
-        kind: MessageKind::from_columns(kind, target, deleted),
-        edited,
-    }
 }
 
 /// Now, in milliseconds since the Unix epoch (how every timestamp is stored).

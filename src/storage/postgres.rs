@@ -11,8 +11,8 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
 use super::{
-    Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
-    StoredMessage, batch, to_i64, to_message, to_u64,
+    Amendment, Backend, KeyedRow, MessageRow, NewMessage, Outcome, ROW_COLUMNS, RoomSummary,
+    StoreError, StoredMessage, batch, to_i64, to_u64,
 };
 use crate::domain::RoomName;
 
@@ -148,7 +148,7 @@ impl Backend for PostgresBackend {
         // new send costs no allocation here.
         let mut found = Vec::new();
         if !key_ids.is_empty() {
-            let rows: Vec<super::KeyedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            let rows: Vec<KeyedRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT m.room_id, m.sender_key, m.client_id, {ROW_COLUMNS} FROM messages m \
                  JOIN UNNEST($1::bigint[], $2::text[], $3::text[]) AS k(r, o, c) \
                  ON m.room_id = k.r AND m.sender_key = k.o AND m.client_id = k.c"
@@ -158,7 +158,13 @@ impl Backend for PostgresBackend {
             .bind(&key_ids)
             .fetch_all(&mut *tx)
             .await?;
-            found = rows.into_iter().map(super::keyed).collect();
+            found = rows
+                .into_iter()
+                .map(|row| {
+                    let key = (row.room_id, row.sender_key, row.client_id);
+                    (key, StoredMessage::from(row.message))
+                })
+                .collect();
         }
         let stored: HashMap<(i64, &str, &str), &StoredMessage> = found
             .iter()
@@ -246,7 +252,7 @@ impl Backend for PostgresBackend {
     }
 
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLUMNS} FROM messages m \
              JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 ORDER BY m.seq DESC LIMIT $2"
         )))
@@ -254,7 +260,7 @@ impl Backend for PostgresBackend {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().rev().map(to_message).collect())
+        Ok(rows.into_iter().rev().map(StoredMessage::from).collect())
     }
 
     async fn after(
@@ -263,7 +269,7 @@ impl Backend for PostgresBackend {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLUMNS} FROM messages m \
              JOIN rooms r ON r.id = m.room_id WHERE r.name = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
         )))
@@ -272,7 +278,7 @@ impl Backend for PostgresBackend {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().map(to_message).collect())
+        Ok(rows.into_iter().map(StoredMessage::from).collect())
     }
 
     async fn kept(&self, room: &RoomName) -> Result<(u64, u64), StoreError> {

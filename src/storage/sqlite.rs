@@ -16,8 +16,8 @@ use super::checkpoint::Checkpointer;
 use super::settings::{Durability, StoreSettings};
 use super::sqlite_writer::SqliteWriter;
 use super::{
-    Amendment, Backend, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, Row, StoreError,
-    StoredMessage, to_i64, to_message, to_u64,
+    Amendment, Backend, MessageRow, NewMessage, Outcome, ROW_COLUMNS, RoomSummary, StoreError,
+    StoredMessage, to_i64, to_u64,
 };
 use crate::domain::RoomName;
 
@@ -193,7 +193,7 @@ impl Backend for SqliteBackend {
     }
 
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLUMNS} FROM messages m \
              JOIN rooms r ON r.id = m.room_id WHERE r.name = ? ORDER BY m.seq DESC LIMIT ?"
         )))
@@ -201,7 +201,7 @@ impl Backend for SqliteBackend {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().rev().map(to_message).collect())
+        Ok(rows.into_iter().rev().map(StoredMessage::from).collect())
     }
 
     async fn after(
@@ -210,7 +210,7 @@ impl Backend for SqliteBackend {
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        let rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {ROW_COLUMNS} FROM messages m \
              JOIN rooms r ON r.id = m.room_id WHERE r.name = ? AND m.seq > ? ORDER BY m.seq LIMIT ?"
         )))
@@ -219,7 +219,7 @@ impl Backend for SqliteBackend {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        Ok(rows.into_iter().map(to_message).collect())
+        Ok(rows.into_iter().map(StoredMessage::from).collect())
     }
 
     async fn kept(&self, room: &RoomName) -> Result<(u64, u64), StoreError> {

@@ -17,9 +17,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, pa
 use tokio::sync::oneshot;
 
 use super::settings::{Durability, StoreSettings};
-use super::{
-    NewMessage, Outcome, Row, StoreError, StoredMessage, batch, to_i64, to_message, to_u64,
-};
+use super::{MessageRow, NewMessage, Outcome, StoreError, StoredMessage, batch, to_i64, to_u64};
 
 /// How far behind a room's `updated_at` (its last activity, as the lobby shows it) may be.
 const ACTIVITY_RESOLUTION_MS: i64 = 1000;
@@ -167,18 +165,18 @@ fn append(
             for key @ (owner, client_id) in batch::client_keys(batch, indexes) {
                 let mut rows = stored_one.query(params![room_id, owner, client_id])?;
                 if let Some(row) = rows.next()? {
-                    let found: Row = (
-                        row.get(0)?,
-                        row.get(1)?,
-                        row.get(2)?,
-                        row.get(3)?,
-                        row.get(4)?,
-                        row.get(5)?,
-                        row.get(6)?,
-                        row.get(7)?,
-                        row.get(8)?,
-                    );
-                    stored.insert(key, to_message(found));
+                    let found = MessageRow {
+                        seq: row.get(0)?,
+                        created_at: row.get(1)?,
+                        author: row.get(2)?,
+                        body: row.get(3)?,
+                        guest: row.get(4)?,
+                        kind: row.get(5)?,
+                        target: row.get(6)?,
+                        deleted: row.get(7)?,
+                        edited: row.get(8)?,
+                    };
+                    stored.insert(key, StoredMessage::from(found));
                 }
             }
             let plan = batch::plan_room(batch, indexes, (to_u64(last_seq), locked), stored, now_ms);

@@ -2,7 +2,7 @@
 //! `target/tools/schemathesis/`) reads `/api/openapi.json` from a node with seeded history and sends both
 //! what the document allows and what it does not. Every check it has must pass: no 5xx, every response
 //! (status, content type, body) as documented, invalid input refused, valid input accepted, a JSON 405 with
-//! `Allow` for undocumented methods. Bounded: a few examples per operation, and killed after a minute.
+//! `Allow` for undocumented methods. Bounded: a few examples per operation, and killed after three minutes.
 //! Without schemathesis the test prints a skip line, and fails under `CI=true`.
 
 use std::path::{Path, PathBuf};
@@ -16,8 +16,9 @@ use crate::rest::{acked, read_up_to, say};
 use crate::services::on_ci;
 use crate::tokens::accounts_on;
 
-/// The longest a fuzzing run may take.
-const BOUND: Duration = Duration::from_secs(60);
+/// The longest a fuzzing run may take (about 8 s alone here; one worker on a CI machine busy with the
+/// other tests took over 60 s once).
+const BOUND: Duration = Duration::from_secs(180);
 
 /// The schemathesis CLI: the one `scripts/test` installs, else one on `PATH`.
 fn schemathesis() -> Option<PathBuf> {
