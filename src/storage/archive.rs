@@ -101,7 +101,8 @@ fn id_span(rows: &[(ArchiveRow, Option<i64>)]) -> (i64, i64) {
 pub type Authors = HashMap<String, Option<i64>>;
 
 impl Db {
-    /// Up to `limit` rooms named after `after`, by name; only `only` when given.
+    /// Up to `limit` public rooms named after `after`, by name; only `only` when given. Private and direct
+    /// rooms are left out: their members do not travel in an export, and imported they would be public.
     pub async fn archive_rooms(
         &self,
         after: &str,
@@ -110,18 +111,23 @@ impl Db {
     ) -> Result<Vec<ArchiveRoom>, StoreError> {
         let rows: Vec<(i64, String)> = on_db!(self, |pool| match only {
             Some(name) => {
-                sqlx::query_as("SELECT id, name FROM rooms WHERE name = $1 AND name > $2")
-                    .bind(name)
-                    .bind(after)
-                    .fetch_all(pool)
-                    .await?
+                sqlx::query_as(
+                    "SELECT id, name FROM rooms WHERE name = $1 AND name > $2 AND kind = 'public'",
+                )
+                .bind(name)
+                .bind(after)
+                .fetch_all(pool)
+                .await?
             }
             None => {
-                sqlx::query_as("SELECT id, name FROM rooms WHERE name > $1 ORDER BY name LIMIT $2")
-                    .bind(after)
-                    .bind(limit)
-                    .fetch_all(pool)
-                    .await?
+                sqlx::query_as(
+                    "SELECT id, name FROM rooms WHERE name > $1 AND kind = 'public' \
+                     ORDER BY name LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
             }
         });
         Ok(rows

@@ -323,8 +323,13 @@ async fn a_steady_stream_of_commits_does_not_grow_the_wal_without_bound() {
         all_stored(out);
         largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
     }
-    // 2,000 commits of three or more 4 KiB pages each: over 24 MiB of log without restarts.
-    assert!(largest < 8 * 1024 * 1024, "the WAL reached {largest} bytes");
+    // 2,000 commits of three or more 4 KiB pages each: over 24 MiB of log without restarts (27 MB
+    // measured). With them it stays under 8 MiB on a quiet machine; on a CI run busy with the other tests
+    // the checkpointer's 5 ms timer runs late and 9.8 MB was seen once, so the bound sits between the two.
+    assert!(
+        largest < 20 * 1024 * 1024,
+        "the WAL reached {largest} bytes"
+    );
     for r in 0..10 {
         let name = room(&format!("r{r}"));
         assert_eq!(store.last_seq(&name).await.expect("last_seq"), 200);

@@ -106,7 +106,7 @@ async fn seed(url: &str) {
 }
 
 /// `chatweb export` of `url` with `args`, parsed.
-async fn export(url: &str, args: &[&str]) -> Vec<Value> {
+pub async fn export(url: &str, args: &[&str]) -> Vec<Value> {
     let out = run_chatweb(
         &[&["export", "--database-url", url], args].concat(),
         &[],

@@ -303,3 +303,47 @@ async fn a_change_signed_in_by_the_session_cookie_needs_the_csrf_header() {
     assert_eq!(status, 201, "the name was never taken");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_export_leaves_private_and_direct_rooms_out() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let mut ada = person(app.addr, "ada").await;
+    person(app.addr, "bob").await;
+    let room = json!({"name": "plans", "kind": "private"});
+    assert_eq!(
+        api(app.addr, &mut ada, "POST", "/api/rooms/", Some(room))
+            .await
+            .0,
+        201
+    );
+    let (_, dm) = api(
+        app.addr,
+        &mut ada,
+        "POST",
+        "/api/dms/",
+        Some(json!({"users": ["bob"]})),
+    )
+    .await;
+    let dm = dm["name"].as_str().expect("name").to_owned();
+    for path in [
+        "/ws/chat/plans/".to_owned(),
+        format!("/ws/chat/{dm}/"),
+        "/ws/chat/lobby/".to_owned(),
+    ] {
+        let mut socket = ada.join(&path).await.expect("ada enters");
+        socket.say("a secret, or not").await;
+        let _ = socket.next_json().await;
+    }
+    app.stop().await;
+    let rooms: Vec<String> = crate::archive::export(&dir.sqlite_url(), &[])
+        .await
+        .iter()
+        .map(|row| row["room"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(rooms.contains(&"lobby".to_owned()), "{rooms:?}");
+    assert!(
+        !rooms.contains(&"plans".to_owned()) && !rooms.contains(&dm),
+        "{rooms:?}"
+    );
+}
