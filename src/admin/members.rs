@@ -9,7 +9,6 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Form, Router};
-use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::{Staff, done};
@@ -26,29 +25,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/admin/rooms/{room}/members", post(add))
         .route("/admin/rooms/{room}/members/{user}/remove", post(remove))
-}
-
-/// What the room's page shows of its members: its kind, each member with their role, and whether they
-/// may change here.
-pub(super) async fn members_context(state: &AppState, room: &RoomName) -> Result<Value, AppError> {
-    let db = state.store.db();
-    let kind = db
-        .room_access(room.as_str(), None)
-        .await?
-        .map(|row| row.kind)
-        .unwrap_or_default();
-    let members: Vec<_> = db
-        .members(room.as_str())
-        .await?
-        .into_iter()
-        .map(|m| context! { user => &m.username, href => urlencode(&m.username), role => m.role.as_str() })
-        .collect();
-    Ok(context! {
-        kind => kind.as_str(),
-        members => members,
-        fixed => kind == RoomKind::Direct,
-        roles => ["member", "moderator", "owner"],
-    })
 }
 
 #[derive(Deserialize)]

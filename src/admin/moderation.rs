@@ -7,12 +7,12 @@ use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
-use minijinja::context;
+use minijinja::{Value, context};
 use serde::Deserialize;
 
 use super::{Staff, done};
-use crate::domain::RoomName;
 use crate::domain::rfc3339_ms;
+use crate::domain::{RoomKind, RoomName};
 use crate::error::AppError;
 use crate::http::page::urlencode;
 use crate::http::room_param::RoomParam;
@@ -75,7 +75,7 @@ pub(super) async fn render(
             max_slow => MAX_SLOW_MODE_SECS, mutes => of_kind("mute"), bans => of_kind("ban"),
             notice => notice, error => error,
             retention => super::rooms::retention_context(state, room).await?,
-            members => super::members::members_context(state, room).await?,
+            members => members_context(state, room).await?,
         },
     )
 }
@@ -243,6 +243,29 @@ async fn slow_mode(
         format!("slow mode: one message per person every {seconds} s")
     };
     act(&state, &staff, &room, Action::SlowMode { seconds }, &notice).await
+}
+
+/// What the room's page shows of its members: its kind, each member with their role, and whether they
+/// may change here.
+async fn members_context(state: &AppState, room: &RoomName) -> Result<Value, AppError> {
+    let db = state.store.db();
+    let kind = db
+        .room_access(room.as_str(), None)
+        .await?
+        .map(|row| row.kind)
+        .unwrap_or_default();
+    let members: Vec<_> = db
+        .members(room.as_str())
+        .await?
+        .into_iter()
+        .map(|m| context! { user => &m.username, href => urlencode(&m.username), role => m.role.as_str() })
+        .collect();
+    Ok(context! {
+        kind => kind.as_str(),
+        members => members,
+        fixed => kind == RoomKind::Direct,
+        roles => ["member", "moderator", "owner"],
+    })
 }
 
 #[cfg(test)]
