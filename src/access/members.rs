@@ -64,6 +64,24 @@ pub struct Invite {
     pub expires_at_ms: i64,
 }
 
+/// Refuses whoever may not read the room as if it did not exist.
+fn visible(grant: &Grant) -> Result<(), MembersError> {
+    if grant.may_read() {
+        Ok(())
+    } else {
+        Err(MembersError::NotFound("no such room"))
+    }
+}
+
+/// The change `change` of the account `user_id`, named `user`.
+fn member(user_id: i64, user: &Username, change: MemberChange) -> Amend {
+    Amend::Member {
+        user_id,
+        user: user.as_str().to_owned(),
+        change,
+    }
+}
+
 /// A topic as kept: one line (control characters, line breaks included, become spaces), trimmed, at
 /// most [`MAX_TOPIC_CHARS`].
 pub fn parse_topic(topic: &str) -> Result<String, MembersError> {
@@ -178,9 +196,7 @@ impl Access {
         user: &str,
         role: Role,
     ) -> Result<(), MembersError> {
-        if !grant.may_read() {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        visible(grant)?;
         if grant.kind == RoomKind::Direct {
             return Err(MembersError::Forbidden(
                 "a direct room's members never change",
@@ -192,11 +208,7 @@ impl Access {
             ));
         }
         let (user_id, user) = self.user_named(user).await?;
-        let change = Amend::Member {
-            user_id,
-            user: user.as_str().to_owned(),
-            change: MemberChange::Added(role),
-        };
+        let change = member(user_id, &user, MemberChange::Added(role));
         self.change_audited(actor, grant, room, change).await
     }
 
@@ -209,20 +221,14 @@ impl Access {
         user: &str,
         role: Role,
     ) -> Result<(), MembersError> {
-        if !grant.may_read() {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        visible(grant)?;
         if !grant.may_manage() {
             return Err(MembersError::Forbidden(
                 "only the room's owners change roles",
             ));
         }
         let (user_id, user) = self.user_named(user).await?;
-        let change = Amend::Member {
-            user_id,
-            user: user.as_str().to_owned(),
-            change: MemberChange::Role(role),
-        };
+        let change = member(user_id, &user, MemberChange::Role(role));
         self.change_audited(actor, grant, room, change).await
     }
 
@@ -235,9 +241,7 @@ impl Access {
         room: &RoomName,
         user: &str,
     ) -> Result<(), MembersError> {
-        if !grant.may_read() {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        visible(grant)?;
         let (user_id, user) = self.user_named(user).await?;
         if user_id == actor.id {
             if grant.kind == RoomKind::Direct {
@@ -245,11 +249,7 @@ impl Access {
                     "a direct room's members never change",
                 ));
             }
-            let change = Amend::Member {
-                user_id,
-                user: user.as_str().to_owned(),
-                change: MemberChange::Left,
-            };
+            let change = member(user_id, &user, MemberChange::Left);
             return self.change(actor, room, change).await;
         }
         let theirs = self
@@ -265,11 +265,7 @@ impl Access {
                 "only the room's owners remove its owners and moderators; moderators remove members",
             ));
         }
-        let change = Amend::Member {
-            user_id,
-            user: user.as_str().to_owned(),
-            change: MemberChange::Removed,
-        };
+        let change = member(user_id, &user, MemberChange::Removed);
         self.change_audited(actor, grant, room, change).await
     }
 
@@ -280,9 +276,7 @@ impl Access {
         room: &RoomName,
         topic: &str,
     ) -> Result<String, MembersError> {
-        if !grant.may_read() {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        visible(grant)?;
         if !grant.may_manage() {
             return Err(MembersError::Forbidden(
                 "only the room's owners change its topic",
@@ -304,9 +298,7 @@ impl Access {
         room: &RoomName,
         locked: bool,
     ) -> Result<(), MembersError> {
-        if !grant.may_read() {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        visible(grant)?;
         if !grant.may_moderate() {
             return Err(MembersError::Forbidden(
                 "only the room's owners and moderators lock it",
@@ -338,9 +330,7 @@ impl Access {
         max_uses: u32,
         expires_in_secs: u64,
     ) -> Result<Invite, MembersError> {
-        if !grant.may_read() {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        visible(grant)?;
         if grant.kind != RoomKind::Private {
             return Err(MembersError::Forbidden(
                 "invite links are for private rooms",
@@ -404,22 +394,18 @@ impl Access {
     pub async fn join(&self, user: &SignedIn, token: &str) -> Result<RoomName, MembersError> {
         let room = self.invited_room(token).await?;
         let db = self.store.db();
-        let member = db
+        let already = db
             .room_access(room.as_str(), Some(user.id))
             .await?
             .is_some_and(|row| row.role.is_some());
-        if member {
+        if already {
             return Ok(room);
         }
         let hash = secret::digest(token);
         if !db.take_invite(&hash, now_ms()).await? {
             return Err(MembersError::Gone);
         }
-        let change = Amend::Member {
-            user_id: user.id,
-            user: user.name.as_str().to_owned(),
-            change: MemberChange::Added(Role::Member),
-        };
+        let change = member(user.id, &user.name, MemberChange::Added(Role::Member));
         match self.change(user, &room, change).await {
             Ok(()) => Ok(room),
             Err(MembersError::Conflict(_)) => {

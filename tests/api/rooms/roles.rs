@@ -5,17 +5,15 @@ use serde_json::json;
 
 use super::{api, person};
 use crate::helpers::{TempDir, spawn_app};
-use crate::people::staff_browser;
+use crate::people::{Browser, staff_browser};
 
-#[tokio::test]
-async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
-    let dir = TempDir::new();
-    let app = spawn_app(&dir).await;
-    let mut ada = person(app.addr, "ada").await;
-    let bob = person(app.addr, "bob").await;
-    let carol = person(app.addr, "carol").await;
+/// ada, who creates the public room `town`, bob, whom she makes its moderator, and carol, a stranger.
+async fn town_with_moderator(addr: std::net::SocketAddr) -> (Browser, Browser, Browser) {
+    let mut ada = person(addr, "ada").await;
+    let bob = person(addr, "bob").await;
+    let carol = person(addr, "carol").await;
     let (status, _) = api(
-        app.addr,
+        addr,
         &mut ada,
         "POST",
         "/api/rooms/",
@@ -24,15 +22,16 @@ async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
     .await;
     assert_eq!(status, 201);
     let add = json!({"user": "bob", "role": "moderator"});
-    let (status, body) = api(
-        app.addr,
-        &mut ada,
-        "POST",
-        "/api/rooms/town/members",
-        Some(add),
-    )
-    .await;
+    let (status, body) = api(addr, &mut ada, "POST", "/api/rooms/town/members", Some(add)).await;
     assert_eq!(status, 201, "{body}");
+    (ada, bob, carol)
+}
+
+#[tokio::test]
+async fn a_room_moderator_mutes_and_kicks_in_their_room_and_nowhere_else() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let (_ada, bob, carol) = town_with_moderator(app.addr).await;
 
     let mut moderator = bob.join_v2("/ws/chat/town/").await.expect("bob enters");
     let mut target = carol.join_v2("/ws/chat/town/").await.expect("carol enters");
@@ -164,31 +163,7 @@ async fn a_ban_stops_reading_as_well_as_writing() {
 async fn a_room_moderator_locks_and_opens_their_room_and_no_other() {
     let dir = TempDir::new();
     let app = spawn_app(&dir).await;
-    let mut ada = person(app.addr, "ada").await;
-    let mut bob = person(app.addr, "bob").await;
-    let carol = person(app.addr, "carol").await;
-    let (status, _) = api(
-        app.addr,
-        &mut ada,
-        "POST",
-        "/api/rooms/",
-        Some(json!({"name": "town"})),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let add = json!({"user": "bob", "role": "moderator"});
-    assert_eq!(
-        api(
-            app.addr,
-            &mut ada,
-            "POST",
-            "/api/rooms/town/members",
-            Some(add)
-        )
-        .await
-        .0,
-        201
-    );
+    let (_ada, mut bob, carol) = town_with_moderator(app.addr).await;
     let mut member = carol.join_v2("/ws/chat/town/").await.expect("carol enters");
 
     // A moderator locks the room: a member's send is refused, nothing stored.
