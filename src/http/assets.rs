@@ -17,6 +17,7 @@ const ROOM_COMPOSE_JS: &str = include_str!("../../static/room-compose.js");
 const ROOM_MENU_JS: &str = include_str!("../../static/room-menu.js");
 const ROOM_MESSAGE_JS: &str = include_str!("../../static/room-message.js");
 const ROOM_VIEWPORT_JS: &str = include_str!("../../static/room-viewport.js");
+const MARKDOWN_JS: &str = include_str!("../../static/markdown.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 /// The static file routes.
@@ -57,6 +58,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/room-viewport.js",
             get(|| asset("text/javascript; charset=utf-8", ROOM_VIEWPORT_JS)),
+        )
+        .route(
+            "/static/markdown.js",
+            get(|| asset("text/javascript; charset=utf-8", MARKDOWN_JS)),
         )
         .route(
             "/static/style.css",
