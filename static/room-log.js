@@ -245,6 +245,7 @@ export class MessageLog {
   render({ msg, li }) {
     renderMessage(li, msg, {
       own: this.isOwn(msg),
+      me: this.me.name,
       may: this.allowed(msg),
       onMenu: (button) => this.onMenu(msg.id, button),
     });

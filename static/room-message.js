@@ -1,13 +1,16 @@
 /**
  * @file One message of the room page as DOM: its author (and a guest tag), its local time (the full date
- * as tooltip), its text or "message deleted", "(edited)", and a "⋯" menu button when you may act on it.
- * Also the line a send shows while it waits for its ack. User text only ever goes in as `textContent`.
+ * as tooltip), its text (Markdown, static/markdown.js) or "message deleted", "(edited)", and a "⋯" menu
+ * button when you may act on it. Also the line a send shows while it waits for its ack. User text only
+ * ever goes in as text nodes built by the renderer or `textContent`.
  */
+
+import { render } from '/static/markdown.js';
 
 /**
  * A message as the socket and the history API carry it.
  * @typedef {{id: number, ts: string, user: string, message: string, guest?: boolean,
- *   deleted?: boolean, edited?: boolean}} Message
+ *   deleted?: boolean, edited?: boolean, reply_to?: number, mentions?: string[]}} Message
  */
 
 /** Messages by one author closer together than this share one header. */
@@ -48,6 +51,27 @@ export function timeElement(ts) {
 }
 
 /**
+ * The text of a message as DOM: its Markdown rendered (`me`'s own mentions stronger), in a `div.text`.
+ * @param {string} text
+ * @param {string} me
+ */
+export function messageText(text, me) {
+  const node = element('div', 'text');
+  node.append(render(text, { me }));
+  return node;
+}
+
+/**
+ * Whether `msg` mentions `name`, as the server resolved it (`mentions`, any case).
+ * @param {Message} msg
+ * @param {string} name
+ */
+export function mentions(msg, name) {
+  const lower = name.toLowerCase();
+  return Boolean(name) && Array.isArray(msg.mentions) && msg.mentions.some((m) => String(m).toLowerCase() === lower);
+}
+
+/**
  * Whether message `b` continues the group of `a` just above it: same author, close in time.
  * @param {Message} a
  * @param {Message} b
@@ -63,10 +87,11 @@ export function continues(a, b) {
  * @param {Message} msg
  * @param {object} how
  * @param {boolean} how.own said by the one looking
+ * @param {string} how.me the name of the one looking (their mentions are highlighted)
  * @param {{edit: boolean, delete: boolean}} how.may what they may do with it
  * @param {(button: HTMLButtonElement) => void} how.onMenu its menu button was pressed
  */
-export function renderMessage(li, msg, { own, may, onMenu }) {
+export function renderMessage(li, msg, { own, me, may, onMenu }) {
   li.replaceChildren();
   li.dataset.id = String(msg.id);
   li.classList.add('msg');
@@ -74,6 +99,7 @@ export function renderMessage(li, msg, { own, may, onMenu }) {
   li.classList.toggle('guest', Boolean(msg.guest));
   li.classList.toggle('deleted', Boolean(msg.deleted));
   li.classList.toggle('edited', Boolean(msg.edited) && !msg.deleted);
+  li.classList.toggle('mentions-me', !msg.deleted && !own && mentions(msg, me));
   const meta = element('div', 'meta');
   meta.append(element('span', 'author', msg.user));
   if (msg.guest) meta.append(' ', element('span', 'tag guest-tag', 'guest'));
@@ -81,7 +107,7 @@ export function renderMessage(li, msg, { own, may, onMenu }) {
   meta.append(' ', time);
   const body = element('div', 'body');
   body.title = time.title;
-  body.append(element('span', 'text', msg.deleted ? 'message deleted' : msg.message));
+  body.append(msg.deleted ? element('div', 'text', 'message deleted') : messageText(msg.message, me));
   if (msg.edited && !msg.deleted) body.append(' ', element('span', 'edited-mark', '(edited)'));
   li.append(meta, body);
   if (may.edit || may.delete) {
@@ -112,7 +138,7 @@ export function pendingItem(key, text, me) {
   if (!me.signedIn) meta.append(' ', element('span', 'tag guest-tag', 'guest'));
   meta.append(' ', element('span', 'state', 'sending…'));
   const body = element('div', 'body');
-  body.append(element('span', 'text', text));
+  body.append(messageText(text, me.name));
   li.append(meta, body);
   return li;
 }
