@@ -3,8 +3,10 @@
 // jitter, resumes from the last id it delivered (`?since=`), drops anything it already delivered, so every
 // numbered event reaches the application exactly once and in id order, and keeps every send, edit and delete
 // until the server acknowledges it: one client_id per operation, resent with the same client_id after a
-// reconnect, stored once by the server. It touches no DOM; it runs in browsers and in Node (see
-// docs/CLIENT.md). The room page (static/chat.js) is built on it.
+// reconnect, stored once by the server. It keeps each message's aggregates (replies, reactions, pin) by
+// the protocol's `as_of` rule, so nothing is counted twice when API answers and socket events overlap. It
+// touches no DOM; it runs in browsers and in Node (see docs/CLIENT.md). The room page (static/chat.js) is
+// built on it.
 
 /** The subprotocol that asks the server for chatweb's richer frames. */
 export const PROTOCOL = 'chatweb.v2';
@@ -21,6 +23,13 @@ export const RETRYABLE_CODES = new Set([
 
 /** Close codes after which the client stops reconnecting: the session or the account is gone. */
 const TERMINAL_CLOSE_CODES = new Set([4401, 4403]);
+
+/** At most this many messages' aggregates are kept (the oldest ids go first). */
+const MAX_HELD = 5000;
+/** At most this many events about messages not held yet are kept for them (the oldest go first). */
+export const MAX_WAITING = 1000;
+/** Per message, at most this many applied events are remembered to re-apply over a newer API answer. */
+const MAX_LOG = 200;
 
 /** Frame types that carry no room sequence number (an `id` on them means something else, or nothing). */
 const UNSEQUENCED = new Set(['ack', 'error', 'read', 'presence', 'join', 'leave', 'typing']);
@@ -63,9 +72,30 @@ const UNSEQUENCED = new Set(['ack', 'error', 'read', 'presence', 'join', 'leave'
 /**
  * @typedef {object} PendingOperation
  * @property {string} clientId
- * @property {'message' | 'edit' | 'delete'} type
- * @property {number} [id]          the target message of an edit or delete
+ * @property {'message' | 'edit' | 'delete' | 'react' | 'unreact' | 'pin' | 'unpin' | 'topic'} type
+ * @property {number} [id]          the target message of an edit, delete, reaction or pin
  * @property {string} [message]     the text of a send or an edit
+ * @property {number} [replyTo]     the thread a reply goes to
+ * @property {string} [emoji]       a reaction's emoji
+ * @property {string} [topic]       a new topic
+ */
+
+/**
+ * @typedef {object} Reaction
+ * @property {string} emoji
+ * @property {number} count        exact
+ * @property {string[]} users      who reacted, earliest first (an API answer lists at most 20)
+ */
+
+/**
+ * One message's aggregates, as of `asOf` plus every event after it this client has applied.
+ * @typedef {object} Aggregate
+ * @property {number} id            the message
+ * @property {number} asOf          events up to this id are counted in what the client was given
+ * @property {number} replies       replies in its thread (deleted ones included)
+ * @property {number | null} lastReplyId
+ * @property {Reaction[]} reactions in the order each emoji was first added
+ * @property {boolean} pinned
  */
 
 /**
@@ -73,6 +103,21 @@ const UNSEQUENCED = new Set(['ack', 'error', 'read', 'presence', 'join', 'leave'
  * @property {string} room
  * @property {Array<object>} messages   oldest first, as message frames without `type`/`history`
  * @property {number | null} before     pass as `before` for the next older page; null when there is none
+ * @property {number} [as_of]           the aggregates in it count every event up to this id
+ */
+
+/**
+ * @typedef {object} ThreadPage
+ * @property {object} root              the thread's first message, with its aggregates
+ * @property {Array<object>} replies    oldest first
+ * @property {number | null} after      pass as `after` for the next page; null when there is none
+ * @property {number} as_of
+ */
+
+/**
+ * @typedef {object} PinsAnswer
+ * @property {Array<{message: object, pinned_by: string, pinned_at: string}>} pins newest pin first
+ * @property {number} as_of
  */
 
 /**
@@ -122,10 +167,193 @@ function personKey(person) {
 }
 
 /**
+ * Every message's aggregates (replies, reactions, pin), kept by the protocol's `as_of` rule
+ * (docs/PROTOCOL.md): each message has the id its aggregates are as of (its own id when the socket gave
+ * it, the answer's `as_of` when the API did), and an event with id E about message N counts only when
+ * E > N's as-of id. Events about a message not held yet wait (at most {@link MAX_WAITING}) until it comes.
+ * A newer API answer replaces what was held and the events after its `as_of` are applied again on top,
+ * so an API page that overlaps socket events never counts one twice. `ChatClient` feeds it; it is exported
+ * for tests and for programs that keep their own socket.
+ */
+export class Aggregates {
+  /** @type {Map<number, {asOf: number, replies: number, lastReplyId: number | null,
+   *   reactions: Map<string, {count: number, users: string[]}>, pinned: boolean, log: object[]}>} */
+  #held = new Map();
+  /** Events about messages not held yet, oldest first. */
+  #waiting = [];
+  /** `clear` events: they name no single message. */
+  #clears = [];
+
+  /** @returns {number} how many events wait for their message */
+  get waiting() { return this.#waiting.length; }
+
+  /**
+   * The aggregates of message `id`, or null when it is not held.
+   * @param {number} id
+   * @returns {Aggregate | null}
+   */
+  get(id) {
+    const entry = this.#held.get(id);
+    if (!entry) return null;
+    return {
+      id,
+      asOf: entry.asOf,
+      replies: entry.replies,
+      lastReplyId: entry.lastReplyId,
+      reactions: Array.from(entry.reactions, ([emoji, r]) => ({ emoji, count: r.count, users: r.users.slice() })),
+      pinned: entry.pinned,
+    };
+  }
+
+  /**
+   * A message frame from the socket (as of its own id), with what it changes: a reply counts in its root.
+   * @param {object} frame
+   * @returns {number[]} the messages whose aggregates changed
+   */
+  message(frame) {
+    const id = frame.id;
+    if (typeof id !== 'number') return [];
+    const changed = [];
+    if (!this.#held.has(id)) {
+      this.#hold(id, empty(id));
+      changed.push(id);
+    }
+    if (typeof frame.reply_to === 'number') {
+      changed.push(...this.event({ kind: 'reply', id, target: frame.reply_to }));
+    }
+    return changed;
+  }
+
+  /**
+   * A message as an API answer gave it, with its aggregates as of `asOf`.
+   * @param {object} msg
+   * @param {number} asOf the answer's `as_of`
+   * @returns {number[]} the messages whose aggregates changed
+   */
+  snapshot(msg, asOf) {
+    const id = msg && msg.id;
+    if (typeof id !== 'number' || typeof asOf !== 'number') return [];
+    const held = this.#held.get(id);
+    if (held && held.asOf >= asOf) return [];
+    const entry = {
+      asOf,
+      replies: Number(msg.replies) || 0,
+      lastReplyId: typeof msg.last_reply_id === 'number' ? msg.last_reply_id : null,
+      reactions: new Map(),
+      pinned: Boolean(msg.pinned),
+      log: [],
+    };
+    for (const r of Array.isArray(msg.reactions) ? msg.reactions : []) {
+      if (r && typeof r.emoji === 'string' && r.count > 0) {
+        entry.reactions.set(r.emoji, { count: Number(r.count), users: Array.isArray(r.users) ? r.users.map(String) : [] });
+      }
+    }
+    // Events this client applied after the answer's point count again on top of it.
+    for (const event of held ? held.log : []) {
+      if (event.id > asOf) apply(entry, event);
+    }
+    this.#hold(id, entry);
+    return [id];
+  }
+
+  /**
+   * An event about one message: `{kind: 'reply' | 'reaction' | 'pin' | 'delete', id, target, ...}`.
+   * @param {object} event
+   * @returns {number[]} the messages whose aggregates changed
+   */
+  event(event) {
+    const entry = this.#held.get(event.target);
+    if (!entry) {
+      this.#waiting.push(event);
+      if (this.#waiting.length > MAX_WAITING) this.#waiting.splice(0, this.#waiting.length - MAX_WAITING);
+      return [];
+    }
+    if (event.id <= entry.asOf) return [];
+    apply(entry, event);
+    entry.log.push(event);
+    if (entry.log.length > MAX_LOG) entry.log.splice(0, entry.log.length - MAX_LOG);
+    return [event.target];
+  }
+
+  /**
+   * A `clear` event: every message up to `through` was deleted.
+   * @param {{id: number, through: number}} frame
+   * @returns {number[]}
+   */
+  clear({ id, through }) {
+    this.#clears.push({ id, through });
+    if (this.#clears.length > 50) this.#clears.shift();
+    const changed = [];
+    for (const target of this.#held.keys()) {
+      if (target <= through) changed.push(...this.event({ kind: 'delete', id, target }));
+    }
+    return changed;
+  }
+
+  #hold(id, entry) {
+    this.#held.set(id, entry);
+    if (this.#held.size > MAX_HELD) {
+      let oldest = Infinity;
+      for (const key of this.#held.keys()) if (key < oldest) oldest = key;
+      this.#held.delete(oldest);
+    }
+    // What waited for this message, and clears that reach it, count now by the same rule.
+    const waited = [];
+    this.#waiting = this.#waiting.filter((e) => (e.target === id ? (waited.push(e), false) : true));
+    for (const c of this.#clears) if (c.through >= id) waited.push({ kind: 'delete', id: c.id, target: id });
+    waited.sort((a, b) => a.id - b.id);
+    for (const event of waited) {
+      if (event.id > entry.asOf) {
+        apply(entry, event);
+        entry.log.push(event);
+      }
+    }
+  }
+}
+
+function empty(asOf) {
+  return { asOf, replies: 0, lastReplyId: null, reactions: new Map(), pinned: false, log: [] };
+}
+
+/** Applies one event to a held message's aggregates. */
+function apply(entry, event) {
+  switch (event.kind) {
+    case 'reply':
+      entry.replies += 1;
+      if (entry.lastReplyId === null || event.id > entry.lastReplyId) entry.lastReplyId = event.id;
+      break;
+    case 'reaction': {
+      const r = entry.reactions.get(event.emoji) || { count: 0, users: [] };
+      if (event.action === 'remove') {
+        r.count = Math.max(0, r.count - 1);
+        r.users = r.users.filter((u) => u !== event.user);
+        if (r.count === 0) entry.reactions.delete(event.emoji);
+      } else {
+        r.count += 1;
+        if (!r.users.includes(event.user)) r.users.push(event.user);
+        entry.reactions.set(event.emoji, r);
+      }
+      break;
+    }
+    case 'pin':
+      entry.pinned = event.action !== 'remove';
+      break;
+    case 'delete':
+      entry.reactions.clear();
+      entry.pinned = false;
+      break;
+    default:
+      break;
+  }
+}
+
+/**
  * A client for one room.
  *
  * Events (each a `CustomEvent` whose `detail` is the parsed frame unless said otherwise):
- * `message`, `edit`, `delete`, `clear` (numbered, exactly once, in id order); `presence` (detail.users: the
+ * `message`, `edit`, `delete`, `clear`, `reaction`, `pin`, `topic` (numbered, exactly once, in id order);
+ * `aggregate` (detail: an {@link Aggregate}: a message's replies, reactions or pin changed, after the event
+ * that changed it, or an API answer brought newer ones); `presence` (detail.users: the
  * whole current list, after a snapshot, a join or a leave), `join`, `leave`, `typing` (ephemeral); `read`
  * (detail.id: the stored read mark, on connect); `ack`; `error` (error frames not answered through a
  * promise); `retry` (detail: {clientId, code, frame}: an operation refused for now, kept for resending);
@@ -161,6 +389,9 @@ export class ChatClient extends EventTarget {
   #readAt = -Infinity;
   /** @type {ReturnType<typeof setTimeout> | null} */ #readTimer = null;
   #readRefused = false;
+  #aggregates = new Aggregates();
+  /** @type {string | null} the room's topic, once a topic event said it */
+  #topic = null;
 
   /** @param {ChatClientOptions} options */
   constructor(options) {
@@ -219,8 +450,35 @@ export class ChatClient extends EventTarget {
       const out = { clientId: op.clientId, type: op.frame.type };
       if (op.frame.id != null) out.id = op.frame.id;
       if (op.frame.message != null) out.message = op.frame.message;
+      if (op.frame.reply_to != null) out.replyTo = op.frame.reply_to;
+      if (op.frame.emoji != null) out.emoji = op.frame.emoji;
+      if (op.frame.topic != null) out.topic = op.frame.topic;
       return out;
     });
+  }
+
+  /** @returns {string | null} the room's topic as the last `topic` event set it (null before one) */
+  get topic() { return this.#topic; }
+
+  /**
+   * The aggregates of message `id` (replies, last reply, reactions with who reacted, pinned), or null when
+   * this client holds none for it (it never saw the message, nor an API answer with it).
+   * @param {number} id
+   * @returns {Aggregate | null}
+   */
+  aggregate(id) {
+    return this.#aggregates.get(Number(id));
+  }
+
+  /**
+   * Takes messages with their aggregates as of `asOf` (an API answer's `as_of`, or a page's own snapshot)
+   * and raises `aggregate` for each that changed. `history()`, `thread()` and `pins()` do this themselves.
+   * @param {Array<object>} messages
+   * @param {number} asOf
+   */
+  absorb(messages, asOf) {
+    if (typeof asOf !== 'number') return;
+    for (const msg of messages) this.#changed(this.#aggregates.snapshot(msg, asOf));
   }
 
   /** Opens the socket (and keeps it open, reconnecting, until `close()`). Calling it again does nothing. */
@@ -304,6 +562,64 @@ export class ChatClient extends EventTarget {
   }
 
   /**
+   * Replies in the thread of message `rootId` (a reply to a reply joins its root's thread).
+   * @param {string} text
+   * @param {number} rootId
+   * @returns {Promise<Ack>} resolves with the reply's id
+   */
+  reply(text, rootId) {
+    return this.#submit({ type: 'message', message: String(text), reply_to: Number(rootId) });
+  }
+
+  /**
+   * Adds your reaction `emoji` to message `id` (signed-in users). A reaction already there is acked as a
+   * duplicate.
+   * @param {number} id
+   * @param {string} emoji
+   * @returns {Promise<Ack>} resolves with the reaction event's id (the message's, for a duplicate)
+   */
+  react(id, emoji) {
+    return this.#submit({ type: 'react', id: Number(id), emoji: String(emoji) });
+  }
+
+  /**
+   * Takes back your reaction `emoji` on message `id`.
+   * @param {number} id
+   * @param {string} emoji
+   * @returns {Promise<Ack>}
+   */
+  unreact(id, emoji) {
+    return this.#submit({ type: 'unreact', id: Number(id), emoji: String(emoji) });
+  }
+
+  /**
+   * Pins message `id` to the room (owners, moderators, staff; members of a direct room).
+   * @param {number} id
+   * @returns {Promise<Ack>}
+   */
+  pin(id) {
+    return this.#submit({ type: 'pin', id: Number(id) });
+  }
+
+  /**
+   * Unpins message `id`.
+   * @param {number} id
+   * @returns {Promise<Ack>}
+   */
+  unpin(id) {
+    return this.#submit({ type: 'unpin', id: Number(id) });
+  }
+
+  /**
+   * Sets the room's topic ("" clears it; owners, moderators, staff).
+   * @param {string} text
+   * @returns {Promise<Ack>}
+   */
+  setTopic(text) {
+    return this.#submit({ type: 'topic', topic: String(text) });
+  }
+
+  /**
    * Says "I am typing". Sends at most one frame per `typingIntervalMs`; nothing while offline.
    * @returns {boolean} whether a frame went out
    */
@@ -327,20 +643,62 @@ export class ChatClient extends EventTarget {
   }
 
   /**
-   * One page of the room's stored messages, oldest first: `GET /api/rooms/{room}/messages`.
+   * One page of the room's stored messages, oldest first: `GET /api/rooms/{room}/messages`. Their
+   * aggregates are taken as of the answer's `as_of` (see {@link aggregate}).
    * @param {object} [page]
    * @param {number} [page.before]  only messages with a smaller id (default: the newest)
    * @param {number} [page.limit]   at most this many (server default 50, max 200)
    * @returns {Promise<HistoryPage>}
    */
   async history(page = {}) {
+    const body = await this.#get('/messages', { before: page.before, limit: page.limit });
+    if (!body || !Array.isArray(body.messages)) {
+      throw new ChatError('invalid_response', 'the history answer has no messages list');
+    }
+    this.absorb(body.messages, body.as_of);
+    return body;
+  }
+
+  /**
+   * One page of the thread of message `id` (a reply's id gives its root's thread):
+   * `GET /api/rooms/{room}/messages/{id}/thread`. The root's and the replies' aggregates are taken as of
+   * the answer's `as_of`.
+   * @param {number} id
+   * @param {object} [page]
+   * @param {number} [page.after]   only replies with a greater id (the answer's `after` of the page before)
+   * @param {number} [page.limit]   at most this many replies (server default 50, max 200)
+   * @returns {Promise<ThreadPage>}
+   */
+  async thread(id, page = {}) {
+    const body = await this.#get('/messages/' + encodeURIComponent(String(Number(id))) + '/thread',
+      { after: page.after, limit: page.limit });
+    if (!body || !body.root || !Array.isArray(body.replies)) {
+      throw new ChatError('invalid_response', 'the thread answer has no root or replies');
+    }
+    this.absorb([body.root, ...body.replies], body.as_of);
+    return body;
+  }
+
+  /**
+   * The room's pinned messages, newest pin first: `GET /api/rooms/{room}/pins`.
+   * @returns {Promise<PinsAnswer>}
+   */
+  async pins() {
+    const body = await this.#get('/pins', {});
+    if (!body || !Array.isArray(body.pins)) {
+      throw new ChatError('invalid_response', 'the pins answer has no pins list');
+    }
+    this.absorb(body.pins.map((p) => p && p.message).filter(Boolean), body.as_of);
+    return body;
+  }
+
+  /** GETs `/api/rooms/{room}{path}` with the parameters that are set; the JSON body, or a ChatError. */
+  async #get(path, params) {
     if (!this.#fetch) throw new TypeError('no fetch: pass options.fetch');
-    const params = new URLSearchParams();
-    if (page.before != null) params.set('before', String(page.before));
-    if (page.limit != null) params.set('limit', String(page.limit));
-    const query = params.toString();
-    const url = this.#apiBase + '/api/rooms/' + encodeURIComponent(this.#room) + '/messages' +
-      (query ? '?' + query : '');
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(params)) if (value != null) search.set(key, String(value));
+    const query = search.toString();
+    const url = this.#apiBase + '/api/rooms/' + encodeURIComponent(this.#room) + path + (query ? '?' + query : '');
     const response = await this.#fetch(url, {
       headers: Object.assign({ Accept: 'application/json' }, this.#headers),
       credentials: 'same-origin',
@@ -352,8 +710,8 @@ export class ChatClient extends EventTarget {
       const detail = body && typeof body.detail === 'string' ? body.detail : response.statusText || '';
       throw new ChatError(code, detail, { status: response.status });
     }
-    if (!body || !Array.isArray(body.messages)) {
-      throw new ChatError('invalid_response', 'the history answer has no messages list', { status: response.status });
+    if (!body || typeof body !== 'object') {
+      throw new ChatError('invalid_response', 'the answer is not JSON', { status: response.status });
     }
     return body;
   }
@@ -523,10 +881,39 @@ export class ChatClient extends EventTarget {
         }
         this.#emit('read', frame);
         break;
+      case 'topic':
+        if (typeof frame.topic === 'string') this.#topic = frame.topic;
+        this.#emit(type, frame);
+        break;
       default:
         this.#emit(type, frame);
+        this.#changed(this.#aggregateChanges(type, frame));
     }
     this.#emit('frame', frame);
+  }
+
+  /** What a numbered frame changes in the aggregates (the ids of the messages it changed). */
+  #aggregateChanges(type, frame) {
+    if (typeof frame.id !== 'number') return [];
+    const agg = this.#aggregates;
+    switch (type) {
+      case 'message': return agg.message(frame);
+      case 'reaction':
+        return agg.event({ kind: 'reaction', id: frame.id, target: frame.target, emoji: String(frame.emoji),
+          user: String(frame.user), action: frame.action });
+      case 'pin': return agg.event({ kind: 'pin', id: frame.id, target: frame.target, action: frame.action });
+      case 'delete': return agg.event({ kind: 'delete', id: frame.id, target: frame.target });
+      case 'clear': return agg.clear({ id: frame.id, through: Number(frame.through) });
+      default: return [];
+    }
+  }
+
+  /** Raises `aggregate` once for each message in `ids`. */
+  #changed(ids) {
+    for (const id of new Set(ids)) {
+      const aggregate = this.#aggregates.get(id);
+      if (aggregate) this.#emit('aggregate', aggregate);
+    }
   }
 
   #presenceDetail(frame) {
