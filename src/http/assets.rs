@@ -18,6 +18,10 @@ const ROOM_MENU_JS: &str = include_str!("../../static/room-menu.js");
 const ROOM_MESSAGE_JS: &str = include_str!("../../static/room-message.js");
 const ROOM_VIEWPORT_JS: &str = include_str!("../../static/room-viewport.js");
 const MARKDOWN_JS: &str = include_str!("../../static/markdown.js");
+const ROOM_REACTIONS_JS: &str = include_str!("../../static/room-reactions.js");
+const ROOM_PANELS_JS: &str = include_str!("../../static/room-panels.js");
+const ROOM_MENTIONS_JS: &str = include_str!("../../static/room-mentions.js");
+const ROOM_NOTIFY_JS: &str = include_str!("../../static/room-notify.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 /// The static file routes.
@@ -62,6 +66,22 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/markdown.js",
             get(|| asset("text/javascript; charset=utf-8", MARKDOWN_JS)),
+        )
+        .route(
+            "/static/room-reactions.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_REACTIONS_JS)),
+        )
+        .route(
+            "/static/room-panels.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_PANELS_JS)),
+        )
+        .route(
+            "/static/room-mentions.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_MENTIONS_JS)),
+        )
+        .route(
+            "/static/room-notify.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_NOTIFY_JS)),
         )
         .route(
             "/static/style.css",
