@@ -68,7 +68,7 @@ form.addEventListener('submit', (event) => {
 
 /**
  * @typedef {{name: string, kind: string, last_id: number, last_activity: string, members: number,
- *   unread: number | null}} RoomInfo
+ *   unread: number | null, mentions?: number, topic?: string}} RoomInfo
  */
 
 const RELATIVE = new Intl.RelativeTimeFormat(undefined, { numeric: 'auto' });
@@ -99,6 +99,7 @@ function roomItem(room) {
   li.dataset.room = room.name;
   li.dataset.members = String(room.members);
   li.dataset.unread = room.unread === null || room.unread === undefined ? '' : String(room.unread);
+  li.dataset.mentions = String(room.mentions || 0);
   const link = document.createElement('a');
   link.className = 'room-link';
   link.href = '/chat/' + encodeURIComponent(room.name) + '/';
@@ -117,6 +118,16 @@ function roomItem(room) {
     badge.append(hidden);
     li.append(' ', badge);
   }
+  if (room.mentions) {
+    // Unread messages that name you: a badge of its own, before the plain count.
+    const shown = room.mentions > 99 ? '99+' : String(room.mentions);
+    const badge = span('mention-badge', '@' + shown);
+    const words = room.mentions === 1 ? ' mention of you' : ' mentions of you';
+    badge.title = room.mentions + words;
+    badge.append(span('visually-hidden', words));
+    li.append(' ', badge);
+  }
+  if (room.topic) li.append(' ', span('room-topic-line', room.topic));
   const meta = span('room-meta', '');
   const members = span('members' + (room.members ? ' active' : ''),
     room.members ? room.members + ' here' : 'nobody here');
