@@ -1,9 +1,11 @@
 /**
  * @file The room page (an ES module): wires the room's {@link ChatClient} (static/chatweb-client.js, the
- * `chatweb.v2` protocol of docs/PROTOCOL.md) to the message list, the people list, the compose box and the
- * per-message menu. The server renders the first messages (and their JSON in `#history-data`); the client
- * resumes after the last of them, so nothing is missed or shown twice. Older messages come page by page
- * from the history API when you scroll to the top. User text only ever reaches the page as text.
+ * `chatweb.v2` protocol of docs/PROTOCOL.md) to the message list, the people list, the compose box, the
+ * per-message menu, threads and pins (side panels), reactions, `@` suggestions, the topic, and the title
+ * count and notifications while the tab is hidden. The server renders the first messages (and their JSON in
+ * `#history-data`); the client resumes after the last of them, so nothing is missed or shown twice. Older
+ * messages come page by page from the history API when you scroll to the top. Replies, reactions and pins
+ * are drawn from the client's aggregates (the `as_of` rule). User text only ever reaches the page as text.
  */
 
 import { ChatClient } from '/static/chatweb-client.js';
@@ -12,6 +14,12 @@ import { Viewport } from '/static/room-viewport.js';
 import { People } from '/static/room-people.js';
 import { Composer } from '/static/room-compose.js';
 import { MessageMenu } from '/static/room-menu.js';
+import { ReactionPicker } from '/static/room-reactions.js';
+import { ThreadPanel, PinsPanel } from '/static/room-panels.js';
+import { MentionSuggest } from '/static/room-mentions.js';
+import { Notifier } from '/static/room-notify.js';
+import { mentions } from '/static/room-message.js';
+import { mentionsOf } from '/static/markdown.js';
 
 /** Messages per older page. */
 const PAGE = 50;
@@ -19,11 +27,16 @@ const PAGE = 50;
 const byId = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const main = byId('room');
 const room = main.dataset.room || '';
+const kind = main.dataset.kind || 'public';
+const role = main.dataset.role || '';
 const me = {
   name: main.dataset.me || '',
   signedIn: main.dataset.signedIn === 'true',
   staff: main.dataset.staff === 'true',
+  // Who may pin (docs/PROTOCOL.md): owners, moderators, staff; every member of a direct room.
+  mayPin: false,
 };
+me.mayPin = me.signedIn && (kind === 'direct' || (me.staff && kind !== 'direct') || role === 'owner' || role === 'moderator');
 const initial = JSON.parse(byId('history-data').textContent || '[]');
 
 const chat = new ChatClient({ room, since: Number(main.dataset.lastId) || 0 });
@@ -37,11 +50,24 @@ const viewport = new Viewport({
   onSeen: (id) => { if (me.signedIn) chat.markRead(id); },
 });
 
+/** @type {import('/static/room-message.js').Conversation} */
+const conversation = {
+  aggregate: (id) => chat.aggregate(id),
+  message: (id) => log.get(id),
+  canReact: me.signedIn,
+  me: me.name,
+  mentionsMe: (msg) => mentionsMe(msg),
+  openThread: (id, opener) => { thread.openThread(id, opener); },
+  toggleReaction: (id, emoji) => toggleReaction(id, emoji),
+  openPicker: (id, opener) => picker.open(id, opener),
+};
+
 const log = new MessageLog({
   list: /** @type {HTMLOListElement} */ (byId('messages')),
   viewport,
   me,
   onMenu: (id, button) => menu.open(id, button),
+  conversation,
 });
 
 const people = new People({
@@ -49,6 +75,112 @@ const people = new People({
   count: byId('people-count'),
   typingLine: byId('typing'),
   me,
+});
+
+
+const menu = new MessageMenu({
+  menu: byId('message-menu'),
+  allowed: (id) => {
+    const msg = log.get(id) || thread.byId.get(id)?.msg;
+    if (!msg) return { edit: false, delete: false, pin: false };
+    return Object.assign(log.allowed(msg), { pinned: Boolean(chat.aggregate(id)?.pinned) });
+  },
+  onPin: (id, pin) => {
+    (pin ? chat.pin(id) : chat.unpin(id))
+      .catch((e) => log.system('Could not ' + (pin ? 'pin' : 'unpin') + ' the message: ' + describe(e), 'notice'));
+  },
+  onEdit: (id) => {
+    const msg = log.get(id);
+    if (msg && !msg.deleted) composer.startEdit(id, msg.message);
+  },
+  onDelete: (id) => {
+    chat.delete(id).catch((e) => log.system('Could not delete the message: ' + describe(e), 'notice'));
+  },
+});
+
+const picker = new ReactionPicker({
+  picker: byId('reaction-picker'),
+  onPick: (id, emoji) => toggleReaction(id, emoji),
+});
+
+const thread = new ThreadPanel({
+  panel: byId('thread-panel'),
+  chat,
+  me,
+  conversation,
+  allowed: (msg) => log.allowed(msg),
+  isOwn: (msg) => log.isOwn(msg),
+  onMenu: (id, button) => menu.open(id, button),
+  describe,
+});
+
+const pins = new PinsPanel({
+  panel: byId('pins-panel'),
+  toggle: /** @type {HTMLButtonElement} */ (byId('pins-button')),
+  chat,
+  me,
+  show: (id) => {
+    const li = log.item(id);
+    if (!li) {
+      log.system('That message is further back: scroll up to load it.', 'notice');
+      return;
+    }
+    pins.close(false);
+    li.scrollIntoView({ block: 'center' });
+    li.focus();
+  },
+  unpin: (id) => chat.unpin(id).catch((e) => log.system('Could not unpin the message: ' + describe(e), 'notice')),
+  describe,
+});
+
+const notifier = new Notifier({
+  room,
+  direct: kind === 'direct',
+  button: /** @type {HTMLButtonElement} */ (byId('notify-button')),
+  state: byId('notify-state'),
+});
+
+/** Your reaction `emoji` on message `id`, on or off. */
+function toggleReaction(id, emoji) {
+  const mine = chat.aggregate(id)?.reactions.find((r) => r.emoji === emoji)?.users.includes(me.name);
+  (mine ? chat.unreact(id, emoji) : chat.react(id, emoji))
+    .catch((e) => log.system('Could not ' + (mine ? 'take back' : 'add') + ' the reaction: ' + describe(e), 'notice'));
+}
+
+/** Whether `msg` names you: as the server resolved it, or (from a server without mentions) as typed. */
+function mentionsMe(msg) {
+  if (!me.signedIn || msg.deleted) return false;
+  if (Array.isArray(msg.mentions)) return mentions(msg, me.name);
+  const mine = me.name.toLowerCase();
+  return mentionsOf(msg.message).some((n) => n.toLowerCase() === mine);
+}
+
+// ---- names to mention --------------------------------------------------------------------------------
+
+/** @type {Promise<string[]> | null} the room's members, asked once */
+let members = null;
+
+async function mentionable() {
+  if (!members) {
+    members = fetch('/api/rooms/' + encodeURIComponent(room) + '/members', {
+      headers: { Accept: 'application/json' }, credentials: 'same-origin',
+    }).then((r) => (r.ok ? r.json() : []))
+      .then((list) => (Array.isArray(list) ? list.map((m) => String(m.user)) : []))
+      .catch(() => []);
+  }
+  const present = chat.users.filter((p) => !p.guest).map((p) => p.user);
+  return present.concat(await members).filter((name) => name !== me.name);
+}
+
+new MentionSuggest({
+  input: /** @type {HTMLTextAreaElement} */ (byId('chat-message-input')),
+  list: /** @type {HTMLUListElement} */ (byId('compose-mentions')),
+  names: mentionable,
+});
+new MentionSuggest({
+  input: /** @type {HTMLTextAreaElement} */ (byId('thread-input')),
+  list: /** @type {HTMLUListElement} */ (byId('thread-mentions')),
+  names: mentionable,
 });
 
 const composer = new Composer({
@@ -66,21 +198,6 @@ const composer = new Composer({
   onTyping: () => chat.typing(),
   lastOwn: () => (me.signedIn ? log.lastOwn() : null), // guests cannot edit
   onRefused: (text) => log.system(text, 'notice'),
-});
-
-const menu = new MessageMenu({
-  menu: byId('message-menu'),
-  allowed: (id) => {
-    const msg = log.get(id);
-    return msg ? log.allowed(msg) : { edit: false, delete: false };
-  },
-  onEdit: (id) => {
-    const msg = log.get(id);
-    if (msg && !msg.deleted) composer.startEdit(id, msg.message);
-  },
-  onDelete: (id) => {
-    chat.delete(id).catch((e) => log.system('Could not delete the message: ' + describe(e), 'notice'));
-  },
 });
 
 /** A refusal in words. */
@@ -179,21 +296,40 @@ chat.addEventListener('pending', (e) => {
 chat.addEventListener('message', (e) => {
   const msg = /** @type {CustomEvent} */ (e).detail;
   log.add(msg, !msg.history);
+  thread.message(msg);
   people.stopTyping(msg.user);
+  if (!msg.history && !log.isOwn(msg)) notifier.message(msg, mentionsMe(msg));
 });
 chat.addEventListener('edit', (e) => {
   const { target, message } = /** @type {CustomEvent} */ (e).detail;
   log.edit(target, message);
+  thread.changed({ id: target, message, edited: true });
 });
 chat.addEventListener('delete', (e) => {
   const { target } = /** @type {CustomEvent} */ (e).detail;
   log.remove(target);
+  thread.changed({ id: target, message: '', deleted: true });
   if (composer.editing === target) composer.stopEditing();
 });
 chat.addEventListener('clear', (e) => {
   const { through } = /** @type {CustomEvent} */ (e).detail;
   log.clear(through);
+  for (const id of thread.byId.keys()) if (id <= through) thread.changed({ id, message: '', deleted: true });
   if (composer.editing !== null && composer.editing <= through) composer.stopEditing();
+});
+chat.addEventListener('aggregate', (e) => {
+  const { id } = /** @type {CustomEvent} */ (e).detail;
+  log.refreshFoot(id);
+  thread.refreshFoot(id);
+});
+chat.addEventListener('pin', () => {
+  if (pins.open || pinsCounted) pins.reload();
+});
+chat.addEventListener('topic', (e) => {
+  const { topic } = /** @type {CustomEvent} */ (e).detail;
+  const line = byId('room-topic');
+  line.textContent = String(topic || '');
+  line.hidden = !topic;
 });
 chat.addEventListener('presence', (e) => people.set(/** @type {CustomEvent} */ (e).detail.users));
 chat.addEventListener('join', (e) => {
@@ -216,7 +352,46 @@ chat.addEventListener('error', (e) => {
 window.addEventListener('pagehide', () => chat.close());
 window.addEventListener('pageshow', (e) => { if (/** @type {PageTransitionEvent} */ (e).persisted) chat.connect(); });
 
+// ---- keyboard: arrows between messages, `r` replies to the one in focus -----------------------------
+
+byId('chat-log').addEventListener('keydown', (e) => {
+  const target = /** @type {HTMLElement} */ (e.target);
+  if (e.defaultPrevented || e.altKey || e.ctrlKey || e.metaKey || target.closest('input, textarea')) return;
+  const li = /** @type {HTMLElement | null} */ (target.closest('li.msg[data-id]'));
+  if (!li) return;
+  if (e.key === 'r' || e.key === 'R') {
+    e.preventDefault();
+    const opener = /** @type {HTMLElement} */ (li.querySelector('.reply-button') || li);
+    thread.openThread(Number(li.dataset.id), opener);
+  } else if ((e.key === 'ArrowDown' || e.key === 'ArrowUp') && target === li) {
+    const items = Array.from(document.querySelectorAll('#messages li.msg[data-id]'));
+    const next = items[items.indexOf(li) + (e.key === 'ArrowDown' ? 1 : -1)];
+    if (next) {
+      e.preventDefault();
+      /** @type {HTMLElement} */ (next).focus();
+    }
+  }
+});
+
+// ---- start -------------------------------------------------------------------------------------------
+
+/** Whether the pin count on the header button is kept (once the pins were asked for). */
+let pinsCounted = false;
+
+// The server rendered these with the room's last id: their aggregates (when it gave any) count as of it.
+chat.absorb(initial, Number(main.dataset.lastId) || 0);
 log.reset(initial);
 showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
 chat.connect();
 byId('chat-message-input').focus();
+
+// Once connected: the shown messages' aggregates as the API counts them, and the pins' count.
+chat.addEventListener('status', function first(e) {
+  if (/** @type {CustomEvent} */ (e).detail.state !== 'open') return;
+  chat.removeEventListener('status', first);
+  if (initial.length) {
+    chat.history({ before: initial[initial.length - 1].id + 1, limit: Math.min(200, initial.length) }).catch(() => {});
+  }
+  pinsCounted = true;
+  pins.reload();
+});

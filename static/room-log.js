@@ -5,9 +5,10 @@
  * the list is scrolled is the {@link Viewport}'s business; how one message looks, room-message.js's.
  */
 
-import { continues, element, pendingItem, renderMessage, timeElement } from '/static/room-message.js';
+import { continues, element, pendingItem, renderFoot, renderMessage, timeElement } from '/static/room-message.js';
 
 /** @typedef {import('/static/room-message.js').Message} Message */
+/** @typedef {import('/static/room-message.js').Conversation} Conversation */
 /** @typedef {import('/static/room-viewport.js').Viewport} Viewport */
 
 export class MessageLog {
@@ -15,14 +16,16 @@ export class MessageLog {
    * @param {object} options
    * @param {HTMLOListElement} options.list the list in the log
    * @param {Viewport} options.viewport where it is scrolled
-   * @param {{name: string, signedIn: boolean, staff: boolean}} options.me who is looking
+   * @param {{name: string, signedIn: boolean, staff: boolean, mayPin?: boolean}} options.me who is looking
    * @param {(id: number, button: HTMLButtonElement) => void} options.onMenu a message's menu button
+   * @param {Conversation} [options.conversation] replies, reactions and pins
    */
-  constructor({ list, viewport, me, onMenu }) {
+  constructor({ list, viewport, me, onMenu, conversation }) {
     this.list = list;
     this.viewport = viewport;
     this.me = me;
     this.onMenu = onMenu;
+    this.conversation = conversation;
     /** @type {Map<number, {msg: Message, li: HTMLLIElement}>} */
     this.byId = new Map();
     /** @type {Map<string, {text: string, li: HTMLLIElement}>} sends without an ack, oldest first */
@@ -118,6 +121,17 @@ export class MessageLog {
     }
     Object.assign(entry.msg, { message: '', deleted: true });
     this.rerender(entry);
+  }
+
+  /** Message `id`'s replies, reactions or pin changed: its foot is drawn again (the rest stays). */
+  refreshFoot(id) {
+    const entry = this.byId.get(id);
+    if (entry && this.conversation) renderFoot(entry.li, entry.msg, this.conversation, 'log');
+  }
+
+  /** The shown message item of `id`, or null. */
+  item(id) {
+    return this.byId.get(id)?.li ?? null;
   }
 
   /** Every message up to `through` was deleted. */
@@ -233,11 +247,11 @@ export class MessageLog {
     return msg.user === this.me.name && !msg.guest === this.me.signedIn;
   }
 
-  /** What `me` may do with `msg`: edit your own, delete your own or (staff) anyone's. */
+  /** What `me` may do with `msg`: edit your own, delete your own or (staff) anyone's, pin (by role). */
   allowed(msg) {
-    if (msg.deleted || !this.me.signedIn) return { edit: false, delete: false };
+    if (msg.deleted || !this.me.signedIn) return { edit: false, delete: false, pin: false };
     const own = this.isOwn(msg);
-    return { edit: own, delete: own || this.me.staff };
+    return { edit: own, delete: own || this.me.staff, pin: Boolean(this.me.mayPin) };
   }
 
   // --- internals ---
@@ -248,6 +262,7 @@ export class MessageLog {
       me: this.me.name,
       may: this.allowed(msg),
       onMenu: (button) => this.onMenu(msg.id, button),
+      conversation: this.conversation,
     });
   }
 

@@ -1,5 +1,5 @@
 /**
- * @file The per-message menu (Edit, Delete): one popup shared by every message, opened from a message's
+ * @file The per-message menu (Edit, Delete, Pin or Unpin): one popup shared by every message, opened from a message's
  * "⋯" button, used with the mouse or the keyboard (arrows move, Escape closes and returns focus, Tab
  * leaves). Deleting asks once more in the same menu.
  */
@@ -8,15 +8,19 @@ export class MessageMenu {
   /**
    * @param {object} options
    * @param {HTMLElement} options.menu the `role="menu"` element
-   * @param {(id: number) => {edit: boolean, delete: boolean}} options.allowed what may be done
+   * @param {(id: number) => {edit: boolean, delete: boolean, pin?: boolean, pinned?: boolean}} options.allowed
+   *   what may be done (and whether the message is pinned now)
    * @param {(id: number) => void} options.onEdit
    * @param {(id: number) => void} options.onDelete
+   * @param {(id: number, pin: boolean) => void} [options.onPin] pin it (true) or unpin it
    */
-  constructor({ menu, allowed, onEdit, onDelete }) {
+  constructor({ menu, allowed, onEdit, onDelete, onPin }) {
     this.menu = menu;
     this.allowed = allowed;
     this.onEdit = onEdit;
     this.onDelete = onDelete;
+    this.onPin = onPin;
+    this.pinned = false;
     /** @type {HTMLButtonElement | null} */
     this.opener = null;
     this.target = 0;
@@ -45,6 +49,12 @@ export class MessageMenu {
     this.item('edit').hidden = !may.edit;
     this.item('delete').hidden = !may.delete;
     this.item('confirm-delete').hidden = true;
+    const pin = this.items.find((i) => i.dataset.action === 'pin');
+    if (pin) {
+      this.pinned = Boolean(may.pinned);
+      pin.hidden = !may.pin;
+      pin.textContent = this.pinned ? 'Unpin' : 'Pin to the room';
+    }
     this.menu.hidden = false;
     button.setAttribute('aria-expanded', 'true');
     this.position(button);
@@ -76,6 +86,9 @@ export class MessageMenu {
     } else if (action === 'confirm-delete') {
       this.close(true);
       this.onDelete(id);
+    } else if (action === 'pin') {
+      this.close(true);
+      if (this.onPin) this.onPin(id, !this.pinned);
     }
   }
 
