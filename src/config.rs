@@ -156,6 +156,11 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_PRESENCE_LIST_MAX", default_value_t = 100)]
     pub presence_list_max: usize,
 
+    /// People a room may hold for anyone to use `@here` and `@room` in it; in a bigger room only its
+    /// owners, moderators and staff may (for anyone else they are plain text).
+    #[arg(long, env = "CHATWEB_MENTION_ALL_MAX", default_value_t = 20)]
+    pub mention_all_max: usize,
+
     /// Least milliseconds between two typing broadcasts of one person in one room.
     #[arg(long, env = "CHATWEB_TYPING_INTERVAL_MS", default_value_t = 3000)]
     pub typing_interval_ms: u64,
@@ -297,6 +302,7 @@ impl Default for Config {
             login_failures: 5,
             login_lockout_secs: 60,
             presence_list_max: 100,
+            mention_all_max: 20,
             typing_interval_ms: 3000,
             presence_ttl_secs: 45,
             retention_days: None,

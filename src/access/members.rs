@@ -15,7 +15,7 @@ use crate::storage::{
 /// Most accounts in a direct room (the asker included).
 pub const MAX_DIRECT_MEMBERS: usize = 8;
 /// Longest topic, in characters.
-pub const MAX_TOPIC_CHARS: usize = 300;
+pub const MAX_TOPIC_CHARS: usize = 250;
 /// Most joins one invite link may allow.
 pub const MAX_INVITE_USES: u32 = 1000;
 /// Longest an invite link may last.

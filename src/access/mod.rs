@@ -13,6 +13,7 @@
 //! as for a room that does not exist, the socket 403.
 
 mod members;
+mod mentions;
 
 use crate::accounts::Identity;
 use crate::domain::{Role, RoomKind, RoomName};
@@ -23,6 +24,7 @@ pub use members::{
     Invite, MAX_DIRECT_MEMBERS, MAX_INVITE_SECS, MAX_INVITE_USES, MAX_TOPIC_CHARS, MembersError,
     parse_topic,
 };
+pub use mentions::{Asked, MAX_MENTIONS, MAX_NAMED, Mentioner, asked};
 
 /// What one person may do in one room, as decided now.
 #[derive(Clone, Debug, PartialEq, Eq)]

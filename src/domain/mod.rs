@@ -3,6 +3,7 @@
 //! written (`rfc3339_ms`).
 
 mod client_id_owner;
+mod emoji;
 mod invisible;
 mod message_body;
 mod room_kind;
@@ -11,6 +12,7 @@ mod timestamp;
 mod username;
 
 pub use client_id_owner::{ClientIdOwner, IMPORT};
+pub use emoji::{Emoji, MAX_EMOJI_BYTES, NotEmoji};
 pub use message_body::{BodyError, MessageBody};
 pub use room_kind::{Role, RoomKind};
 pub use room_name::RoomName;

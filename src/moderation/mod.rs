@@ -146,6 +146,19 @@ impl Seat {
             || matches!(self.subject, Subject::User(id) if self.room.role(id) >= Some(Role::Moderator))
     }
 
+    /// Whether the person may pin and unpin messages now: whoever moderates the room, and the members of
+    /// a direct room (which has no moderators).
+    pub fn may_pin(&self) -> bool {
+        self.privileged()
+            || (self.room.kind() == RoomKind::Direct
+                && matches!(self.subject, Subject::User(id) if self.room.role(id).is_some()))
+    }
+
+    /// Whether the person may set the room's topic now: whoever moderates it, in any room but a direct one.
+    pub fn may_set_topic(&self) -> bool {
+        self.room.kind() != RoomKind::Direct && self.privileged()
+    }
+
     /// Checks a send before it is queued for the store (an in-memory lookup, never a query; the rights
     /// are only looked at in a room with rules).
     pub fn check_send(&self) -> Result<(), Hold> {
@@ -330,6 +343,15 @@ impl Moderation {
             return Err(Banned { until_ms });
         }
         Ok(seat)
+    }
+
+    /// Whether account `user_id` (staff when `staff`) is banned from `room` now.
+    pub fn user_banned(&self, room: &RoomName, user_id: i64, staff: bool) -> bool {
+        if staff {
+            return false;
+        }
+        let shared = self.inner.lock().get(room).cloned();
+        shared.is_some_and(|room| room.banned(&Subject::User(user_id), now_ms()).is_some())
     }
 
     /// Whether `identity` is banned from `room` now (staff never are).

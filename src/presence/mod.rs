@@ -312,6 +312,19 @@ impl Presence {
         })
     }
 
+    /// The signed-in people in `room` now (on any node), at most `limit` of them: whom `@here` mentions.
+    pub fn accounts_here(&self, room: &RoomName, limit: usize) -> Vec<String> {
+        self.lock().get(room).map_or_else(Vec::new, |state| {
+            state
+                .people
+                .values()
+                .filter(|p| p.here() && !p.guest)
+                .take(limit)
+                .map(|p| p.name.to_string())
+                .collect()
+        })
+    }
+
     /// Another node's news about `room`.
     fn remote(&self, room: &RoomName, node: u64, announcement: Announcement) {
         let now = Instant::now();

@@ -148,6 +148,14 @@ pub fn store_failed(client_id: Option<&str>, error: &StoreError) -> String {
             ErrorCode::MessageRefused,
             "the store refused this message; sending it again unchanged fails again",
         ),
+        StoreError::TooManyReactions(_) => (
+            ErrorCode::TooManyReactions,
+            "this message has as many different reactions as it may take",
+        ),
+        StoreError::TooManyPins(_) => (
+            ErrorCode::TooManyPins,
+            "this room has as many pins as it may hold: unpin one first",
+        ),
         _ => (
             ErrorCode::StoreUnavailable,
             "the message was not stored; send it again",

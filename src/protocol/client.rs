@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::ErrorCode;
-use crate::domain::{BodyError, MessageBody};
+use crate::domain::{BodyError, Emoji, MessageBody, NotEmoji};
 use crate::moderation::{
     Action, MAX_BAN_SECS, MAX_MUTE_SECS, MAX_SLOW_MODE_SECS, MAX_TARGET_CHARS,
 };
@@ -18,10 +18,39 @@ pub const MAX_CLIENT_ID_BYTES: usize = 64;
 /// A valid frame from a client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientFrame {
-    /// `{"message": "..."}`, optionally with `"client_id"` (and `"type": "message"`).
+    /// `{"message": "..."}`, optionally with `"client_id"` and `"reply_to"` (and `"type": "message"`).
     Message {
         /// The text.
         body: MessageBody,
+        /// The idempotency key, when given.
+        client_id: Option<Arc<str>>,
+        /// The message it answers, for a reply.
+        reply_to: Option<u64>,
+    },
+    /// `{"type": "react", "id": N, "emoji": "..."}` (`add`) or `unreact`: one's reaction to message N.
+    React {
+        /// The message's id.
+        target: u64,
+        /// The emoji.
+        emoji: Emoji,
+        /// `react` (true) or `unreact`.
+        add: bool,
+        /// The idempotency key, when given.
+        client_id: Option<Arc<str>>,
+    },
+    /// `{"type": "pin", "id": N}` (`add`) or `unpin`.
+    Pin {
+        /// The message's id.
+        target: u64,
+        /// `pin` (true) or `unpin`.
+        add: bool,
+        /// The idempotency key, when given.
+        client_id: Option<Arc<str>>,
+    },
+    /// `{"type": "topic", "topic": "..."}`: the room's new topic (one line, trimmed).
+    Topic {
+        /// The topic ("" clears it).
+        topic: String,
         /// The idempotency key, when given.
         client_id: Option<Arc<str>>,
     },
@@ -103,6 +132,9 @@ struct RawFrame {
     id: Option<Value>,
     user: Option<Value>,
     seconds: Option<Value>,
+    reply_to: Option<Value>,
+    emoji: Option<Value>,
+    topic: Option<Value>,
 }
 
 /// Parses a text frame; `max_message_bytes` bounds the message text.
@@ -147,13 +179,62 @@ pub fn parse_client_frame(
         Some(Some("read")) => Ok(ClientFrame::Read {
             id: parse_id(raw.id.as_ref(), &None)?,
         }),
+        Some(Some(kind @ ("react" | "unreact"))) => {
+            let client_id = parse_client_id(raw.client_id.as_ref())?;
+            let target = parse_id(raw.id.as_ref(), &client_id)?;
+            let emoji = match raw.emoji.as_ref() {
+                Some(Value::String(text)) => Emoji::parse(text).ok(),
+                _ => None,
+            };
+            let Some(emoji) = emoji else {
+                return Err(ProtocolError {
+                    client_id,
+                    ..ProtocolError::new(ErrorCode::InvalidEmoji, NotEmoji.to_string())
+                });
+            };
+            Ok(ClientFrame::React {
+                target,
+                emoji,
+                add: kind == "react",
+                client_id,
+            })
+        }
+        Some(Some(kind @ ("pin" | "unpin"))) => {
+            let client_id = parse_client_id(raw.client_id.as_ref())?;
+            let target = parse_id(raw.id.as_ref(), &client_id)?;
+            Ok(ClientFrame::Pin {
+                target,
+                add: kind == "pin",
+                client_id,
+            })
+        }
+        Some(Some("topic")) => {
+            let client_id = parse_client_id(raw.client_id.as_ref())?;
+            let topic = match raw.topic.as_ref() {
+                Some(Value::String(text)) => crate::access::parse_topic(text).ok(),
+                _ => None,
+            };
+            let Some(topic) = topic else {
+                return Err(ProtocolError {
+                    client_id,
+                    ..ProtocolError::new(
+                        ErrorCode::InvalidTopic,
+                        format!(
+                            "\"topic\" must be a string of at most {} characters",
+                            crate::access::MAX_TOPIC_CHARS
+                        ),
+                    )
+                });
+            };
+            Ok(ClientFrame::Topic { topic, client_id })
+        }
         Some(Some(kind @ ("mute" | "unmute" | "ban" | "unban" | "kick" | "slow_mode"))) => {
             parse_moderation(kind, &raw)
         }
         Some(_) => Err(ProtocolError::new(
             ErrorCode::UnknownType,
-            "\"type\" must be one of message, resume, typing, edit, delete, read, \
-             mute, unmute, ban, unban, kick, slow_mode",
+            "\"type\" must be one of message, resume, typing, edit, delete, read, react, unreact, \
+             pin, unpin, topic, mute, unmute, ban, unban, kick, slow_mode",
         )),
     }
 }
@@ -211,8 +292,16 @@ fn parse_body(
 
 fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame, ProtocolError> {
     let client_id = parse_client_id(raw.client_id.as_ref())?;
+    let reply_to = match raw.reply_to {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(parse_id(Some(&value), &client_id)?),
+    };
     let body = parse_body(raw.message, max_message_bytes, &client_id)?;
-    Ok(ClientFrame::Message { body, client_id })
+    Ok(ClientFrame::Message {
+        body,
+        client_id,
+        reply_to,
+    })
 }
 
 /// A staff command: `user` (an account name or a guest's nickname) and `seconds` as the command needs.
@@ -301,6 +390,7 @@ mod tests {
             frame,
             ClientFrame::Message {
                 client_id: None,
+                reply_to: None,
                 ..
             }
         ));
@@ -480,7 +570,7 @@ mod tests {
             prop_assume!(!text.trim().is_empty());
             let json = serde_json::json!({"message": text, "client_id": id}).to_string();
             match parse_client_frame(&json, 1024) {
-                Ok(ClientFrame::Message { body, client_id }) => {
+                Ok(ClientFrame::Message { body, client_id, .. }) => {
                     prop_assert_eq!(body.as_str(), text.as_str());
                     prop_assert_eq!(client_id.as_deref(), Some(id.as_str()));
                 }

@@ -76,11 +76,19 @@ pub enum ErrorCode {
     Unavailable,
     /// A limit held the frame back.
     RateLimited,
+    /// A reaction that is not one emoji.
+    InvalidEmoji,
+    /// The message has as many distinct reactions as it may.
+    TooManyReactions,
+    /// The room has as many pins as it may.
+    TooManyPins,
+    /// A topic longer than allowed.
+    InvalidTopic,
 }
 
 impl ErrorCode {
     /// Every code, in the order of docs/PROTOCOL.md's table.
-    pub const ALL: [Self; 26] = [
+    pub const ALL: [Self; 30] = [
         Self::InvalidJson,
         Self::InvalidFrame,
         Self::MissingMessage,
@@ -107,6 +115,10 @@ impl ErrorCode {
         Self::OutcomeUnknown,
         Self::Unavailable,
         Self::RateLimited,
+        Self::InvalidEmoji,
+        Self::TooManyReactions,
+        Self::TooManyPins,
+        Self::InvalidTopic,
     ];
 
     /// The code as the wire spells it (serde writes the same: a unit test holds the two together), for
@@ -139,6 +151,10 @@ impl ErrorCode {
             Self::OutcomeUnknown => "outcome_unknown",
             Self::Unavailable => "unavailable",
             Self::RateLimited => "rate_limited",
+            Self::InvalidEmoji => "invalid_emoji",
+            Self::TooManyReactions => "too_many_reactions",
+            Self::TooManyPins => "too_many_pins",
+            Self::InvalidTopic => "invalid_topic",
         }
     }
 }
@@ -183,6 +199,10 @@ mod tests {
             "outcome_unknown",
             "unavailable",
             "rate_limited",
+            "invalid_emoji",
+            "too_many_reactions",
+            "too_many_pins",
+            "invalid_topic",
         ];
         for (code, text) in ErrorCode::ALL.into_iter().zip(table) {
             assert_eq!(serde_json::to_value(code).expect("json"), text);

@@ -35,6 +35,63 @@ pub enum ServerFrame<'a> {
         /// An edit replaced the text; `message` is the newest text.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         edited: bool,
+        /// For a reply: its thread's root.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reply_to: Option<u64>,
+        /// The accounts it mentions, as the server resolved them.
+        #[serde(skip_serializing_if = "Names::is_empty")]
+        mentions: Names<'a>,
+    },
+    /// A reaction to message `target` was added or removed (v2 only). The event has its own room id.
+    Reaction {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Whose reaction.
+        user: &'a str,
+        /// The message's id.
+        target: u64,
+        /// The emoji.
+        emoji: &'a str,
+        /// `add` or `remove`.
+        action: &'a str,
+        /// True when sent from the store.
+        history: bool,
+    },
+    /// Message `target` was pinned or unpinned (v2 only). The event has its own room id.
+    Pin {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Who pinned or unpinned it.
+        user: &'a str,
+        /// The message's id.
+        target: u64,
+        /// `add` or `remove`.
+        action: &'a str,
+        /// True when sent from the store.
+        history: bool,
+    },
+    /// The room's topic was set (v2 only). The event has its own room id.
+    Topic {
+        /// The event's room sequence number.
+        id: u64,
+        /// The room.
+        room: &'a str,
+        /// Commit time, RFC 3339 UTC.
+        ts: &'a str,
+        /// Who set it.
+        user: &'a str,
+        /// The new topic ("" when cleared).
+        topic: &'a str,
+        /// True when sent from the store.
+        history: bool,
     },
     /// Message `target` now reads `message` (v2 only). The event has its own room id.
     Edit {
@@ -243,6 +300,22 @@ pub struct Member {
     pub guest: bool,
 }
 
+/// Names kept separated by spaces (as `messages.mentions` holds them), written as a JSON list.
+#[derive(Debug, Clone, Copy)]
+pub struct Names<'a>(pub &'a str);
+
+impl Names<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for Names<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.split(' ').filter(|name| !name.is_empty()))
+    }
+}
+
 impl ServerFrame<'_> {
     /// The frame as JSON text.
     pub fn encode(&self) -> String {
@@ -270,6 +343,43 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
             guest: message.guest,
             deleted: message.kind == MessageKind::Deleted,
             edited: message.edited,
+            reply_to: message.reply_to,
+            mentions: Names(&message.mentions),
+        },
+        MessageKind::Reaction { target } => {
+            // `+` or `-`, then the emoji.
+            let (sign, emoji) = message.body.split_at(message.body.len().min(1));
+            ServerFrame::Reaction {
+                id,
+                room,
+                ts,
+                user,
+                target,
+                emoji,
+                action: if sign == "-" { "remove" } else { "add" },
+                history,
+            }
+        }
+        MessageKind::Pin { target } => ServerFrame::Pin {
+            id,
+            room,
+            ts,
+            user,
+            target,
+            action: if message.body == "remove" {
+                "remove"
+            } else {
+                "add"
+            },
+            history,
+        },
+        MessageKind::Topic => ServerFrame::Topic {
+            id,
+            room,
+            ts,
+            user,
+            topic: &message.body,
+            history,
         },
         MessageKind::Edit { target } => ServerFrame::Edit {
             id,
@@ -326,6 +436,8 @@ mod tests {
             guest: false,
             kind: MessageKind::Message,
             edited: false,
+            reply_to: None,
+            mentions: String::new(),
         };
         let value: Value =
             serde_json::from_str(&message_frame("lobby", &stored, true)).expect("json");
@@ -348,6 +460,8 @@ mod tests {
             guest: true,
             kind: MessageKind::Deleted,
             edited: false,
+            reply_to: None,
+            mentions: String::new(),
         };
         let value: Value = serde_json::from_str(&message_frame("r", &stored, true)).expect("json");
         assert_eq!(

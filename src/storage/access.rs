@@ -140,6 +140,31 @@ impl Db {
         ))
     }
 
+    /// The active accounts of exactly these `names` (as accounts spell them), at most `limit`: id and name.
+    pub async fn accounts_named(
+        &self,
+        names: &[String],
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let names = &names[..names.len().min(limit)];
+        if names.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, username FROM users WHERE is_active AND username IN ({})",
+            list.join(", ")
+        );
+        let rows = on_db!(self, |pool| {
+            let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()));
+            for name in names {
+                query = query.bind(name.as_str());
+            }
+            query.fetch_all(pool).await?
+        });
+        Ok(rows)
+    }
+
     /// `room`'s members, owners first, then by name.
     pub async fn members(&self, room: &str) -> Result<Vec<MemberRow>, StoreError> {
         let rows: Vec<(i64, String, String)> = on_db!(self, |pool| {

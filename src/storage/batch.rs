@@ -82,6 +82,8 @@ pub(super) fn plan_room<'a>(
             guest: message.author_id.is_none(),
             kind: MessageKind::Message,
             edited: false,
+            reply_to: message.reply_to,
+            mentions: message.mentions.names.clone(),
         };
         if let Some(key) = key {
             stored.insert(key, appended.clone());
@@ -175,6 +177,8 @@ mod tests {
             client_id: client_id.map(Into::into),
             owner: ClientIdOwner::guest("a"),
             author_id: None,
+            reply_to: None,
+            mentions: Default::default(),
         }
     }
 
@@ -272,6 +276,8 @@ mod tests {
             guest: true,
             kind: MessageKind::Message,
             edited: false,
+            reply_to: None,
+            mentions: String::new(),
         };
         let stored = HashMap::from([(("g:a", "old"), original)]);
         let plan = plan_room(&batch, &rooms["r"], (3, true), stored, 1);

@@ -39,6 +39,12 @@ pub enum StoreError {
     /// The change contradicts what is stored (a name taken, a member added twice, the last owner).
     #[error("{0}")]
     Conflict(&'static str),
+    /// The message already has reactions of as many distinct emoji as it may.
+    #[error("a message takes reactions of at most {0} distinct emoji")]
+    TooManyReactions(usize),
+    /// The room already has as many pins as it may.
+    #[error("a room holds at most {0} pins")]
+    TooManyPins(usize),
 }
 
 /// What one message of a batch came to.

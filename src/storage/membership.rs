@@ -152,9 +152,7 @@ pub(super) async fn amend(
                     MemberEvent::encode(change.action(), after, user),
                 )
             }
-            Amend::Delete { .. } | Amend::Clear | Amend::Edit { .. } => {
-                return Err(StoreError::NotFound("not a change of membership"));
-            }
+            _ => return Err(StoreError::NotFound("not a change of membership")),
         };
         let (room_id, seq) = seq;
         sqlx::query(
@@ -190,6 +188,8 @@ pub(super) async fn amend(
                 guest: amendment.actor_id.is_none(),
                 kind: MessageKind::Member,
                 edited: false,
+                reply_to: None,
+                mentions: String::new(),
             },
             duplicate: false,
         })

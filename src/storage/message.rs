@@ -24,6 +24,19 @@ pub struct NewMessage {
     pub owner: ClientIdOwner,
     /// The author's account; `None` for a guest.
     pub author_id: Option<i64>,
+    /// The thread's root, for a reply (checked before it is sent here: a root of the same room).
+    pub reply_to: Option<u64>,
+    /// The accounts it mentions, as the server resolved them.
+    pub mentions: Mentions,
+}
+
+/// The accounts a message mentions: their ids (for their unread-mention counts) and their names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Mentions {
+    /// The accounts.
+    pub ids: Vec<i64>,
+    /// Their names, separated by spaces (as stored in `messages.mentions`; "" for none).
+    pub names: String,
 }
 
 /// A stored message as read back or just committed.
@@ -43,6 +56,17 @@ pub struct StoredMessage {
     pub kind: MessageKind,
     /// An edit replaced the text (the text is the newest one).
     pub edited: bool,
+    /// The thread's root, for a reply.
+    pub reply_to: Option<u64>,
+    /// The names of the accounts it mentions, separated by spaces ("" for none).
+    pub mentions: String,
+}
+
+impl StoredMessage {
+    /// The names it mentions.
+    pub fn mentioned(&self) -> impl Iterator<Item = &str> {
+        self.mentions.split(' ').filter(|name| !name.is_empty())
+    }
 }
 
 /// What a stored row of a room's sequence is. Every row has its own room id (docs/ARCHITECTURE.md,
@@ -71,6 +95,18 @@ pub enum MessageKind {
     /// A change of the room's membership; the row's body is [`MemberEvent`]'s stored form, its author
     /// who made the change.
     Member,
+    /// A reaction added to or removed from message `target`; the body is `+` or `-` and the emoji.
+    Reaction {
+        /// The message's id.
+        target: u64,
+    },
+    /// Message `target` pinned or unpinned; the body is `add` or `remove`.
+    Pin {
+        /// The message's id.
+        target: u64,
+    },
+    /// The room's topic set; the body is the new topic.
+    Topic,
 }
 
 impl MessageKind {
@@ -82,6 +118,9 @@ impl MessageKind {
             2 => Self::Clear { through: target },
             3 => Self::Edit { target },
             4 => Self::Member,
+            5 => Self::Reaction { target },
+            6 => Self::Pin { target },
+            7 => Self::Topic,
             _ if deleted => Self::Deleted,
             _ => Self::Message,
         }
@@ -150,6 +189,24 @@ pub enum Amend {
     },
     /// Create the room, with its kind, topic and first members (refused when the name is taken).
     Create(Box<NewRoom>),
+    /// Add (`add`) or remove one person's reaction to a message (an account's only).
+    React {
+        /// The message's id.
+        target: u64,
+        /// The emoji (checked: one emoji).
+        emoji: String,
+        /// Added, or taken back.
+        add: bool,
+    },
+    /// Pin (`add`) or unpin a message.
+    Pin {
+        /// The message's id.
+        target: u64,
+        /// Pinned, or unpinned.
+        add: bool,
+    },
+    /// Set the room's topic (checked: at most 250 characters).
+    Topic(String),
 }
 
 /// A change of one person's membership of a room.

@@ -23,6 +23,7 @@ mod moderation;
 mod postgres;
 mod reads;
 mod recent;
+mod relations;
 mod retention;
 mod rows;
 mod settings;
@@ -39,6 +40,7 @@ use crate::domain::RoomName;
 pub use access::{InviteRow, MemberRoom, MemberRow, NewInvite, RoomAccessRow};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
 pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
+pub use amend::{MAX_PINS, MAX_REACTIONS};
 pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
@@ -50,12 +52,15 @@ pub use imports::{
 };
 pub use marks::{ReadMark, ReadMarks};
 pub use message::{
-    Amend, Amendment, Appended, Authority, MemberChange, MemberEvent, MessageKind, NewMessage,
-    NewRoom, RoomSummary, StoredMessage,
+    Amend, Amendment, Appended, Authority, MemberChange, MemberEvent, Mentions, MessageKind,
+    NewMessage, NewRoom, RoomSummary, StoredMessage,
 };
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
+pub use relations::{
+    Aggregated, Aggregates, MAX_REACTION_USERS, PinRow, ReactionSummary, Selection,
+};
 pub use retention::{Removed, RetentionRoom, RoomRetention};
 use rows::{KeyedRow, MessageRow, ROW_COLUMNS};
 pub use settings::{Durability, StoreSettings};

@@ -60,6 +60,11 @@ fn migrator() -> Migrator {
             "room access",
             include_str!("../../migrations/postgres/0008_room_access.sql"),
         ),
+        (
+            9,
+            "conversations",
+            include_str!("../../migrations/postgres/0009_conversations.sql"),
+        ),
     ])
 }
 
@@ -213,11 +218,19 @@ impl Backend for PostgresBackend {
                 .iter()
                 .map(|&(_, i, _)| batch[i].author_id)
                 .collect();
+            let replies: Vec<Option<i64>> = inserts
+                .iter()
+                .map(|&(_, i, _)| batch[i].reply_to.map(to_i64))
+                .collect();
+            let mentions: Vec<Option<&str>> = inserts
+                .iter()
+                .map(|&(_, i, _)| Some(batch[i].mentions.names.as_str()).filter(|n| !n.is_empty()))
+                .collect();
             sqlx::query(
                 "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-                 author_id) SELECT r, s, a, b, c, o, $6, u \
+                 author_id, reply_to, mentions) SELECT r, s, a, b, c, o, $6, u, p, m \
                  FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[], \
-                 $8::text[]) AS t(r, s, a, b, c, u, o)",
+                 $8::text[], $9::bigint[], $10::text[]) AS t(r, s, a, b, c, u, o, p, m)",
             )
             .bind(&room_ids)
             .bind(&seqs)
@@ -227,8 +240,30 @@ impl Backend for PostgresBackend {
             .bind(now_ms)
             .bind(&author_ids)
             .bind(&owners)
+            .bind(&replies)
+            .bind(&mentions)
             .execute(&mut *tx)
             .await?;
+            // Only messages that mention someone (a plain message adds no statement).
+            let (mut m_users, mut m_rooms, mut m_seqs) = (Vec::new(), Vec::new(), Vec::new());
+            for &(room_id, i, seq) in &inserts {
+                for &user_id in &batch[i].mentions.ids {
+                    m_users.push(user_id);
+                    m_rooms.push(room_id);
+                    m_seqs.push(to_i64(seq));
+                }
+            }
+            if !m_users.is_empty() {
+                sqlx::query(
+                    "INSERT INTO mentions (user_id, room_id, seq) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[])",
+                )
+                .bind(&m_users)
+                .bind(&m_rooms)
+                .bind(&m_seqs)
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "UPDATE rooms SET last_seq = h.s, updated_at = $3 \
                  FROM UNNEST($1::bigint[], $2::bigint[]) AS h(id, s) WHERE rooms.id = h.id",

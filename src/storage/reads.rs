@@ -250,6 +250,8 @@ mod tests {
             guest: true,
             kind: MessageKind::Message,
             edited: false,
+            reply_to: None,
+            mentions: String::new(),
         }
     }
 

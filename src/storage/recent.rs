@@ -412,6 +412,8 @@ mod tests {
             guest: true,
             kind: crate::storage::MessageKind::Message,
             edited: false,
+            reply_to: None,
+            mentions: String::new(),
         }
     }
 

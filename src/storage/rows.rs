@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Decode, FromRow, Type};
 use super::{MessageKind, StoredMessage, to_u64};
 
 /// The columns of a [`MessageRow`], from `messages m`.
-pub(super) const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited";
+pub(super) const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited, m.reply_to, m.mentions";
 
 /// A message row as the backends select it ([`ROW_COLUMNS`]).
 pub(super) struct MessageRow {
@@ -21,6 +21,8 @@ pub(super) struct MessageRow {
     pub target: Option<i64>,
     pub deleted: bool,
     pub edited: bool,
+    pub reply_to: Option<i64>,
+    pub mentions: Option<String>,
 }
 
 /// A [`MessageRow`] with the key a repeated send is recognised by, as the writers look repeats up
@@ -51,6 +53,8 @@ impl MessageRow {
             target: row.try_get(first + 6)?,
             deleted: row.try_get(first + 7)?,
             edited: row.try_get(first + 8)?,
+            reply_to: row.try_get(first + 9)?,
+            mentions: row.try_get(first + 10)?,
         })
     }
 }
@@ -94,6 +98,8 @@ impl From<MessageRow> for StoredMessage {
             guest: row.guest,
             kind: MessageKind::from_columns(row.kind, row.target, row.deleted),
             edited: row.edited,
+            reply_to: row.reply_to.map(to_u64),
+            mentions: row.mentions.unwrap_or_default(),
         }
     }
 }

@@ -64,6 +64,11 @@ fn migrator() -> Migrator {
             "room access",
             include_str!("../../migrations/sqlite/0008_room_access.sql"),
         ),
+        (
+            9,
+            "conversations",
+            include_str!("../../migrations/sqlite/0009_conversations.sql"),
+        ),
     ])
 }
 

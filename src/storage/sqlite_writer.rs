@@ -141,8 +141,10 @@ fn append(
         ))?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-             author_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             author_id, reply_to, mentions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         )?;
+        let mut mention =
+            tx.prepare_cached("INSERT INTO mentions (user_id, room_id, seq) VALUES (?1, ?2, ?3)")?;
         let mut head = tx.prepare_cached("UPDATE rooms SET last_seq = ?1 WHERE id = ?2")?;
         let mut active =
             tx.prepare_cached("UPDATE rooms SET last_seq = ?1, updated_at = ?2 WHERE id = ?3")?;
@@ -175,6 +177,8 @@ fn append(
                         target: row.get(6)?,
                         deleted: row.get(7)?,
                         edited: row.get(8)?,
+                        reply_to: row.get(9)?,
+                        mentions: row.get(10)?,
                     };
                     stored.insert(key, StoredMessage::from(found));
                 }
@@ -192,7 +196,12 @@ fn append(
                     owner,
                     now_ms,
                     m.author_id,
+                    m.reply_to.map(to_i64),
+                    (!m.mentions.names.is_empty()).then_some(m.mentions.names.as_str()),
                 ])?;
+                for &user_id in &m.mentions.ids {
+                    mention.execute(params![user_id, room_id, to_i64(seq)])?;
+                }
             }
             if !plan.inserts.is_empty() {
                 // The room's last activity moves on at most once a second: rewriting its entry in

@@ -312,6 +312,8 @@ async fn rows_from_before_0007_keep_their_idempotency(db: &Database) {
         client_id: Some(client_id.into()),
         owner,
         author_id: None,
+        reply_to: None,
+        mentions: Default::default(),
     };
     let batch = [
         send(ClientIdOwner::user(1), "x"),

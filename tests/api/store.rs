@@ -19,6 +19,8 @@ fn message(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
         client_id: client_id.map(Into::into),
         owner: ClientIdOwner::user(1),
         author_id: None,
+        reply_to: None,
+        mentions: Default::default(),
     }
 }
 

@@ -157,6 +157,8 @@ mod tests {
                 guest: false,
                 kind: MessageKind::Message,
                 edited: false,
+                reply_to: None,
+                mentions: String::new(),
             },
             duplicate: false,
         })

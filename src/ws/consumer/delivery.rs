@@ -284,6 +284,8 @@ mod tests {
             guest: false,
             kind,
             edited: false,
+            reply_to: None,
+            mentions: String::new(),
         }
     }
 

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use super::limited::SendKind;
 use super::{Consumer, End, Socket};
-use crate::domain::MessageBody;
+use crate::access::{MAX_MENTIONS, Mentioner};
+use crate::domain::{Emoji, MessageBody};
 use crate::moderation::Action;
 use crate::protocol::{ErrorCode, ProtocolError, answers};
 use crate::stats::Stats;
-use crate::storage::{Amend, Amendment, Authority, NewMessage};
+use crate::storage::{Amend, Amendment, Authority, Mentions, NewMessage};
 
 impl<S: Socket> Consumer<S> {
     /// `message`: queued on the store, answered once stored (an ack for a `client_id` send).
@@ -18,6 +19,7 @@ impl<S: Socket> Consumer<S> {
         &mut self,
         body: MessageBody,
         client_id: Option<Arc<str>>,
+        reply_to: Option<u64>,
     ) -> Result<(), End> {
         if let Some(step) = self
             .over_send_limit(client_id.as_deref(), SendKind::Message)
@@ -31,6 +33,31 @@ impl<S: Socket> Consumer<S> {
                 .answer_in_turn(answers::held(&hold, client_id.as_deref()))
                 .await;
         }
+        // A reply names its thread's root; checked here, off the writer (a root deleted meanwhile keeps
+        // its thread, as a deleted message keeps its id).
+        let reply_to = match reply_to {
+            Some(id) => match self.state.store.db().thread_root(&self.room, id).await {
+                Ok(Some(root)) => Some(root),
+                Ok(None) => {
+                    let error = ProtocolError::new(
+                        ErrorCode::NotFound,
+                        "\"reply_to\" names no message of this room, or a deleted one",
+                    );
+                    return self.refuse(ProtocolError { client_id, ..error }).await;
+                }
+                Err(error) => return self.answer_failed(client_id, &error).await,
+            },
+            None => None,
+        };
+        let mentions = if body.as_str().contains('@') {
+            let from = self.mentioner();
+            match self.state.access.mentions(from, body.as_str()).await {
+                Ok(mentions) => mentions,
+                Err(error) => return self.answer_failed(client_id, &error).await,
+            }
+        } else {
+            Mentions::default()
+        };
         let message = NewMessage {
             room: self.room.clone(),
             author: self.identity.name().clone(),
@@ -38,6 +65,8 @@ impl<S: Socket> Consumer<S> {
             body,
             client_id: client_id.clone(),
             owner: self.owner.clone(),
+            reply_to,
+            mentions,
         };
         match self.state.store.submit(message).await {
             Ok(outcome) => {
@@ -87,12 +116,7 @@ impl<S: Socket> Consumer<S> {
         client_id: Option<Arc<str>>,
     ) -> Result<(), End> {
         // Staff and the room's owners and moderators, as they are now, may delete any message.
-        let authority = if self.rules.privileged() {
-            Authority::Moderator
-        } else {
-            Authority::Author
-        };
-        self.amend(Amend::Delete { target }, client_id, authority)
+        self.amend(Amend::Delete { target }, client_id, self.authority())
             .await
     }
 
@@ -123,6 +147,83 @@ impl<S: Socket> Consumer<S> {
         Ok(())
     }
 
+    /// Who sends a message that holds an `@`, for its mentions.
+    fn mentioner(&self) -> Mentioner<'_> {
+        let presence = &self.state.presence;
+        Mentioner {
+            room: &self.room,
+            author_id: self.identity.user_id(),
+            privileged: self.rules.privileged(),
+            here: (
+                presence.accounts_here(&self.room, MAX_MENTIONS),
+                presence.member_count(&self.room),
+            ),
+            all_max: self.state.config.mention_all_max,
+        }
+    }
+
+    /// `react` / `unreact`: one's reaction to a message, answered like a send.
+    pub(super) async fn on_react(
+        &mut self,
+        target: u64,
+        emoji: Emoji,
+        add: bool,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        if let Err(hold) = self.rules.check_edit() {
+            return self
+                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
+                .await;
+        }
+        let emoji = emoji.as_str().to_owned();
+        let action = Amend::React { target, emoji, add };
+        self.amend(action, client_id, self.authority()).await
+    }
+
+    /// `pin` / `unpin`: for those who moderate the room, and the members of a direct room.
+    pub(super) async fn on_pin(
+        &mut self,
+        target: u64,
+        add: bool,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        if !self.rules.may_pin() {
+            let error = ProtocolError::new(
+                ErrorCode::Forbidden,
+                "only the room's owners, moderators and staff pin messages",
+            );
+            return self.refuse(ProtocolError { client_id, ..error }).await;
+        }
+        self.amend(Amend::Pin { target, add }, client_id, Authority::Moderator)
+            .await
+    }
+
+    /// `topic`: for those who moderate the room (not a direct one).
+    pub(super) async fn on_topic(
+        &mut self,
+        topic: String,
+        client_id: Option<Arc<str>>,
+    ) -> Result<(), End> {
+        if !self.rules.may_set_topic() {
+            let error = ProtocolError::new(
+                ErrorCode::Forbidden,
+                "only the room's owners, moderators and staff set its topic",
+            );
+            return self.refuse(ProtocolError { client_id, ..error }).await;
+        }
+        self.amend(Amend::Topic(topic), client_id, Authority::Moderator)
+            .await
+    }
+
+    /// What the person may change as they are now: any message when they moderate the room.
+    fn authority(&self) -> Authority {
+        if self.rules.privileged() {
+            Authority::Moderator
+        } else {
+            Authority::Author
+        }
+    }
+
     /// Queues an edit or deletion of one of the room's messages; it is answered like a send.
     async fn amend(
         &mut self,
@@ -133,7 +234,7 @@ impl<S: Socket> Consumer<S> {
         if self.identity.user().is_none() {
             let error = ProtocolError::new(
                 ErrorCode::Forbidden,
-                "guests cannot edit or delete messages: log in",
+                "guests cannot change messages (edit, delete, react, pin): log in",
             );
             return self.refuse(ProtocolError { client_id, ..error }).await;
         }

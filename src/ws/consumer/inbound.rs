@@ -31,7 +31,23 @@ impl<S: Socket> Consumer<S> {
         };
         // One handler per kind of frame (frames.rs).
         match parse_client_frame(&text, self.state.config.max_message_bytes) {
-            Ok(ClientFrame::Message { body, client_id }) => self.on_message(body, client_id).await,
+            Ok(ClientFrame::Message {
+                body,
+                client_id,
+                reply_to,
+            }) => self.on_message(body, client_id, reply_to).await,
+            Ok(ClientFrame::React {
+                target,
+                emoji,
+                add,
+                client_id,
+            }) => self.on_react(target, emoji, add, client_id).await,
+            Ok(ClientFrame::Pin {
+                target,
+                add,
+                client_id,
+            }) => self.on_pin(target, add, client_id).await,
+            Ok(ClientFrame::Topic { topic, client_id }) => self.on_topic(topic, client_id).await,
             Ok(ClientFrame::Resume { since }) => self.on_resume(since).await,
             Ok(ClientFrame::Typing) => {
                 self.on_typing();

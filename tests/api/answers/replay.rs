@@ -89,6 +89,8 @@ async fn fill(url: &str, room: &str, count: u64) {
                 client_id: None,
                 owner: ClientIdOwner::import(),
                 author_id: None,
+                reply_to: None,
+                mentions: Default::default(),
             })
             .collect();
         let outcomes = store.append(&batch, 1).await.expect("append");

@@ -31,6 +31,8 @@ fn message(room_name: &str, author: &str, author_id: Option<i64>, text: &str) ->
         client_id: None,
         owner: ClientIdOwner::import(),
         author_id,
+        reply_to: None,
+        mentions: Default::default(),
     }
 }
 

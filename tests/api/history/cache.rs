@@ -191,6 +191,8 @@ async fn write_rooms(url: &str) {
                 client_id: None,
                 owner: ClientIdOwner::import(),
                 author_id: None,
+                reply_to: None,
+                mentions: Default::default(),
             }
         })
         .collect();

@@ -27,6 +27,8 @@ fn message(room: &str, text: String) -> NewMessage {
         client_id: None,
         owner: ClientIdOwner::import(),
         author_id: None,
+        reply_to: None,
+        mentions: Default::default(),
     }
 }
 

@@ -70,7 +70,7 @@ proptest! {
     #[test]
     fn any_frame_is_accepted_or_refused_with_a_known_code(value in json_value()) {
         match parse_client_frame(&value.to_string(), 4096) {
-            Ok(ClientFrame::Message { body, client_id }) => {
+            Ok(ClientFrame::Message { body, client_id, .. }) => {
                 prop_assert!(!body.as_str().trim().is_empty());
                 prop_assert!(!body.as_str().contains('\0'));
                 prop_assert!(client_id.is_none_or(|id| !id.is_empty() && id.len() <= 64 && !id.contains('\0')));
