@@ -54,6 +54,7 @@ const viewport = new Viewport({
 const conversation = {
   aggregate: (id) => chat.aggregate(id),
   message: (id) => log.get(id),
+  repliesTo: (root) => log.repliesTo(root),
   canReact: me.signedIn,
   me: me.name,
   mentionsMe: (msg) => mentionsMe(msg),
@@ -378,8 +379,14 @@ byId('chat-log').addEventListener('keydown', (e) => {
 /** Whether the pin count on the header button is kept (once the pins were asked for). */
 let pinsCounted = false;
 
-// The server rendered these with the room's last id: their aggregates (when it gave any) count as of it.
-chat.absorb(initial, Number(main.dataset.lastId) || 0);
+// The server rendered these with the room's last id: their aggregates, when it gave any, count as of it;
+// without any, they count as the socket's would (a reply in its root), and the API's answer below
+// completes them (reactions are events the page was not given).
+if (initial.some((m) => 'replies' in m || 'reactions' in m || 'pinned' in m)) {
+  chat.absorb(initial, Number(main.dataset.lastId) || 0);
+} else {
+  chat.absorbStream(initial);
+}
 log.reset(initial);
 showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
 chat.connect();
@@ -390,7 +397,9 @@ chat.addEventListener('status', function first(e) {
   if (/** @type {CustomEvent} */ (e).detail.state !== 'open') return;
   chat.removeEventListener('status', first);
   if (initial.length) {
-    chat.history({ before: initial[initial.length - 1].id + 1, limit: Math.min(200, initial.length) }).catch(() => {});
+    chat.history({ before: initial[initial.length - 1].id + 1, limit: Math.min(200, initial.length) })
+      .then((page) => { for (const msg of page.messages) log.amend(msg); })
+      .catch(() => {});
   }
   pinsCounted = true;
   pins.reload();

@@ -562,6 +562,15 @@ export class ChatClient extends EventTarget {
   }
 
   /**
+   * Takes messages the way the socket gives them (as of their own ids; a reply counts in its root), in id
+   * order: for a page the server rendered from the store without aggregates.
+   * @param {Array<object>} messages
+   */
+  absorbStream(messages) {
+    for (const msg of messages) this.#changed(this.#aggregates.message(msg));
+  }
+
+  /**
    * Replies in the thread of message `rootId` (a reply to a reply joins its root's thread).
    * @param {string} text
    * @param {number} rootId

@@ -375,3 +375,30 @@ export function mentionsOf(text) {
   for (const block of parse(text)) walk(block.type === 'codeblock' ? [] : block.children);
   return names;
 }
+
+/**
+ * `text` without its Markdown, on one line: what a snippet of it shows (`**Friday**` reads `Friday`).
+ * @param {string} text
+ * @returns {string}
+ */
+export function plainText(text) {
+  const parts = [];
+  const inline = (nodes) => {
+    for (const node of nodes) {
+      if (node.type === 'text' || node.type === 'code') parts.push(node.text);
+      else if (node.type === 'mention') parts.push('@' + node.name);
+      else if (node.type === 'break') parts.push(' ');
+      else if ('children' in node) inline(node.children);
+    }
+  };
+  const blocks = (list) => {
+    for (const block of list) {
+      if (block.type === 'codeblock') parts.push(block.text);
+      else if (block.type === 'quote') blocks(block.children);
+      else inline(block.children);
+      parts.push(' ');
+    }
+  };
+  blocks(parse(text));
+  return parts.join('').replace(/\s+/g, ' ').trim();
+}

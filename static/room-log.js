@@ -123,10 +123,35 @@ export class MessageLog {
     this.rerender(entry);
   }
 
+  /**
+   * The API's copy of a message shown already: what the page's own copy lacked (`reply_to`, `mentions`)
+   * is taken, and it is drawn again if that changed anything.
+   * @param {Message} msg
+   */
+  amend(msg) {
+    const entry = this.byId.get(msg.id);
+    if (!entry) return;
+    let changed = false;
+    for (const key of /** @type {const} */ (['reply_to', 'mentions'])) {
+      if (msg[key] !== undefined && JSON.stringify(entry.msg[key]) !== JSON.stringify(msg[key])) {
+        entry.msg[key] = msg[key];
+        changed = true;
+      }
+    }
+    if (changed) this.rerender(entry);
+  }
+
   /** Message `id`'s replies, reactions or pin changed: its foot is drawn again (the rest stays). */
   refreshFoot(id) {
     const entry = this.byId.get(id);
     if (entry && this.conversation) renderFoot(entry.li, entry.msg, this.conversation, 'log');
+  }
+
+  /** The replies shown in the thread of `root`, oldest first. */
+  repliesTo(root) {
+    const out = [];
+    for (const { msg } of this.byId.values()) if (msg.reply_to === root) out.push(msg);
+    return out.sort((a, b) => a.id - b.id);
   }
 
   /** The shown message item of `id`, or null. */

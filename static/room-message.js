@@ -5,7 +5,7 @@
  * ever goes in as text nodes built by the renderer or `textContent`.
  */
 
-import { render } from '/static/markdown.js';
+import { plainText, render } from '/static/markdown.js';
 
 /**
  * A message as the socket and the history API carry it.
@@ -92,6 +92,7 @@ export function continues(a, b) {
  * @typedef {object} Conversation
  * @property {(id: number) => Aggregate | null} aggregate its replies, reactions and pin
  * @property {(id: number) => Message | null} message another message shown (a reply's root)
+ * @property {(root: number) => Message[]} repliesTo the replies to `root` shown in the room's log
  * @property {boolean} canReact signed in (guests cannot react)
  * @property {string} me the name of the one looking
  * @property {(msg: Message) => boolean} mentionsMe whether `msg` names the one looking
@@ -233,9 +234,9 @@ function replyContext(msg, conversation) {
   return button;
 }
 
-/** The first words of `text` on one line. */
+/** The first words of `text` (its Markdown left out) on one line. */
 export function snippet(text, max = 80) {
-  const line = String(text).replace(/\s+/g, ' ').trim();
+  const line = plainText(String(text));
   return line.length > max ? line.slice(0, max - 1) + '…' : line;
 }
 

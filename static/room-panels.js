@@ -131,7 +131,10 @@ export class ThreadPanel extends Panel {
     this.list.replaceChildren();
     this.after = null;
     this.more.hidden = true;
-    if (known && known.id === root) this.place(known); // shown at once; the API's copy replaces it
+    // What the log holds is shown at once; the API's answer completes it.
+    const rootMsg = known && known.id === root ? known : this.conversation.message(root);
+    if (rootMsg) this.place(rootMsg);
+    for (const msg of this.conversation.repliesTo(root)) this.place(msg);
     this.panel.dataset.root = String(root);
     await this.load(root, undefined);
   }

@@ -38,6 +38,15 @@ export class Viewport {
     this.observer = new IntersectionObserver((entries) => this.intersected(entries),
       { root: scroller, threshold: 0 });
     scroller.addEventListener('scroll', () => this.scrolled(), { passive: true });
+    // The log narrower or wider (a side panel opened, the window resized): text reflows; at the bottom
+    // it stays at the bottom.
+    if (typeof ResizeObserver === 'function') {
+      const keep = new ResizeObserver(() => {
+        if (this.stuck && !this.keeping) this.scroller.scrollTop = this.scroller.scrollHeight;
+      });
+      keep.observe(scroller);
+      keep.observe(list);
+    }
     jump.addEventListener('click', () => { this.scrollToBottom(); scroller.focus(); });
     document.addEventListener('visibilitychange', () => this.reportSeen());
     window.addEventListener('focus', () => this.reportSeen());

@@ -4,7 +4,7 @@
 // meets the XSS list in Chromium in tests/api/browser/markdown.rs. Run: `node --test tests/js/`.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parse, parseInline, render, safeHref, mentionsOf, MAX_QUOTE_DEPTH, LINK_REL } from '../../static/markdown.js';
+import { parse, parseInline, render, safeHref, mentionsOf, plainText, MAX_QUOTE_DEPTH, LINK_REL } from '../../static/markdown.js';
 
 const text = (t) => ({ type: 'text', text: t });
 const para = (...children) => ({ type: 'paragraph', children });
@@ -80,6 +80,11 @@ test('mentions: a name after @, not inside a word or an address, without a full 
   ]);
   assert.deepEqual(mentionsOf('@ada `@not` @bob\n```\n@nope\n```'), ['ada', 'bob']);
   assert.deepEqual(mentionsOf('@ada\n> @bob'), ['ada', 'bob']);
+});
+
+test('plainText leaves the Markdown out, on one line', () => {
+  assert.equal(plainText('Shall we ship on **Friday**?\n> _quoted_ `x` [docs](https://e.com) @ada'), 'Shall we ship on Friday? quoted x docs @ada');
+  assert.equal(plainText('```\ncode  here\n```'), 'code here');
 });
 
 test('quotes nest, at most MAX_QUOTE_DEPTH deep; deeper > marks stay text', () => {
