@@ -1,7 +1,8 @@
 //! The pages in real browsers (tests/api/chromium.rs drives them): messages between pages and rooms
 //! (`messages`), people signing up, guests and the admin's deletions (`people`), the live room
 //! (`live`), scrolling back (`scrolling`), the lobby (`lobby`), Markdown against the XSS list (`markdown`),
-//! and accessibility with the screenshots in docs/screenshots/ (`axe`). The helpers below sign people up
+//! threads and reactions between two pages (`threads`), and accessibility with the screenshots in
+//! docs/screenshots/ (`axe`, `threads`). The helpers below sign people up
 //! and drive the room page.
 
 mod axe;
@@ -12,6 +13,7 @@ mod members;
 mod messages;
 mod people;
 mod scrolling;
+mod threads;
 
 use fantoccini::{Client, Locator};
 use serde_json::Value;
