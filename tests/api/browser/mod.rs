@@ -1,11 +1,13 @@
 //! The pages in real browsers (tests/api/chromium.rs drives them): messages between pages and rooms
 //! (`messages`), people signing up, guests and the admin's deletions (`people`), the live room
 //! (`live`), scrolling back (`scrolling`), the lobby (`lobby`), Markdown against the XSS list (`markdown`),
-//! threads and reactions between two pages (`threads`), and accessibility with the screenshots in
+//! threads and reactions between two pages (`threads`), mentions, pins, the topic and the hidden tab
+//! (`conversations`), and accessibility with the screenshots in
 //! docs/screenshots/ (`axe`, `threads`). The helpers below sign people up
 //! and drive the room page.
 
 mod axe;
+mod conversations;
 mod live;
 mod lobby;
 mod markdown;
