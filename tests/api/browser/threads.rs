@@ -18,6 +18,7 @@ use crate::helpers::PATIENCE;
 const SHIFT: &str = "\u{E008}";
 const TAB: &str = "\u{E004}";
 const ESCAPE: &str = "\u{E00C}";
+const ARROW_RIGHT: &str = "\u{E014}";
 
 /// The CSS selector of message `id` in the room's log.
 fn in_log(id: u64) -> String {
@@ -275,31 +276,16 @@ async fn a_reply_in_a_thread_can_be_written_with_the_keyboard_alone() {
                 tokio::time::Instant::now() < deadline,
                 "Shift+Tab never reached the message"
             );
-            ada.active_element()
-                .await
-                .expect("focus")
-                .send_keys(&format!("{SHIFT}{TAB}{SHIFT}"))
-                .await
-                .expect("shift+tab");
+            keys(&ada, &format!("{SHIFT}{TAB}{SHIFT}")).await;
         }
-        ada.active_element()
-            .await
-            .expect("focus")
-            .send_keys("r")
-            .await
-            .expect("r");
+        keys(&ada, "r").await;
         wait_until(
             &ada,
             "return document.activeElement === document.getElementById('thread-input')",
             "r opens the thread with its composer in focus",
         )
         .await;
-        ada.active_element()
-            .await
-            .expect("focus")
-            .send_keys(&format!("answered by keyboard{ENTER}"))
-            .await
-            .expect("type");
+        keys(&ada, &format!("answered by keyboard{ENTER}")).await;
         wait_for_thread(&ada, root, &["answered by keyboard"]).await;
         wait_for_text(
             &ada,
@@ -310,12 +296,7 @@ async fn a_reply_in_a_thread_can_be_written_with_the_keyboard_alone() {
         .await;
 
         // Escape closes the panel and gives the focus back to where the reply started.
-        ada.active_element()
-            .await
-            .expect("focus")
-            .send_keys(ESCAPE)
-            .await
-            .expect("escape");
+        keys(&ada, ESCAPE).await;
         wait_until(
             &ada,
             &format!(
@@ -326,6 +307,40 @@ async fn a_reply_in_a_thread_can_be_written_with_the_keyboard_alone() {
             "Escape closes the thread and returns the focus to the message",
         )
         .await;
+
+        // Reactions by keyboard: Tab to "☺+", Enter opens the picker on its first emoji, an arrow and
+        // Enter choose the next one; Tab reaches the field, which takes any typed emoji.
+        keys(&ada, TAB).await;
+        let focused = script(&ada, "return document.activeElement.className").await;
+        assert_eq!(focused, "react-button");
+        keys(&ada, ENTER).await;
+        wait_until(
+            &ada,
+            "return !document.getElementById('reaction-picker').hidden &&
+               document.activeElement.classList.contains('picker-choice')",
+            "the picker opens with an emoji in focus",
+        )
+        .await;
+        keys(&ada, &format!("{ARROW_RIGHT}{ENTER}")).await;
+        wait_for_chips(&ada, root, &["\u{2764}\u{fe0f} 1 true"]).await;
+        let back = script(&ada, "return document.activeElement.className").await;
+        assert_eq!(back, "react-button", "the focus comes back to the button");
+        keys(&ada, ENTER).await;
+        keys(&ada, TAB).await;
+        let field = script(&ada, "return document.activeElement.id").await;
+        assert_eq!(field, "picker-input");
+        keys(&ada, &format!("\u{2615}{ENTER}")).await;
+        wait_for_chips(&ada, root, &["\u{2764}\u{fe0f} 1 true", "\u{2615} 1 true"]).await;
     })
     .await;
+}
+
+/// Types `keys` into whatever has the focus.
+async fn keys(page: &Client, keys: &str) {
+    page.active_element()
+        .await
+        .expect("a focused element")
+        .send_keys(keys)
+        .await
+        .expect("keys");
 }
