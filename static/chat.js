@@ -364,7 +364,7 @@ byId('chat-log').addEventListener('keydown', (e) => {
     e.preventDefault();
     const opener = /** @type {HTMLElement} */ (li.querySelector('.reply-button') || li);
     thread.openThread(Number(li.dataset.id), opener);
-  } else if ((e.key === 'ArrowDown' || e.key === 'ArrowUp') && target === li) {
+  } else if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
     const items = Array.from(document.querySelectorAll('#messages li.msg[data-id]'));
     const next = items[items.indexOf(li) + (e.key === 'ArrowDown' ? 1 : -1)];
     if (next) {

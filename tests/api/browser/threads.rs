@@ -7,7 +7,7 @@ use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use super::axe::{VIEWS, axe, screenshot_dir};
-use super::{enter, id_of, script, sign_up, wait_for_people};
+use super::{ARROW_UP, enter, id_of, script, sign_up, wait_for_people};
 use crate::chromium::{
     ENTER, axe_source, emulate, screenshot_to, type_message, wait_for_room_log, wait_until,
     with_browsers,
@@ -331,6 +331,12 @@ async fn a_reply_in_a_thread_can_be_written_with_the_keyboard_alone() {
         assert_eq!(field, "picker-input");
         keys(&ada, &format!("\u{2615}{ENTER}")).await;
         wait_for_chips(&ada, root, &["\u{2764}\u{fe0f} 1 true", "\u{2615} 1 true"]).await;
+
+        // Up moves the focus to the message before, where `r` would answer that one.
+        let first = id_of(&ada, "first").await;
+        keys(&ada, ARROW_UP).await;
+        let focused = script(&ada, "return document.activeElement.dataset.id").await;
+        assert_eq!(focused, first.to_string(), "Up focuses the message before");
     })
     .await;
 }
