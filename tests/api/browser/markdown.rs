@@ -2,14 +2,15 @@
 //! messages over a WebSocket (and one typed in the page) are shown, live and again from history after a
 //! reload, as text and harmless elements only. Nothing they carry runs (each payload would set
 //! `window.__pwned`), no link has a scheme other than http(s), no element has an `on*` attribute, quotes
-//! stop nesting at five, and at 390 px the page does not scroll sideways. The stored text stays raw.
+//! stop nesting at five, and at 390 px the page does not scroll sideways, also with a payload's thread open
+//! and a payload replied in it. The stored text stays raw.
 
-use fantoccini::Client;
+use fantoccini::{Client, Locator};
 use serde_json::Value;
 
 use crate::chromium::{
-    Chromedriver, SCENARIO_LIMIT, browser_installed, close_all, emulate, rethrow, type_message,
-    wait_open, wait_until,
+    Chromedriver, ENTER, SCENARIO_LIMIT, browser_installed, close_all, emulate, rethrow,
+    type_message, wait_open, wait_until,
 };
 use crate::helpers::{TempDir, connect, spawn_app_with, test_config};
 
@@ -64,14 +65,14 @@ const INSPECT: &str = r#"
     const log = document.getElementById('messages');
     const allowed = new Set(['LI', 'DIV', 'SPAN', 'TIME', 'BUTTON', 'P', 'BR', 'STRONG', 'EM', 'CODE', 'PRE',
                              'A', 'BLOCKQUOTE']);
-    const strayTags = [...new Set([...log.querySelectorAll('*')].map((e) => e.tagName)
-        .filter((t) => !allowed.has(t)))];
+    const shown = [...log.querySelectorAll('*'), ...document.querySelectorAll('#thread-panel ol *')];
+    const strayTags = [...new Set(shown.map((e) => e.tagName).filter((t) => !allowed.has(t)))];
     const onAttributes = [...document.querySelectorAll('*')].flatMap((e) =>
         [...e.attributes].filter((a) => a.name.toLowerCase().startsWith('on'))
             .map((a) => e.tagName + '[' + a.name + ']'));
     const badLinks = [...document.querySelectorAll('a')].filter((a) => a.hasAttribute('href') &&
         !/^(https?:\/\/|\/)/i.test(a.getAttribute('href'))).map((a) => a.outerHTML.slice(0, 120));
-    const messageLinks = [...log.querySelectorAll('a')];
+    const messageLinks = [...log.querySelectorAll('a'), ...document.querySelectorAll('#thread-panel ol a')];
     const unsafeLinks = messageLinks.filter((a) => !/^https?:\/\//.test(a.getAttribute('href')) ||
         a.rel !== 'noopener noreferrer nofollow' || a.target !== '_blank').map((a) => a.outerHTML.slice(0, 120));
     let deepest = 0;
@@ -98,6 +99,29 @@ const INSPECT: &str = r#"
         } : null,
     };
 "#;
+
+/// Opens the thread of the message reading `text` with its Reply button (the message focused first, as a
+/// tap would, which shows its actions).
+async fn script_click_reply(page: &Client, text: &str) {
+    let id = page
+        .execute(
+            "const li = Array.from(document.querySelectorAll('#messages li.msg[data-id]'))
+               .find((li) => li.querySelector('.text').textContent === arguments[0]);
+             li.focus(); return li.dataset.id;",
+            vec![serde_json::json!(text)],
+        )
+        .await
+        .expect("find the message");
+    let id = id.as_str().expect("an id").to_owned();
+    page.find(Locator::Css(&format!(
+        "#messages li.msg[data-id=\"{id}\"] .reply-button"
+    )))
+    .await
+    .expect("its Reply button")
+    .click()
+    .await
+    .expect("open the thread");
+}
 
 /// Waits until the page shows `n` stored messages, lets any image error handler the page might have
 /// made run (a broken image of our own fails after them), and inspects it.
@@ -195,6 +219,23 @@ async fn xss_payloads_in_messages_show_as_text_run_nothing_and_keep_a_390_px_pag
         wait_open(&page).await;
         check(&inspect(&page, payloads.len() + 1).await, "after a reload");
 
+        // In a thread: a payload's thread opens (a bottom sheet at 390 px) and a payload goes in as a reply.
+        script_click_reply(&page, &payloads[1]).await;
+        page.find(Locator::Id("thread-input"))
+            .await
+            .expect("thread composer")
+            .send_keys(&format!("{TYPED}{ENTER}"))
+            .await
+            .expect("reply");
+        wait_until(
+            &page,
+            "return document.querySelectorAll('#thread-panel .thread-replies li.msg').length === 1",
+            "the reply shows in the thread",
+        )
+        .await;
+        let seen = inspect(&page, payloads.len() + 2).await;
+        check(&seen, "with the thread open");
+
         // Stored raw: the API gives exactly what was typed.
         let body = reqwest::get(format!("http://{addr}/api/rooms/{ROOM}/messages?limit=200"))
             .await
@@ -210,7 +251,7 @@ async fn xss_payloads_in_messages_show_as_text_run_nothing_and_keep_a_390_px_pag
             .filter_map(|m| m["message"].as_str())
             .collect();
         let mut want: Vec<&str> = payloads.iter().map(String::as_str).collect();
-        want.push(TYPED);
+        want.extend([TYPED, TYPED]);
         assert_eq!(api, want, "the stored text is the author's");
         app.stop().await;
     });
