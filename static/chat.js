@@ -29,14 +29,16 @@ const main = byId('room');
 const room = main.dataset.room || '';
 const kind = main.dataset.kind || 'public';
 const role = main.dataset.role || '';
+const signedIn = main.dataset.signedIn === 'true';
+const staff = main.dataset.staff === 'true';
 const me = {
   name: main.dataset.me || '',
-  signedIn: main.dataset.signedIn === 'true',
-  staff: main.dataset.staff === 'true',
-  // Who may pin (docs/PROTOCOL.md): owners, moderators, staff; every member of a direct room.
-  mayPin: false,
+  signedIn,
+  staff,
+  // Who may pin (docs/PROTOCOL.md): owners, moderators, staff; every member of a direct room (where
+  // nobody else, staff included, ever is).
+  mayPin: signedIn && (kind === 'direct' || staff || role === 'owner' || role === 'moderator'),
 };
-me.mayPin = me.signedIn && (kind === 'direct' || (me.staff && kind !== 'direct') || role === 'owner' || role === 'moderator');
 const initial = JSON.parse(byId('history-data').textContent || '[]');
 
 const chat = new ChatClient({ room, since: Number(main.dataset.lastId) || 0 });
@@ -77,7 +79,6 @@ const people = new People({
   typingLine: byId('typing'),
   me,
 });
-
 
 const menu = new MessageMenu({
   menu: byId('message-menu'),

@@ -110,7 +110,7 @@ export function continues(a, b) {
  * @param {string} how.me the name of the one looking (their mentions are highlighted)
  * @param {{edit: boolean, delete: boolean, pin?: boolean}} how.may what they may do with it
  * @param {(button: HTMLButtonElement) => void} how.onMenu its menu button was pressed
- * @param {Conversation} [how.conversation] replies, reactions, pins (none on the seed's plain page)
+ * @param {Conversation} [how.conversation] replies, reactions, pins (without it: the text alone)
  * @param {'log' | 'thread'} [how.place] in the room's log (default) or in a thread's panel
  */
 export function renderMessage(li, msg, { own, me, may, onMenu, conversation, place = 'log' }) {

@@ -177,7 +177,7 @@ export class ThreadPanel extends Panel {
   /** A message shown here changed (an edit, a deletion). */
   changed(msg) {
     const entry = this.byId.get(msg.id);
-    if (!entry) return;
+    if (!entry || (entry.msg.deleted && !msg.deleted)) return;
     Object.assign(entry.msg, msg);
     this.draw(entry);
   }
