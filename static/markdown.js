@@ -14,6 +14,9 @@ export const MAX_QUOTE_DEPTH = 5;
 /** Emphasis, links and code nest at most this deep inside one another. */
 const MAX_INLINE_DEPTH = 4;
 
+/** Mentions of everyone present or every member (`@channel` and `@all` are the server's `@room`). */
+const EVERYONE = new Set(['here', 'room', 'channel', 'all']);
+
 /** The `rel` of every link. */
 export const LINK_REL = 'noopener noreferrer nofollow';
 
@@ -272,7 +275,7 @@ function count(s, ch) {
 /**
  * The DOM of `text` as a fragment: `<p>` paragraphs (lines kept as `<br>`), `<pre><code>` blocks,
  * `<blockquote>`s, `<strong>`, `<em>`, `<code>`, `<a>` and `<span class="mention">` (with `mention-me`
- * for `me`'s own name, and for `@here` and `@room`).
+ * for `me`'s own name, and for `@here`, `@room` and its other names `@channel` and `@all`).
  * @param {string} text
  * @param {object} [options]
  * @param {string} [options.me] the name of the one looking
@@ -345,7 +348,7 @@ function appendInline(parent, nodes, doc, me) {
       case 'mention': {
         const span = doc.createElement('span');
         const name = node.name.toLowerCase();
-        const mine = (me && name === me) || name === 'here' || name === 'room';
+        const mine = (me && name === me) || EVERYONE.has(name);
         span.className = mine ? 'mention mention-me' : 'mention';
         span.textContent = '@' + node.name;
         parent.append(span);

@@ -153,6 +153,8 @@ test('render builds elements, text nodes and link properties only', () => {
     '#fragment(p.md-p(strong("hi")" "span.mention.mention-me("@ada")" and "span.mention("@bob")": see "' +
     `a.md-link{href=https://e.com/ target=_blank rel=${LINK_REL}}("docs")" "code.md-code("<b>"))` +
     'blockquote.md-quote(p.md-p("quoted <img src=x onerror=alert(1)>")))');
+  const everyone = render('@HERE @all @bob', { me: 'ada', doc: /** @type {any} */ (fakeDocument) });
+  assert.equal(String(everyone), '#fragment(p.md-p(span.mention.mention-me("@HERE")" "span.mention.mention-me("@all")" "span.mention("@bob")))');
   const code = render('```\n<script>x</script>\n```', { doc: /** @type {any} */ (fakeDocument) });
   assert.equal(String(code), '#fragment(pre.md-pre(code("<script>x</script>")))');
 });
