@@ -1,0 +1,87 @@
+//! Two nodes on PostgreSQL and Redis: a reaction or a reply made on one node reaches the v2 sockets on
+//! the other live, with the ids the store gave them, and a plain client there gets the messages only.
+
+use serde_json::json;
+
+use super::{acked, events, plain_frames_until, said, shapes, v2};
+use crate::helpers::{connect, texts};
+use crate::rooms::person;
+use crate::services::two_nodes;
+
+#[tokio::test]
+async fn a_reaction_on_one_node_reaches_the_other_live() {
+    let Some((db, a, b)) = two_nodes("a_reaction_on_one_node_reaches_the_other_live").await else {
+        return;
+    };
+    let ada_browser = person(a.addr, "ada").await;
+    let bob_browser = person(a.addr, "bob").await.on(b.addr);
+    let path = "/ws/chat/hall/";
+    let mut ada = v2(&ada_browser, path).await;
+    let mut bob = v2(&bob_browser, path).await;
+    let mut plain = connect(b.addr, path).await;
+
+    let message = said(&mut ada, "ship it?", "a1").await;
+    let reaction = acked(
+        &mut ada,
+        json!({"type": "react", "id": message, "emoji": "🚀", "client_id": "a2"}),
+    )
+    .await;
+    let reply = acked(
+        &mut bob,
+        json!({"message": "shipped", "reply_to": message, "client_id": "b1"}),
+    )
+    .await;
+    let back = acked(
+        &mut bob,
+        json!({"type": "react", "id": reply, "emoji": "🎉", "client_id": "b2"}),
+    )
+    .await;
+    assert_eq!(
+        [reaction, reply, back],
+        [message + 1, message + 2, message + 3]
+    );
+
+    let on_b = events(&mut bob, 4).await;
+    assert_eq!(
+        shapes(&on_b),
+        [
+            ("message".into(), message),
+            ("reaction".into(), reaction),
+            ("message".into(), reply),
+            ("reaction".into(), back)
+        ]
+    );
+    assert_eq!(
+        (
+            on_b[1]["user"].as_str(),
+            on_b[1]["target"].as_u64(),
+            on_b[1]["emoji"].as_str(),
+            on_b[1]["action"].as_str(),
+            on_b[1]["history"].as_bool()
+        ),
+        (
+            Some("ada"),
+            Some(message),
+            Some("🚀"),
+            Some("add"),
+            Some(false)
+        ),
+        "{}",
+        on_b[1]
+    );
+    let on_a = events(&mut ada, 4).await;
+    assert_eq!(shapes(&on_a), shapes(&on_b));
+    assert_eq!(on_a[2]["reply_to"], message);
+    assert_eq!(
+        (on_a[3]["user"].as_str(), on_a[3]["target"].as_u64()),
+        (Some("bob"), Some(reply))
+    );
+
+    let seen = plain_frames_until(&mut plain, &mut ada, "done").await;
+    assert_eq!(texts(&seen), ["ship it?", "shipped", "done"], "{seen:?}");
+    ada.close().await;
+    bob.close().await;
+    a.stop().await;
+    b.stop().await;
+    db.drop_database().await;
+}
