@@ -37,6 +37,9 @@ pub struct Stats {
     /// History and catch-up reads of the message store that reached the database (each shared by every
     /// connection that asked the same at once).
     pub store_reads: AtomicU64,
+    /// Queries the HTTP API's reads of messages with their aggregates ran (history pages, threads, pins):
+    /// a page costs the same number whatever its replies and reactions.
+    pub history_queries: AtomicU64,
     /// Rooms in the recent-history cache now.
     pub cache_rooms: AtomicU64,
     /// Bytes the recent-history cache counts now (at most `--cache-bytes`).
@@ -59,7 +62,7 @@ struct Mirrored {
 }
 
 /// The counters `/metrics` has always shown, under the same names.
-const MIRRORED: [Mirrored; 10] = [
+const MIRRORED: [Mirrored; 11] = [
     Mirrored {
         name: "chatweb_messages_received_total",
         help: "Chat messages accepted for storage.",
@@ -74,6 +77,11 @@ const MIRRORED: [Mirrored; 10] = [
         name: "chatweb_catch_ups_total",
         help: "Slow or gapped connections caught up from the store.",
         value: |s| &s.catch_ups,
+    },
+    Mirrored {
+        name: "chatweb_history_queries_total",
+        help: "Queries run by the API's reads of messages with their replies, reactions and pins.",
+        value: |s| &s.history_queries,
     },
     Mirrored {
         name: "chatweb_rejected_frames_total",

@@ -272,20 +272,22 @@ impl Access {
     /// Changes `room`'s topic, by `actor` holding `grant` there (owners and staff).
     pub async fn set_topic(
         &self,
+        actor: &SignedIn,
         grant: &Grant,
         room: &RoomName,
         topic: &str,
     ) -> Result<String, MembersError> {
         visible(grant)?;
-        if !grant.may_manage() {
+        if grant.kind == RoomKind::Direct || !grant.may_moderate() {
             return Err(MembersError::Forbidden(
-                "only the room's owners change its topic",
+                "only the room's owners, moderators and staff set its topic",
             ));
         }
         let topic = parse_topic(topic)?;
-        if !self.store.db().set_topic(room.as_str(), &topic).await? {
-            return Err(MembersError::NotFound("no such room"));
-        }
+        // An event of the room (`topic`), as the socket's topic frame stores; the same topic again
+        // stores nothing.
+        self.change(actor, room, Amend::Topic(topic.clone()))
+            .await?;
         Ok(topic)
     }
 

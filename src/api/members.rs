@@ -351,7 +351,7 @@ pub async fn open_direct(
     Ok(Json(info(&state, &room, Some(Role::Member)).await?))
 }
 
-/// Changes a room's topic (owners and staff) or locks it (moderators, owners and staff).
+/// Changes a room's topic or locks it (moderators, owners and staff); a new topic is an event of the room.
 #[utoipa::path(
     patch,
     path = "/api/rooms/{room}",
@@ -377,7 +377,10 @@ pub async fn update_room(
 ) -> Result<Json<RoomInfo>, ApiError> {
     let grant = readable(&state, &Identity::User(caller.clone()), &room).await?;
     if let Some(topic) = &body.topic {
-        state.access.set_topic(&grant, &room, topic).await?;
+        state
+            .access
+            .set_topic(&caller, &grant, &room, topic)
+            .await?;
     }
     if let Some(locked) = body.locked {
         state

@@ -15,6 +15,7 @@ mod messages;
 mod openapi;
 mod params;
 mod rooms;
+mod threads;
 
 use axum::Router;
 use axum::http::HeaderValue;
@@ -63,6 +64,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room}/messages",
             get(messages::list_messages).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{room}/messages/{id}/thread",
+            get(threads::get_thread).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{room}/pins",
+            get(threads::list_pins).fallback(error::method_not_allowed),
         )
         .route(
             "/api/openapi.json",

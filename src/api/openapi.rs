@@ -11,8 +11,9 @@ use super::members::{
     AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
     RoomInfo, TopicBody,
 };
-use super::messages::{Message, MessagePage};
+use super::messages::{Message, MessagePage, Reaction};
 use super::rooms::{RoomEntry, RoomList};
+use super::threads::{Pin, Pins, Thread};
 use crate::accounts::cookies::SESSION_COOKIE;
 use crate::domain::{Role, RoomKind};
 
@@ -38,10 +39,12 @@ use crate::domain::{Role, RoomKind};
         super::members::create_invite,
         super::members::open_direct,
         super::messages::list_messages,
+        super::threads::get_thread,
+        super::threads::list_pins,
         openapi_json
     ),
     components(schemas(
-        RoomList, RoomEntry, MessagePage, Message, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
+        RoomList, RoomEntry, MessagePage, Message, Reaction, Thread, Pins, Pin, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
         NewRoomKind
     )),

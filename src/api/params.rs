@@ -105,7 +105,7 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
 }
 
 /// `value` as an integer from 1 to `max` in decimal digits: `Some(None)` when absent, `None` when invalid.
-fn positive(value: Option<&str>, max: i64) -> Option<Option<i64>> {
+pub(super) fn positive(value: Option<&str>, max: i64) -> Option<Option<i64>> {
     let Some(value) = value else {
         return Some(None);
     };

@@ -26,7 +26,7 @@ pub struct RoomList {
 
 /// One room of the list.
 #[derive(Clone, Debug, Serialize, ToSchema)]
-#[schema(example = json!({"name": "lobby", "kind": "public", "role": null, "topic": "", "last_id": 42, "last_activity": "2026-12-01T11:00:00.000Z", "members": 3, "unread": 5}))]
+#[schema(example = json!({"name": "lobby", "kind": "public", "role": null, "topic": "", "last_id": 42, "last_activity": "2026-12-01T11:00:00.000Z", "members": 3, "unread": 5, "mentions": 1}))]
 pub struct RoomEntry {
     /// The room's name.
     pub name: String,
@@ -50,6 +50,10 @@ pub struct RoomEntry {
     /// user has never read.
     #[schema(required = true, maximum = 1000)]
     pub unread: Option<u64>,
+    /// For a signed-in user: the messages after their read mark (from the room's beginning when they never
+    /// read it) that mention them and are not deleted, counted up to 1000; 0 for guests.
+    #[schema(maximum = 1000)]
+    pub mentions: u64,
 }
 
 /// Lists the rooms.
@@ -80,12 +84,14 @@ pub async fn list_rooms(
         let members = name
             .as_ref()
             .map_or(0, |name| state.presence.member_count(name));
-        let mut unread = room.unread;
+        let (mut unread, mut mentions) = (room.unread, room.mentions);
         // A mark from the last second is not in the database yet: count from it instead.
         if let (Some(user_id), Some(name)) = (identity.user_id(), name.as_ref())
             && let Some(mark) = state.store.pending_mark(user_id, name)
         {
-            unread = Some(state.store.db().unread_after(user_id, name, mark).await?);
+            let db = state.store.db();
+            unread = Some(db.unread_after(user_id, name, mark).await?);
+            mentions = db.mentions_after(user_id, name, mark).await?;
         }
         entries.push(RoomEntry {
             kind: room.kind,
@@ -95,6 +101,7 @@ pub async fn list_rooms(
             last_activity: rfc3339_ms(room.updated_at_ms),
             members: u64::try_from(members).unwrap_or(u64::MAX),
             unread,
+            mentions,
             name: room.name,
         });
     }

@@ -201,7 +201,7 @@ async fn set_topic(
     let reader = Reader::of(&state, page, room).await?;
     let outcome = state
         .access
-        .set_topic(&reader.grant, &reader.room, &form.topic)
+        .set_topic(&reader.user, &reader.grant, &reader.room, &form.topic)
         .await
         .map(drop);
     reader.answer(&state, outcome, "topic").await

@@ -226,19 +226,6 @@ impl Db {
         }))
     }
 
-    /// Changes `room`'s topic; false when the room has no row.
-    pub async fn set_topic(&self, room: &str, topic: &str) -> Result<bool, StoreError> {
-        let done = on_db!(self, |pool| {
-            sqlx::query("UPDATE rooms SET topic = $2 WHERE name = $1")
-                .bind(room)
-                .bind(topic)
-                .execute(pool)
-                .await?
-                .rows_affected()
-        });
-        Ok(done > 0)
-    }
-
     /// Stores a new invite link; false when the room has no row.
     pub async fn create_invite(&self, invite: &NewInvite<'_>) -> Result<bool, StoreError> {
         let done = on_db!(self, |pool| {

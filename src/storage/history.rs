@@ -23,6 +23,9 @@ pub struct RoomActivity {
     pub role: Option<Role>,
     /// Its topic.
     pub topic: String,
+    /// Messages after the user's read mark (from the room's beginning without one) that mention them
+    /// and are not deleted, at most [`MAX_UNREAD`]; 0 without a user.
+    pub mentions: u64,
 }
 
 /// One page of a room's messages.
@@ -60,15 +63,35 @@ fn unread_after_sql() -> String {
     )
 }
 
-/// Rooms by activity with the unread count of user `$1`, at most `$2`.
+/// The messages of room `r` that mention user `$1` after their read mark `rm` (from the beginning
+/// without one), at most [`MAX_UNREAD`]: a range of the `mentions` primary key. A deleted message's rows
+/// are gone with it.
+fn mentions_sql() -> String {
+    format!(
+        "(SELECT COUNT(*) FROM (SELECT 1 FROM mentions x WHERE x.user_id = $1 AND x.room_id = r.id \
+          AND x.seq > COALESCE(rm.last_read, 0) LIMIT {MAX_UNREAD}) AS mentioned)"
+    )
+}
+
+/// The messages of room `$2` that mention user `$1` after id `$3` (a mark not written yet), at most
+/// [`MAX_UNREAD`].
+fn mentions_after_sql() -> String {
+    format!(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM mentions x WHERE x.user_id = $1 \
+         AND x.room_id = (SELECT id FROM rooms WHERE name = $2) AND x.seq > $3 LIMIT {MAX_UNREAD}) AS mentioned"
+    )
+}
+
+/// Rooms by activity with the unread and mention counts of user `$1`, at most `$2`.
 fn rooms_sql() -> String {
     format!(
-        "SELECT r.name, r.last_seq, r.updated_at, {}, r.kind, mm.role, r.topic FROM rooms r \
+        "SELECT r.name, r.last_seq, r.updated_at, {}, r.kind, mm.role, r.topic, {} FROM rooms r \
          LEFT JOIN read_marks rm ON rm.room_id = r.id AND rm.user_id = $1 \
          LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = $1 \
          WHERE r.last_seq > 0 AND (r.kind = 'public' OR mm.user_id IS NOT NULL) \
          ORDER BY r.updated_at DESC, r.name LIMIT $2",
-        unread_sql()
+        unread_sql(),
+        mentions_sql()
     )
 }
 
@@ -98,6 +121,7 @@ impl Db {
             String,
             Option<String>,
             String,
+            i64,
         );
         let rows: Vec<ActivityRow> = on_db!(self, |pool| {
             sqlx::query_as(sql)
@@ -109,14 +133,17 @@ impl Db {
         Ok(rows
             .into_iter()
             .map(
-                |(name, last_seq, updated_at_ms, unread, kind, role, topic)| RoomActivity {
-                    name,
-                    last_seq: to_u64(last_seq),
-                    updated_at_ms,
-                    unread: unread.map(to_u64),
-                    kind: RoomKind::from_stored(&kind),
-                    role: role.as_deref().and_then(Role::parse),
-                    topic,
+                |(name, last_seq, updated_at_ms, unread, kind, role, topic, mentions)| {
+                    RoomActivity {
+                        name,
+                        last_seq: to_u64(last_seq),
+                        updated_at_ms,
+                        unread: unread.map(to_u64),
+                        kind: RoomKind::from_stored(&kind),
+                        role: role.as_deref().and_then(Role::parse),
+                        topic,
+                        mentions: to_u64(mentions),
+                    }
                 },
             )
             .collect())
@@ -132,6 +159,24 @@ impl Db {
     ) -> Result<u64, StoreError> {
         let count: i64 = on_db!(self, |pool| {
             sqlx::query_scalar(sqlx::AssertSqlSafe(unread_after_sql()))
+                .bind(user_id)
+                .bind(room.as_str())
+                .bind(to_i64(last_read))
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(to_u64(count))
+    }
+
+    /// The messages of `room` after `last_read` that mention `user_id`, at most [`MAX_UNREAD`].
+    pub async fn mentions_after(
+        &self,
+        user_id: i64,
+        room: &RoomName,
+        last_read: u64,
+    ) -> Result<u64, StoreError> {
+        let count: i64 = on_db!(self, |pool| {
+            sqlx::query_scalar(sqlx::AssertSqlSafe(mentions_after_sql()))
                 .bind(user_id)
                 .bind(room.as_str())
                 .bind(to_i64(last_read))

@@ -30,9 +30,13 @@ pub const ROOM_OVERHEAD: usize = 256;
 /// One slot of a room's ring (counted for every slot allocated, used or not).
 const SLOT: usize = std::mem::size_of::<StoredMessage>();
 
-/// The heap a message holds beyond its slot: its author's and body's text.
+/// The heap a message holds beyond its slot: its author's, body's and mentions' text.
 fn text_size(message: &StoredMessage) -> usize {
-    message.author.len() + message.body.len() + 2 * ALLOC_OVERHEAD
+    let mentions = match message.mentions.len() {
+        0 => 0,
+        n => n + ALLOC_OVERHEAD,
+    };
+    message.author.len() + message.body.len() + 2 * ALLOC_OVERHEAD + mentions
 }
 
 fn room_size(room: &RoomName) -> usize {

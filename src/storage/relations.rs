@@ -96,6 +96,29 @@ impl Db {
         })
     }
 
+    /// The root of the thread message `id` of `room` is in (itself when it is no reply; deleted ones
+    /// too); `None` when `id` is not a message of the room.
+    pub async fn thread_root_any(
+        &self,
+        room: &RoomName,
+        id: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let row: Option<(i64, Option<i64>)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT m.kind, m.reply_to FROM messages m \
+                 WHERE m.room_id = (SELECT id FROM rooms WHERE name = $1) AND m.seq = $2",
+            )
+            .bind(room.as_str())
+            .bind(to_i64(id))
+            .fetch_optional(pool)
+            .await?
+        });
+        Ok(match row {
+            Some((0, reply_to)) => Some(reply_to.map_or(id, to_u64)),
+            _ => None,
+        })
+    }
+
     /// Reads `selection` of `room` with every message's aggregates, in one transaction (repeatable read
     /// on PostgreSQL; a SQLite read transaction is a snapshot), with the room's last id. `None` for a
     /// thread whose root is not a message of the room. Each query counts one in `queries`.
@@ -103,7 +126,7 @@ impl Db {
         &self,
         room: &RoomName,
         selection: Selection,
-        queries: &dyn Fn(),
+        queries: &(dyn Fn() + Sync),
     ) -> Result<Option<Aggregated>, StoreError> {
         let snapshot = matches!(self, Db::Postgres(_));
         on_db!(self, |pool| {

@@ -122,6 +122,18 @@ impl Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+            // What the removed messages' reactions, pins and mentions added up to goes with them.
+            for sql in [
+                "DELETE FROM reactions WHERE room_id = $1 AND target <= $2",
+                "DELETE FROM pins WHERE room_id = $1 AND target <= $2",
+                "DELETE FROM mentions WHERE room_id = $1 AND seq <= $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(room_id)
+                    .bind(through)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // Another node may have gone further meanwhile: the first kept id only moves forward.
             let first: i64 = sqlx::query_scalar(
                 "UPDATE rooms SET first_kept = CASE WHEN first_kept > $2 THEN first_kept ELSE $2 END \
