@@ -6,6 +6,7 @@
 //! test says plain.
 
 mod cluster;
+mod http;
 mod mentions;
 mod pins;
 mod reactions;
