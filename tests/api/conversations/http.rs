@@ -559,6 +559,23 @@ async fn a_topic_set_over_http_is_an_event(db: &Database) {
         .expect("listed")
         .clone();
     assert_eq!(room["topic"], "Release 2.1");
+    // Set over the socket, the list shows it as well.
+    let mut ada = v2(&town.ada, PATH).await;
+    acked(
+        &mut ada,
+        json!({"type": "topic", "topic": "Release 3", "client_id": "a1"}),
+    )
+    .await;
+    let listed = get(&mut town, Who::Carol, "/api/rooms/").await;
+    let topics: Vec<&Value> = listed["rooms"]
+        .as_array()
+        .expect("rooms")
+        .iter()
+        .filter(|r| r["name"] == ROOM)
+        .map(|r| &r["topic"])
+        .collect();
+    assert_eq!(topics, [&json!("Release 3")]);
+    drop(ada);
     // A plain client gets the messages only.
     let seen = super::plain_frames_until(&mut plain, &mut carol, "bye").await;
     assert_eq!(

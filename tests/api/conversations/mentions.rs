@@ -209,3 +209,67 @@ async fn here_mentions_the_signed_in_people_present(db: &Database) {
     drop(guest);
     town.app.stop().await;
 }
+
+on_both_engines!(
+    room_a_ban_and_an_edit,
+    room_a_ban_and_an_edit_on_sqlite,
+    room_a_ban_and_an_edit_on_postgres
+);
+
+/// `@room` in a public room reaches the people present and those who hold a role there; someone banned
+/// from the room is mentioned by no one; an edit does not change who was mentioned.
+async fn room_a_ban_and_an_edit(db: &Database) {
+    let town = town(db).await;
+    let mut ada = v2(&town.ada, PATH).await;
+    let mut carol = v2(&town.carol, PATH).await;
+    // bob (a moderator) is away, carol present, boss (staff, no role) away.
+    assert_eq!(
+        mentioned(&mut ada, &mut carol, "@room meeting").await,
+        list(&["bob", "carol"])
+    );
+
+    // An edit that adds a name mentions nobody new, one that drops it keeps the mention.
+    let quiet = said(&mut ada, "hello", "q").await;
+    let loud = said(&mut ada, "hello @carol", "l").await;
+    for (id, text, cid) in [(quiet, "hello @carol", "e1"), (loud, "hello", "e2")] {
+        acked(
+            &mut ada,
+            json!({"type": "edit", "id": id, "message": text, "client_id": cid}),
+        )
+        .await;
+    }
+    let mut fresh = Sock::new(
+        town.bob
+            .join_v2(&format!("{PATH}?since={}", quiet - 1))
+            .await
+            .expect("a v2 resume"),
+    );
+    let replayed = [
+        frame_of(&mut fresh, quiet).await,
+        frame_of(&mut fresh, loud).await,
+    ];
+    assert_eq!(replayed[0]["message"], "hello @carol");
+    assert_eq!(mentions_of(&replayed[0]), None, "{}", replayed[0]);
+    assert_eq!(replayed[1]["message"], "hello");
+    assert_eq!(
+        mentions_of(&replayed[1]),
+        list(&["carol"]),
+        "{}",
+        replayed[1]
+    );
+
+    // Banned from the room, carol cannot read it: no longer mentioned there.
+    let answer = super::act(
+        &mut ada,
+        json!({"type": "ban", "user": "carol", "seconds": 600, "client_id": "ban"}),
+    )
+    .await;
+    assert_eq!(answer["type"], "moderated", "{answer}");
+    assert_eq!(
+        mentioned(&mut ada, &mut fresh, "@carol @bob are you there?").await,
+        list(&["bob"]),
+        "a banned person is not mentioned"
+    );
+    drop(carol);
+    town.app.stop().await;
+}

@@ -179,3 +179,55 @@ async fn reactions_that_are_not_allowed_use_no_id(db: &Database) {
     assert_eq!(ids, expected, "{frames:?}");
     town.app.stop().await;
 }
+
+on_both_engines!(
+    a_locked_room_takes_reactions_from_its_moderators_and_a_muted_person_none,
+    locked_rooms_and_muted_people_on_sqlite,
+    locked_rooms_and_muted_people_on_postgres
+);
+
+async fn a_locked_room_takes_reactions_from_its_moderators_and_a_muted_person_none(db: &Database) {
+    let mut town = town(db).await;
+    let addr = town.app.addr;
+    let mut ada = v2(&town.ada, PATH).await;
+    let mut bob = v2(&town.bob, PATH).await;
+    let mut carol = v2(&town.carol, PATH).await;
+    let message = said(&mut carol, "locked soon", "c1").await;
+
+    let (status, body) = crate::rooms::api(
+        addr,
+        &mut town.bob,
+        "PATCH",
+        &format!("/api/rooms/{ROOM}"),
+        Some(json!({"locked": true})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    refused(&mut carol, react(message, "👍", true, "c2"), "room_locked").await;
+    let by_moderator = acked(&mut bob, react(message, "👍", true, "b1")).await;
+    assert_eq!(by_moderator, message + 1, "the refusal used no id");
+    let by_owner = acked(&mut ada, react(message, "👀", true, "a1")).await;
+    assert_eq!(by_owner, by_moderator + 1);
+    let (status, body) = crate::rooms::api(
+        addr,
+        &mut town.bob,
+        "PATCH",
+        &format!("/api/rooms/{ROOM}"),
+        Some(json!({"locked": false})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+
+    // Muted, carol reacts no more (nor takes back); the others still do.
+    let answer = super::act(
+        &mut bob,
+        json!({"type": "mute", "user": "carol", "seconds": 60, "client_id": "m"}),
+    )
+    .await;
+    assert_eq!(answer["type"], "moderated", "{answer}");
+    refused(&mut carol, react(message, "🎉", true, "c3"), "muted").await;
+    refused(&mut carol, react(message, "👍", false, "c4"), "muted").await;
+    let after = acked(&mut ada, react(message, "🎉", true, "a2")).await;
+    assert_eq!(after, by_owner + 1, "no refusal used an id");
+    town.app.stop().await;
+}

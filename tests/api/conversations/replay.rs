@@ -99,6 +99,19 @@ async fn a_replay_from_zero_holds_every_event_in_its_place(db: &Database) {
     assert_eq!(tail, live, "the replay says what live said");
     assert_eq!(tail[1]["reply_to"], root);
     assert_eq!(tail[1]["mentions"], json!(["carol"]));
+    // The socket gives no aggregates: the events rebuild them.
+    for frame in &replayed {
+        for key in ["replies", "last_reply_id", "reactions", "pinned"] {
+            assert_eq!(frame.get(key), None, "{key} on the socket: {frame}");
+        }
+    }
+
+    // A join without `since` (the recent history, from the node's cache) says the same.
+    let mut joined = super::Sock::new(town.carol.join_v2(PATH).await.expect("a v2 join"));
+    let recent = events(&mut joined, usize::try_from(last).expect("a count")).await;
+    let recent: Vec<Value> = recent.iter().map(unmarked).collect();
+    let from_store: Vec<Value> = replayed.iter().map(unmarked).collect();
+    assert_eq!(recent, from_store, "the cache and the store agree");
 
     // A plain client's replay: the messages, the reply included, and nothing else.
     let mut plain = town.app.join_path(&format!("{PATH}?since=0"), None).await;

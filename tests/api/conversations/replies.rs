@@ -77,6 +77,19 @@ async fn replies_reach_every_socket_with_their_root(db: &Database) {
         "invalid_id",
     )
     .await;
+    // A message of another room, whose id this room has not reached.
+    let mut elsewhere = v2(&town.carol, "/ws/chat/hall/").await;
+    let mut far = 0;
+    for i in 0..(deletion + 3) {
+        far = said(&mut elsewhere, &format!("hall {i}"), &format!("h{i}")).await;
+    }
+    assert!(far > deletion + 1);
+    refused(
+        &mut bob,
+        json!({"message": "lost", "reply_to": far, "client_id": "x6"}),
+        "not_found",
+    )
+    .await;
     // Also a reply to a reaction event.
     let reaction = acked(
         &mut carol,
