@@ -12,6 +12,7 @@ mod pins;
 mod reactions;
 mod replay;
 mod replies;
+mod retention;
 
 use std::collections::VecDeque;
 

@@ -152,5 +152,26 @@ async fn replies_reach_every_socket_with_their_root(db: &Database) {
     assert_eq!(seen[2]["reply_to"], root);
     let last = next_event(&mut carol).await;
     assert_eq!(last["type"], "pin");
+
+    // A plain client replies too (the frame is the same), and every socket gets it as a reply.
+    plain
+        .send_json(json!({"message": "from a plain page", "reply_to": nested}))
+        .await;
+    let own = plain.next_json().await;
+    assert_eq!(
+        (own["message"].as_str(), own["reply_to"].as_u64()),
+        (Some("from a plain page"), Some(root)),
+        "{own}"
+    );
+    let frames = events(&mut carol, 3).await;
+    assert_eq!(
+        frames
+            .iter()
+            .map(|f| f["type"].as_str())
+            .collect::<Vec<_>>(),
+        [Some("topic"), Some("message"), Some("message")]
+    );
+    assert_eq!(frames[2]["reply_to"], root, "{}", frames[2]);
+    assert_eq!(frames[2]["id"], own["id"]);
     town.app.stop().await;
 }
