@@ -13,8 +13,9 @@ use time::format_description::well_known::Rfc3339;
 
 use crate::storage::ArchiveRow;
 
-/// One line of an export: one stored row of a room's sequence. Events (edits and deletions) carry their
-/// `kind` and `target`, so that a room's ids are complete in an export of the whole room.
+/// One line of an export: one stored row of a room's sequence. Events (edits, deletions, reactions, pins,
+/// topics, membership changes) carry their `kind` and (those about a message) its `target`, so that a
+/// room's ids are complete in an export of the whole room; a reply carries `reply_to`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveLine {
     /// The room's name.
@@ -39,9 +40,12 @@ pub struct ArchiveLine {
     /// For an event: what it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<EventKind>,
-    /// For an event: the id it names (for `clear`, the last id it covers).
+    /// For an event about a message: the id it names (for `clear`, the last id it covers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<u64>,
+    /// For a reply: its thread's root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<u64>,
 }
 
 /// What an event row did (the `kind` column, storage/amend.rs).
@@ -54,6 +58,14 @@ pub enum EventKind {
     Clear,
     /// Replaced the text of message `target` with this row's text.
     Edit,
+    /// Changed the room's membership (`<action> <role> <user>`; memberships themselves do not travel).
+    Member,
+    /// Added (`+<emoji>`) or removed (`-<emoji>`) its author's reaction to message `target`.
+    Reaction,
+    /// Pinned (`add`) or unpinned (`remove`) message `target`.
+    Pin,
+    /// Set the room's topic to this row's text.
+    Topic,
 }
 
 impl EventKind {
@@ -62,7 +74,16 @@ impl EventKind {
             Self::Delete => 1,
             Self::Clear => 2,
             Self::Edit => 3,
+            Self::Member => 4,
+            Self::Reaction => 5,
+            Self::Pin => 6,
+            Self::Topic => 7,
         }
+    }
+
+    /// Whether its `target` is a message of the room.
+    fn names_a_message(self) -> bool {
+        !matches!(self, Self::Member | Self::Topic)
     }
 
     fn of_column(kind: i64) -> Option<Self> {
@@ -70,6 +91,10 @@ impl EventKind {
             1 => Some(Self::Delete),
             2 => Some(Self::Clear),
             3 => Some(Self::Edit),
+            4 => Some(Self::Member),
+            5 => Some(Self::Reaction),
+            6 => Some(Self::Pin),
+            7 => Some(Self::Topic),
             _ => None,
         }
     }
@@ -103,7 +128,8 @@ impl ArchiveLine {
             edited: row.edited,
             deleted: row.deleted,
             kind,
-            target: kind.and(row.target),
+            target: kind.filter(|k| k.names_a_message()).and(row.target),
+            reply_to: row.reply_to,
         }
     }
 
@@ -124,8 +150,16 @@ impl ArchiveLine {
         if line.user.contains('\0') || line.message.contains('\0') {
             return Err(LineError::Invalid("text holds U+0000"));
         }
-        if line.kind.is_some() != line.target.is_some() {
-            return Err(LineError::Invalid("kind and target go together"));
+        if line.kind.is_some_and(EventKind::names_a_message) != line.target.is_some() {
+            return Err(LineError::Invalid(
+                "target goes with the kinds about a message (delete, clear, edit, reaction, pin), and only with them",
+            ));
+        }
+        if line
+            .reply_to
+            .is_some_and(|r| r == 0 || i64::try_from(r).is_err())
+        {
+            return Err(LineError::Invalid("reply_to out of range"));
         }
         if line.target.is_some_and(|t| i64::try_from(t).is_err()) {
             return Err(LineError::Invalid("target out of range"));
@@ -154,6 +188,7 @@ impl ArchiveLine {
             deleted: self.deleted,
             kind: self.kind.map_or(0, EventKind::column),
             target: self.target,
+            reply_to: self.reply_to.filter(|_| self.kind.is_none()),
         })
     }
 }
@@ -197,6 +232,7 @@ mod tests {
             deleted: false,
             kind: 3,
             target: Some(2),
+            reply_to: None,
         };
         let line = ArchiveLine::of_row("den", row.clone());
         let text = serde_json::to_string(&line).expect("json");
@@ -221,9 +257,23 @@ mod tests {
             deleted: false,
             kind: 0,
             target: None,
+            reply_to: Some(1),
         };
         let text = serde_json::to_string(&ArchiveLine::of_row("den", row)).expect("json");
         assert!(!text.contains("kind"), "{text}");
+        assert!(text.contains(r#""reply_to":1"#), "{text}");
+        // A reaction names its message; a topic names none.
+        let reaction = ArchiveLine::parse(
+            r#"{"room":"den","id":3,"ts":"2026-01-01T00:00:00Z","user":"a","message":"+👍","kind":"reaction","target":1}"#,
+        )
+        .expect("a reaction");
+        assert_eq!(reaction.to_row().expect("row").kind, 5);
+        assert!(
+            ArchiveLine::parse(
+                r#"{"room":"den","id":3,"ts":"2026-01-01T00:00:00Z","user":"a","message":"t","kind":"topic","target":1}"#
+            )
+            .is_err()
+        );
         for bad in [
             "not json",
             r#"{"room":"den","id":0,"ts":"2026-01-01T00:00:00Z","user":"a","message":""}"#,

@@ -348,7 +348,10 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
         },
         MessageKind::Reaction { target } => {
             // `+` or `-`, then the emoji.
-            let (sign, emoji) = message.body.split_at(message.body.len().min(1));
+            let (action, emoji) = match message.body.strip_prefix('-') {
+                Some(emoji) => ("remove", emoji),
+                None => ("add", message.body.strip_prefix('+').unwrap_or_default()),
+            };
             ServerFrame::Reaction {
                 id,
                 room,
@@ -356,7 +359,7 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
                 user,
                 target,
                 emoji,
-                action: if sign == "-" { "remove" } else { "add" },
+                action,
                 history,
             }
         }

@@ -37,13 +37,27 @@ pub struct ArchiveRow {
     pub edited: bool,
     /// The text was deleted (a tombstone).
     pub deleted: bool,
-    /// The `kind` column: 0 a message, 1 a deletion, 2 a clear, 3 an edit (see storage/amend.rs).
+    /// The `kind` column: 0 a message, 1 a deletion, 2 a clear, 3 an edit, 4 a membership change, 5 a
+    /// reaction, 6 a pin, 7 a topic (see `MessageKind`).
     pub kind: i64,
-    /// The id an event (kind 1 to 3) names.
+    /// The id an event names (a message's; for a membership change, the account's, which does not travel).
     pub target: Option<u64>,
+    /// For a reply: its thread's root.
+    pub reply_to: Option<u64>,
 }
 
-type RowTuple = (i64, i64, String, bool, String, bool, bool, i64, Option<i64>);
+type RowTuple = (
+    i64,
+    i64,
+    String,
+    bool,
+    String,
+    bool,
+    bool,
+    i64,
+    Option<i64>,
+    Option<i64>,
+);
 
 /// What one imported chunk came to.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -147,7 +161,7 @@ impl Db {
         let rows: Vec<RowTuple> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT m.seq, m.created_at, m.author, m.author_id IS NULL, m.body, m.edited, m.deleted, \
-                 m.kind, m.target FROM messages m \
+                 m.kind, m.target, m.reply_to FROM messages m \
                  WHERE m.room_id = $1 AND m.seq > $2 AND m.created_at >= $3 ORDER BY m.seq LIMIT $4",
             )
             .bind(room_id)
@@ -160,16 +174,19 @@ impl Db {
         Ok(rows
             .into_iter()
             .map(
-                |(seq, ts_ms, author, guest, body, edited, deleted, kind, target)| ArchiveRow {
-                    seq: to_u64(seq),
-                    ts_ms,
-                    author,
-                    guest,
-                    body,
-                    edited,
-                    deleted,
-                    kind,
-                    target: target.map(to_u64),
+                |(seq, ts_ms, author, guest, body, edited, deleted, kind, target, reply_to)| {
+                    ArchiveRow {
+                        seq: to_u64(seq),
+                        ts_ms,
+                        author,
+                        guest,
+                        body,
+                        edited,
+                        deleted,
+                        kind,
+                        target: target.map(to_u64),
+                        reply_to: reply_to.map(to_u64),
+                    }
                 },
             )
             .collect())
@@ -327,7 +344,7 @@ impl Db {
             if !inserts.is_empty() {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-                     author_id, kind, target, deleted, edited) ",
+                     author_id, kind, target, deleted, edited, reply_to) ",
                 );
                 insert.push_values(&inserts, |mut values, (i, seq, client_id)| {
                     let (row, author_id) = &rows[*i];
@@ -347,9 +364,86 @@ impl Db {
                         .push_bind(row.kind)
                         .push_bind(target)
                         .push_bind(row.deleted)
-                        .push_bind(row.edited);
+                        .push_bind(row.edited)
+                        .push_bind(row.reply_to.map(|r| to_i64(room.stored_id(r))));
                 });
                 insert.build().execute(&mut *tx).await?;
+                // What reactions, pins and topics add up to, replayed in id order (a reaction counts
+                // only for an account this database has).
+                for (i, seq, _) in &inserts {
+                    let (row, author_id) = &rows[*i];
+                    let target = row.target.map(|t| to_i64(room.stored_id(t))).unwrap_or(0);
+                    match row.kind {
+                        5 => {
+                            let Some(user_id) = author_id else { continue };
+                            if let Some(emoji) = row.body.strip_prefix('+') {
+                                sqlx::query(
+                                    "INSERT INTO reactions (room_id, target, emoji, user_id, user_name, seq) \
+                                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                                )
+                                .bind(room_id)
+                                .bind(target)
+                                .bind(emoji)
+                                .bind(*user_id)
+                                .bind(row.author.as_str())
+                                .bind(*seq)
+                                .execute(&mut *tx)
+                                .await?;
+                            } else if let Some(emoji) = row.body.strip_prefix('-') {
+                                sqlx::query(
+                                    "DELETE FROM reactions WHERE room_id = $1 AND target = $2 \
+                                     AND emoji = $3 AND user_id = $4",
+                                )
+                                .bind(room_id)
+                                .bind(target)
+                                .bind(emoji)
+                                .bind(*user_id)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
+                        }
+                        6 if row.body == "remove" => {
+                            sqlx::query("DELETE FROM pins WHERE room_id = $1 AND target = $2")
+                                .bind(room_id)
+                                .bind(target)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        6 => {
+                            sqlx::query(
+                                "INSERT INTO pins (room_id, target, pinned_by, pinned_at, seq) \
+                                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                            )
+                            .bind(room_id)
+                            .bind(target)
+                            .bind(row.author.as_str())
+                            .bind(row.ts_ms)
+                            .bind(*seq)
+                            .execute(&mut *tx)
+                            .await?;
+                        }
+                        7 => {
+                            sqlx::query("UPDATE rooms SET topic = $2 WHERE id = $1")
+                                .bind(room_id)
+                                .bind(row.body.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        1 => {
+                            for sql in [
+                                "DELETE FROM reactions WHERE room_id = $1 AND target = $2",
+                                "DELETE FROM pins WHERE room_id = $1 AND target = $2",
+                            ] {
+                                sqlx::query(sql)
+                                    .bind(room_id)
+                                    .bind(target)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                        }
+                        _ => {}
+                    }
+                }
                 sqlx::query("UPDATE rooms SET last_seq = $1, updated_at = $2 WHERE id = $3")
                     .bind(last_seq)
                     .bind(newest)

@@ -43,7 +43,7 @@ async fn bad_input_is_a_json_error_never_a_server_error() {
     let empty = ok(app.addr, "/api/rooms/caf%C3%A9/messages", &[]).await;
     assert_eq!(
         empty,
-        json!({"room": "café", "messages": [], "before": null})
+        json!({"room": "café", "messages": [], "before": null, "as_of": 0})
     );
 
     for path in [

@@ -29,7 +29,9 @@ async fn the_openapi_document_describes_every_route() {
             "/api/rooms/{room}/invites",
             "/api/rooms/{room}/members",
             "/api/rooms/{room}/members/{user}",
-            "/api/rooms/{room}/messages"
+            "/api/rooms/{room}/messages",
+            "/api/rooms/{room}/messages/{id}/thread",
+            "/api/rooms/{room}/pins"
         ]
     );
     let methods = |path: &str| {
