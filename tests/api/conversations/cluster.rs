@@ -77,8 +77,38 @@ async fn a_reaction_on_one_node_reaches_the_other_live() {
         (Some("bob"), Some(reply))
     );
 
+    // The same frame again from bob's other tab, on the other node: the one event it made.
+    let mut bob_on_a = v2(&bob_browser.on(a.addr), path).await;
+    let again = super::act(
+        &mut bob_on_a,
+        json!({"type": "react", "id": reply, "emoji": "🎉", "client_id": "b2"}),
+    )
+    .await;
+    assert_eq!(
+        (again["duplicate"].as_bool(), again["id"].as_u64()),
+        (Some(true), Some(back)),
+        "{again}"
+    );
+    // And the same reaction under another client id changes nothing either.
+    let repeat = super::act(
+        &mut bob_on_a,
+        json!({"type": "react", "id": reply, "emoji": "🎉", "client_id": "b3"}),
+    )
+    .await;
+    assert_eq!(
+        (repeat["duplicate"].as_bool(), repeat["id"].as_u64()),
+        (Some(true), Some(reply)),
+        "{repeat}"
+    );
     let seen = plain_frames_until(&mut plain, &mut ada, "done").await;
     assert_eq!(texts(&seen), ["ship it?", "shipped", "done"], "{seen:?}");
+    let done = super::next_event(&mut bob).await;
+    assert_eq!(
+        (done["message"].as_str(), done["id"].as_u64()),
+        (Some("done"), Some(back + 1)),
+        "no repeat reached node b, nor used an id: {done}"
+    );
+    bob_on_a.close().await;
     ada.close().await;
     bob.close().await;
     a.stop().await;

@@ -130,6 +130,19 @@ async fn nobody_who_cannot_read_a_private_room_is_mentioned_there(db: &Database)
     assert_eq!(status, 201, "{body}");
     let mut ada = v2(&town.ada, "/ws/chat/plans/").await;
     let mut bob = v2(&town.bob, "/ws/chat/plans/").await;
+    // Nor do the thread and pins of a private room open to outsiders.
+    let root = said(&mut ada, "secret", "s").await;
+    for path in [
+        format!("/api/rooms/plans/messages/{root}/thread"),
+        "/api/rooms/plans/pins".to_owned(),
+    ] {
+        let (status, body) = api(addr, &mut town.carol, "GET", &path, None).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.to_string().contains("secret"), "{body}");
+        let (status, body) = api(addr, &mut town.bob, "GET", &path, None).await;
+        assert_eq!(status, 200, "{path}: {body}");
+    }
+    let _ = (next_event(&mut ada).await, next_event(&mut bob).await);
     assert_eq!(
         mentioned(&mut ada, &mut bob, "@carol @bob have a look").await,
         list(&["bob"]),

@@ -81,6 +81,11 @@ async fn reactions_are_events_once_and_repeats_change_nothing(db: &Database) {
     // Someone else's reaction with the same emoji is their own.
     let ada_thumbs = acked(&mut ada, react(message, "👍", true, "a2")).await;
     assert_eq!(ada_thumbs, taken_back + 1);
+    // A repeat without a client id: no answer, no frame, no id; the next answer is the next send's.
+    ada.send_json(json!({"type": "react", "id": message, "emoji": "👍"}))
+        .await;
+    ada.send_json(json!({"type": "unreact", "id": message, "emoji": "🦀"}))
+        .await;
     let next = said(&mut ada, "so?", "a3").await;
     assert_eq!(next, ada_thumbs + 1);
 
