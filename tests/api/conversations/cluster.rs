@@ -115,3 +115,39 @@ async fn a_reaction_on_one_node_reaches_the_other_live() {
     b.stop().await;
     db.drop_database().await;
 }
+
+#[tokio::test]
+async fn here_mentions_the_people_present_on_the_other_node() {
+    let Some((db, a, b)) = two_nodes("here_mentions_the_people_present_on_the_other_node").await
+    else {
+        return;
+    };
+    let ada_browser = person(a.addr, "ada").await;
+    let bob_browser = person(a.addr, "bob").await.on(b.addr);
+    let _carol = person(a.addr, "carol").await;
+    let path = "/ws/chat/hall/";
+    let mut ada = v2(&ada_browser, path).await;
+    let mut bob = v2(&bob_browser, path).await;
+    // Node a knows bob is present once ada hears him come in.
+    ada.joined("bob").await;
+    let id = said(&mut ada, "@here standup, @carol too", "a1").await;
+    let frame = super::next_event(&mut bob).await;
+    assert_eq!(frame["id"], id, "{frame}");
+    let mut names: Vec<&str> = frame["mentions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("mentions: {frame}"))
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(
+        names,
+        ["bob", "carol"],
+        "bob, present on node b, and carol by name"
+    );
+    ada.close().await;
+    bob.close().await;
+    a.stop().await;
+    b.stop().await;
+    db.drop_database().await;
+}

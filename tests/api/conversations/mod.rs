@@ -126,6 +126,17 @@ impl Sock {
         }
     }
 
+    /// Waits until the room tells this socket `user` came in (a `join` frame; call it while no room
+    /// frame is due, as the frames before it are dropped).
+    pub async fn joined(&mut self, user: &str) {
+        loop {
+            let frame = self.client.next_of_type("join").await;
+            if frame["user"] == user {
+                return;
+            }
+        }
+    }
+
     /// Closes the socket.
     pub async fn close(self) {
         self.client.close().await;
