@@ -5,6 +5,7 @@
 //! nodes on Redis. The people are browsers signed up on a real node; sockets are `chatweb.v2` unless a
 //! test says plain.
 
+mod archive;
 mod cluster;
 mod http;
 mod mentions;
