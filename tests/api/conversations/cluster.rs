@@ -151,3 +151,75 @@ async fn here_mentions_the_people_present_on_the_other_node() {
     b.stop().await;
     db.drop_database().await;
 }
+
+/// Two people on two nodes add new emoji to a message at the same time: the store's row lock holds the
+/// limit of 20 distinct emoji, and every id is used once.
+#[tokio::test]
+async fn the_emoji_limit_holds_under_a_race_between_nodes() {
+    let Some((db, a, b)) = two_nodes("the_emoji_limit_holds_under_a_race_between_nodes").await
+    else {
+        return;
+    };
+    let ada_browser = person(a.addr, "ada").await;
+    let bob_browser = person(a.addr, "bob").await.on(b.addr);
+    let path = "/ws/chat/hall/";
+    let mut ada = v2(&ada_browser, path).await;
+    let mut bob = v2(&bob_browser, path).await;
+    let message = said(&mut ada, "vote", "a0").await;
+    for (i, emoji) in super::EMOJI[..17].iter().enumerate() {
+        acked(
+            &mut ada,
+            json!({"type": "react", "id": message, "emoji": emoji, "client_id": format!("a{}", i + 1)}),
+        )
+        .await;
+    }
+    // Three places left, six new emoji tried at once from both nodes.
+    let tries = |who: &str, emoji: &[&str]| -> Vec<serde_json::Value> {
+        emoji
+            .iter()
+            .enumerate()
+            .map(|(i, e)| json!({"type": "react", "id": message, "emoji": e, "client_id": format!("{who}{i}")}))
+            .collect()
+    };
+    let from_a = tries("race-a", &["🍎", "🍐", "🍊"]);
+    let from_b = tries("race-b", &["🍋", "🍌", "🍉"]);
+    let (answers_a, answers_b) = tokio::join!(
+        async {
+            ada.send_together(&from_a).await;
+            let mut answers = Vec::new();
+            for _ in 0..3 {
+                answers.push(ada.next_answer().await);
+            }
+            answers
+        },
+        async {
+            bob.send_together(&from_b).await;
+            let mut answers = Vec::new();
+            for _ in 0..3 {
+                answers.push(bob.next_answer().await);
+            }
+            answers
+        }
+    );
+    let all: Vec<&serde_json::Value> = answers_a.iter().chain(&answers_b).collect();
+    let mut ids: Vec<u64> = all
+        .iter()
+        .filter(|a| a["type"] == "ack")
+        .filter_map(|a| a["id"].as_u64())
+        .collect();
+    ids.sort_unstable();
+    let refused = all
+        .iter()
+        .filter(|a| a["code"] == "too_many_reactions")
+        .count();
+    assert_eq!((ids.len(), refused), (3, 3), "{all:?}");
+    let last = message + 17;
+    assert_eq!(ids, [last + 1, last + 2, last + 3], "gap-free: {all:?}");
+    let after = said(&mut ada, "counted", "after").await;
+    assert_eq!(after, last + 4, "the refusals used no id");
+    ada.close().await;
+    bob.close().await;
+    a.stop().await;
+    b.stop().await;
+    db.drop_database().await;
+}

@@ -334,6 +334,30 @@ async fn a_thread_pages_its_replies_oldest_first(db: &Database) {
     )
     .await;
     assert_eq!(status, 400, "{body}");
+
+    // A long thread: at most 200 replies a page, whatever the limit asked.
+    let long = said(&mut ada, "a long thread", "long").await;
+    let mut many = Vec::new();
+    for i in 0..201 {
+        let frame =
+            json!({"message": format!("n{i}"), "reply_to": long, "client_id": format!("n{i}")});
+        many.push(acked(&mut bob, frame).await);
+    }
+    let page = get(&mut town, Who::Carol, &thread_path(long, "?limit=1000")).await;
+    assert_eq!(reply_ids(&page), many[..200], "capped at 200");
+    assert_eq!(page["after"], many[199]);
+    assert_eq!(page["root"]["replies"], 201);
+    let page = get(&mut town, Who::Carol, &thread_path(long, "")).await;
+    assert_eq!(reply_ids(&page), many[..50], "50 by default");
+    assert_eq!(page["after"], many[49]);
+    let page = get(
+        &mut town,
+        Who::Carol,
+        &thread_path(long, &format!("?after={}&limit=1000", many[199])),
+    )
+    .await;
+    assert_eq!(reply_ids(&page), many[200..]);
+    assert_eq!(page["after"], Value::Null);
     town.app.stop().await;
 }
 

@@ -102,6 +102,11 @@ impl Sock {
         self.client.send_json(frame).await;
     }
 
+    /// Sends `frames` in one write (see [`Client::send_together`]).
+    pub async fn send_together(&mut self, frames: &[Value]) {
+        self.client.send_together(frames).await;
+    }
+
     /// The next answer to this socket's frames; the room's frames read meanwhile are kept.
     pub async fn next_answer(&mut self) -> Value {
         loop {

@@ -19,6 +19,11 @@ on_both_engines!(
     a_room_holds_fifty_pins_on_postgres
 );
 on_both_engines!(
+    rights_follow_roles_on_open_sockets,
+    rights_follow_roles_on_open_sockets_on_sqlite,
+    rights_follow_roles_on_open_sockets_on_postgres
+);
+on_both_engines!(
     direct_rooms_and_rooms_without_an_owner,
     direct_rooms_and_rooms_without_an_owner_on_sqlite,
     direct_rooms_and_rooms_without_an_owner_on_postgres
@@ -211,4 +216,84 @@ async fn direct_rooms_and_rooms_without_an_owner(db: &Database) {
     let answer = act(&mut carol, json!({"message": "ok", "client_id": "c3"})).await;
     assert_eq!(answer["id"], first + 3, "{answer}");
     town.app.stop().await;
+}
+
+/// A role given or taken while the socket is open counts at once: bob, no longer a moderator, pins no
+/// more; carol, made one, may.
+async fn rights_follow_roles_on_open_sockets(db: &Database) {
+    let mut town = town(db).await;
+    let addr = town.app.addr;
+    let mut bob = v2(&town.bob, PATH).await;
+    let mut carol = v2(&town.carol, PATH).await;
+    let message = said(&mut carol, "pin me", "c1").await;
+    refused(&mut carol, pin(message, true, "c2"), "forbidden").await;
+    let room = super::ROOM;
+    let (status, body) = api(
+        addr,
+        &mut town.ada,
+        "PATCH",
+        &format!("/api/rooms/{room}/members/bob"),
+        Some(json!({"role": "member"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api(
+        addr,
+        &mut town.ada,
+        "POST",
+        &format!("/api/rooms/{room}/members"),
+        Some(json!({"user": "carol", "role": "moderator"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    // Roles reach open sockets within about a second (docs/PROTOCOL.md), through each node's poll of the
+    // moderation log, and no frame tells a socket: probe with an unpin of an unpinned message, which
+    // changes nothing either way (an ack `duplicate` while allowed, `forbidden` after).
+    assert_eq!(
+        answer_within_two_seconds(&mut bob, message, "forbidden").await,
+        "forbidden",
+        "bob's open socket lost the right"
+    );
+    assert_eq!(
+        answer_within_two_seconds(&mut carol, message, "ack").await,
+        "ack",
+        "carol's open socket got it"
+    );
+    refused(&mut bob, pin(message, true, "b1"), "forbidden").await;
+    refused(&mut bob, topic("bob's", "b2"), "forbidden").await;
+    let pinned = acked(&mut carol, pin(message, true, "c3")).await;
+    assert_eq!(
+        pinned,
+        message + 3,
+        "two membership events, and no probe used an id"
+    );
+    let topic_set = acked(&mut carol, topic("carol's", "c4")).await;
+    assert_eq!(topic_set, pinned + 1);
+    town.app.stop().await;
+}
+
+/// Sends a no-op `unpin` of `message` (not pinned) every 50 ms until it is answered `wanted` (`ack` or
+/// an error code), at most 2 seconds; returns the last answer's type or code.
+async fn answer_within_two_seconds(socket: &mut super::Sock, message: u64, wanted: &str) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(2);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    let mut probe = 0;
+    loop {
+        tick.tick().await;
+        probe += 1;
+        let answer = act(socket, pin(message, false, &format!("probe{probe}"))).await;
+        let got = match answer["type"].as_str() {
+            Some("ack") => {
+                assert_eq!(
+                    answer["duplicate"], true,
+                    "a probe changes nothing: {answer}"
+                );
+                "ack".to_owned()
+            }
+            _ => answer["code"].as_str().unwrap_or("?").to_owned(),
+        };
+        if got == wanted || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+    }
 }
