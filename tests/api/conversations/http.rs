@@ -39,6 +39,11 @@ on_both_engines!(
     the_room_list_counts_unread_mentions_on_postgres
 );
 on_both_engines!(
+    a_tombstone_does_not_say_whom_it_mentioned,
+    a_tombstone_does_not_say_whom_it_mentioned_on_sqlite,
+    a_tombstone_does_not_say_whom_it_mentioned_on_postgres
+);
+on_both_engines!(
     a_topic_set_over_http_is_an_event,
     a_topic_set_over_http_is_an_event_on_sqlite,
     a_topic_set_over_http_is_an_event_on_postgres
@@ -497,7 +502,48 @@ async fn the_room_list_counts_unread_mentions(db: &Database) {
     let mut carol_browser = town.carol.on(app.addr);
     assert_eq!(mention_count(app.addr, &mut bob_browser, ROOM).await, 0);
     assert_eq!(mention_count(app.addr, &mut carol_browser, ROOM).await, 1);
+    // A clear takes every mention with its message.
+    let mut staff = town.boss.on(app.addr);
+    let page = staff.post(&format!("/admin/rooms/{ROOM}/clear"), &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert_eq!(mention_count(app.addr, &mut carol_browser, ROOM).await, 0);
     app.stop().await;
+}
+
+/// A deleted message's text is gone, and so is whom it mentioned: neither the history API nor a socket's
+/// tombstone names them (its mention rows go with it, docs/ARCHITECTURE.md).
+async fn a_tombstone_does_not_say_whom_it_mentioned(db: &Database) {
+    let mut town = town(db).await;
+    let mut ada = v2(&town.ada, PATH).await;
+    let deleted = said(&mut ada, "@bob the secret is 42", "a1").await;
+    acked(
+        &mut ada,
+        json!({"type": "delete", "id": deleted, "client_id": "d1"}),
+    )
+    .await;
+    let page = history(&mut town).await;
+    let tombstone = message(&page, deleted);
+    assert_eq!(tombstone["deleted"], true, "{tombstone}");
+    assert_eq!(tombstone["message"], "", "{tombstone}");
+    let mut replay = super::Sock::new(
+        town.carol
+            .join_v2(&format!("{PATH}?since={}", deleted - 1))
+            .await
+            .expect("a v2 resume"),
+    );
+    let frame = replay.next_event().await;
+    assert_eq!(
+        (frame["id"].as_u64(), frame["deleted"].as_bool()),
+        (Some(deleted), Some(true)),
+        "{frame}"
+    );
+    assert_eq!(
+        (tombstone.get("mentions"), frame.get("mentions")),
+        (None, None),
+        "the API's tombstone: {tombstone}; the socket's: {frame}"
+    );
+    replay.close().await;
+    town.app.stop().await;
 }
 
 async fn a_topic_set_over_http_is_an_event(db: &Database) {
