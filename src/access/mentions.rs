@@ -64,7 +64,7 @@ pub fn asked(text: &str) -> Asked<'_> {
         let rest = &text[at + 1..];
         let end = rest.find(|c: char| !name_char(c)).unwrap_or(rest.len());
         let name = rest[..end].trim_end_matches(['.', '+', '-']);
-        match name {
+        match name.to_ascii_lowercase().as_str() {
             "" => {}
             "here" => asked.here = true,
             "room" | "channel" | "all" => asked.room = true,
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn names_here_and_room_are_found_where_a_name_can_start() {
-        let found = asked("@ada, hi @Bob. and @here; mail a@b.c or @room @ada @@x");
+        let found = asked("@ada, hi @Bob. and @Here; mail a@b.c or @room @ada @@x");
         assert_eq!(found.names, ["ada", "Bob"]);
         assert!(found.here && found.room);
         assert_eq!(asked("no mention here"), Asked::default());

@@ -429,12 +429,15 @@ impl Db {
                                 .execute(&mut *tx)
                                 .await?;
                         }
-                        1 => {
-                            for sql in [
-                                "DELETE FROM reactions WHERE room_id = $1 AND target = $2",
-                                "DELETE FROM pins WHERE room_id = $1 AND target = $2",
-                            ] {
-                                sqlx::query(sql)
+                        // A deletion takes its message's reactions and pin; a clear, every one
+                        // up to the id it covers.
+                        1 | 2 => {
+                            let covered = if row.kind == 1 { "=" } else { "<=" };
+                            for table in ["reactions", "pins"] {
+                                let sql = format!(
+                                    "DELETE FROM {table} WHERE room_id = $1 AND target {covered} $2"
+                                );
+                                sqlx::query(sqlx::AssertSqlSafe(sql))
                                     .bind(room_id)
                                     .bind(target)
                                     .execute(&mut *tx)

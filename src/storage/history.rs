@@ -2,7 +2,7 @@
 //! messages before an id. One text per query for both engines (see [`Db`]); every read of `messages` is a
 //! range of its `(room_id, seq)` primary key.
 
-use super::{Db, MessageRow, ROW_COLUMNS, StoreError, StoredMessage, on_db, to_i64, to_u64};
+use super::{Db, StoreError, on_db, to_i64, to_u64};
 use crate::domain::{Role, RoomKind, RoomName};
 
 /// A room as the API lists it.
@@ -26,15 +26,6 @@ pub struct RoomActivity {
     /// Messages after the user's read mark (from the room's beginning without one) that mention them
     /// and are not deleted, at most [`MAX_UNREAD`]; 0 without a user.
     pub mentions: u64,
-}
-
-/// One page of a room's messages.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HistoryPage {
-    /// Messages and tombstones (no events), oldest first.
-    pub messages: Vec<StoredMessage>,
-    /// Whether older messages than the page's first exist.
-    pub more: bool,
 }
 
 /// Unread counts stop at this (a page shows "1000+"): counting a mark far behind in a huge room must not
@@ -69,7 +60,7 @@ fn unread_after_sql() -> String {
 fn mentions_sql() -> String {
     format!(
         "(SELECT COUNT(*) FROM (SELECT 1 FROM mentions x WHERE x.user_id = $1 AND x.room_id = r.id \
-          AND x.seq > COALESCE(rm.last_read, 0) LIMIT {MAX_UNREAD}) AS mentioned)"
+          AND x.seq > COALESCE(rm.last_read, 0) LIMIT {MAX_UNREAD}) AS tagged)"
     )
 }
 
@@ -78,7 +69,7 @@ fn mentions_sql() -> String {
 fn mentions_after_sql() -> String {
     format!(
         "SELECT COUNT(*) FROM (SELECT 1 FROM mentions x WHERE x.user_id = $1 \
-         AND x.room_id = (SELECT id FROM rooms WHERE name = $2) AND x.seq > $3 LIMIT {MAX_UNREAD}) AS mentioned"
+         AND x.room_id = (SELECT id FROM rooms WHERE name = $2) AND x.seq > $3 LIMIT {MAX_UNREAD}) AS tagged"
     )
 }
 
@@ -92,15 +83,6 @@ fn rooms_sql() -> String {
          ORDER BY r.updated_at DESC, r.name LIMIT $2",
         unread_sql(),
         mentions_sql()
-    )
-}
-
-/// At most `$3` messages of room `$1` below id `$2`, newest first: a backwards range of the primary key.
-fn page_sql() -> String {
-    format!(
-        "SELECT {ROW_COLUMNS} FROM messages m \
-         WHERE m.room_id = (SELECT id FROM rooms WHERE name = $1) AND m.seq < $2 AND m.kind = 0 \
-         ORDER BY m.seq DESC LIMIT $3"
     )
 }
 
@@ -185,34 +167,6 @@ impl Db {
         });
         Ok(to_u64(count))
     }
-
-    /// Up to `limit` messages of `room` (kind 0: messages and tombstones, not events) with an id below
-    /// `before` (the newest when `None`), oldest first; and whether there are older ones.
-    pub async fn history_page(
-        &self,
-        room: &RoomName,
-        before: Option<u64>,
-        limit: u32,
-    ) -> Result<HistoryPage, StoreError> {
-        let sql = sqlx::AssertSqlSafe(page_sql());
-        // One more than asked tells whether an older page exists.
-        let rows: Vec<MessageRow> = on_db!(self, |pool| {
-            sqlx::query_as(sql)
-                .bind(room.as_str())
-                .bind(before.map_or(i64::MAX, to_i64))
-                .bind(i64::from(limit) + 1)
-                .fetch_all(pool)
-                .await?
-        });
-        let more = rows.len() > limit as usize;
-        let mut messages: Vec<StoredMessage> = rows
-            .into_iter()
-            .take(limit as usize)
-            .map(StoredMessage::from)
-            .collect();
-        messages.reverse();
-        Ok(HistoryPage { messages, more })
-    }
 }
 
 #[cfg(test)]
@@ -246,7 +200,7 @@ mod tests {
         let backend = SqliteBackend::connect(&url).await.expect("database");
         let db = backend.db();
 
-        let page = plan(&db, page_sql(), 3).await;
+        let page = plan(&db, crate::storage::relations::page_sql(), 3).await;
         assert!(
             page.contains("SEARCH m USING PRIMARY KEY (room_id=? AND seq<?)"),
             "{page}"
@@ -261,6 +215,14 @@ mod tests {
         assert!(
             after.contains("SEARCH m USING PRIMARY KEY (room_id=? AND seq>?)"),
             "{after}"
+        );
+        let thread = plan(&db, crate::storage::relations::thread_sql(true), 4).await;
+        assert!(!thread.contains("SCAN m"), "{thread}");
+        assert!(thread.contains("messages_reply_to"), "{thread}");
+        let rooms = plan(&db, rooms_sql(), 2).await;
+        assert!(
+            rooms.contains("SEARCH x USING"),
+            "mentions by their key: {rooms}"
         );
 
         backend.close().await;

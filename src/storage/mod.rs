@@ -45,7 +45,7 @@ pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
-pub use history::{HistoryPage, RoomActivity};
+pub use history::RoomActivity;
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,

@@ -69,6 +69,32 @@ pub enum Selection {
     Pins,
 }
 
+/// At most `$3` messages of the room of id `$1` below id `$2`, newest first: a backwards range of the
+/// primary key.
+pub(super) fn page_sql() -> String {
+    format!(
+        "SELECT {ROW_COLUMNS} FROM messages m WHERE m.room_id = $1 AND m.seq < $2 \
+         AND m.kind = 0 ORDER BY m.seq DESC LIMIT $3"
+    )
+}
+
+/// The root `$2` of the room of id `$1` and at most `$4` of its replies after id `$3`: the root by the
+/// primary key, the replies by `messages_reply_to` (SQLite, without statistics, would rather range over
+/// the room's primary key: it is told; `sqlite` says whether the SQL is for SQLite).
+pub(super) fn thread_sql(sqlite: bool) -> String {
+    let index = if sqlite {
+        "INDEXED BY messages_reply_to"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT * FROM (SELECT {ROW_COLUMNS} FROM messages m \
+         WHERE m.room_id = $1 AND m.seq = $2 AND m.kind = 0) AS root \
+         UNION ALL SELECT * FROM (SELECT {ROW_COLUMNS} FROM messages AS m {index} \
+         WHERE m.room_id = $1 AND m.reply_to = $2 AND m.seq > $3 ORDER BY m.seq LIMIT $4) AS replies"
+    )
+}
+
 fn placeholders(from: usize, count: usize) -> String {
     (from..from + count)
         .map(|i| format!("${i}"))
@@ -152,32 +178,27 @@ impl Db {
             let (rows, pins, more): (Vec<MessageRow>, Vec<PinRow>, bool) = match selection {
                 Selection::Page { before, limit } => {
                     // One more than asked tells whether an older page exists.
-                    let mut rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {ROW_COLUMNS} FROM messages m WHERE m.room_id = $1 AND m.seq < $2 \
-                         AND m.kind = 0 ORDER BY m.seq DESC LIMIT $3"
-                    )))
-                    .bind(room_id)
-                    .bind(before.map_or(i64::MAX, to_i64))
-                    .bind(i64::from(limit) + 1)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let mut rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(page_sql()))
+                        .bind(room_id)
+                        .bind(before.map_or(i64::MAX, to_i64))
+                        .bind(i64::from(limit) + 1)
+                        .fetch_all(&mut *tx)
+                        .await?;
                     let more = rows.len() > limit as usize;
                     rows.truncate(limit as usize);
                     rows.reverse();
                     (rows, Vec::new(), more)
                 }
                 Selection::Thread { root, after, limit } => {
-                    let mut rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {ROW_COLUMNS} FROM messages m WHERE m.room_id = $1 \
-                         AND ((m.seq = $2 AND m.kind = 0) OR (m.reply_to = $2 AND m.seq > $3)) \
-                         ORDER BY m.seq LIMIT $4"
-                    )))
-                    .bind(room_id)
-                    .bind(to_i64(root))
-                    .bind(to_i64(after))
-                    .bind(i64::from(limit) + 2)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                    let mut rows: Vec<MessageRow> =
+                        sqlx::query_as(sqlx::AssertSqlSafe(thread_sql(!snapshot)))
+                            .bind(room_id)
+                            .bind(to_i64(root))
+                            .bind(to_i64(after))
+                            .bind(i64::from(limit) + 1)
+                            .fetch_all(&mut *tx)
+                            .await?;
+                    rows.sort_by_key(|r| r.seq);
                     if rows.first().is_none_or(|r| to_u64(r.seq) != root) {
                         return Ok(None);
                     }
