@@ -201,7 +201,7 @@ async fn here_mentions_the_signed_in_people_present(db: &Database) {
     // bob comes in: four present (three signed in, one guest).
     let mut bob = v2(&town.bob, PATH).await;
     assert_eq!(
-        mentioned(&mut carol, &mut bob, "@here now").await,
+        mentioned(&mut carol, &mut bob, "@HERE now").await,
         list(&["ada", "bob"])
     );
     // A fifth person present: the room is now bigger than the limit, and carol has no role there.
@@ -239,6 +239,11 @@ async fn room_a_ban_and_an_edit(db: &Database) {
     assert_eq!(
         mentioned(&mut ada, &mut carol, "@room meeting").await,
         list(&["bob", "carol"])
+    );
+    assert_eq!(
+        mentioned(&mut ada, &mut carol, "@Room and @ALL and @channel").await,
+        list(&["bob", "carol"]),
+        "any case; @all and @channel are @room"
     );
 
     // An edit that adds a name mentions nobody new, one that drops it keeps the mention.
