@@ -223,3 +223,54 @@ async fn the_emoji_limit_holds_under_a_race_between_nodes() {
     b.stop().await;
     db.drop_database().await;
 }
+
+/// A topic set over HTTP on one node is an event that reaches a v2 socket on the other at once, with no
+/// message after it to show a gap.
+#[tokio::test]
+async fn a_topic_set_over_http_on_one_node_reaches_the_other_live() {
+    let Some((db, a, b)) =
+        two_nodes("a_topic_set_over_http_on_one_node_reaches_the_other_live").await
+    else {
+        return;
+    };
+    let mut ada_browser = person(a.addr, "ada").await;
+    let bob_browser = person(a.addr, "bob").await.on(b.addr);
+    let (status, body) = crate::rooms::api(
+        a.addr,
+        &mut ada_browser,
+        "POST",
+        "/api/rooms/",
+        Some(json!({"name": "plans"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let mut ada = v2(&ada_browser, "/ws/chat/plans/").await;
+    let mut bob = v2(&bob_browser, "/ws/chat/plans/").await;
+    let (status, body) = crate::rooms::api(
+        a.addr,
+        &mut ada_browser,
+        "PATCH",
+        "/api/rooms/plans",
+        Some(json!({"topic": "Release 2.0"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    for (node, socket) in [("a", &mut ada), ("b", &mut bob)] {
+        let frame = super::next_event(socket).await;
+        assert_eq!(
+            (
+                frame["type"].as_str(),
+                frame["topic"].as_str(),
+                frame["user"].as_str(),
+                frame["history"].as_bool()
+            ),
+            (Some("topic"), Some("Release 2.0"), Some("ada"), Some(false)),
+            "node {node}: {frame}"
+        );
+    }
+    ada.close().await;
+    bob.close().await;
+    a.stop().await;
+    b.stop().await;
+    db.drop_database().await;
+}
