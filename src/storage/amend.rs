@@ -141,13 +141,14 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
                     (EDIT, target, body.as_str().to_owned())
                 } else {
                     sqlx::query(
-                        "UPDATE messages SET body = '', deleted = true WHERE room_id = $1 AND seq = $2",
+                        "UPDATE messages SET body = '', deleted = true, mentions = NULL \
+                         WHERE room_id = $1 AND seq = $2",
                     )
                     .bind(room_id)
                     .bind(target)
                     .execute(&mut *tx)
                     .await?;
-                    // A deleted message keeps no reactions, pin or mentions.
+                    // A deleted message keeps no reactions, pin or mentions (nor says whom it named).
                     for table in ["reactions", "pins"] {
                         sqlx::query(sqlx::AssertSqlSafe(format!(
                             "DELETE FROM {table} WHERE room_id = $1 AND target = $2"
@@ -167,7 +168,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
             }
             (Amend::Clear, _) => {
                 let done = sqlx::query(
-                    "UPDATE messages SET body = '', deleted = true \
+                    "UPDATE messages SET body = '', deleted = true, mentions = NULL \
                      WHERE room_id = $1 AND seq < $2 AND kind = 0 AND NOT deleted",
                 )
                 .bind(room_id)

@@ -9,6 +9,7 @@ mod chat;
 mod chromium;
 mod client_js;
 mod cluster;
+mod conversations;
 mod django;
 mod engines;
 mod errors;
