@@ -132,9 +132,9 @@ pub struct NewRoomBody {
     /// `public` (the default) or `private`; direct rooms come from `POST /api/dms/`.
     #[serde(default)]
     pub kind: NewRoomKind,
-    /// At most 300 characters.
+    /// At most 250 characters.
     #[serde(default)]
-    #[schema(max_length = 300)]
+    #[schema(max_length = 250)]
     pub topic: String,
 }
 
@@ -214,9 +214,9 @@ pub struct RoleBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicBody {
-    /// A new topic, at most 300 characters ("" clears it): owners only.
+    /// A new topic, at most 250 characters ("" clears it): owners, moderators and staff.
     #[serde(default)]
-    #[schema(max_length = 300)]
+    #[schema(max_length = 250)]
     pub topic: Option<String>,
     /// Lock the room (read-only for its members) or open it: moderators and owners.
     #[serde(default)]

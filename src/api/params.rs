@@ -83,25 +83,39 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Query(raw) = Query::<RawPage>::from_request_parts(parts, state)
             .await
-            .map_err(|e| {
-                ApiError::invalid_parameter(format!(
-                    "the query string is malformed: {}",
-                    e.body_text()
-                ))
-            })?;
-        Ok(Self {
-            before: positive(raw.before.as_deref(), i64::MAX).ok_or_else(|| {
-                ApiError::invalid_parameter("before must be a message id: a whole number from 1")
-            })?,
-            limit: positive(raw.limit.as_deref(), i64::from(i32::MAX))
-                .ok_or_else(|| {
-                    ApiError::invalid_parameter(
-                        "limit must be a whole number from 1 (above 200 counts as 200)",
-                    )
-                })?
-                .and_then(|n| i32::try_from(n).ok()),
-        })
+            .map_err(malformed)?;
+        let (before, limit) = id_and_limit("before", raw.before, raw.limit)?;
+        Ok(Self { before, limit })
     }
+}
+
+/// The answer to a query string that is not one (a repeated or undecodable field).
+pub(super) fn malformed(error: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::invalid_parameter(format!(
+        "the query string is malformed: {}",
+        error.body_text()
+    ))
+}
+
+/// A page's message id (`before`, `after`: named `name`) and `limit`, checked.
+pub(super) fn id_and_limit(
+    name: &str,
+    id: Option<String>,
+    limit: Option<String>,
+) -> Result<(Option<i64>, Option<i32>), ApiError> {
+    let id = positive(id.as_deref(), i64::MAX).ok_or_else(|| {
+        ApiError::invalid_parameter(format!(
+            "{name} must be a message id: a whole number from 1"
+        ))
+    })?;
+    let limit = positive(limit.as_deref(), i64::from(i32::MAX))
+        .ok_or_else(|| {
+            ApiError::invalid_parameter(
+                "limit must be a whole number from 1 (above 200 counts as 200)",
+            )
+        })?
+        .and_then(|n| i32::try_from(n).ok());
+    Ok((id, limit))
 }
 
 /// `value` as an integer from 1 to `max` in decimal digits: `Some(None)` when absent, `None` when invalid.

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::Viewer;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use super::messages::{Message, aggregated};
-use super::params::{DEFAULT_LIMIT, MAX_LIMIT, Room, RoomPath, positive};
+use super::params::{DEFAULT_LIMIT, MAX_LIMIT, Room, RoomPath, id_and_limit, malformed, positive};
 use crate::domain::{RoomName, rfc3339_ms};
 use crate::state::AppState;
 use crate::storage::Selection;
@@ -87,24 +87,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ThreadQuery {
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let Query(raw) = Query::<RawThreadQuery>::from_request_parts(parts, state)
             .await
-            .map_err(|e| {
-                ApiError::invalid_parameter(format!(
-                    "the query string is malformed: {}",
-                    e.body_text()
-                ))
-            })?;
-        Ok(Self {
-            after: positive(raw.after.as_deref(), i64::MAX).ok_or_else(|| {
-                ApiError::invalid_parameter("after must be a message id: a whole number from 1")
-            })?,
-            limit: positive(raw.limit.as_deref(), i64::from(i32::MAX))
-                .ok_or_else(|| {
-                    ApiError::invalid_parameter(
-                        "limit must be a whole number from 1 (above 200 counts as 200)",
-                    )
-                })?
-                .and_then(|n| i32::try_from(n).ok()),
-        })
+            .map_err(malformed)?;
+        let (after, limit) = id_and_limit("after", raw.after, raw.limit)?;
+        Ok(Self { after, limit })
     }
 }
 

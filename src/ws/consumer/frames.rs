@@ -100,12 +100,8 @@ impl<S: Socket> Consumer<S> {
         body: MessageBody,
         client_id: Option<Arc<str>>,
     ) -> Result<(), End> {
-        if let Err(hold) = self.rules.check_edit() {
-            return self
-                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
-                .await;
-        }
-        self.amend(Amend::Edit { target, body }, client_id, Authority::Author)
+        let action = Amend::Edit { target, body };
+        self.amend_unless_held(action, client_id, Authority::Author)
             .await
     }
 
@@ -170,14 +166,10 @@ impl<S: Socket> Consumer<S> {
         add: bool,
         client_id: Option<Arc<str>>,
     ) -> Result<(), End> {
-        if let Err(hold) = self.rules.check_edit() {
-            return self
-                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
-                .await;
-        }
         let emoji = emoji.as_str().to_owned();
         let action = Amend::React { target, emoji, add };
-        self.amend(action, client_id, self.authority()).await
+        self.amend_unless_held(action, client_id, self.authority())
+            .await
     }
 
     /// `pin` / `unpin`: for those who moderate the room, and the members of a direct room.
@@ -188,11 +180,8 @@ impl<S: Socket> Consumer<S> {
         client_id: Option<Arc<str>>,
     ) -> Result<(), End> {
         if !self.rules.may_pin() {
-            let error = ProtocolError::new(
-                ErrorCode::Forbidden,
-                "only the room's owners, moderators and staff pin messages",
-            );
-            return self.refuse(ProtocolError { client_id, ..error }).await;
+            let detail = "only the room's owners, moderators and staff pin messages";
+            return self.forbid(client_id, detail).await;
         }
         self.amend(Amend::Pin { target, add }, client_id, Authority::Moderator)
             .await
@@ -205,14 +194,32 @@ impl<S: Socket> Consumer<S> {
         client_id: Option<Arc<str>>,
     ) -> Result<(), End> {
         if !self.rules.may_set_topic() {
-            let error = ProtocolError::new(
-                ErrorCode::Forbidden,
-                "only the room's owners, moderators and staff set its topic",
-            );
-            return self.refuse(ProtocolError { client_id, ..error }).await;
+            let detail = "only the room's owners, moderators and staff set its topic";
+            return self.forbid(client_id, detail).await;
         }
         self.amend(Amend::Topic(topic), client_id, Authority::Moderator)
             .await
+    }
+
+    /// Refuses a frame the person may not send (`forbidden`), naming its `client_id`.
+    async fn forbid(&mut self, client_id: Option<Arc<str>>, detail: &str) -> Result<(), End> {
+        let error = ProtocolError::new(ErrorCode::Forbidden, detail);
+        self.refuse(ProtocolError { client_id, ..error }).await
+    }
+
+    /// Queues a change a muted or banned person may not make (an edit, a reaction): held, or amended.
+    async fn amend_unless_held(
+        &mut self,
+        action: Amend,
+        client_id: Option<Arc<str>>,
+        authority: Authority,
+    ) -> Result<(), End> {
+        if let Err(hold) = self.rules.check_edit() {
+            return self
+                .answer_in_turn(answers::held(&hold, client_id.as_deref()))
+                .await;
+        }
+        self.amend(action, client_id, authority).await
     }
 
     /// What the person may change as they are now: any message when they moderate the room.
@@ -232,11 +239,8 @@ impl<S: Socket> Consumer<S> {
         authority: Authority,
     ) -> Result<(), End> {
         if self.identity.user().is_none() {
-            let error = ProtocolError::new(
-                ErrorCode::Forbidden,
-                "guests cannot change messages (edit, delete, react, pin): log in",
-            );
-            return self.refuse(ProtocolError { client_id, ..error }).await;
+            let detail = "guests cannot change messages (edit, delete, react, pin): log in";
+            return self.forbid(client_id, detail).await;
         }
         if let Some(step) = self
             .over_send_limit(client_id.as_deref(), SendKind::Amendment)
