@@ -166,6 +166,24 @@ pub async fn close_all(browsers: Vec<Client>) {
 }
 
 /// Waits until the page's socket is open (chat.js sets `data-state="open"` on `#room`).
+/// Clicks the element `css` finds. A live update may redraw it between the find and the click (a
+/// message's parts are drawn again when its reactions or replies change): then it is found again, a
+/// bounded number of times.
+pub async fn click_css(page: &Client, css: &str) {
+    for _ in 0..10 {
+        let found = page
+            .find(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match found.click().await {
+            Ok(_) => return,
+            Err(e) if e.to_string().contains("stale element") => continue,
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("{css} was redrawn ten times in a row");
+}
+
 pub async fn wait_open(page: &Client) {
     page.wait()
         .at_most(PATIENCE)

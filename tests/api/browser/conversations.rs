@@ -9,7 +9,7 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use super::{enter, id_of, input, script, sign_up, wait_for_people};
-use crate::chromium::{ENTER, cdp, emulate, type_message, wait_until, with_browsers};
+use crate::chromium::{ENTER, cdp, click_css, emulate, type_message, wait_until, with_browsers};
 
 const ESCAPE: &str = "\u{E00C}";
 
@@ -170,14 +170,8 @@ async fn mentions_the_hidden_tab_pins_and_the_topic_reach_the_other_page_live() 
         .await;
 
         // Ada (the owner) pins bob's message from its menu; bob sees it pinned, and in the panel.
-        ada.find(Locator::Css(&format!(
-            "#messages li.msg[data-id=\"{pin_me}\"] .msg-menu-button"
-        )))
-        .await
-        .expect("menu button")
-        .click()
-        .await
-        .expect("open the menu");
+        let menu = format!("#messages li.msg[data-id=\"{pin_me}\"] .msg-menu-button");
+        click_css(&ada, &menu).await;
         ada.find(Locator::Css("#message-menu [data-action=pin]"))
             .await
             .expect("pin item")

@@ -9,8 +9,8 @@ use serde_json::Value;
 use super::axe::{VIEWS, axe, screenshot_dir};
 use super::{ARROW_UP, enter, id_of, script, sign_up, wait_for_people};
 use crate::chromium::{
-    ENTER, axe_source, emulate, screenshot_to, type_message, wait_for_room_log, wait_until,
-    with_browsers,
+    ENTER, axe_source, click_css, emulate, screenshot_to, type_message, wait_for_room_log,
+    wait_until, with_browsers,
 };
 use crate::helpers::PATIENCE;
 
@@ -36,12 +36,7 @@ async fn click_in_message(page: &Client, id: u64, selector: &str) {
         ),
     )
     .await;
-    page.find(Locator::Css(&format!("{} {selector}", in_log(id))))
-        .await
-        .unwrap_or_else(|e| panic!("{selector} in message {id}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {selector} in message {id}: {e}"));
+    click_css(page, &format!("{} {selector}", in_log(id))).await;
 }
 
 /// The text of `selector` (inside message `id` of the log), once `condition` (JS on `text`) holds.
@@ -173,12 +168,7 @@ async fn one_page_replies_in_a_thread_and_reacts_and_the_other_sees_both_live() 
         // Ada opens the thread from "1 reply" and adds her reaction with the chip itself.
         click_in_message(&ada, root, ".replies-link").await;
         wait_for_thread(&ada, root, &["Friday works for me"]).await;
-        ada.find(Locator::Css(&format!("{} .chip", in_log(root))))
-            .await
-            .expect("chip")
-            .click()
-            .await
-            .expect("toggle");
+        click_in_message(&ada, root, ".chip").await;
         wait_for_chips(&bob, root, &["👍 2 true"]).await;
         wait_for_chips(&ada, root, &["👍 2 true"]).await;
 

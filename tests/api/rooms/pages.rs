@@ -193,10 +193,10 @@ async fn a_moderator_adds_a_member_through_the_panel_and_an_owner_manages_the_ro
             .contains("Member added.")
     );
 
-    // Bob, a moderator: the panel without roles or topic; he adds carol as a member.
+    // Bob, a moderator: the panel without roles, with the topic (issue 19); he adds carol as a member.
     let panel = bob.get("/chat/club/").await.body;
     assert!(panel.contains("id=\"add-member-form\""), "{panel}");
-    assert!(!panel.contains("id=\"add-member-role\"") && !panel.contains("id=\"topic-form\""));
+    assert!(!panel.contains("id=\"add-member-role\"") && panel.contains("id=\"topic-form\""));
     assert!(panel.contains("id=\"invite-form\""));
     let page = bob.post("/chat/club/members/", &[("user", "carol")]).await;
     assert_eq!(page.status, 303, "{}", page.body);
