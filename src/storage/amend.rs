@@ -65,8 +65,9 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
     let client_id = amendment.client_id.as_deref();
     // Stored beside a client id only, as a message's is.
     let owner = client_id.map(|_| amendment.owner.as_str());
+    let begin = db.begin_write();
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(begin).await?;
         if let (Some(client_id), Some(owner)) = (client_id, owner) {
             let seen: Option<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
                 "SELECT {ROW_COLUMNS} FROM messages m JOIN rooms r ON r.id = m.room_id \

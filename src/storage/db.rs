@@ -25,3 +25,15 @@ macro_rules! on_db {
     };
 }
 pub(crate) use on_db;
+
+impl Db {
+    /// The statement that opens a transaction that will write. SQLite's is `BEGIN IMMEDIATE`: a deferred
+    /// transaction that read first and then writes fails at once (`SQLITE_BUSY_SNAPSHOT`, which no busy
+    /// timeout waits out) when another connection wrote in between, as the pages and the admin may.
+    pub(crate) fn begin_write(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "BEGIN IMMEDIATE",
+            Self::Postgres(_) => "BEGIN",
+        }
+    }
+}

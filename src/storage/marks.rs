@@ -66,8 +66,9 @@ impl ReadMarks {
 /// Writes `marks` in one transaction; a mark never moves back, and a mark on a room that does not exist
 /// is dropped.
 pub(super) async fn write(db: &Db, marks: &[ReadMark], now_ms: i64) -> Result<(), StoreError> {
+    let begin = db.begin_write();
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(begin).await?;
         for mark in marks {
             sqlx::query(
                 "INSERT INTO read_marks (user_id, room_id, last_read, updated_at) \

@@ -24,8 +24,9 @@ pub(super) async fn amend(
 ) -> Result<Appended, StoreError> {
     let room = amendment.room.as_str();
     let actor = amendment.actor.as_str();
+    let begin = db.begin_write();
     on_db!(db, |pool| {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_with(begin).await?;
         let (seq, target, body) = match &amendment.action {
             Amend::Create(new) => {
                 let creator = new.members.first().map(|(id, _, _)| *id);
