@@ -191,6 +191,15 @@ impl App {
                 stop,
             )
         });
+        // The search index follows the rooms' sequences; it stops with the sockets, before the writer.
+        tasks.spawn("search indexer", StopOn::Sockets, |stop| {
+            crate::search::indexer::run(
+                state.store.clone(),
+                std::time::Duration::from_millis(state.config.search_index_ms.max(10)),
+                state.stats.clone(),
+                stop,
+            )
+        });
         // Read marks reach the database about once a second, and once more when stopping.
         tasks.spawn("read marks", StopOn::Watchers, |stop| {
             let store = state.store.clone();

@@ -40,6 +40,9 @@ pub enum Command {
     Export(ExportArgs),
     /// Read the JSON lines of `chatweb export` back, storing nothing twice. Stop the server first.
     Import(ImportArgs),
+    /// Build the search index again from the stored messages (a running server keeps searching what is
+    /// indexed meanwhile).
+    Reindex(DatabaseArgs),
 }
 
 /// The database a command works on.

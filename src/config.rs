@@ -161,6 +161,11 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_MENTION_ALL_MAX", default_value_t = 20)]
     pub mention_all_max: usize,
 
+    /// Milliseconds the search indexer waits after catching up before it looks for new messages again: a
+    /// message is searchable about this long after it is stored.
+    #[arg(long, env = "CHATWEB_SEARCH_INDEX_MS", default_value_t = 500)]
+    pub search_index_ms: u64,
+
     /// Least milliseconds between two typing broadcasts of one person in one room.
     #[arg(long, env = "CHATWEB_TYPING_INTERVAL_MS", default_value_t = 3000)]
     pub typing_interval_ms: u64,
@@ -303,6 +308,7 @@ impl Default for Config {
             login_lockout_secs: 60,
             presence_list_max: 100,
             mention_all_max: 20,
+            search_index_ms: 500,
             typing_interval_ms: 3000,
             presence_ttl_secs: 45,
             retention_days: None,

@@ -44,6 +44,8 @@ pub mod redaction;
 pub mod retention;
 /// Every route of a node, merged behind CSRF protection and tracing.
 pub mod routes;
+/// Full-text search: folding, queries, and the indexer that follows each room's sequence.
+pub mod search;
 /// What every handler and connection shares.
 pub mod state;
 /// Process-wide counters that operations care about.

@@ -44,6 +44,7 @@ async fn run(cli: Cli) -> ExitCode {
         Some(Command::Backup(args)) => backup(args).await,
         Some(Command::Export(args)) => export(args).await,
         Some(Command::Import(args)) => import(args).await,
+        Some(Command::Reindex(args)) => reindex(&args.database_url).await,
         Some(Command::ImportDjango(args)) => chatweb::django::import(args).await,
     };
     match result {
@@ -92,6 +93,13 @@ async fn export(args: chatweb::cli::ExportArgs) -> anyhow::Result<()> {
         "exported {} lines from {} rooms",
         exported.lines, exported.rooms
     );
+    Ok(())
+}
+
+async fn reindex(database_url: &str) -> anyhow::Result<()> {
+    let backend = Store::connect(database_url).await?;
+    let rooms = chatweb::search::indexer::reindex(&backend.db()).await?;
+    println!("reindexed {rooms} rooms");
     Ok(())
 }
 

@@ -50,6 +50,8 @@ pub struct Stats {
     pub retention_rows_removed: AtomicU64,
     /// Woken at the end of every completed retention run (what tests await instead of sleeping).
     pub retention_ran: tokio::sync::Notify,
+    /// Woken at the end of every pass of the search indexer (what tests await instead of sleeping).
+    pub search_indexed: tokio::sync::Notify,
     /// The node's Prometheus registry.
     exporter: Exporter,
 }

@@ -15,6 +15,7 @@ mod messages;
 mod openapi;
 mod params;
 mod rooms;
+mod search;
 mod threads;
 
 use axum::Router;
@@ -72,6 +73,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room}/pins",
             get(threads::list_pins).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/search",
+            get(search::search).fallback(error::method_not_allowed),
         )
         .route(
             "/api/openapi.json",

@@ -13,6 +13,7 @@ use super::members::{
 };
 use super::messages::{Message, MessagePage, Reaction};
 use super::rooms::{RoomEntry, RoomList};
+use super::search::{Hit, SearchPage};
 use super::threads::{Pin, Pins, Thread};
 use crate::accounts::cookies::SESSION_COOKIE;
 use crate::domain::{Role, RoomKind};
@@ -41,10 +42,11 @@ use crate::domain::{Role, RoomKind};
         super::messages::list_messages,
         super::threads::get_thread,
         super::threads::list_pins,
+        super::search::search,
         openapi_json
     ),
     components(schemas(
-        RoomList, RoomEntry, MessagePage, Message, Reaction, Thread, Pins, Pin, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
+        RoomList, RoomEntry, MessagePage, Message, Reaction, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
         NewRoomKind
     )),

@@ -345,6 +345,21 @@ impl Moderation {
         Ok(seat)
     }
 
+    /// The rooms `identity` is banned from now (none for staff): what a search leaves out.
+    pub fn banned_rooms(&self, identity: &Identity) -> Vec<String> {
+        if identity.is_staff() {
+            return Vec::new();
+        }
+        let subject = Subject::of(identity);
+        let now = now_ms();
+        let rooms: Vec<Arc<Room>> = self.inner.lock().values().cloned().collect();
+        rooms
+            .into_iter()
+            .filter(|room| room.banned(&subject, now).is_some())
+            .map(|room| room.name().as_str().to_owned())
+            .collect()
+    }
+
     /// Whether account `user_id` (staff when `staff`) is banned from `room` now.
     pub fn user_banned(&self, room: &RoomName, user_id: i64, staff: bool) -> bool {
         if staff {

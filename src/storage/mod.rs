@@ -26,6 +26,7 @@ mod recent;
 mod relations;
 mod retention;
 mod rows;
+mod search;
 mod settings;
 mod sqlite;
 mod sqlite_writer;
@@ -63,6 +64,7 @@ pub use relations::{
 };
 pub use retention::{Removed, RetentionRoom, RoomRetention};
 use rows::{KeyedRow, MessageRow, ROW_COLUMNS};
+pub use search::{Behind, INDEX_BATCH, SearchHit, SearchRequest};
 pub use settings::{Durability, StoreSettings};
 pub use sqlite::SqliteBackend;
 pub(crate) use writer::WriteRequest;
@@ -355,6 +357,27 @@ impl Store {
             cache.forget(room);
         }
         Ok(removed)
+    }
+
+    /// Applies a batch of room `room_id`'s rows after `indexed` to the search index; returns the new mark.
+    /// On SQLite through the writer (its one write lock is the message path's), after the messages queued
+    /// before it; on PostgreSQL on a connection of its own.
+    pub async fn index_room(&self, room_id: i64, indexed: u64) -> Result<u64, StoreError> {
+        let db = self.backend.db();
+        if matches!(db, Db::Postgres(_)) {
+            return db.index_room(room_id, indexed).await;
+        }
+        let (reply, done) = oneshot::channel();
+        let request = WriteRequest::Index {
+            room_id,
+            indexed,
+            reply,
+        };
+        self.writer
+            .send(request)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)?
     }
 
     /// The room's first id still kept and its last sequence number ([`Backend::kept`]).

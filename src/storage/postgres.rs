@@ -65,6 +65,11 @@ fn migrator() -> Migrator {
             "conversations",
             include_str!("../../migrations/postgres/0009_conversations.sql"),
         ),
+        (
+            10,
+            "search",
+            include_str!("../../migrations/postgres/0010_search.sql"),
+        ),
     ])
 }
 

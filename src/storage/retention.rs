@@ -127,6 +127,7 @@ impl Db {
                 "DELETE FROM reactions WHERE room_id = $1 AND target <= $2",
                 "DELETE FROM pins WHERE room_id = $1 AND target <= $2",
                 "DELETE FROM mentions WHERE room_id = $1 AND seq <= $2",
+                "DELETE FROM search_docs WHERE room_id = $1 AND seq <= $2",
             ] {
                 sqlx::query(sql)
                     .bind(room_id)

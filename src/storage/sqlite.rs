@@ -69,6 +69,11 @@ fn migrator() -> Migrator {
             "conversations",
             include_str!("../../migrations/sqlite/0009_conversations.sql"),
         ),
+        (
+            10,
+            "search",
+            include_str!("../../migrations/sqlite/0010_search.sql"),
+        ),
     ])
 }
 

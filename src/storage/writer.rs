@@ -50,6 +50,13 @@ pub(crate) enum WriteRequest {
         batch: u32,
         reply: oneshot::Sender<Result<Removed, StoreError>>,
     },
+    /// Apply one batch of a room's rows after `indexed` to the search index (SQLite, whose one writer
+    /// must not be contended: after the message batch it was queued behind, like retention).
+    Index {
+        room_id: i64,
+        indexed: u64,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
 }
 
 /// Told about every newly stored message, in commit order, before any sender hears its ack.
@@ -184,6 +191,7 @@ impl Writer {
         let mut amends = Vec::new();
         let mut marks = Vec::new();
         let mut expired = Vec::new();
+        let mut index = Vec::new();
         loop {
             let first = tokio::select! {
                 biased;
@@ -210,6 +218,11 @@ impl Writer {
                         batch,
                         reply,
                     } => expired.push((room_id, cutoff_ms, batch, reply)),
+                    WriteRequest::Index {
+                        room_id,
+                        indexed,
+                        reply,
+                    } => index.push((room_id, indexed, reply)),
                 }
                 if appends.len() < max_batch {
                     next = rx.try_recv().ok();
@@ -242,6 +255,11 @@ impl Writer {
                     .remove_expired(room_id, cutoff_ms, batch)
                     .await;
                 let _ = reply.send(removed);
+            }
+            // The search index, last: it follows what is committed and delivered.
+            for (room_id, indexed, reply) in index.drain(..) {
+                let done = self.backend.db().index_room(room_id, indexed).await;
+                let _ = reply.send(done);
             }
         }
         tracing::debug!("store writer stopped");

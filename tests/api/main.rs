@@ -32,6 +32,7 @@ mod resilience;
 mod rest;
 mod retention;
 mod rooms;
+mod search;
 mod services;
 mod shutdown;
 mod store;

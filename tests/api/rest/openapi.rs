@@ -31,7 +31,8 @@ async fn the_openapi_document_describes_every_route() {
             "/api/rooms/{room}/members/{user}",
             "/api/rooms/{room}/messages",
             "/api/rooms/{room}/messages/{id}/thread",
-            "/api/rooms/{room}/pins"
+            "/api/rooms/{room}/pins",
+            "/api/search"
         ]
     );
     let methods = |path: &str| {

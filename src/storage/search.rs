@@ -1,0 +1,291 @@
+//! The search index as stored (migration 0010): one `search_docs` row per message, its text folded, kept by
+//! the indexer (`src/search/indexer.rs`) from the room sequence after commit, never by the writer; and the
+//! search itself, filtered by who may read each room in the query, not after it (so a page of hits is
+//! full). SQLite finds terms through an FTS5 trigram index over `search_docs`, PostgreSQL through a pg_trgm
+//! GIN index serving `LIKE '%term%'`; terms of one or two characters, which no trigram holds, filter what
+//! the others found (alone, they read the candidate rooms' documents, newest first, up to the page).
+
+use std::collections::BTreeSet;
+
+use super::{Db, StoreError, on_db, to_i64, to_u64};
+use crate::search::fold;
+
+/// Rows of a room's sequence the indexer applies in one transaction.
+pub const INDEX_BATCH: i64 = 500;
+
+/// A room the index has not followed to its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Behind {
+    /// The room.
+    pub room_id: i64,
+    /// The last id applied to the index.
+    pub indexed: u64,
+    /// The room's last id.
+    pub last_seq: u64,
+}
+
+/// What to search for, as the store needs it.
+#[derive(Clone, Debug, Default)]
+pub struct SearchRequest {
+    /// Folded terms, all to be found.
+    pub terms: Vec<String>,
+    /// Only this author (compared without case).
+    pub from: Option<String>,
+    /// Only this room.
+    pub room: Option<String>,
+    /// The searcher's account (`None`: a guest, who reads public rooms only).
+    pub user_id: Option<i64>,
+    /// The searcher is staff (who may read private rooms, never direct ones).
+    pub staff: bool,
+    /// Rooms the searcher is banned from.
+    pub banned: Vec<String>,
+    /// Only hits older than this cursor (a document number).
+    pub before: Option<i64>,
+    /// Most hits.
+    pub limit: u32,
+}
+
+/// One message found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchHit {
+    /// The document number (the cursor of the next page).
+    pub doc: i64,
+    /// The room's name.
+    pub room: String,
+    /// The message's id in its room.
+    pub id: u64,
+    /// When it was stored, ms since the epoch.
+    pub ts_ms: i64,
+    /// Its author.
+    pub user: String,
+    /// Its text (the newest, when edited).
+    pub message: String,
+}
+
+/// `term` as a LIKE pattern that finds it anywhere (`\` escapes `%`, `_` and itself).
+fn anywhere(term: &str) -> String {
+    let mut pattern = String::with_capacity(term.len() + 2);
+    pattern.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The FTS5 query that finds every term of at least three characters as a substring.
+fn fts_query(terms: &[&String]) -> String {
+    terms
+        .iter()
+        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+        .collect::<Vec<_>>()
+        .join(" AND ")
+}
+
+impl Db {
+    /// Rooms whose sequence runs past what the index holds, at most `limit`.
+    pub async fn search_behind(&self, limit: i64) -> Result<Vec<Behind>, StoreError> {
+        let rows: Vec<(i64, i64, i64)> = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT r.id, COALESCE(s.indexed, 0), r.last_seq FROM rooms r \
+                 LEFT JOIN search_marks s ON s.room_id = r.id \
+                 WHERE r.last_seq > COALESCE(s.indexed, 0) ORDER BY r.id LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(room_id, indexed, last_seq)| Behind {
+                room_id,
+                indexed: to_u64(indexed),
+                last_seq: to_u64(last_seq),
+            })
+            .collect())
+    }
+
+    /// Applies the rows of room `room_id` after `indexed` (at most [`INDEX_BATCH`]) to the index and moves
+    /// its mark, in one transaction; returns the new mark. Messages are read as they are now (an edit's
+    /// newest text, a deletion's tombstone), so applying a row twice changes nothing.
+    pub async fn index_room(&self, room_id: i64, indexed: u64) -> Result<u64, StoreError> {
+        let begin = self.begin_write();
+        on_db!(self, |pool| {
+            let mut tx = pool.begin_with(begin).await?;
+            let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
+                "SELECT seq, kind, target FROM messages WHERE room_id = $1 AND seq > $2 \
+                 ORDER BY seq LIMIT $3",
+            )
+            .bind(room_id)
+            .bind(to_i64(indexed))
+            .bind(INDEX_BATCH)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Nothing after the mark (retention removed it): the mark moves to the room's last id.
+            let last = match rows.last() {
+                Some(&(last, _, _)) => last,
+                None => {
+                    sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
+                        .bind(room_id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+            };
+            let mut touched = BTreeSet::new();
+            let mut cleared = None;
+            for (seq, kind, target) in rows {
+                match (kind, target) {
+                    (0, _) => {
+                        touched.insert(seq);
+                    }
+                    // An edit or a deletion: its message as it is now.
+                    (1 | 3, Some(target)) => {
+                        touched.insert(target);
+                    }
+                    (2, Some(through)) => cleared = cleared.max(Some(through)),
+                    _ => {}
+                }
+            }
+            if let Some(through) = cleared {
+                sqlx::query("DELETE FROM search_docs WHERE room_id = $1 AND seq <= $2")
+                    .bind(room_id)
+                    .bind(through)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for seq in touched {
+                let message: Option<(String, bool)> = sqlx::query_as(
+                    "SELECT body, deleted FROM messages WHERE room_id = $1 AND seq = $2 AND kind = 0",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match message {
+                    Some((body, false)) => {
+                        sqlx::query(
+                            "INSERT INTO search_docs (room_id, seq, folded) VALUES ($1, $2, $3) \
+                             ON CONFLICT (room_id, seq) DO UPDATE SET folded = excluded.folded",
+                        )
+                        .bind(room_id)
+                        .bind(seq)
+                        .bind(fold(&body))
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    _ => {
+                        sqlx::query("DELETE FROM search_docs WHERE room_id = $1 AND seq = $2")
+                            .bind(room_id)
+                            .bind(seq)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+            }
+            sqlx::query(
+                "INSERT INTO search_marks (room_id, indexed) VALUES ($1, $2) ON CONFLICT (room_id) \
+                 DO UPDATE SET indexed = CASE WHEN search_marks.indexed > excluded.indexed \
+                 THEN search_marks.indexed ELSE excluded.indexed END",
+            )
+            .bind(room_id)
+            .bind(last)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(to_u64(last))
+        })
+    }
+
+    /// Forgets the whole index (`chatweb reindex` builds it again from the messages).
+    pub async fn clear_search(&self) -> Result<(), StoreError> {
+        on_db!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            for sql in ["DELETE FROM search_docs", "DELETE FROM search_marks"] {
+                sqlx::query(sql).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Messages that hold every term, newest first, in rooms the searcher may read.
+    pub async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, StoreError> {
+        let sqlite = matches!(self, Db::Sqlite(_));
+        // SQLite's trigram index holds terms of three characters or more; shorter ones filter.
+        let (indexed, filtered): (Vec<&String>, Vec<&String>) = request
+            .terms
+            .iter()
+            .partition(|t| sqlite && t.chars().count() >= 3);
+        let rows: Vec<(i64, String, i64, i64, String, String)> = on_db!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_docs d \
+                 JOIN rooms r ON r.id = d.room_id \
+                 JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
+                 LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = ",
+            );
+            query.push_bind(request.user_id.unwrap_or(-1));
+            query.push(" WHERE m.kind = 0 AND NOT m.deleted AND (r.kind = 'public' OR mm.user_id IS NOT NULL");
+            if request.staff {
+                query.push(" OR r.kind = 'private'");
+            }
+            query.push(")");
+            if !indexed.is_empty() {
+                query
+                    .push(" AND d.doc IN (SELECT rowid FROM search_fts WHERE search_fts MATCH ")
+                    .push_bind(fts_query(&indexed))
+                    .push(")");
+            }
+            for term in &filtered {
+                query
+                    .push(" AND d.folded LIKE ")
+                    .push_bind(anywhere(term))
+                    .push(" ESCAPE '\\'");
+            }
+            if let Some(room) = &request.room {
+                query.push(" AND r.name = ").push_bind(room.as_str());
+            }
+            if let Some(from) = &request.from {
+                query
+                    .push(" AND lower(m.author) = lower(")
+                    .push_bind(from.as_str())
+                    .push(")");
+            }
+            for name in &request.banned {
+                query.push(" AND r.name <> ").push_bind(name.as_str());
+            }
+            if let Some(before) = request.before {
+                query.push(" AND d.doc < ").push_bind(before);
+            }
+            query
+                .push(" ORDER BY d.doc DESC LIMIT ")
+                .push_bind(i64::from(request.limit));
+            query.build_query_as().fetch_all(pool).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(doc, room, seq, ts_ms, user, message)| SearchHit {
+                doc,
+                room,
+                id: to_u64(seq),
+                ts_ms,
+                user,
+                message,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_patterns_and_fts_queries_quote_what_they_hold() {
+        assert_eq!(anywhere("50%_off\\"), "%50\\%\\_off\\\\%");
+        let (a, b) = ("c++20".to_owned(), "say \"hi\"".to_owned());
+        assert_eq!(fts_query(&[&a, &b]), "\"c++20\" AND \"say \"\"hi\"\"\"");
+    }
+}
