@@ -28,6 +28,11 @@ pub struct MessagePage {
     /// there is no older message.
     #[schema(minimum = 1, required = true)]
     pub before: Option<u64>,
+    /// Asked with `around`: the id of the page's last message when newer ones exist (ask `around` it to
+    /// read on), else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, required = false)]
+    pub after: Option<u64>,
     /// The room's last id when the page was read: the aggregates count every event up to it, so a
     /// client applies only later events to these messages.
     pub as_of: u64,
@@ -152,8 +157,8 @@ pub(super) async fn aggregated(
     operation_id = "list_messages",
     params(RoomPath, PageQuery),
     responses(
-        (status = 200, description = "Messages with ids below `before` (the newest when absent), at most `limit`, oldest first, each with its replies, reactions and pin as of `as_of`; a room without messages has an empty list", body = MessagePage),
-        (status = 400, description = "`invalid_parameter`: `before` or `limit` is not an integer in range", body = ErrorBody),
+        (status = 200, description = "Messages with ids below `before` (the newest when absent; or around `around`), at most `limit`, oldest first, each with its replies, reactions and pin as of `as_of`; a room without messages has an empty list", body = MessagePage),
+        (status = 400, description = "`invalid_parameter`: `before`, `around` or `limit` is not an integer in range, or both `before` and `around` are given", body = ErrorBody),
         (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is banned from the room", body = ErrorBody),
         (status = 404, description = "`invalid_room`: not a valid room name; `not_found`: a room only its members may read", body = ErrorBody),
@@ -168,9 +173,15 @@ pub async fn list_messages(
     State(state): State<AppState>,
 ) -> Result<Json<MessagePage>, ApiError> {
     super::members::readable(&state, &identity, &room).await?;
-    let selection = Selection::Page {
-        before: page.before(),
-        limit: page.limit(),
+    let selection = match page.around() {
+        Some(id) => Selection::Around {
+            id,
+            limit: page.limit(),
+        },
+        None => Selection::Page {
+            before: page.before(),
+            limit: page.limit(),
+        },
     };
     let found = aggregated(&state, &room, selection)
         .await?
@@ -178,6 +189,10 @@ pub async fn list_messages(
     let before = found
         .more
         .then(|| found.messages.first().map(|(m, _)| m.seq))
+        .flatten();
+    let after = found
+        .newer
+        .then(|| found.messages.last().map(|(m, _)| m.seq))
         .flatten();
     let messages = found
         .messages
@@ -188,6 +203,7 @@ pub async fn list_messages(
         room: room.as_str().to_owned(),
         messages,
         before,
+        after,
         as_of: found.as_of,
     }))
 }

@@ -51,12 +51,21 @@ pub struct PageQuery {
     /// next older page. Absent: the newest messages.
     #[param(minimum = 1)]
     pub before: Option<i64>,
+    /// Instead of `before`: the messages around this id (half of `limit` up to and including it, the
+    /// rest after it), to open the room at a message (a search hit, a link).
+    #[param(minimum = 1)]
+    pub around: Option<i64>,
     /// Most messages to answer (default 50); values above 200 count as 200.
     #[param(minimum = 1, default = 50)]
     pub limit: Option<i32>,
 }
 
 impl PageQuery {
+    /// The id to answer the messages around, when asked.
+    pub fn around(&self) -> Option<u64> {
+        self.around.and_then(|id| u64::try_from(id).ok())
+    }
+
     /// The id messages must be below; `None` for the newest.
     pub fn before(&self) -> Option<u64> {
         self.before.and_then(|id| u64::try_from(id).ok())
@@ -74,6 +83,7 @@ impl PageQuery {
 #[derive(Deserialize)]
 struct RawPage {
     before: Option<String>,
+    around: Option<String>,
     limit: Option<String>,
 }
 
@@ -85,7 +95,17 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
             .await
             .map_err(malformed)?;
         let (before, limit) = id_and_limit("before", raw.before, raw.limit)?;
-        Ok(Self { before, limit })
+        let (around, _) = id_and_limit("around", raw.around, None)?;
+        if before.is_some() && around.is_some() {
+            return Err(ApiError::invalid_parameter(
+                "give before or around, not both",
+            ));
+        }
+        Ok(Self {
+            before,
+            around,
+            limit,
+        })
     }
 }
 
@@ -162,6 +182,7 @@ mod tests {
     fn the_limit_defaults_to_50_and_is_capped_at_200() {
         let page = |limit| PageQuery {
             before: None,
+            around: None,
             limit,
         };
         assert_eq!(page(None).limit(), 50);

@@ -43,6 +43,8 @@ pub struct Aggregated {
     pub messages: Vec<(StoredMessage, Aggregates)>,
     /// Whether there are more (older for a history page, newer for a thread).
     pub more: bool,
+    /// Around an id: whether there are newer messages than the last one given.
+    pub newer: bool,
     /// The room's last id when read: every event up to it is counted.
     pub as_of: u64,
     /// For [`Selection::Pins`]: who pinned each message and when, in the order of `messages`.
@@ -63,6 +65,8 @@ pub struct PinRow {
 pub enum Selection {
     /// History below `before` (`None`: the newest), at most `limit`.
     Page { before: Option<u64>, limit: u32 },
+    /// History around `id`: half of `limit` up to and including it, the rest after it.
+    Around { id: u64, limit: u32 },
     /// The thread of root `root`: the root, then its replies after `after`, at most `limit`.
     Thread { root: u64, after: u64, limit: u32 },
     /// The room's pins, newest pin first.
@@ -175,6 +179,7 @@ impl Db {
                 });
             };
             queries();
+            let mut newer = false;
             let (rows, pins, more): (Vec<MessageRow>, Vec<PinRow>, bool) = match selection {
                 Selection::Page { before, limit } => {
                     // One more than asked tells whether an older page exists.
@@ -187,6 +192,34 @@ impl Db {
                     let more = rows.len() > limit as usize;
                     rows.truncate(limit as usize);
                     rows.reverse();
+                    (rows, Vec::new(), more)
+                }
+                Selection::Around { id, limit } => {
+                    let older_part = i64::from(limit.div_ceil(2));
+                    let newer_part = i64::from(limit / 2);
+                    // Up to and including `id`, newest first; one more tells whether older ones exist.
+                    let mut rows: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(page_sql()))
+                        .bind(room_id)
+                        .bind(to_i64(id).saturating_add(1))
+                        .bind(older_part + 1)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let more = rows.len() as i64 > older_part;
+                    rows.truncate(older_part as usize);
+                    rows.reverse();
+                    queries();
+                    let mut after: Vec<MessageRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {ROW_COLUMNS} FROM messages m WHERE m.room_id = $1 AND m.seq > $2 \
+                         AND m.kind = 0 ORDER BY m.seq LIMIT $3"
+                    )))
+                    .bind(room_id)
+                    .bind(to_i64(id))
+                    .bind(newer_part + 1)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    newer = after.len() as i64 > newer_part;
+                    after.truncate(newer_part as usize);
+                    rows.extend(after);
                     (rows, Vec::new(), more)
                 }
                 Selection::Thread { root, after, limit } => {
@@ -317,6 +350,7 @@ impl Db {
             Ok(Some(Aggregated {
                 messages,
                 more,
+                newer,
                 as_of: to_u64(as_of),
                 pins,
             }))

@@ -263,3 +263,74 @@ async fn bad_queries_get_a_clear_answer() {
     town.app.stop().await;
     db.done().await;
 }
+
+on_both_engines!(
+    history_opens_around_a_message,
+    history_opens_around_a_message_on_sqlite,
+    history_opens_around_a_message_on_postgres
+);
+
+/// `GET /api/rooms/{room}/messages?around=ID`: what a search hit opens the room at.
+async fn history_opens_around_a_message(db: &Database) {
+    let mut town = town(db).await;
+    let mut ada = v2(&town.ada, PATH).await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(said(&mut ada, &format!("line {i}"), &format!("l{i}")).await);
+    }
+    let page = |around: u64, limit: u32| {
+        format!("/api/rooms/{ROOM}/messages?around={around}&limit={limit}")
+    };
+    let ids_of = |body: &Value| -> Vec<u64> {
+        body["messages"]
+            .as_array()
+            .expect("messages")
+            .iter()
+            .filter_map(|m| m["id"].as_u64())
+            .collect()
+    };
+    let (status, body) = api(
+        town.app.addr,
+        &mut town.carol,
+        "GET",
+        &page(ids[4], 4),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ids_of(&body), ids[3..7]);
+    assert_eq!(
+        (body["before"].as_u64(), body["after"].as_u64()),
+        (Some(ids[3]), Some(ids[6]))
+    );
+    let (_, body) = api(
+        town.app.addr,
+        &mut town.carol,
+        "GET",
+        &page(ids[0], 4),
+        None,
+    )
+    .await;
+    assert_eq!(ids_of(&body), ids[0..3]);
+    assert_eq!(
+        (body["before"].as_u64(), body["after"].as_u64()),
+        (None, Some(ids[2]))
+    );
+    let (_, body) = api(
+        town.app.addr,
+        &mut town.carol,
+        "GET",
+        &page(ids[9], 4),
+        None,
+    )
+    .await;
+    assert_eq!(ids_of(&body), ids[8..10]);
+    assert!(body.get("after").is_none(), "{body}");
+    let both = format!("/api/rooms/{ROOM}/messages?around=3&before=5");
+    let (status, body) = api(town.app.addr, &mut town.carol, "GET", &both, None).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
+    town.app.stop().await;
+}

@@ -63,7 +63,12 @@ async fn the_openapi_document_describes_every_route() {
         .collect();
     assert_eq!(
         params,
-        [("room", "path"), ("before", "query"), ("limit", "query")]
+        [
+            ("room", "path"),
+            ("before", "query"),
+            ("around", "query"),
+            ("limit", "query")
+        ]
     );
     for status in ["200", "400", "401", "404", "500"] {
         assert!(
