@@ -29,6 +29,9 @@ pub enum QueryError {
     /// Too long, or too many terms.
     #[error("a query is at most {MAX_QUERY_CHARS} characters and {MAX_TERMS} terms")]
     TooLong,
+    /// Only single characters: every message would have to be read to answer it.
+    #[error("give at least one term of two characters or more (or from:name, in:room)")]
+    TooShort,
 }
 
 impl Query {
@@ -69,8 +72,12 @@ impl Query {
         if query.terms.len() > MAX_TERMS {
             return Err(QueryError::TooLong);
         }
-        if query.terms.is_empty() && query.from.is_none() && query.room.is_none() {
+        let narrowed = query.from.is_some() || query.room.is_some();
+        if query.terms.is_empty() && !narrowed {
             return Err(QueryError::Empty);
+        }
+        if !narrowed && query.terms.iter().all(|t| t.chars().count() < 2) {
+            return Err(QueryError::TooShort);
         }
         Ok(query)
     }
@@ -89,7 +96,9 @@ mod tests {
         assert_eq!(q.room.as_deref(), Some("design"));
         assert_eq!(Query::parse("  "), Err(QueryError::Empty));
         assert_eq!(Query::parse("\"\""), Err(QueryError::Empty));
-        assert_eq!(Query::parse(&"x ".repeat(9)).map(|q| q.terms.len()), Ok(1));
+        assert_eq!(Query::parse(&"xy ".repeat(9)).map(|q| q.terms.len()), Ok(1));
+        assert_eq!(Query::parse("x y"), Err(QueryError::TooShort));
+        assert_eq!(Query::parse("x in:design").map(|q| q.terms.len()), Ok(1));
         assert_eq!(Query::parse("a b c d e f g h i"), Err(QueryError::TooLong));
         assert_eq!(Query::parse("from:bob").map(|q| q.terms.len()), Ok(0));
     }
