@@ -278,7 +278,16 @@ impl Db {
             query
                 .push(" ORDER BY d.doc DESC LIMIT ")
                 .push_bind(i64::from(request.limit));
-            query.build_query_as().fetch_all(pool).await?
+            let mut tx = pool.begin().await?;
+            if !sqlite {
+                // However a query plans, it gives up rather than hold a connection for long.
+                sqlx::query("SET LOCAL statement_timeout = 5000")
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let rows = query.build_query_as().fetch_all(&mut *tx).await?;
+            tx.commit().await?;
+            rows
         });
         Ok(rows
             .into_iter()
