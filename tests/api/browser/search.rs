@@ -1,5 +1,5 @@
 //! The search page in a browser: `/` focuses the header's box, hits come grouped by room with the matches
-//! in `<mark>`s, a hit opens its room scrolled to the message (loading older pages when it is further
+//! in `<mark>`s and "More results" for the next page, a hit opens its room scrolled to the message (loading older pages when it is further
 //! back), the page passes axe wide and narrow, light and dark, and a private room's messages never reach a
 //! non-member's results.
 
@@ -127,6 +127,27 @@ async fn a_search_from_the_header_groups_hits_by_room_and_opens_the_room_at_the_
             problems.join("\n")
         );
         emulate(&page, 1280, 800, "light").await;
+
+        // More than a page of hits: "More results" adds the next page, older, to the same group.
+        indexed(&origin, "filler-119", 1).await;
+        page.goto(&format!("{origin}/search/?q=filler"))
+            .await
+            .expect("results");
+        let first: Vec<u64> = (0..20).map(|i| target + 120 - i).collect();
+        assert_eq!(results(&page).await[0]["ids"], serde_json::json!(first));
+        click_css(&page, "#search-more").await;
+        wait_until(
+            &page,
+            "return document.querySelectorAll('#search-results li.hit').length === 40",
+            "the next page of hits",
+        )
+        .await;
+        let both: Vec<u64> = (0..40).map(|i| target + 120 - i).collect();
+        let groups = script(&page, RESULTS).await;
+        assert_eq!(groups.as_array().map(Vec::len), Some(1), "{groups}");
+        assert_eq!(groups[0]["ids"], serde_json::json!(both));
+        page.back().await.expect("back to the quokka results");
+        results(&page).await;
 
         // The deep hit: the room opens with the last 50, loads older pages until it shows, and marks it.
         click_css(&page, &format!("a[href=\"/chat/deep/?at={target}\"]")).await;
