@@ -5,7 +5,7 @@
 //! GIN index serving `LIKE '%term%'`; terms of one or two characters, which no trigram holds, filter what
 //! the others found (alone, they read the candidate rooms' documents, newest first, up to the page).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Db, StoreError, on_db, to_i64, to_u64};
 use crate::search::fold;
@@ -115,8 +115,8 @@ impl Db {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
-            let rows: Vec<(i64, i64, Option<i64>)> = sqlx::query_as(
-                "SELECT seq, kind, target FROM messages WHERE room_id = $1 AND seq > $2 \
+            let rows: Vec<(i64, i64, Option<i64>, String, bool)> = sqlx::query_as(
+                "SELECT seq, kind, target, body, deleted FROM messages WHERE room_id = $1 AND seq > $2 \
                  ORDER BY seq LIMIT $3",
             )
             .bind(room_id)
@@ -126,7 +126,7 @@ impl Db {
             .await?;
             // Nothing after the mark (retention removed it): the mark moves to the room's last id.
             let last = match rows.last() {
-                Some(&(last, _, _)) => last,
+                Some(&(last, ..)) => last,
                 None => {
                     sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
                         .bind(room_id)
@@ -134,20 +134,35 @@ impl Db {
                         .await?
                 }
             };
-            let mut touched = BTreeSet::new();
+            // Each message the batch adds or changes, with its text as it is now (`None`: deleted).
+            let mut now: BTreeMap<i64, Option<String>> = BTreeMap::new();
+            let mut earlier = BTreeSet::new();
             let mut cleared = None;
-            for (seq, kind, target) in rows {
+            for (seq, kind, target, body, deleted) in rows {
                 match (kind, target) {
                     (0, _) => {
-                        touched.insert(seq);
+                        now.insert(seq, (!deleted).then_some(body));
                     }
-                    // An edit or a deletion: its message as it is now.
-                    (1 | 3, Some(target)) => {
-                        touched.insert(target);
+                    // An edit or a deletion of a message before the batch: read as it is now.
+                    (1 | 3, Some(target)) if !now.contains_key(&target) => {
+                        earlier.insert(target);
                     }
                     (2, Some(through)) => cleared = cleared.max(Some(through)),
                     _ => {}
                 }
+            }
+            for seq in earlier {
+                let message: Option<(String, bool)> = sqlx::query_as(
+                    "SELECT body, deleted FROM messages WHERE room_id = $1 AND seq = $2 AND kind = 0",
+                )
+                .bind(room_id)
+                .bind(seq)
+                .fetch_optional(&mut *tx)
+                .await?;
+                now.insert(
+                    seq,
+                    message.and_then(|(body, deleted)| (!deleted).then_some(body)),
+                );
             }
             if let Some(through) = cleared {
                 sqlx::query("DELETE FROM search_docs WHERE room_id = $1 AND seq <= $2")
@@ -156,16 +171,9 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            for seq in touched {
-                let message: Option<(String, bool)> = sqlx::query_as(
-                    "SELECT body, deleted FROM messages WHERE room_id = $1 AND seq = $2 AND kind = 0",
-                )
-                .bind(room_id)
-                .bind(seq)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match message {
-                    Some((body, false)) => {
+            for (seq, body) in now {
+                match body {
+                    Some(body) => {
                         sqlx::query(
                             "INSERT INTO search_docs (room_id, seq, folded) VALUES ($1, $2, $3) \
                              ON CONFLICT (room_id, seq) DO UPDATE SET folded = excluded.folded",
@@ -176,7 +184,7 @@ impl Db {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    _ => {
+                    None => {
                         sqlx::query("DELETE FROM search_docs WHERE room_id = $1 AND seq = $2")
                             .bind(room_id)
                             .bind(seq)
