@@ -1,6 +1,6 @@
 //! The search page in a browser: `/` focuses the header's box, hits come grouped by room with the matches
 //! in `<mark>`s and "More results" for the next page, a hit opens its room scrolled to the message (loading older pages when it is further
-//! back), the page passes axe wide and narrow, light and dark, and a private room's messages never reach a
+//! back), empty and refused searches say so, the page passes axe wide and narrow, light and dark, and a private room's messages never reach a
 //! non-member's results.
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
@@ -263,6 +263,30 @@ async fn a_private_rooms_messages_never_reach_a_non_members_results() {
         )
         .await;
         assert_eq!(status, "Nothing found for “in:vault zebra”.");
+
+        // No query: nothing asked; a query the API refuses: its reason, and no results.
+        bob.goto(&format!("{origin}/search/"))
+            .await
+            .expect("empty search");
+        let status = script(
+            &bob,
+            "return document.getElementById('search-status').textContent",
+        )
+        .await;
+        assert_eq!(status, "Type what to look for.");
+        let long = "x".repeat(201);
+        bob.goto(&format!("{origin}/search/?q={long}"))
+            .await
+            .expect("too long");
+        let refused = wait_until(
+            &bob,
+            "const s = document.getElementById('search-status').textContent;
+             return s.startsWith('Could not search: ') && s",
+            "the refusal shows",
+        )
+        .await;
+        let hits = script(&bob, "return document.querySelectorAll('li.hit').length").await;
+        assert_eq!(hits, 0, "{refused}");
     })
     .await;
 }
