@@ -77,7 +77,10 @@ function group(room) {
   return list;
 }
 
-/** @param {Hit} hit */
+/**
+ * @param {Hit} hit
+ * @returns {HTMLAnchorElement} its link
+ */
 function show(hit) {
   const li = document.createElement('li');
   li.className = 'hit';
@@ -93,7 +96,9 @@ function show(hit) {
   time.dateTime = hit.ts;
   time.title = hit.ts;
   const when = new Date(hit.ts);
-  time.textContent = Number.isNaN(when.getTime()) ? hit.ts : when.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
+  time.textContent = Number.isNaN(when.getTime())
+    ? hit.ts
+    : when.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' });
   meta.append(author, ' ', time);
   const text = document.createElement('span');
   text.className = 'hit-text';
@@ -101,8 +106,13 @@ function show(hit) {
   link.append(meta, text);
   li.append(link);
   group(hit.room).append(li);
+  return link;
 }
 
+/**
+ * Asks for the next page of hits and shows them.
+ * @returns {Promise<HTMLAnchorElement | null>} the first new hit's link
+ */
 async function load() {
   more.disabled = true;
   const params = new URLSearchParams({ q, limit: String(LIMIT) });
@@ -110,12 +120,15 @@ async function load() {
   let response;
   let body = null;
   try {
-    response = await fetch('/api/search?' + params, { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+    response = await fetch('/api/search?' + params, {
+      headers: { Accept: 'application/json' },
+      credentials: 'same-origin',
+    });
     body = await response.json().catch(() => null);
   } catch (e) {
     status.textContent = 'Could not search: the server did not answer. Try again in a moment.';
     more.disabled = false;
-    return;
+    return null;
   }
   if (!response.ok || !body || !Array.isArray(body.hits)) {
     const detail = body && typeof body.detail === 'string' ? body.detail : response.statusText;
@@ -123,9 +136,9 @@ async function load() {
       ? 'Log in to search.'
       : 'Could not search: ' + (detail || 'the server answered ' + response.status) + '.';
     more.disabled = false;
-    return;
+    return null;
   }
-  for (const hit of body.hits) show(hit);
+  const links = body.hits.map(show);
   shown += body.hits.length;
   next = typeof body.next === 'string' && body.next ? body.next : null;
   status.textContent = shown === 0
@@ -135,7 +148,9 @@ async function load() {
   more.hidden = next === null;
   more.disabled = false;
   main.dataset.loaded = 'true';
+  return links[0] || null;
 }
 
-more.addEventListener('click', () => load());
+// The focus goes on to the first of the new hits (the button may be gone: there were no more).
+more.addEventListener('click', async () => { (await load())?.focus(); });
 if (q) load();

@@ -1,7 +1,7 @@
-//! The search page in a browser: `/` focuses the header's box, hits come grouped by room with the matches
-//! in `<mark>`s and "More results" for the next page, a hit opens its room scrolled to the message (loading older pages when it is further
-//! back), empty and refused searches say so, the page passes axe wide and narrow, light and dark, and a private room's messages never reach a
-//! non-member's results.
+//! The search page in a browser: `/` focuses the header's box, hits come grouped by room with the
+//! matches in `<mark>`s and "More results" for the next page, a hit opens its room scrolled to the message
+//! (loading older pages when it is further back), empty and refused searches say so, the page passes axe
+//! wide and narrow, light and dark, and a private room's messages never reach a non-member's results.
 
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::{Client, Locator};
@@ -146,6 +146,13 @@ async fn a_search_from_the_header_groups_hits_by_room_and_opens_the_room_at_the_
         let groups = script(&page, RESULTS).await;
         assert_eq!(groups.as_array().map(Vec::len), Some(1), "{groups}");
         assert_eq!(groups[0]["ids"], serde_json::json!(both));
+        let focused = wait_until(
+            &page,
+            "return Number(document.activeElement.closest('li.hit')?.dataset.id)",
+            "the focus on the first new hit",
+        )
+        .await;
+        assert_eq!(focused, serde_json::json!(target + 100));
         page.back().await.expect("back to the quokka results");
         results(&page).await;
 
