@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::stats::Stats;
-use crate::storage::{Db, Store, StoreError};
+use crate::storage::{Db, INDEX_BATCH, Store, StoreError};
 
 /// Rooms looked at per pass over the rooms behind.
 const ROOMS_PER_PASS: i64 = 200;
@@ -54,7 +54,7 @@ impl Apply<'_> {
     async fn batch(&self, room_id: i64, mark: u64) -> Result<u64, StoreError> {
         match self {
             Self::Store(store) => store.index_room(room_id, mark).await,
-            Self::Direct(db) => db.index_room(room_id, mark).await,
+            Self::Direct(db) => db.index_room(room_id, mark, INDEX_BATCH).await,
         }
     }
 }

@@ -365,7 +365,7 @@ impl Store {
     pub async fn index_room(&self, room_id: i64, indexed: u64) -> Result<u64, StoreError> {
         let db = self.backend.db();
         if matches!(db, Db::Postgres(_)) {
-            return db.index_room(room_id, indexed).await;
+            return db.index_room(room_id, indexed, INDEX_BATCH).await;
         }
         let (reply, done) = oneshot::channel();
         let request = WriteRequest::Index {

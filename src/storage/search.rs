@@ -10,8 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Db, StoreError, on_db, to_i64, to_u64};
 use crate::search::fold;
 
-/// Rows of a room's sequence the indexer applies in one transaction.
+/// Rows of a room's sequence the indexer applies in one transaction on a connection of its own.
 pub const INDEX_BATCH: i64 = 500;
+/// The same through SQLite's store writer, which takes nothing else meanwhile: small enough that a batch
+/// holds the next messages back for about a millisecond or two.
+pub const WRITER_INDEX_BATCH: i64 = 100;
 
 /// A room the index has not followed to its end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -108,10 +111,15 @@ impl Db {
             .collect())
     }
 
-    /// Applies the rows of room `room_id` after `indexed` (at most [`INDEX_BATCH`]) to the index and moves
-    /// its mark, in one transaction; returns the new mark. Messages are read as they are now (an edit's
+    /// Applies the rows of room `room_id` after `indexed` (at most `batch`) to the index and moves its
+    /// mark, in one transaction; returns the new mark. Messages are read as they are now (an edit's
     /// newest text, a deletion's tombstone), so applying a row twice changes nothing.
-    pub async fn index_room(&self, room_id: i64, indexed: u64) -> Result<u64, StoreError> {
+    pub async fn index_room(
+        &self,
+        room_id: i64,
+        indexed: u64,
+        batch: i64,
+    ) -> Result<u64, StoreError> {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
@@ -121,7 +129,7 @@ impl Db {
             )
             .bind(room_id)
             .bind(to_i64(indexed))
-            .bind(INDEX_BATCH)
+            .bind(batch)
             .fetch_all(&mut *tx)
             .await?;
             // Nothing after the mark (retention removed it): the mark moves to the room's last id.

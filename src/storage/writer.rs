@@ -258,7 +258,8 @@ impl Writer {
             }
             // The search index, last: it follows what is committed and delivered.
             for (room_id, indexed, reply) in index.drain(..) {
-                let done = self.backend.db().index_room(room_id, indexed).await;
+                let batch = super::search::WRITER_INDEX_BATCH;
+                let done = self.backend.db().index_room(room_id, indexed, batch).await;
                 let _ = reply.send(done);
             }
         }
