@@ -5,6 +5,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("base.html", include_str!("../templates/base.html")),
     ("lobby.html", include_str!("../templates/lobby.html")),
     ("room.html", include_str!("../templates/room.html")),
+    ("search.html", include_str!("../templates/search.html")),
     (
         "members_panel.html",
         include_str!("../templates/members_panel.html"),

@@ -5,7 +5,9 @@
  * count and notifications while the tab is hidden. The server renders the first messages (and their JSON in
  * `#history-data`); the client resumes after the last of them, so nothing is missed or shown twice. Older
  * messages come page by page from the history API when you scroll to the top. Replies, reactions and pins
- * are drawn from the client's aggregates (the `as_of` rule). User text only ever reaches the page as text.
+ * are drawn from the client's aggregates (the `as_of` rule). `?at=<id>` (a search hit) opens the room
+ * scrolled to that message, loading older pages until it is shown. User text only ever reaches the page
+ * as text.
  */
 
 import { ChatClient } from '/static/chatweb-client.js';
@@ -235,8 +237,21 @@ function showStart(text) {
   });
 }
 
-async function loadOlder() {
-  if (older.loading || older.before === null) return;
+/** @type {Promise<boolean> | null} the older page being loaded */
+let loadingOlder = null;
+
+/**
+ * Loads the next older page (once at a time: a second call while one loads waits for it).
+ * @returns {Promise<boolean>} whether a page came
+ */
+function loadOlder() {
+  if (!loadingOlder) loadingOlder = loadOlderPage().finally(() => { loadingOlder = null; });
+  return loadingOlder;
+}
+
+/** @returns {Promise<boolean>} whether a page came */
+async function loadOlderPage() {
+  if (older.loading || older.before === null) return false;
   older.loading = true;
   showStart('Loading older messages…');
   let ok = false;
@@ -253,9 +268,43 @@ async function loadOlder() {
     older.loading = false;
     showStart('Could not load older messages: ' + describe(error)); // the button stays, to try again
   }
-  if (!ok) return;
+  if (!ok) return false;
   // Still at the top (a short page, or a tall window): keep filling.
-  if (older.before !== null && viewport.nearTop()) requestAnimationFrame(() => loadOlder());
+  if (older.before !== null && viewport.nearTop() && !seeking) requestAnimationFrame(() => loadOlder());
+  return true;
+}
+
+// ---- opening at a message (`?at=<id>`, what a search hit links to) ---------------------------------
+
+/** At most this many older pages are loaded to reach the message asked for. */
+const AT_PAGES = 20;
+/** Going back to a message: the loads are its, not the top's. */
+let seeking = false;
+
+/**
+ * Scrolls to message `id` and marks it (a class, and focus for screen readers). When it is older than
+ * what is shown, older pages come in the way scrolling up brings them (the history API, with its `as_of`
+ * aggregates, before the socket's events), at most {@link AT_PAGES} of them.
+ */
+async function openAt(id) {
+  seeking = true;
+  try {
+    for (let pages = 0; ; pages += 1) {
+      const li = log.item(id);
+      if (li) {
+        for (const old of document.querySelectorAll('#messages li.at-target')) old.classList.remove('at-target');
+        li.classList.add('at-target');
+        viewport.show(li);
+        li.focus({ preventScroll: true });
+        return;
+      }
+      if (older.before === null || id >= older.before || pages >= AT_PAGES) break;
+      if (!(await loadOlder())) break; // it failed: the start line says so
+    }
+  } finally {
+    seeking = false;
+  }
+  log.system('That message is not in this room any more (deleted, or too far back to fetch here).', 'notice');
 }
 
 loadButton.addEventListener('click', () => loadOlder());
@@ -392,6 +441,8 @@ log.reset(initial);
 showStart(older.before === null ? 'This is the start of ' + room + '.' : 'Older messages are above.');
 chat.connect();
 byId('chat-message-input').focus();
+const at = Number(new URLSearchParams(location.search).get('at'));
+if (Number.isInteger(at) && at > 0) openAt(at);
 
 // Once connected: the shown messages' aggregates as the API counts them, and the pins' count.
 chat.addEventListener('status', function first(e) {

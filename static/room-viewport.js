@@ -105,6 +105,13 @@ export class Viewport {
     }
   }
 
+  /** Scrolls `li` to the middle of the log as if the reader had: new messages no longer pull it down. */
+  show(li) {
+    this.stuck = false;
+    this.userScrolled = true;
+    li.scrollIntoView({ block: 'center' });
+  }
+
   /** Brings `li` near the top, unless the reader has scrolled already or it is below the fold. */
   reveal(li) {
     if (!this.userScrolled && li.offsetTop < this.scroller.scrollTop) {

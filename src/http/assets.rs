@@ -22,6 +22,9 @@ const ROOM_REACTIONS_JS: &str = include_str!("../../static/room-reactions.js");
 const ROOM_PANELS_JS: &str = include_str!("../../static/room-panels.js");
 const ROOM_MENTIONS_JS: &str = include_str!("../../static/room-mentions.js");
 const ROOM_NOTIFY_JS: &str = include_str!("../../static/room-notify.js");
+const SEARCH_JS: &str = include_str!("../../static/search.js");
+// The header's search box, on every page.
+const SEARCH_BOX_JS: &str = include_str!("../../static/search-box.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 /// The static file routes.
@@ -82,6 +85,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/room-notify.js",
             get(|| asset("text/javascript; charset=utf-8", ROOM_NOTIFY_JS)),
+        )
+        .route(
+            "/static/search.js",
+            get(|| asset("text/javascript; charset=utf-8", SEARCH_JS)),
+        )
+        .route(
+            "/static/search-box.js",
+            get(|| asset("text/javascript; charset=utf-8", SEARCH_BOX_JS)),
         )
         .route(
             "/static/style.css",

@@ -1,6 +1,7 @@
 //! The HTTP pages: the lobby and its forms, rooms and their members panel, the account pages, invite
-//! links, static assets, health and metrics, plus what every page shares (`page`, and `refusal` for what a
-//! form shows when a change is refused). `routes.rs` merges these with the admin and the socket.
+//! links, the search page, static assets, health and metrics, plus what every page shares (`page`, and
+//! `refusal` for what a form shows when a change is refused). `routes.rs` merges these with the admin and
+//! the socket.
 
 mod accounts;
 mod assets;
@@ -11,6 +12,7 @@ mod members;
 pub mod page;
 pub mod refusal;
 pub mod room_param;
+mod search;
 mod views;
 
 use axum::Router;
@@ -23,6 +25,7 @@ pub fn router() -> Router<AppState> {
         .merge(lobby::router())
         .merge(views::router())
         .merge(members::router())
+        .merge(search::router())
         .merge(accounts::router())
         .merge(invites::router())
         .merge(assets::router())

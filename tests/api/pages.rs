@@ -1,4 +1,4 @@
-//! The pages: lobby and room return 200, invalid room names 404, and user text is always escaped.
+//! The pages: lobby, room and search return 200, invalid room names 404, and user text is always escaped.
 
 use crate::helpers::{TempDir, spawn_app};
 
@@ -88,5 +88,54 @@ async fn user_text_is_escaped_on_both_pages() {
     assert!(!lobby.contains("<img src=x"));
     assert!(lobby.contains("value=\"&lt;img src=x onerror=alert(1)&gt;\""));
     assert!(lobby.contains(">xss</a>"), "rooms with messages are listed");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_search_page_carries_its_query_as_text_and_every_page_has_the_search_box() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let page = app
+        .get("/search/?q=%22%3E%3Cscript%3Ealert(1)%3C%2Fscript%3E", None)
+        .await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.expect("body");
+    assert!(!body.contains("<script>alert"), "the query must be escaped");
+    assert!(body.contains("data-q=\"&quot;&gt;&lt;script&gt;alert(1)"));
+    assert!(body.contains("/static/search.js"));
+    for path in ["/", "/chat/lobby/", "/accounts/login/", "/search/"] {
+        let body = app.get(path, None).await.text().await.expect("body");
+        assert!(
+            body.contains("id=\"search-input\""),
+            "{path}: the header's box"
+        );
+        assert!(
+            body.contains("/static/search-box.js"),
+            "{path}: its `/` key"
+        );
+    }
+    for asset in ["/static/search.js", "/static/search-box.js"] {
+        assert_eq!(app.get(asset, None).await.status(), 200, "{asset}");
+    }
+    app.stop().await;
+
+    // Without guests, a visitor is sent to log in (the API would answer 401).
+    let dir = TempDir::new();
+    let mut config = crate::helpers::test_config(dir.sqlite_url());
+    config.guests = false;
+    let app = crate::helpers::spawn_app_with(config).await;
+    let redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+        .get(app.url("/search/?q=x"))
+        .send()
+        .await
+        .expect("search page");
+    assert_eq!(redirect.status(), 303);
+    assert_eq!(
+        redirect.headers()["location"],
+        "/accounts/login/?next=/search/"
+    );
     app.stop().await;
 }

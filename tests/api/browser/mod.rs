@@ -2,9 +2,9 @@
 //! (`messages`), people signing up, guests and the admin's deletions (`people`), the live room
 //! (`live`), scrolling back (`scrolling`), the lobby (`lobby`), Markdown against the XSS list (`markdown`),
 //! threads and reactions between two pages (`threads`), mentions, pins, the topic and the hidden tab
-//! (`conversations`), and accessibility with the screenshots in
-//! docs/screenshots/ (`axe`, `threads`). The helpers below sign people up
-//! and drive the room page.
+//! (`conversations`), search and opening a room at a hit (`search`), and accessibility with the
+//! screenshots in docs/screenshots/ (`axe`, `threads`, `search`). The helpers below sign people up and
+//! drive the room page.
 
 mod axe;
 mod conversations;
@@ -15,6 +15,7 @@ mod members;
 mod messages;
 mod people;
 mod scrolling;
+mod search;
 mod threads;
 
 use fantoccini::{Client, Locator};
