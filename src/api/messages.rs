@@ -158,7 +158,7 @@ pub(super) async fn aggregated(
     params(RoomPath, PageQuery),
     responses(
         (status = 200, description = "Messages with ids below `before` (the newest when absent; or around `around`), at most `limit`, oldest first, each with its replies, reactions and pin as of `as_of`; a room without messages has an empty list", body = MessagePage),
-        (status = 400, description = "`invalid_parameter`: `before`, `around` or `limit` is not an integer in range, or both `before` and `around` are given", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: `before`, `around` or `limit` is not an integer in range", body = ErrorBody),
         (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
         (status = 403, description = "`forbidden`: the caller is banned from the room", body = ErrorBody),
         (status = 404, description = "`invalid_room`: not a valid room name; `not_found`: a room only its members may read", body = ErrorBody),

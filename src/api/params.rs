@@ -51,8 +51,8 @@ pub struct PageQuery {
     /// next older page. Absent: the newest messages.
     #[param(minimum = 1)]
     pub before: Option<i64>,
-    /// Instead of `before`: the messages around this id (half of `limit` up to and including it, the
-    /// rest after it), to open the room at a message (a search hit, a link).
+    /// Instead of `before` (which it overrides): the messages around this id (half of `limit` up to and
+    /// including it, the rest after it), to open the room at a message (a search hit, a link).
     #[param(minimum = 1)]
     pub around: Option<i64>,
     /// Most messages to answer (default 50); values above 200 count as 200.
@@ -96,11 +96,6 @@ impl<S: Send + Sync> FromRequestParts<S> for PageQuery {
             .map_err(malformed)?;
         let (before, limit) = id_and_limit("before", raw.before, raw.limit)?;
         let (around, _) = id_and_limit("around", raw.around, None)?;
-        if before.is_some() && around.is_some() {
-            return Err(ApiError::invalid_parameter(
-                "give before or around, not both",
-            ));
-        }
         Ok(Self {
             before,
             around,

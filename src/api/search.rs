@@ -55,7 +55,8 @@ pub struct Hit {
 #[into_params(parameter_in = Query)]
 pub struct SearchQuery {
     /// The query: words (a prefix or any part of a word finds it: `depl`, `foo.png`, `C++20`), "quoted
-    /// phrases", `from:name`, `in:room`; case and accents do not matter. At most 200 characters.
+    /// phrases", `from:name`, `in:room`; case and accents do not matter. At most 200 characters. A query
+    /// of one-character terms alone (with neither `from:` nor `in:`) finds nothing.
     #[param(min_length = 1, max_length = 200)]
     pub q: String,
     /// Only this room.
@@ -108,7 +109,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SearchQuery {
     params(SearchQuery),
     responses(
         (status = 200, description = "Messages holding every term, newest first, in rooms the caller may read", body = SearchPage),
-        (status = 400, description = "`invalid_parameter`: no query, a query with nothing to look for or too long, or `before`/`limit` out of range", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: no query or one over 200 characters, or `before`/`limit` out of range", body = ErrorBody),
         (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
     ),
@@ -124,6 +125,8 @@ pub async fn search(
         .limit
         .and_then(|n| u32::try_from(n).ok())
         .map_or(DEFAULT_HITS, |n| n.min(MAX_HITS));
+    // `room` and `user` narrow as `in:` and `from:` do.
+    let searchable = query.searchable() || params.room.is_some() || params.user.is_some();
     let request = SearchRequest {
         terms: query.terms.clone(),
         from: params.user.or(query.from),
@@ -134,7 +137,11 @@ pub async fn search(
         before: params.before,
         limit: limit + 1,
     };
-    let mut found = state.store.db().search(&request).await?;
+    let mut found = if searchable {
+        state.store.db().search(&request).await?
+    } else {
+        Vec::new()
+    };
     let next = (found.len() > limit as usize).then(|| {
         found.truncate(limit as usize);
         found.last().map(|hit| hit.doc.to_string())

@@ -9,4 +9,4 @@ pub mod indexer;
 mod query;
 
 pub use fold::{Folded, fold};
-pub use query::{MAX_QUERY_CHARS, MAX_TERMS, Query, QueryError};
+pub use query::{MAX_QUERY_CHARS, Query, QueryError};
