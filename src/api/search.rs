@@ -91,6 +91,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SearchQuery {
         Ok(Self {
             q: raw
                 .q
+                .filter(|q| !q.is_empty())
                 .ok_or_else(|| ApiError::invalid_parameter("q, the query, is required"))?,
             room: raw.room,
             user: raw.user,
@@ -109,7 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SearchQuery {
     params(SearchQuery),
     responses(
         (status = 200, description = "Messages holding every term, newest first, in rooms the caller may read", body = SearchPage),
-        (status = 400, description = "`invalid_parameter`: no query or one over 200 characters, or `before`/`limit` out of range", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: no query (or an empty one) or one over 200 characters, or `before`/`limit` out of range", body = ErrorBody),
         (status = 401, description = "`login_required`: a guest on a members-only server, or a bad bearer token", body = ErrorBody),
         (status = 500, description = "`internal`: the server failed", body = ErrorBody),
     ),

@@ -245,8 +245,8 @@ async fn bad_queries_get_a_clear_answer() {
     let mut town = town(&db).await;
     for (path, status) in [
         ("/api/search", 400),
+        ("/api/search?q=", 400),
         // Nothing to look for, or one-character terms alone: nothing found.
-        ("/api/search?q=", 200),
         ("/api/search?q=%20%20", 200),
         ("/api/search?q=x", 200),
         ("/api/search?q=%22%22", 200),
