@@ -24,6 +24,8 @@ use crate::server::{self, Server};
 
 /// How often the bench looks at the indexer's marks.
 const POLL: Duration = Duration::from_millis(200);
+/// A query not answered within this long counts as failed (status 0), and the run goes on.
+const QUERY_TIMEOUT: Duration = Duration::from_secs(20);
 /// The account the queries are asked as.
 const SEARCHER: &str = "bench_searcher";
 
@@ -220,10 +222,19 @@ impl Run<'_> {
 
         // 2. The import, the searcher and a token, with no server running.
         let started = Instant::now();
-        let imported = self
-            .cli(&["import", &jsonl.to_string_lossy()], &[])
-            .await
-            .context("chatweb import")?;
+        // `chatweb import` stores nothing twice: a run that failed halfway is resumed by running it again.
+        let mut retries = Vec::new();
+        let imported = loop {
+            match self.cli(&["import", &jsonl.to_string_lossy()], &[]).await {
+                Ok(imported) => break imported,
+                Err(error) if retries.len() < 20 => {
+                    eprintln!("chatweb import failed, running it again: {error:#}");
+                    retries.push(format!("{error:#}"));
+                }
+                Err(error) => return Err(error.context("chatweb import")),
+            }
+        };
+        out.insert("import_retries".into(), json!(retries));
         let elapsed = started.elapsed();
         out.insert("import_s".into(), json!(round3(elapsed.as_secs_f64())));
         out.insert(
@@ -596,8 +607,16 @@ async fn ask(server: &Server, token: &str, q: &str) -> anyhow::Result<Answer> {
     let path = format!("/api/search?q={}", percent_encode(q));
     let auth = format!("Bearer {token}");
     let started = Instant::now();
-    let response =
-        crate::signup::request(server.addr, "GET", &path, &[("Authorization", &auth)], "").await?;
+    let headers = [("Authorization", auth.as_str())];
+    let asked = crate::signup::request(server.addr, "GET", &path, &headers, "");
+    let Ok(response) = tokio::time::timeout(QUERY_TIMEOUT, asked).await else {
+        return Ok(Answer {
+            latency: started.elapsed(),
+            status: 0,
+            body: Value::Null,
+        });
+    };
+    let response = response?;
     let latency = started.elapsed();
     let body = serde_json::from_str(&response.body).unwrap_or(Value::Null);
     Ok(Answer {
@@ -687,6 +706,9 @@ fn summarise(answers: &[(&Query, Answer)], goal_ms: f64) -> Summary {
 
 /// What is wrong with the hits of `query`, if anything.
 fn check(query: &Query, status: u16, hits: &[Value]) -> Option<String> {
+    if status == 0 {
+        return Some(format!("no answer within {QUERY_TIMEOUT:?}"));
+    }
     if status != 200 {
         return Some(format!("status {status}"));
     }
