@@ -233,6 +233,13 @@ impl Db {
                  CROSS JOIN rooms r ON r.id = d.room_id \
                  CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
                  LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
+            } else if sqlite && request.room.is_none() {
+                // Newest documents first, up to the page: without CROSS JOIN, SQLite 3.51 scanned every
+                // message and sorted (0.6 - 0.9 s at 1M for `ok`, `from:ada` or a two-character CJK word).
+                "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_docs d \
+                 CROSS JOIN rooms r ON r.id = d.room_id \
+                 CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
+                 LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
             } else {
                 "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_docs d \
                  JOIN rooms r ON r.id = d.room_id \
