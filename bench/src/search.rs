@@ -76,6 +76,10 @@ pub struct SearchArgs {
     #[arg(long)]
     #[serde(skip)]
     pub chatweb: Option<PathBuf>,
+    /// PostgreSQL: run `ANALYZE` once the index has caught up, before the queries (a server with autovacuum
+    /// on does it by itself after such a load; with autovacuum off nothing ever does).
+    #[arg(long)]
+    pub analyze: bool,
     /// Keep the database (the SQLite file's directory, or the PostgreSQL database) for a look afterwards
     /// (EXPLAIN); its place is printed on stderr. The server is stopped all the same.
     #[arg(long)]
@@ -326,6 +330,16 @@ impl Run<'_> {
             );
         }
         out.insert("size_after_index".into(), db.sizes().await?);
+
+        if self.args.analyze {
+            let started = Instant::now();
+            if db.analyze().await? {
+                out.insert(
+                    "analyze_s".into(),
+                    json!(round3(started.elapsed().as_secs_f64())),
+                );
+            }
+        }
 
         // 4. The queries.
         let queries = queries(written, self.args.queries, self.args.seed);

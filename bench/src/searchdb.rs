@@ -151,6 +151,18 @@ impl BenchDb {
         }
     }
 
+    /// PostgreSQL: `ANALYZE` (what autovacuum does after a bulk load, when it is on); returns false on
+    /// SQLite (the bench's connection is read-only, and chatweb runs no ANALYZE there).
+    pub async fn analyze(&self) -> anyhow::Result<bool> {
+        match self {
+            Self::Sqlite { .. } => Ok(false),
+            Self::Postgres(pool) => {
+                sqlx::raw_sql("ANALYZE").execute(pool).await?;
+                Ok(true)
+            }
+        }
+    }
+
     /// Closes the pool.
     pub async fn close(&self) {
         match self {
