@@ -9,11 +9,14 @@ mod client;
 mod conns;
 mod fanout;
 mod fanout_roles;
+mod history;
 mod live;
 mod procfs;
 mod relay;
 mod report;
 mod scenario;
+mod search;
+mod searchdb;
 mod server;
 mod signup;
 mod store;
@@ -73,6 +76,9 @@ enum Command {
         #[command(flatten)]
         args: store::StoreArgs,
     },
+    /// Search over a generated history of N messages, imported into SQLite or PostgreSQL: indexing time,
+    /// index size, and the latency of mixed queries (issue 20). chatweb only.
+    Search(search::SearchArgs),
     /// The bare relay the scenarios compare with (spawned by the bench itself).
     #[command(hide = true)]
     Relay(relay::RelayArgs),
@@ -118,24 +124,37 @@ async fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Search(args) = command {
+        // Its own Ctrl-C handling: it drops its PostgreSQL database however it stops.
+        return match search::measure(args).await {
+            Ok(line) => finish(&line),
+            Err(error) => {
+                eprintln!("chatweb-bench: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let measured = tokio::select! {
         result = measure(command) => result,
         _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
     };
     // Every spawned server has been dropped, hence killed, by now.
     match measured {
-        Ok(line) => {
-            println!("{line}");
-            if line["ok"] == true {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Ok(line) => finish(&line),
         Err(error) => {
             eprintln!("chatweb-bench: {error:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Prints the JSON line; the exit code says whether the run was clean.
+fn finish(line: &Value) -> ExitCode {
+    println!("{line}");
+    if line["ok"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }
 
@@ -146,6 +165,7 @@ async fn measure(command: Command) -> anyhow::Result<Value> {
         Command::Conns { common, args } => measure_scenario(&common, args).await,
         Command::Churn { common, args } => measure_scenario(&common, args).await,
         Command::Store { common, args } => measure_scenario(&common, args).await,
+        Command::Search(args) => search::measure(args).await,
         Command::Relay(_) => anyhow::bail!("the relay is not a scenario"),
     }
 }

@@ -82,25 +82,30 @@ impl Server {
     /// load generator is one client sending far faster than a person), default settings otherwise
     /// (`CHATWEB_*` variables of this environment are not passed on).
     pub fn spawn_chatweb(binary: Option<&Path>) -> anyhow::Result<Self> {
-        let binary = match binary {
-            Some(path) => path.to_owned(),
-            None => std::env::current_exe()
-                .context("locating the bench's own executable")?
-                .with_file_name("chatweb"),
-        };
-        if !binary.is_file() {
-            bail!(
-                "{} not found: build it beside the bench (cargo build --release --workspace --bins) or pass --chatweb",
-                binary.display()
-            );
-        }
+        let binary = chatweb_binary(binary)?;
         let dir = fresh_dir()?;
-        let mut command = Command::new(&binary);
+        let url = format!("sqlite://{}/db.sqlite3", dir.display());
+        match Self::spawn_chatweb_on(&binary, &url) {
+            Ok(mut server) => {
+                server.dir = Some(dir);
+                Ok(server)
+            }
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(dir);
+                Err(error)
+            }
+        }
+    }
+
+    /// Spawns `chatweb serve` like [`Server::spawn_chatweb`], on the database at `database_url`, which the
+    /// caller made and removes.
+    pub fn spawn_chatweb_on(binary: &Path, database_url: &str) -> anyhow::Result<Self> {
+        let mut command = Command::new(binary);
         command
             .arg("serve")
             .args(["--limits", "off"])
             .args(["--bind", "127.0.0.1", "--port", "0", "--database-url"])
-            .arg(format!("sqlite://{}/db.sqlite3", dir.display()))
+            .arg(database_url)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "chatweb=info")
             .stdin(Stdio::null())
@@ -121,7 +126,7 @@ impl Server {
             proc: Some(Proc::Pid(child.id())),
             child: Some(child),
             _lifeline: None,
-            dir: Some(dir),
+            dir: None,
             log: Some(Arc::default()),
         };
         let stderr = server
@@ -187,6 +192,13 @@ impl Server {
             Err(_) => bail!("the relay did not start within {STARTUP:?}"),
         };
         Ok(server)
+    }
+
+    /// Whether a spawned server has exited (never true for one given by `--target`).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| !matches!(child.try_wait(), Ok(None)))
     }
 
     /// chatweb's `--limits`, for the results: `off` when the bench spawned it, `unknown` for `--target`
@@ -281,8 +293,25 @@ fn drain_log(stderr: impl Read, log: &Mutex<ServerLog>, found: &mpsc::Sender<Soc
     }
 }
 
+/// The chatweb binary to run: `binary`, or `chatweb` next to the bench's own executable.
+pub fn chatweb_binary(binary: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let binary = match binary {
+        Some(path) => path.to_owned(),
+        None => std::env::current_exe()
+            .context("locating the bench's own executable")?
+            .with_file_name("chatweb"),
+    };
+    if !binary.is_file() {
+        bail!(
+            "{} not found: build it beside the bench (cargo build --release --workspace --bins) or pass --chatweb",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}
+
 /// A new empty directory for one server's database.
-fn fresh_dir() -> anyhow::Result<PathBuf> {
+pub fn fresh_dir() -> anyhow::Result<PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "chatweb-bench-{}-{}",

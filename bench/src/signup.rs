@@ -25,10 +25,10 @@ const MAX_RESPONSE_BYTES: u64 = 1 << 20;
 const MARK_WAIT: Duration = Duration::from_secs(3);
 
 /// An HTTP answer as the bench reads it.
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
 }
 
 impl Response {
@@ -45,7 +45,7 @@ impl Response {
 }
 
 /// Sends one request to `addr` and reads the whole answer.
-async fn request(
+pub async fn request(
     addr: SocketAddr,
     method: &str,
     path: &str,

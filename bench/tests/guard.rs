@@ -85,3 +85,14 @@ fn a_short_live_fanout_run_is_signed_in_and_counts_only_messages() {
     );
     assert!(result["relay"].is_null(), "{result}");
 }
+
+#[test]
+fn a_short_search_run_finds_what_it_wrote_and_cleans_up() {
+    let result = quick("search", &[]);
+    let chatweb = &result["chatweb"];
+    assert_eq!(chatweb["sanity_failures"], 0, "{result}");
+    assert_eq!(chatweb["indexing"]["docs"], chatweb["messages"], "{result}");
+    assert_eq!(chatweb["queries"], 28, "{result}");
+    assert!(result["p95_ms"].as_f64().is_some(), "{result}");
+    assert!(result["relay"].is_null(), "{result}");
+}
