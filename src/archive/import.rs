@@ -53,6 +53,10 @@ pub async fn run(database_url: &str, file: &Path) -> anyhow::Result<Imported> {
         )
     })?;
     let imported = read(&backend.db(), BufReader::new(input)).await;
+    if imported.is_ok() {
+        // A bulk load: the planner's statistics (PostgreSQL) follow it.
+        backend.db().analyze().await?;
+    }
     backend.close().await;
     imported
 }

@@ -92,6 +92,10 @@ pub async fn run(args: &ImportDjangoArgs) -> anyhow::Result<Summary> {
         )
         .await
         .context("writing the audit row")?;
+        // A bulk load: the planner's statistics (PostgreSQL) follow it.
+        db.analyze()
+            .await
+            .context("updating the planner's statistics")?;
     }
     target.close().await;
     Ok(summary)

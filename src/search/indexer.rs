@@ -40,7 +40,9 @@ pub async fn catch_up(store: &Store, stop: &CancellationToken) -> Result<u64, St
 /// its first id on `db`'s own connections. Returns the rooms indexed.
 pub async fn reindex(db: &Db) -> Result<u64, StoreError> {
     db.clear_search().await?;
-    follow(db, Apply::Direct(db), &CancellationToken::new()).await
+    let rooms = follow(db, Apply::Direct(db), &CancellationToken::new()).await?;
+    db.analyze().await?;
+    Ok(rooms)
 }
 
 /// How a batch is applied: through the store (the writer's queue on SQLite), or on a database's own

@@ -215,6 +215,16 @@ impl Db {
         })
     }
 
+    /// Brings PostgreSQL's planner statistics up to date after a bulk load (an import, a reindex): without
+    /// them it plans a million-row table as a few hundred rows and a search hashes all of it (measured by
+    /// the search bench). SQLite keeps the plans the queries name.
+    pub async fn analyze(&self) -> Result<(), StoreError> {
+        if let Db::Postgres(pool) = self {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        }
+        Ok(())
+    }
+
     /// Forgets the whole index (`chatweb reindex` builds it again from the messages).
     pub async fn clear_search(&self) -> Result<(), StoreError> {
         on_db!(self, |pool| {
