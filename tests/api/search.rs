@@ -75,6 +75,17 @@ async fn search_finds_words_prefixes_substrings_accents_and_cjk(db: &Database) {
     let cjk = said(&mut ada, "東京タワーに行きます", "s5").await;
     let snake = said(&mut ada, "rename snake_case_name please", "s6").await;
     let number = said(&mut ada, "ticket 4711 is done", "s7").await;
+    // A message is searchable within 2 s of its ack (issue 20).
+    let acked_at = std::time::Instant::now();
+    assert_eq!(
+        found(&mut town, Who::Carol, "4711", &[number]).await,
+        [number]
+    );
+    let waited = acked_at.elapsed();
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "searchable after {waited:?}"
+    );
 
     for (q, ids) in [
         ("depl", vec![deploy]),
