@@ -126,8 +126,14 @@ pub async fn search(
         .limit
         .and_then(|n| u32::try_from(n).ok())
         .map_or(DEFAULT_HITS, |n| n.min(MAX_HITS));
-    // `room` and `user` narrow as `in:` and `from:` do.
-    let searchable = query.searchable() || params.room.is_some() || params.user.is_some();
+    // `room` and `user` narrow as `in:` and `from:` do; no room or person is named with U+0000 (which
+    // PostgreSQL cannot even compare), so such a name finds nothing.
+    let narrowed = params.room.is_some() || params.user.is_some();
+    let nul = [&params.room, &params.user, &query.room, &query.from]
+        .into_iter()
+        .flatten()
+        .any(|name| name.contains('\0'));
+    let searchable = (query.searchable() || narrowed) && !nul;
     let request = SearchRequest {
         terms: query.terms.clone(),
         from: params.user.or(query.from),

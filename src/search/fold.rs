@@ -1,6 +1,6 @@
 //! Folding: the form text is indexed and searched in. Each character is decomposed (NFKD: `ﬁ` is `fi`,
 //! `é` is `e` and an accent), its combining marks dropped and the rest lowercased, so `Café`, `CAFE` and
-//! `café` are the same word. [`Folded`] keeps, for every folded character, the original character it came
+//! `café` are the same word; control characters (line breaks, U+0000) become spaces. [`Folded`] keeps, for every folded character, the original character it came
 //! from, so a match found in the folded text is highlighted in the original.
 
 use unicode_normalization::UnicodeNormalization;
@@ -26,6 +26,12 @@ impl Folded {
         let mut folded = String::with_capacity(text.len());
         let mut origin = Vec::with_capacity(text.len());
         for (i, c) in text.chars().enumerate() {
+            // A control character (a line break, U+0000) separates words and is never searched for.
+            if c.is_control() {
+                folded.push(' ');
+                origin.push(i);
+                continue;
+            }
             for d in std::iter::once(c).nfkd() {
                 if matches!(
                     d.general_category(),
@@ -89,6 +95,7 @@ mod tests {
         assert_eq!(fold("ﬁle Ｃ++20"), "file c++20");
         assert_eq!(fold("東京タワー"), "東京タワー");
         assert_eq!(fold("Straße"), "straße");
+        assert_eq!(fold("a\nb\u{0}c"), "a b c");
     }
 
     #[test]
