@@ -278,7 +278,7 @@ impl Access {
         topic: &str,
     ) -> Result<String, MembersError> {
         visible(grant)?;
-        if grant.kind == RoomKind::Direct || !grant.may_moderate() {
+        if !grant.may_set_topic() {
             return Err(MembersError::Forbidden(
                 "only the room's owners, moderators and staff set its topic",
             ));

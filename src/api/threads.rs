@@ -130,7 +130,7 @@ pub async fn get_thread(
     let root = state
         .store
         .db()
-        .thread_root_any(&room, id)
+        .thread_root(&room, id, false)
         .await?
         .ok_or_else(not_found)?;
     let limit = query

@@ -107,9 +107,15 @@ fn placeholders(from: usize, count: usize) -> String {
 }
 
 impl Db {
-    /// The root of the thread a reply to message `id` of `room` joins: `id` itself, or its own root
-    /// when it is a reply. `None` when `id` is not a message of the room or was deleted.
-    pub async fn thread_root(&self, room: &RoomName, id: u64) -> Result<Option<u64>, StoreError> {
+    /// The root of the thread message `id` of `room` is in: `id` itself, or its own root when it is a
+    /// reply. `None` when `id` is not a message of the room, or (with `live`, as a reply needs) when it
+    /// was deleted; a deleted root still opens its thread.
+    pub async fn thread_root(
+        &self,
+        room: &RoomName,
+        id: u64,
+        live: bool,
+    ) -> Result<Option<u64>, StoreError> {
         let row: Option<(i64, bool, Option<i64>)> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT m.kind, m.deleted, m.reply_to FROM messages m \
@@ -121,30 +127,7 @@ impl Db {
             .await?
         });
         Ok(match row {
-            Some((0, false, reply_to)) => Some(reply_to.map_or(id, to_u64)),
-            _ => None,
-        })
-    }
-
-    /// The root of the thread message `id` of `room` is in (itself when it is no reply; deleted ones
-    /// too); `None` when `id` is not a message of the room.
-    pub async fn thread_root_any(
-        &self,
-        room: &RoomName,
-        id: u64,
-    ) -> Result<Option<u64>, StoreError> {
-        let row: Option<(i64, Option<i64>)> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT m.kind, m.reply_to FROM messages m \
-                 WHERE m.room_id = (SELECT id FROM rooms WHERE name = $1) AND m.seq = $2",
-            )
-            .bind(room.as_str())
-            .bind(to_i64(id))
-            .fetch_optional(pool)
-            .await?
-        });
-        Ok(match row {
-            Some((0, reply_to)) => Some(reply_to.map_or(id, to_u64)),
+            Some((0, deleted, reply_to)) if !(live && deleted) => Some(reply_to.map_or(id, to_u64)),
             _ => None,
         })
     }

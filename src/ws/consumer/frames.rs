@@ -36,7 +36,13 @@ impl<S: Socket> Consumer<S> {
         // A reply names its thread's root; checked here, off the writer (a root deleted meanwhile keeps
         // its thread, as a deleted message keeps its id).
         let reply_to = match reply_to {
-            Some(id) => match self.state.store.db().thread_root(&self.room, id).await {
+            Some(id) => match self
+                .state
+                .store
+                .db()
+                .thread_root(&self.room, id, true)
+                .await
+            {
                 Ok(Some(root)) => Some(root),
                 Ok(None) => {
                     let error = ProtocolError::new(
