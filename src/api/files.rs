@@ -74,8 +74,9 @@ impl From<&FileRef> for FileInfo {
     }
 }
 
-/// The multipart form of an upload.
-#[derive(ToSchema)]
+/// The multipart form of an upload: one part, `file`.
+#[derive(serde::Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)] // only described, for the OpenAPI document
 pub struct UploadForm {
     /// The file (its name is the part's filename).
@@ -157,31 +158,23 @@ pub async fn upload(
         drain(&mut multipart).await;
         return Err(too_large());
     }
-    // The first part named `file`; other parts before it are read past (a little of them).
-    let mut skipped: u64 = 0;
-    let field = loop {
-        match multipart.next_field().await {
-            Ok(Some(field)) if field.name() == Some("file") => break field,
-            Ok(Some(mut other)) => {
-                while let Some(Ok(chunk)) = other.next().await {
-                    skipped += chunk.len() as u64;
-                    if skipped > FRAMING_BYTES {
-                        return Err(ApiError::invalid_parameter(
-                            "the form holds more than the part named \"file\"",
-                        ));
-                    }
-                }
-            }
-            Ok(None) => {
-                return Err(ApiError::invalid_parameter(
-                    "the form has no part named \"file\"",
-                ));
-            }
-            Err(error) => {
-                return Err(ApiError::invalid_parameter(format!(
-                    "the multipart body is malformed: {error}"
-                )));
-            }
+    // One part, named `file`, and nothing else.
+    let field = match multipart.next_field().await {
+        Ok(Some(field)) if field.name() == Some("file") => field,
+        Ok(Some(_)) => {
+            return Err(ApiError::invalid_parameter(
+                "the form holds one part, named \"file\", and nothing else",
+            ));
+        }
+        Ok(None) => {
+            return Err(ApiError::invalid_parameter(
+                "the form has no part named \"file\"",
+            ));
+        }
+        Err(error) => {
+            return Err(ApiError::invalid_parameter(format!(
+                "the multipart body is malformed: {error}"
+            )));
         }
     };
     let name = clean_name(field.file_name().unwrap_or("file"));
@@ -217,6 +210,14 @@ pub async fn upload(
             return Err(refusal);
         }
     };
+    if !matches!(multipart.next_field().await, Ok(None)) {
+        if let Err(error) = state.files.store.remove(&id, false).await {
+            tracing::warn!(%error, "a refused upload stays in the file store");
+        }
+        return Err(ApiError::invalid_parameter(
+            "the form holds one part, named \"file\", and nothing else",
+        ));
+    }
     let thumb = match (received.image, received.width, received.height) {
         (Some(_), Some(w), Some(h)) => thumbs::wanted(w, h),
         _ => false,
