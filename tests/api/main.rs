@@ -15,6 +15,7 @@ mod engines;
 mod errors;
 mod faults;
 mod files;
+mod files_s3;
 mod handshake;
 mod helpers;
 mod history;

@@ -5,7 +5,7 @@
 //! `Allow` for undocumented methods. Bounded: a few examples per operation, and killed after three minutes.
 //! Without schemathesis the test prints a skip line, and fails under `CI=true`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -13,29 +13,16 @@ use serde_json::json;
 use crate::accounts::member;
 use crate::helpers::{TempDir, spawn_app_with, test_config};
 use crate::rest::{acked, read_up_to, say};
-use crate::services::on_ci;
+use crate::services::{on_ci, python_tool};
 use crate::tokens::accounts_on;
 
 /// The longest a fuzzing run may take (about 8 s alone here; one worker on a CI machine busy with the
 /// other tests took over 60 s once).
 const BOUND: Duration = Duration::from_secs(180);
 
-/// The schemathesis CLI: the one `scripts/test` installs, else one on `PATH`.
-fn schemathesis() -> Option<PathBuf> {
-    let installed =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/schemathesis/bin/schemathesis");
-    if installed.is_file() {
-        return Some(installed);
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("schemathesis"))
-        .find(|candidate| candidate.is_file())
-}
-
 #[tokio::test]
 async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_schema() {
-    let Some(cli) = schemathesis() else {
+    let Some(cli) = python_tool("schemathesis") else {
         assert!(
             !on_ci(),
             "schemathesis is not installed (scripts/test installs it), and CI must run every test"

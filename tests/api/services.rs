@@ -115,6 +115,23 @@ impl Drop for ProcessNode {
     }
 }
 
+/// A Python tool's command: the one `scripts/test` installs into its venv `target/tools/<name>/`, else
+/// one on `PATH`.
+pub fn python_tool(name: &str) -> Option<std::path::PathBuf> {
+    let installed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target/tools")
+        .join(name)
+        .join("bin")
+        .join(name);
+    if installed.is_file() {
+        return Some(installed);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
 /// Whether `CI=true`: there a test that would skip for a missing service fails instead.
 pub fn on_ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
