@@ -199,6 +199,7 @@ const attachments = document.getElementById('attach-button') ? new Attachments({
   dropZone: main,
   input: /** @type {HTMLTextAreaElement} */ (byId('chat-message-input')),
   status: byId('attach-status'),
+  maxBytes: Number(main.dataset.maxUploadBytes) || undefined,
 }) : null;
 
 const composer = new Composer({

@@ -85,10 +85,13 @@ export class Attachments {
    * @param {HTMLElement} options.dropZone files dropped on it are attached
    * @param {HTMLTextAreaElement} options.input files pasted into it are attached
    * @param {HTMLElement} options.status a polite live region: what finished or failed
+   * @param {number} [options.maxBytes] the server's limit per file, when the page knows it: a larger file
+   *   is refused here instead of being sent whole to be refused
    * @param {() => void} [options.onChange] the tray changed (an upload finished, a chip went)
    */
-  constructor({ room, button: attach, picker, tray, list, dropZone, input, status, onChange }) {
+  constructor({ room, button: attach, picker, tray, list, dropZone, input, status, maxBytes, onChange }) {
     this.room = room;
+    this.maxBytes = maxBytes && maxBytes > 0 ? maxBytes : Infinity;
     this.tray = tray;
     this.list = list;
     this.dropZone = dropZone;
@@ -198,6 +201,10 @@ export class Attachments {
     this.items.push(item);
     this.list.append(item.li);
     this.draw(item);
+    if (file.size > this.maxBytes) {
+      this.failed(item, REFUSALS.too_large + ' (at most ' + humanSize(this.maxBytes) + ')');
+      return;
+    }
     const progress = /** @type {HTMLProgressElement} */ (item.li.querySelector('progress'));
     xhr.open('POST', '/api/rooms/' + encodeURIComponent(this.room) + '/files');
     xhr.setRequestHeader('Accept', 'application/json');
@@ -284,7 +291,7 @@ export class Attachments {
       cancel.addEventListener('click', () => {
         if (item.xhr) item.xhr.abort();
       });
-      li.append(name, progress, cancel);
+      li.append(name, ' ', progress, ' ', cancel);
     } else if (item.state === 'done') {
       if (item.preview) {
         const thumb = /** @type {HTMLImageElement} */ (el('img', 'attachment-thumb'));
@@ -299,7 +306,7 @@ export class Attachments {
         this.say(file.name + ' removed.');
         this.refresh();
       });
-      li.append(name, size, remove);
+      li.append(name, ' ', size, ' ', remove);
     } else {
       const why = el('span', 'attachment-error', words);
       const dismiss = button('Dismiss', 'Dismiss the failed upload of ' + file.name);
@@ -307,7 +314,7 @@ export class Attachments {
         this.discard(item);
         this.refresh();
       });
-      li.append(name, why, dismiss);
+      li.append(name, ' ', why, ' ', dismiss);
     }
   }
 
