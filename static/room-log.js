@@ -125,15 +125,15 @@ export class MessageLog {
   }
 
   /**
-   * The API's copy of a message shown already: what the page's own copy lacked (`reply_to`, `mentions`)
-   * is taken, and it is drawn again if that changed anything.
+   * The API's copy of a message shown already: what the page's own copy lacked (`reply_to`, `mentions`,
+   * `files`) is taken, and it is drawn again if that changed anything.
    * @param {Message} msg
    */
   amend(msg) {
     const entry = this.byId.get(msg.id);
     if (!entry) return;
     let changed = false;
-    for (const key of /** @type {const} */ (['reply_to', 'mentions'])) {
+    for (const key of /** @type {const} */ (['reply_to', 'mentions', 'files'])) {
       if (msg[key] !== undefined && JSON.stringify(entry.msg[key]) !== JSON.stringify(msg[key])) {
         entry.msg[key] = msg[key];
         changed = true;
