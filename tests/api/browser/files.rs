@@ -4,7 +4,8 @@
 //! reserved size, loaded from the server's thumbnail or file URL, linking to the full image. A text file
 //! sent alone shows as a download card with its name, type and size; both survive a reload (history).
 //! The room with files passes axe wide and narrow, light and dark, and is photographed
-//! (`docs/screenshots/files-*.png`). An upload on a slow link shows its progress and Cancel stops it.
+//! (`docs/screenshots/files-*.png`). An upload on a slow link shows its progress and Cancel stops it;
+//! a decompression bomb's refusal is said in words.
 
 use fantoccini::Client;
 use serde_json::{Value, json};
@@ -19,12 +20,40 @@ use crate::chromium::{
 /// Makes a file in the page and hands it to the room as a person would: `drop` dispatches
 /// dragenter/dragover/drop on the log, `paste` a paste into the message box. `spec` is
 /// `{name, png: [width, height, colour]}` for a PNG drawn on a canvas, `{name, text, type}`, or
-/// `{name, bytes, type}` for that many zero bytes.
+/// `{name, bytes, type}` for that many zero bytes, or `{name, bomb: [width, height]}` for a PNG whose
+/// header claims that size (valid chunks and CRCs, next to no pixel data: a decompression bomb's shape).
 /// Returns what the page did with the events (`prevented`: whether it took the drop or the paste).
 async fn hand_over(page: &Client, how: &str, spec: Value) -> Value {
     const SCRIPT: &str = r"
         const [how, spec, done] = arguments;
-        const made = spec.png
+        const crc32 = (bytes) => {
+          let c = ~0;
+          for (const b of bytes) {
+            c ^= b;
+            for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+          }
+          return ~c >>> 0;
+        };
+        const chunk = (type, data) => {
+          const out = new Uint8Array(12 + data.length);
+          const view = new DataView(out.buffer);
+          view.setUint32(0, data.length);
+          out.set(Array.from(type, (ch) => ch.charCodeAt(0)), 4);
+          out.set(data, 8);
+          view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
+          return out;
+        };
+        const bomb = (w, h) => {
+          const header = new Uint8Array(13);
+          const view = new DataView(header.buffer);
+          view.setUint32(0, w);
+          view.setUint32(4, h);
+          header.set([8, 2, 0, 0, 0], 8);
+          const parts = [new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]), chunk('IHDR', header),
+            chunk('IDAT', new Uint8Array([0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01])), chunk('IEND', new Uint8Array())];
+          return new File(parts, spec.name, { type: 'image/png' });
+        };
+        const made = spec.bomb ? Promise.resolve(bomb(...spec.bomb)) : spec.png
           ? new Promise((resolve) => {
               const [w, h, colour] = spec.png;
               const canvas = document.createElement('canvas');
@@ -255,7 +284,8 @@ async fn images_dropped_and_pasted_reach_the_other_page_live_and_other_files_sho
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_on_a_slow_link_shows_its_progress_and_cancel_stops_it() {
+async fn an_upload_on_a_slow_link_shows_its_progress_cancel_stops_it_and_a_refusal_is_said_in_words()
+ {
     with_browsers(1, |browsers, node| async move {
         let origin = node.origin;
         let ada = browsers[0].clone();
@@ -297,6 +327,27 @@ async fn an_upload_on_a_slow_link_shows_its_progress_and_cancel_stops_it() {
         type_message(&ada, "").await;
         let pending = script(&ada, "return document.querySelectorAll('#messages li.msg').length").await;
         assert_eq!(pending, 0);
+
+        // An image of 400 million pixels is refused (422 image_too_large): the tray says so in words, and
+        // Dismiss takes the line away.
+        hand_over(&ada, "paste", json!({"name": "bomb.png", "bomb": [20000, 20000]})).await;
+        let refusal = wait_until(
+            &ada,
+            "const li = document.querySelector('#attachment-list li.failed');
+             return li && li.querySelector('.attachment-error').textContent;",
+            "the refusal shows",
+        )
+        .await;
+        assert_eq!(refusal, "is an image with too many pixels to take");
+        let said = script(&ada, "return document.getElementById('attach-status').textContent").await;
+        assert_eq!(said, "bomb.png is an image with too many pixels to take.");
+        click_css(&ada, "#attachment-list li.failed .attachment-button").await;
+        wait_until(
+            &ada,
+            "return document.getElementById('attachments').hidden",
+            "the refusal is dismissed",
+        )
+        .await;
     })
     .await;
 }
