@@ -122,11 +122,6 @@ export class Attachments {
     return this.items.filter((a) => a.state === 'done').length;
   }
 
-  /** How many are still uploading. */
-  get uploading() {
-    return this.items.filter((a) => a.state === 'uploading').length;
-  }
-
   /**
    * The finished uploads for a send (the oldest {@link MAX_FILES}), out of the tray.
    * @returns {FileInfo[]}
