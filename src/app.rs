@@ -124,7 +124,35 @@ impl App {
         tasks.spawn("limits housekeeping", StopOn::Watchers, |stop| {
             crate::limits::housekeeping(limits.clone(), stats.clone(), stop)
         });
+        let file_store = crate::files::FileStore::open(config.files_location())
+            .with_context(|| format!("opening the file store: {}", config.files_location()))?;
+        let (thumbs, thumb_jobs) = crate::files::Thumbnails::new();
+        tasks.spawn("thumbnails", StopOn::Sockets, |stop| {
+            crate::files::thumbs::run(
+                thumb_jobs,
+                file_store.clone(),
+                store.db(),
+                config.max_image_pixels,
+                stats.clone(),
+                stop,
+            )
+        });
+        tasks.spawn("file janitor", StopOn::Sockets, |stop| {
+            crate::files::janitor::run(
+                store.db(),
+                file_store.clone(),
+                config.file_settings(),
+                stats.clone(),
+                stop,
+            )
+        });
+        let files = crate::files::Files {
+            store: file_store,
+            thumbs,
+            settings: config.file_settings(),
+        };
         let state = AppState {
+            files,
             accounts,
             origin_hosts: config.origin_hosts().into(),
             config: Arc::new(config),

@@ -166,6 +166,46 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_SEARCH_INDEX_MS", default_value_t = 500)]
     pub search_index_ms: u64,
 
+    /// Directory uploaded files are kept in on this node (created when missing). Unset: `files` beside
+    /// the SQLite database, or in the working directory with PostgreSQL. Ignored with `--files-url`.
+    #[arg(long, env = "CHATWEB_FILES_DIR")]
+    pub files_dir: Option<std::path::PathBuf>,
+
+    /// Keep uploaded files in an S3-compatible bucket instead (`s3://bucket/prefix`), shared by every
+    /// node; region and keys come from the usual `AWS_*` variables.
+    #[arg(long, env = "CHATWEB_FILES_URL")]
+    pub files_url: Option<String>,
+
+    /// The S3-compatible service's address when it is not AWS (`http://127.0.0.1:9000`).
+    #[arg(long, env = "CHATWEB_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// Largest uploaded file, in bytes.
+    #[arg(long, env = "CHATWEB_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
+    pub max_upload_bytes: u64,
+
+    /// Bytes one person may upload in 24 hours.
+    #[arg(long, env = "CHATWEB_UPLOAD_QUOTA_BYTES", default_value_t = 500 * 1024 * 1024)]
+    pub upload_quota_bytes: u64,
+
+    /// Let guests upload files (to rooms they may write in).
+    #[arg(long, env = "CHATWEB_GUEST_UPLOADS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub guest_uploads: bool,
+
+    /// Most pixels an uploaded image may have: a bigger one (a decompression bomb, say) is refused
+    /// before anything decodes it.
+    #[arg(long, env = "CHATWEB_MAX_IMAGE_PIXELS", default_value_t = 50_000_000)]
+    pub max_image_pixels: u64,
+
+    /// Seconds an upload may wait to be attached to a message before it is removed.
+    #[arg(long, env = "CHATWEB_UPLOAD_EXPIRY_SECS", default_value_t = 3600)]
+    pub upload_expiry_secs: u64,
+
+    /// Milliseconds between two passes of the file janitor (which removes the bytes of deleted messages'
+    /// files and of expired uploads).
+    #[arg(long, env = "CHATWEB_FILES_SWEEP_MS", default_value_t = 60_000)]
+    pub files_sweep_ms: u64,
+
     /// Least milliseconds between two typing broadcasts of one person in one room.
     #[arg(long, env = "CHATWEB_TYPING_INTERVAL_MS", default_value_t = 3000)]
     pub typing_interval_ms: u64,
@@ -235,6 +275,43 @@ impl Config {
             keep: crate::retention::Keep::server(self.retention_days),
             interval: Duration::from_secs(self.retention_interval_secs.max(1)),
             batch: self.retention_batch.max(1),
+        }
+    }
+
+    /// Where uploaded files are kept.
+    pub fn files_location(&self) -> crate::files::FilesLocation {
+        if let Some(url) = &self.files_url {
+            return crate::files::FilesLocation::S3 {
+                url: url.clone(),
+                endpoint: self.s3_endpoint.clone(),
+            };
+        }
+        let dir = self.files_dir.clone().unwrap_or_else(|| {
+            let sqlite = self
+                .database_url
+                .strip_prefix("sqlite://")
+                .or_else(|| self.database_url.strip_prefix("sqlite:"))
+                .map(|path| path.split('?').next().unwrap_or_default());
+            match sqlite
+                .map(std::path::Path::new)
+                .and_then(std::path::Path::parent)
+            {
+                Some(parent) if sqlite != Some(":memory:") => parent.join("files"),
+                _ => std::path::PathBuf::from("files"),
+            }
+        });
+        crate::files::FilesLocation::Dir(dir)
+    }
+
+    /// The limits of uploads.
+    pub fn file_settings(&self) -> crate::files::FileSettings {
+        crate::files::FileSettings {
+            max_upload_bytes: self.max_upload_bytes,
+            quota_bytes: self.upload_quota_bytes,
+            guest_uploads: self.guest_uploads,
+            max_image_pixels: self.max_image_pixels,
+            upload_expiry: Duration::from_secs(self.upload_expiry_secs),
+            sweep: Duration::from_millis(self.files_sweep_ms.max(10)),
         }
     }
 
@@ -309,6 +386,15 @@ impl Default for Config {
             presence_list_max: 100,
             mention_all_max: 20,
             search_index_ms: 500,
+            files_dir: None,
+            files_url: None,
+            s3_endpoint: None,
+            max_upload_bytes: 25 * 1024 * 1024,
+            upload_quota_bytes: 500 * 1024 * 1024,
+            guest_uploads: false,
+            max_image_pixels: 50_000_000,
+            upload_expiry_secs: 3600,
+            files_sweep_ms: 60_000,
             typing_interval_ms: 3000,
             presence_ttl_secs: 45,
             retention_days: None,

@@ -26,6 +26,8 @@ pub mod django;
 pub mod domain;
 /// HTTP errors and how they become responses.
 pub mod error;
+/// Files and images in messages: uploads, the file store, downloads, thumbnails.
+pub mod files;
 /// The HTTP pages: lobby, room page, account pages, static assets, health.
 pub mod http;
 /// Rate and connection limits per connection, user and address; the client's address.

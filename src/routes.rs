@@ -13,6 +13,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::http::router())
         .merge(crate::admin::router())
         .merge(crate::ws::router())
+        .merge(crate::files::router())
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::accounts::csrf::protect(secure_cookies, request, next)
         }))

@@ -45,6 +45,8 @@ pub struct AppState {
     pub moderation: Moderation,
     /// Cancelled when the node starts to stop.
     pub shutdown: CancellationToken,
+    /// Uploaded files: where they are kept, the thumbnail queue, the limits.
+    pub files: crate::files::Files,
     /// Tracks WebSocket tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
 }

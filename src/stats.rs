@@ -52,6 +52,10 @@ pub struct Stats {
     pub retention_ran: tokio::sync::Notify,
     /// Woken at the end of every pass of the search indexer (what tests await instead of sleeping).
     pub search_indexed: tokio::sync::Notify,
+    /// Woken when a thumbnail is made or given up on (what tests await instead of sleeping).
+    pub thumbnailed: tokio::sync::Notify,
+    /// Woken at the end of every pass of the file janitor (what tests await instead of sleeping).
+    pub files_swept: tokio::sync::Notify,
     /// The node's Prometheus registry.
     exporter: Exporter,
 }

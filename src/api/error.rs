@@ -32,6 +32,14 @@ pub enum ErrorCode {
     Conflict,
     /// 405: the endpoint exists but not for this method.
     MethodNotAllowed,
+    /// 413: the upload is larger than the server accepts (`--max-upload-bytes`).
+    TooLarge,
+    /// 413: the upload would take the uploader past their daily quota (`--upload-quota-bytes`).
+    QuotaExceeded,
+    /// 422: an image with more pixels than the server decodes (`--max-image-pixels`).
+    ImageTooLarge,
+    /// 422: an image whose header cannot be read, or whose metadata is too large to check.
+    InvalidImage,
     /// 500: the server failed (the database is unreachable, ...); the details are in its log.
     Internal,
 }
@@ -45,6 +53,8 @@ impl ErrorCode {
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Conflict => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ImageTooLarge | Self::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -90,6 +90,10 @@ pub struct Message {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(required = false)]
     pub pinned: bool,
+    /// Its files (none once it is deleted).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(required = false)]
+    pub files: Vec<super::files::FileInfo>,
 }
 
 /// One emoji's reactions to a message.
@@ -134,6 +138,10 @@ impl Message {
                 })
                 .collect(),
             pinned: aggregates.pinned,
+            files: crate::domain::FileRef::list(&stored.files)
+                .iter()
+                .map(super::files::FileInfo::from)
+                .collect(),
         }
     }
 }

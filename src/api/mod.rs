@@ -10,6 +10,7 @@
 
 mod auth;
 mod error;
+mod files;
 mod members;
 mod messages;
 mod openapi;
@@ -27,6 +28,7 @@ use axum::routing::{any, get, patch, post};
 use crate::state::AppState;
 
 pub use error::{ApiError, ErrorBody, ErrorCode};
+pub use files::FileInfo;
 pub use openapi::ApiDoc;
 
 /// The API's routes.
@@ -69,6 +71,13 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room}/messages/{id}/thread",
             get(threads::get_thread).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{room}/files",
+            post(files::upload)
+                // The upload counts its own bytes against `--max-upload-bytes` as they stream.
+                .layer(axum::extract::DefaultBodyLimit::disable())
+                .fallback(error::allow("POST")),
         )
         .route(
             "/api/rooms/{room}/pins",

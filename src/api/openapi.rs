@@ -7,6 +7,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
+use super::files::{FileInfo, UploadForm};
 use super::members::{
     AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
     RoomInfo, TopicBody,
@@ -43,10 +44,11 @@ use crate::domain::{Role, RoomKind};
         super::threads::get_thread,
         super::threads::list_pins,
         super::search::search,
+        super::files::upload,
         openapi_json
     ),
     components(schemas(
-        RoomList, RoomEntry, MessagePage, Message, Reaction, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
+        RoomList, RoomEntry, MessagePage, Message, Reaction, FileInfo, UploadForm, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
         NewRoomKind
     )),

@@ -45,6 +45,11 @@ impl MessageBody {
         Ok(Self(Arc::from(text)))
     }
 
+    /// No text: a message that only attaches files.
+    pub fn empty() -> Self {
+        Self(Arc::from(""))
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
         &self.0

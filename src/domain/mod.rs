@@ -4,6 +4,7 @@
 
 mod client_id_owner;
 mod emoji;
+mod file_ref;
 mod invisible;
 mod message_body;
 mod room_kind;
@@ -13,6 +14,7 @@ mod username;
 
 pub use client_id_owner::{ClientIdOwner, IMPORT};
 pub use emoji::{Emoji, MAX_EMOJI_BYTES, NotEmoji};
+pub use file_ref::{FileRef, FileView, FileViews};
 pub use message_body::{BodyError, MessageBody};
 pub use room_kind::{Role, RoomKind};
 pub use room_name::RoomName;

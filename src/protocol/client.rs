@@ -26,6 +26,8 @@ pub enum ClientFrame {
         client_id: Option<Arc<str>>,
         /// The message it answers, for a reply.
         reply_to: Option<u64>,
+        /// Upload ids to attach (at most 10; none for a plain message).
+        files: Vec<String>,
     },
     /// `{"type": "react", "id": N, "emoji": "..."}` (`add`) or `unreact`: one's reaction to message N.
     React {
@@ -135,6 +137,7 @@ struct RawFrame {
     reply_to: Option<Value>,
     emoji: Option<Value>,
     topic: Option<Value>,
+    files: Option<Value>,
 }
 
 /// Parses a text frame; `max_message_bytes` bounds the message text.
@@ -296,12 +299,53 @@ fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame,
         None | Some(Value::Null) => None,
         Some(value) => Some(parse_id(Some(&value), &client_id)?),
     };
-    let body = parse_body(raw.message, max_message_bytes, &client_id)?;
+    let files = parse_files(raw.files, &client_id)?;
+    // A message may attach files and say nothing.
+    let body = match raw.message {
+        Some(Value::String(text)) if !files.is_empty() && text.trim().is_empty() => {
+            MessageBody::empty()
+        }
+        None if !files.is_empty() => MessageBody::empty(),
+        message => parse_body(message, max_message_bytes, &client_id)?,
+    };
     Ok(ClientFrame::Message {
         body,
         client_id,
         reply_to,
+        files,
     })
+}
+
+/// `files`: absent, `null`, or a list of at most [`crate::files::MAX_FILES_PER_MESSAGE`] distinct
+/// upload ids.
+fn parse_files(
+    files: Option<Value>,
+    client_id: &Option<Arc<str>>,
+) -> Result<Vec<String>, ProtocolError> {
+    let refuse = || ProtocolError {
+        client_id: client_id.clone(),
+        ..ProtocolError::new(
+            ErrorCode::InvalidFiles,
+            "\"files\" is a list of at most 10 upload ids",
+        )
+    };
+    let list = match files {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) if list.len() <= crate::files::MAX_FILES_PER_MESSAGE => list,
+        Some(_) => return Err(refuse()),
+    };
+    let mut ids: Vec<String> = Vec::with_capacity(list.len());
+    for item in list {
+        match item {
+            Value::String(id) if crate::files::is_id(&id) => {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            _ => return Err(refuse()),
+        }
+    }
+    Ok(ids)
 }
 
 /// A staff command: `user` (an account name or a guest's nickname) and `seconds` as the command needs.
@@ -391,9 +435,31 @@ mod tests {
             ClientFrame::Message {
                 client_id: None,
                 reply_to: None,
+                ref files,
                 ..
-            }
+            } if files.is_empty()
         ));
+        // Files: ids attached, the text may then be empty; anything else about them is refused.
+        let id = "0123456789abcdef0123456789abcdef";
+        let frame =
+            parse_client_frame(&format!(r#"{{"message":" ","files":["{id}","{id}"]}}"#), 16)
+                .expect("valid");
+        assert!(
+            matches!(frame, ClientFrame::Message { ref body, ref files, .. } if body.as_str().is_empty() && files == &[id])
+        );
+        for bad in [
+            r#"{"message":"hi","files":"x"}"#.to_owned(),
+            r#"{"message":"hi","files":["../etc"]}"#.to_owned(),
+            format!(
+                r#"{{"message":"hi","files":[{}]}}"#,
+                vec![format!("\"{id}\""); 11].join(",")
+            ),
+        ] {
+            let error = parse_client_frame(&bad, 16).expect_err(&bad);
+            assert_eq!(error.code, ErrorCode::InvalidFiles, "{bad}");
+        }
+        let error = parse_client_frame(r#"{"message":"","files":[]}"#, 16).expect_err("empty");
+        assert_eq!(error.code, ErrorCode::EmptyMessage);
         let frame = parse_client_frame(r#"{"type":"message","message":"hi","client_id":"c1"}"#, 16)
             .expect("valid");
         assert!(matches!(frame, ClientFrame::Message { client_id: Some(c), .. } if &*c == "c1"));

@@ -84,11 +84,15 @@ pub enum ErrorCode {
     TooManyPins,
     /// A topic longer than allowed.
     InvalidTopic,
+    /// `files` is not a list of at most 10 upload ids.
+    InvalidFiles,
+    /// A file of `files` is not an upload of the sender's to this room waiting to be attached.
+    FileNotFound,
 }
 
 impl ErrorCode {
     /// Every code, in the order of docs/PROTOCOL.md's table.
-    pub const ALL: [Self; 30] = [
+    pub const ALL: [Self; 32] = [
         Self::InvalidJson,
         Self::InvalidFrame,
         Self::MissingMessage,
@@ -119,6 +123,8 @@ impl ErrorCode {
         Self::TooManyReactions,
         Self::TooManyPins,
         Self::InvalidTopic,
+        Self::InvalidFiles,
+        Self::FileNotFound,
     ];
 
     /// The code as the wire spells it (serde writes the same: a unit test holds the two together), for
@@ -155,6 +161,8 @@ impl ErrorCode {
             Self::TooManyReactions => "too_many_reactions",
             Self::TooManyPins => "too_many_pins",
             Self::InvalidTopic => "invalid_topic",
+            Self::InvalidFiles => "invalid_files",
+            Self::FileNotFound => "file_not_found",
         }
     }
 }
@@ -203,6 +211,8 @@ mod tests {
             "too_many_reactions",
             "too_many_pins",
             "invalid_topic",
+            "invalid_files",
+            "file_not_found",
         ];
         for (code, text) in ErrorCode::ALL.into_iter().zip(table) {
             assert_eq!(serde_json::to_value(code).expect("json"), text);

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ErrorCode;
-use crate::domain::rfc3339_ms;
+use crate::domain::{FileRef, FileViews, rfc3339_ms};
 use crate::storage::{MemberEvent, MessageKind, StoredMessage};
 
 /// A frame the server sends.
@@ -41,6 +41,13 @@ pub enum ServerFrame<'a> {
         /// The accounts it mentions, as the server resolved them.
         #[serde(skip_serializing_if = "Names::is_empty")]
         mentions: Names<'a>,
+        /// For a message with files: its own text (`message` then adds a line per file, for clients
+        /// that only print `message`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        text: Option<&'a str>,
+        /// Its files.
+        #[serde(skip_serializing_if = "FileViews::is_empty")]
+        files: FileViews<'a>,
     },
     /// A reaction to message `target` was added or removed (v2 only). The event has its own room id.
     Reaction {
@@ -324,6 +331,19 @@ impl ServerFrame<'_> {
     }
 }
 
+/// A message's text followed by a line per file (its name and URL): what a client that prints only
+/// `message` shows of a message with files.
+fn with_file_lines(text: &str, files: &[FileRef]) -> String {
+    let mut out = text.to_owned();
+    for file in files {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&file.plain_line());
+    }
+    out
+}
+
 /// Encodes a stored row of `room` (a message, a tombstone or an event) as its frame.
 pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> String {
     let ts = &rfc3339_ms(message.ts_ms);
@@ -332,19 +352,28 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
         MessageKind::Member => MemberEvent::decode(&message.body).unwrap_or_default(),
         _ => MemberEvent::default(),
     };
+    let files = FileRef::list(&message.files);
+    let with_files;
     match message.kind {
         MessageKind::Message | MessageKind::Deleted => ServerFrame::Message {
             id,
             room,
             ts,
             user,
-            message: &message.body,
+            message: if files.is_empty() {
+                &message.body
+            } else {
+                with_files = with_file_lines(&message.body, &files);
+                &with_files
+            },
             history,
             guest: message.guest,
             deleted: message.kind == MessageKind::Deleted,
             edited: message.edited,
             reply_to: message.reply_to,
             mentions: Names(&message.mentions),
+            text: (!files.is_empty()).then_some(message.body.as_str()),
+            files: FileViews(&files),
         },
         MessageKind::Reaction { target } => {
             // `+` or `-`, then the emoji.
@@ -441,6 +470,7 @@ mod tests {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         };
         let value: Value =
             serde_json::from_str(&message_frame("lobby", &stored, true)).expect("json");
@@ -465,6 +495,7 @@ mod tests {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         };
         let value: Value = serde_json::from_str(&message_frame("r", &stored, true)).expect("json");
         assert_eq!(

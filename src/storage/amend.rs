@@ -40,6 +40,7 @@ fn unchanged(seq: i64) -> Appended {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         },
         duplicate: true,
     }
@@ -142,7 +143,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
                     (EDIT, target, body.as_str().to_owned())
                 } else {
                     sqlx::query(
-                        "UPDATE messages SET body = '', deleted = true, mentions = NULL \
+                        "UPDATE messages SET body = '', deleted = true, mentions = NULL, files = NULL \
                          WHERE room_id = $1 AND seq = $2",
                     )
                     .bind(room_id)
@@ -164,12 +165,18 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
                         .bind(target)
                         .execute(&mut *tx)
                         .await?;
+                    // Its files go with it: no download from now on, the janitor removes the bytes.
+                    sqlx::query("UPDATE files SET gone = true WHERE room = $1 AND seq = $2")
+                        .bind(amendment.room.as_str())
+                        .bind(target)
+                        .execute(&mut *tx)
+                        .await?;
                     (DELETE, target, String::new())
                 }
             }
             (Amend::Clear, _) => {
                 let done = sqlx::query(
-                    "UPDATE messages SET body = '', deleted = true, mentions = NULL \
+                    "UPDATE messages SET body = '', deleted = true, mentions = NULL, files = NULL \
                      WHERE room_id = $1 AND seq < $2 AND kind = 0 AND NOT deleted",
                 )
                 .bind(room_id)
@@ -188,6 +195,11 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
                     .execute(&mut *tx)
                     .await?;
                 }
+                sqlx::query("UPDATE files SET gone = true WHERE room = $1 AND seq < $2")
+                    .bind(amendment.room.as_str())
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
                 (CLEAR, seq - 1, String::new())
             }
             (Amend::React { emoji, add, .. }, Some((target, _))) => {
@@ -318,6 +330,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
                 edited: false,
                 reply_to: None,
                 mentions: String::new(),
+                files: String::new(),
             },
             duplicate: false,
         })

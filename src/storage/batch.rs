@@ -84,6 +84,7 @@ pub(super) fn plan_room<'a>(
             edited: false,
             reply_to: message.reply_to,
             mentions: message.mentions.names.clone(),
+            files: message.files.json.clone(),
         };
         if let Some(key) = key {
             stored.insert(key, appended.clone());
@@ -179,6 +180,7 @@ mod tests {
             author_id: None,
             reply_to: None,
             mentions: Default::default(),
+            files: Default::default(),
         }
     }
 
@@ -278,6 +280,7 @@ mod tests {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         };
         let stored = HashMap::from([(("g:a", "old"), original)]);
         let plan = plan_room(&batch, &rooms["r"], (3, true), stored, 1);

@@ -191,6 +191,7 @@ pub(super) async fn amend(
                 edited: false,
                 reply_to: None,
                 mentions: String::new(),
+                files: String::new(),
             },
             duplicate: false,
         })

@@ -28,6 +28,18 @@ pub struct NewMessage {
     pub reply_to: Option<u64>,
     /// The accounts it mentions, as the server resolved them.
     pub mentions: Mentions,
+    /// The files it attaches (checked before it is sent here: uploads of its author to its room, not
+    /// attached yet).
+    pub files: Attached,
+}
+
+/// The files a message attaches: their upload ids, and what the message shows of them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Attached {
+    /// The uploads' ids.
+    pub ids: Vec<String>,
+    /// Their [`crate::domain::FileRef`]s as `messages.files` keeps them ("" for none).
+    pub json: String,
 }
 
 /// The accounts a message mentions: their ids (for their unread-mention counts) and their names.
@@ -60,6 +72,8 @@ pub struct StoredMessage {
     pub reply_to: Option<u64>,
     /// The names of the accounts it mentions, separated by spaces ("" for none).
     pub mentions: String,
+    /// Its files, as `messages.files` keeps them: a JSON list of [`crate::domain::FileRef`] ("" for none).
+    pub files: String,
 }
 
 impl StoredMessage {

@@ -13,6 +13,7 @@ mod batch;
 mod checkpoint;
 mod db;
 mod error;
+mod files;
 mod heads;
 mod history;
 mod imports;
@@ -46,6 +47,7 @@ pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
+pub use files::{FileRow, NewFile, Thumb};
 pub use history::RoomActivity;
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
@@ -53,8 +55,8 @@ pub use imports::{
 };
 pub use marks::{ReadMark, ReadMarks};
 pub use message::{
-    Amend, Amendment, Appended, Authority, MemberChange, MemberEvent, Mentions, MessageKind,
-    NewMessage, NewRoom, RoomSummary, StoredMessage,
+    Amend, Amendment, Appended, Attached, Authority, MemberChange, MemberEvent, Mentions,
+    MessageKind, NewMessage, NewRoom, RoomSummary, StoredMessage,
 };
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;

@@ -70,6 +70,11 @@ fn migrator() -> Migrator {
             "search",
             include_str!("../../migrations/postgres/0010_search.sql"),
         ),
+        (
+            11,
+            "files",
+            include_str!("../../migrations/postgres/0011_files.sql"),
+        ),
     ])
 }
 
@@ -231,11 +236,15 @@ impl Backend for PostgresBackend {
                 .iter()
                 .map(|&(_, i, _)| Some(batch[i].mentions.names.as_str()).filter(|n| !n.is_empty()))
                 .collect();
+            let files: Vec<Option<&str>> = inserts
+                .iter()
+                .map(|&(_, i, _)| Some(batch[i].files.json.as_str()).filter(|f| !f.is_empty()))
+                .collect();
             sqlx::query(
                 "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-                 author_id, reply_to, mentions) SELECT r, s, a, b, c, o, $6, u, p, m \
+                 author_id, reply_to, mentions, files) SELECT r, s, a, b, c, o, $6, u, p, m, f \
                  FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[], \
-                 $8::text[], $9::bigint[], $10::text[]) AS t(r, s, a, b, c, u, o, p, m)",
+                 $8::text[], $9::bigint[], $10::text[], $11::text[]) AS t(r, s, a, b, c, u, o, p, m, f)",
             )
             .bind(&room_ids)
             .bind(&seqs)
@@ -247,8 +256,30 @@ impl Backend for PostgresBackend {
             .bind(&owners)
             .bind(&replies)
             .bind(&mentions)
+            .bind(&files)
             .execute(&mut *tx)
             .await?;
+            // Only messages that attach files (a plain message adds no statement).
+            let (mut f_ids, mut f_rooms, mut f_seqs) = (Vec::new(), Vec::new(), Vec::new());
+            for &(_, i, seq) in &inserts {
+                for id in &batch[i].files.ids {
+                    f_ids.push(id.as_str());
+                    f_rooms.push(batch[i].room.as_str());
+                    f_seqs.push(to_i64(seq));
+                }
+            }
+            if !f_ids.is_empty() {
+                sqlx::query(
+                    "UPDATE files SET seq = a.s FROM UNNEST($1::text[], $2::text[], $3::bigint[]) \
+                     AS a(id, r, s) WHERE files.id = a.id AND files.room = a.r AND files.seq IS NULL \
+                     AND NOT files.gone",
+                )
+                .bind(&f_ids)
+                .bind(&f_rooms)
+                .bind(&f_seqs)
+                .execute(&mut *tx)
+                .await?;
+            }
             // Only messages that mention someone (a plain message adds no statement).
             let (mut m_users, mut m_rooms, mut m_seqs) = (Vec::new(), Vec::new(), Vec::new());
             for &(room_id, i, seq) in &inserts {

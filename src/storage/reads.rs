@@ -252,6 +252,7 @@ mod tests {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         }
     }
 

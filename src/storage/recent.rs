@@ -418,6 +418,7 @@ mod tests {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         }
     }
 

@@ -122,12 +122,15 @@ impl Db {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
-            // What the removed messages' reactions, pins and mentions added up to goes with them.
+            // What the removed messages' reactions, pins and mentions added up to goes with them, and their files.
             for sql in [
                 "DELETE FROM reactions WHERE room_id = $1 AND target <= $2",
                 "DELETE FROM pins WHERE room_id = $1 AND target <= $2",
                 "DELETE FROM mentions WHERE room_id = $1 AND seq <= $2",
                 "DELETE FROM search_docs WHERE room_id = $1 AND seq <= $2",
+                // Their files: no download from now on, the janitor removes the bytes.
+                "UPDATE files SET gone = true WHERE room = (SELECT name FROM rooms WHERE id = $1) \
+                 AND seq <= $2",
             ] {
                 sqlx::query(sql)
                     .bind(room_id)

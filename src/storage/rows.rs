@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Decode, FromRow, Type};
 use super::{MessageKind, StoredMessage, to_u64};
 
 /// The columns of a [`MessageRow`], from `messages m`.
-pub(super) const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited, m.reply_to, m.mentions";
+pub(super) const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited, m.reply_to, m.mentions, m.files";
 
 /// A message row as the backends select it ([`ROW_COLUMNS`]).
 pub(super) struct MessageRow {
@@ -23,6 +23,7 @@ pub(super) struct MessageRow {
     pub edited: bool,
     pub reply_to: Option<i64>,
     pub mentions: Option<String>,
+    pub files: Option<String>,
 }
 
 /// A [`MessageRow`] with the key a repeated send is recognised by, as the writers look repeats up
@@ -55,6 +56,7 @@ impl MessageRow {
             edited: row.try_get(first + 8)?,
             reply_to: row.try_get(first + 9)?,
             mentions: row.try_get(first + 10)?,
+            files: row.try_get(first + 11)?,
         })
     }
 }
@@ -100,6 +102,7 @@ impl From<MessageRow> for StoredMessage {
             edited: row.edited,
             reply_to: row.reply_to.map(to_u64),
             mentions: row.mentions.unwrap_or_default(),
+            files: row.files.unwrap_or_default(),
         }
     }
 }

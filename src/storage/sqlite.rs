@@ -74,6 +74,11 @@ fn migrator() -> Migrator {
             "search",
             include_str!("../../migrations/sqlite/0010_search.sql"),
         ),
+        (
+            11,
+            "files",
+            include_str!("../../migrations/sqlite/0011_files.sql"),
+        ),
     ])
 }
 

@@ -141,7 +141,10 @@ fn append(
         ))?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-             author_id, reply_to, mentions) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+             author_id, reply_to, mentions, files) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut attach = tx.prepare_cached(
+            "UPDATE files SET seq = ?1 WHERE id = ?2 AND room = ?3 AND seq IS NULL AND NOT gone",
         )?;
         let mut mention =
             tx.prepare_cached("INSERT INTO mentions (user_id, room_id, seq) VALUES (?1, ?2, ?3)")?;
@@ -179,6 +182,7 @@ fn append(
                         edited: row.get(8)?,
                         reply_to: row.get(9)?,
                         mentions: row.get(10)?,
+                        files: row.get(11)?,
                     };
                     stored.insert(key, StoredMessage::from(found));
                 }
@@ -198,7 +202,11 @@ fn append(
                     m.author_id,
                     m.reply_to.map(to_i64),
                     (!m.mentions.names.is_empty()).then_some(m.mentions.names.as_str()),
+                    (!m.files.json.is_empty()).then_some(m.files.json.as_str()),
                 ])?;
+                for id in &m.files.ids {
+                    attach.execute(params![to_i64(seq), id, name])?;
+                }
                 for &user_id in &m.mentions.ids {
                     mention.execute(params![user_id, room_id, to_i64(seq)])?;
                 }

@@ -314,6 +314,7 @@ async fn rows_from_before_0007_keep_their_idempotency(db: &Database) {
         author_id: None,
         reply_to: None,
         mentions: Default::default(),
+        files: Default::default(),
     };
     let batch = [
         send(ClientIdOwner::user(1), "x"),

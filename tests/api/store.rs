@@ -21,6 +21,7 @@ fn message(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
         author_id: None,
         reply_to: None,
         mentions: Default::default(),
+        files: Default::default(),
     }
 }
 

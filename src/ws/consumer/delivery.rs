@@ -286,6 +286,7 @@ mod tests {
             edited: false,
             reply_to: None,
             mentions: String::new(),
+            files: String::new(),
         }
     }
 

@@ -7,11 +7,13 @@ use std::sync::Arc;
 use super::limited::SendKind;
 use super::{Consumer, End, Socket};
 use crate::access::{MAX_MENTIONS, Mentioner};
-use crate::domain::{Emoji, MessageBody};
+use crate::domain::{Emoji, FileRef, MessageBody};
 use crate::moderation::Action;
 use crate::protocol::{ErrorCode, ProtocolError, answers};
 use crate::stats::Stats;
-use crate::storage::{Amend, Amendment, Authority, Mentions, NewMessage};
+use crate::storage::{
+    Amend, Amendment, Attached, Authority, Mentions, NewMessage, StoreError, Thumb,
+};
 
 impl<S: Socket> Consumer<S> {
     /// `message`: queued on the store, answered once stored (an ack for a `client_id` send).
@@ -20,6 +22,7 @@ impl<S: Socket> Consumer<S> {
         body: MessageBody,
         client_id: Option<Arc<str>>,
         reply_to: Option<u64>,
+        files: Vec<String>,
     ) -> Result<(), End> {
         if let Some(step) = self
             .over_send_limit(client_id.as_deref(), SendKind::Message)
@@ -55,6 +58,17 @@ impl<S: Socket> Consumer<S> {
             },
             None => None,
         };
+        let files = match self.attach(files, client_id.as_deref()).await {
+            Ok(Some(files)) => files,
+            Ok(None) => {
+                let error = ProtocolError::new(
+                    ErrorCode::FileNotFound,
+                    "a file of \"files\" is not an upload of yours to this room waiting to be attached",
+                );
+                return self.refuse(ProtocolError { client_id, ..error }).await;
+            }
+            Err(error) => return self.answer_failed(client_id, &error).await,
+        };
         let mentions = if body.as_str().contains('@') {
             let from = self.mentioner();
             match self.state.access.mentions(from, body.as_str()).await {
@@ -73,6 +87,7 @@ impl<S: Socket> Consumer<S> {
             owner: self.owner.clone(),
             reply_to,
             mentions,
+            files,
         };
         match self.state.store.submit(message).await {
             Ok(outcome) => {
@@ -82,6 +97,46 @@ impl<S: Socket> Consumer<S> {
             }
             Err(error) => self.answer_failed(client_id, &error).await,
         }
+    }
+
+    /// The uploads `ids` as a send attaches them: each an upload of the sender's to this room not attached
+    /// yet (`None` when one is not). Checked here, off the writer; the writer attaches them in the
+    /// message's transaction. A repeat of a stored send (its files attached by then) goes on without
+    /// them: the writer answers it with the original.
+    async fn attach(
+        &mut self,
+        ids: Vec<String>,
+        client_id: Option<&str>,
+    ) -> Result<Option<Attached>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Some(Attached::default()));
+        }
+        let db = self.state.store.db();
+        let owner = self.owner.as_str();
+        let rows = db.attachable(self.room.as_str(), owner, &ids).await?;
+        if rows.len() < ids.len() {
+            let repeat = match client_id {
+                Some(client_id) => db.sent(self.room.as_str(), owner, client_id).await?,
+                None => false,
+            };
+            return Ok(repeat.then(Attached::default));
+        }
+        let files: Vec<FileRef> = rows
+            .into_iter()
+            .map(|row| FileRef {
+                id: row.id,
+                name: row.name,
+                size: row.size,
+                media_type: row.media_type,
+                width: row.width,
+                height: row.height,
+                thumb: row.thumb != Thumb::None,
+            })
+            .collect();
+        Ok(Some(Attached {
+            json: FileRef::store(&files),
+            ids,
+        }))
     }
 
     /// `resume`: everything after `since` from the store, then live (within the replay limit).

@@ -35,7 +35,8 @@ impl<S: Socket> Consumer<S> {
                 body,
                 client_id,
                 reply_to,
-            }) => self.on_message(body, client_id, reply_to).await,
+                files,
+            }) => self.on_message(body, client_id, reply_to, files).await,
             Ok(ClientFrame::React {
                 target,
                 emoji,

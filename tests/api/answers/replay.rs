@@ -91,6 +91,7 @@ async fn fill(url: &str, room: &str, count: u64) {
                 author_id: None,
                 reply_to: None,
                 mentions: Default::default(),
+                files: Default::default(),
             })
             .collect();
         let outcomes = store.append(&batch, 1).await.expect("append");

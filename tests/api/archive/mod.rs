@@ -33,6 +33,7 @@ fn message(room_name: &str, author: &str, author_id: Option<i64>, text: &str) ->
         author_id,
         reply_to: None,
         mentions: Default::default(),
+        files: Default::default(),
     }
 }
 

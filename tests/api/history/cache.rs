@@ -193,6 +193,7 @@ async fn write_rooms(url: &str) {
                 author_id: None,
                 reply_to: None,
                 mentions: Default::default(),
+                files: Default::default(),
             }
         })
         .collect();

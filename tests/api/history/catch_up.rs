@@ -29,6 +29,7 @@ fn message(room: &str, text: String) -> NewMessage {
         author_id: None,
         reply_to: None,
         mentions: Default::default(),
+        files: Default::default(),
     }
 }
 
