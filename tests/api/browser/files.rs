@@ -5,7 +5,7 @@
 //! sent alone shows as a download card with its name, type and size; both survive a reload (history).
 //! The room with files passes axe wide and narrow, light and dark, and is photographed
 //! (`docs/screenshots/files-*.png`). An upload on a slow link shows its progress and Cancel stops it;
-//! a decompression bomb's refusal is said in words.
+//! a decompression bomb's refusal and a file too large are said in words.
 
 use fantoccini::Client;
 use serde_json::{Value, json};
@@ -348,6 +348,22 @@ async fn an_upload_on_a_slow_link_shows_its_progress_cancel_stops_it_and_a_refus
             "the refusal is dismissed",
         )
         .await;
+
+        // A file over the server's 25 MiB (413 too_large; or refused before it goes, when the page knows
+        // the limit).
+        let huge = json!({"name": "huge.bin", "bytes": 25 * 1024 * 1024 + 1, "type": "application/octet-stream"});
+        hand_over(&ada, "drop", huge).await;
+        let refusal = wait_until(
+            &ada,
+            "const li = document.querySelector('#attachment-list li.failed');
+             return li && li.querySelector('.attachment-error').textContent;",
+            "the refusal of a file too large shows",
+        )
+        .await;
+        assert!(
+            refusal.as_str().is_some_and(|r| r.starts_with("is larger than this server accepts")),
+            "{refusal}"
+        );
     })
     .await;
 }
