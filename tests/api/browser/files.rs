@@ -207,6 +207,10 @@ async fn images_dropped_and_pasted_reach_the_other_page_live_and_other_files_sho
         assert_eq!(files[0]["type"], "image/png");
         assert_eq!((files[0]["width"].as_u64(), files[0]["height"].as_u64()), (Some(640), Some(480)));
         assert_eq!(files[1]["name"], "blue.png");
+        assert!(
+            files[0]["thumb_url"].is_string() && files[1]["thumb_url"].is_null(),
+            "a thumbnail for the image larger than 400 x 400 only: {files:?}"
+        );
         wait_for_images(&ada, "two pictures", 2).await;
 
         // A text file, dropped and sent alone (Enter in an empty box): a card that downloads it.
