@@ -180,6 +180,18 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_S3_ENDPOINT")]
     pub s3_endpoint: Option<String>,
 
+    /// The bucket's region (else `AWS_REGION`, else `us-east-1`).
+    #[arg(long, env = "CHATWEB_S3_REGION")]
+    pub s3_region: Option<String>,
+
+    /// The access key id for S3 (else `AWS_ACCESS_KEY_ID`).
+    #[arg(long, env = "CHATWEB_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+
+    /// The secret access key for S3 (else `AWS_SECRET_ACCESS_KEY`); never logged.
+    #[arg(long, env = "CHATWEB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
     /// Largest uploaded file, in bytes.
     #[arg(long, env = "CHATWEB_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
     pub max_upload_bytes: u64,
@@ -284,6 +296,11 @@ impl Config {
             return crate::files::FilesLocation::S3 {
                 url: url.clone(),
                 endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                keys: self
+                    .s3_access_key_id
+                    .clone()
+                    .zip(self.s3_secret_access_key.clone()),
             };
         }
         let dir = self.files_dir.clone().unwrap_or_else(|| {
@@ -389,6 +406,9 @@ impl Default for Config {
             files_dir: None,
             files_url: None,
             s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
             max_upload_bytes: 25 * 1024 * 1024,
             upload_quota_bytes: 500 * 1024 * 1024,
             guest_uploads: false,

@@ -163,11 +163,7 @@ async fn serve(
             return (StatusCode::SERVICE_UNAVAILABLE, "try again\n").into_response();
         }
     };
-    let content_type = if media_type == "text/plain" {
-        "text/plain; charset=utf-8"
-    } else {
-        media_type
-    };
+    let content_type = served_type(media_type);
     if let Ok(value) = HeaderValue::from_str(content_type) {
         out.insert(CONTENT_TYPE, value);
     }
@@ -216,6 +212,19 @@ async fn readable(
     };
     let grant = state.access.grant(identity, &room).await?;
     Ok(grant.refusal().is_none().then_some(row))
+}
+
+/// The `Content-Type` a file is served with: its own, except for types a browser would run (HTML, SVG,
+/// XML, scripts), served as plain bytes even though they are attachments.
+fn served_type(media_type: &str) -> &str {
+    let scriptable = ["html", "svg", "xml", "javascript", "ecmascript"];
+    if scriptable.iter().any(|s| media_type.contains(s)) {
+        "application/octet-stream"
+    } else if media_type == "text/plain" {
+        "text/plain; charset=utf-8"
+    } else {
+        media_type
+    }
 }
 
 /// `inline` or `attachment`, with the name as ASCII and as UTF-8 (RFC 6266).
@@ -302,6 +311,19 @@ mod tests {
         assert_eq!(parse_range("bytes=5-1", 1000), Ranged::Whole);
         assert_eq!(parse_range("items=0-1", 1000), Ranged::Whole);
         assert_eq!(parse_range("bytes=x-1", 1000), Ranged::Whole);
+    }
+
+    #[test]
+    fn what_a_browser_would_run_is_served_as_plain_bytes() {
+        assert_eq!(served_type("text/html"), "application/octet-stream");
+        assert_eq!(served_type("image/svg+xml"), "application/octet-stream");
+        assert_eq!(
+            served_type("application/xhtml+xml"),
+            "application/octet-stream"
+        );
+        assert_eq!(served_type("image/png"), "image/png");
+        assert_eq!(served_type("application/pdf"), "application/pdf");
+        assert_eq!(served_type("text/plain"), "text/plain; charset=utf-8");
     }
 
     #[test]

@@ -20,7 +20,7 @@ const PART_BYTES: usize = 5 * 1024 * 1024;
 const PARTS_IN_FLIGHT: usize = 2;
 
 /// Where files are kept, as configured.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub enum FilesLocation {
     /// A directory of this node.
     Dir(std::path::PathBuf),
@@ -30,6 +30,10 @@ pub enum FilesLocation {
         url: String,
         /// The service's address (`http://127.0.0.1:9000`), when not AWS.
         endpoint: Option<String>,
+        /// The region, when set (else `AWS_REGION`, else `us-east-1`).
+        region: Option<String>,
+        /// The access key id and secret, when set (else `AWS_*`).
+        keys: Option<(String, String)>,
     },
 }
 
@@ -40,12 +44,17 @@ impl std::fmt::Display for FilesLocation {
             Self::S3 {
                 url,
                 endpoint: Some(endpoint),
+                ..
             } => write!(f, "{url} at {endpoint}"),
-            Self::S3 {
-                url,
-                endpoint: None,
-            } => write!(f, "{url}"),
+            Self::S3 { url, .. } => write!(f, "{url}"),
         }
+    }
+}
+
+/// Never shows the keys.
+impl std::fmt::Debug for FilesLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FilesLocation({self})")
     }
 }
 
@@ -131,7 +140,12 @@ impl FileStore {
                 })?;
                 Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_automatic_cleanup(true))
             }
-            FilesLocation::S3 { url, endpoint } => {
+            FilesLocation::S3 {
+                url,
+                endpoint,
+                region,
+                keys,
+            } => {
                 let rest = url.strip_prefix("s3://").ok_or_else(|| {
                     FileStoreError::Settings(format!("{url} is not an s3:// URL"))
                 })?;
@@ -140,6 +154,14 @@ impl FileStore {
                     return Err(FileStoreError::Settings(format!("{url} names no bucket")));
                 }
                 let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+                if let Some(region) = region {
+                    builder = builder.with_region(region);
+                }
+                if let Some((id, secret)) = keys {
+                    builder = builder
+                        .with_access_key_id(id)
+                        .with_secret_access_key(secret);
+                }
                 if let Some(endpoint) = endpoint {
                     builder = builder
                         .with_endpoint(endpoint)

@@ -46,6 +46,13 @@ impl TempDir {
         Self(path)
     }
 
+    /// The directory, kept after this is dropped (for a node that outlives the test's handle on it).
+    pub fn keep(self) -> PathBuf {
+        let path = self.0.clone();
+        std::mem::forget(self);
+        path
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
@@ -65,8 +72,12 @@ impl Drop for TempDir {
 
 /// Settings for a test node: port 0, a given database, limits off, defaults otherwise.
 pub fn test_config(database_url: String) -> Config {
+    // Uploads go beside a SQLite file; with PostgreSQL, into a directory of the test's own (never the
+    // working directory). It is left behind, like the test's PostgreSQL database until dropped.
+    let files_dir = (!database_url.starts_with("sqlite:")).then(|| TempDir::new().keep());
     Config {
         port: 0,
+        files_dir,
         database_url,
         // Tests of everything else send and connect faster than a person; the limits' tests turn them on.
         limits: chatweb::limits::LimitSettings::off(),

@@ -14,6 +14,7 @@ mod django;
 mod engines;
 mod errors;
 mod faults;
+mod files;
 mod handshake;
 mod helpers;
 mod history;
