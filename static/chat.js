@@ -1,7 +1,8 @@
 /**
  * @file The room page (an ES module): wires the room's {@link ChatClient} (static/chatweb-client.js, the
  * `chatweb.v2` protocol of docs/PROTOCOL.md) to the message list, the people list, the compose box, the
- * per-message menu, threads and pins (side panels), reactions, `@` suggestions, the topic, and the title
+ * per-message menu, attachments (uploaded as they are added, sent with the next message), threads and
+ * pins (side panels), reactions, `@` suggestions, the topic, and the title
  * count and notifications while the tab is hidden. The server renders the first messages (and their JSON in
  * `#history-data`); the client resumes after the last of them, so nothing is missed or shown twice. Older
  * messages come page by page from the history API when you scroll to the top. Replies, reactions and pins
@@ -15,6 +16,7 @@ import { MessageLog } from '/static/room-log.js';
 import { Viewport } from '/static/room-viewport.js';
 import { People } from '/static/room-people.js';
 import { Composer } from '/static/room-compose.js';
+import { Attachments } from '/static/room-files.js';
 import { MessageMenu } from '/static/room-menu.js';
 import { ReactionPicker } from '/static/room-reactions.js';
 import { ThreadPanel, PinsPanel } from '/static/room-panels.js';
@@ -187,6 +189,19 @@ new MentionSuggest({
   names: mentionable,
 });
 
+/** Files for the next send; null where this person may not upload (the page has no attach button). */
+const attachments = document.getElementById('attach-button') ? new Attachments({
+  room,
+  button: /** @type {HTMLButtonElement} */ (byId('attach-button')),
+  picker: /** @type {HTMLInputElement} */ (byId('attach-input')),
+  tray: byId('attachments'),
+  list: /** @type {HTMLUListElement} */ (byId('attachment-list')),
+  dropZone: main,
+  input: /** @type {HTMLTextAreaElement} */ (byId('chat-message-input')),
+  status: byId('attach-status'),
+  maxBytes: Number(main.dataset.maxUploadBytes) || undefined,
+}) : null;
+
 const composer = new Composer({
   form: /** @type {HTMLFormElement} */ (byId('compose')),
   input: /** @type {HTMLTextAreaElement} */ (byId('chat-message-input')),
@@ -202,6 +217,7 @@ const composer = new Composer({
   onTyping: () => chat.typing(),
   lastOwn: () => (me.signedIn ? log.lastOwn() : null), // guests cannot edit
   onRefused: (text) => log.system(text, 'notice'),
+  canSendEmpty: () => Boolean(attachments && attachments.ready),
 });
 
 /** A refusal in words. */
@@ -210,9 +226,12 @@ function describe(error) {
   return detail ? String(detail) : String(error && error.code ? error.code : error);
 }
 
+/** Sends `text` with the finished attachments (a text of spaces alone goes as none). */
 function send(text) {
-  const key = log.addPending(text);
-  chat.send(text).then(
+  const files = attachments ? attachments.take() : [];
+  if (files.length && !text.trim()) text = '';
+  const key = log.addPending(text, files);
+  chat.send(text, { files: files.map((f) => f.id) }).then(
     (ack) => log.confirm(key, ack.id),
     (error) => log.fail(key, describe(error)),
   );

@@ -70,11 +70,46 @@ const UNSEQUENCED = new Set(['ack', 'error', 'read', 'presence', 'join', 'leave'
  */
 
 /**
+ * A file attached to a message (uploaded with `POST /api/rooms/{room}/files`, docs/PROTOCOL.md).
+ * @typedef {object} FileInfo
+ * @property {string} id
+ * @property {string} name
+ * @property {number} size           in bytes
+ * @property {string} type           the media type, from the file's bytes
+ * @property {string} url            the whole file
+ * @property {string | null} thumb_url a smaller image (null: not an image, or small enough already)
+ * @property {number | null} width   in pixels (PNG, JPEG, GIF and WebP only)
+ * @property {number | null} height
+ */
+
+/**
+ * A message as this client hands it out (`message` events, `history()`, `thread()`, `pins()`): the
+ * server's frame or API object, with `message` always the message's own text (a frame's `text` when it
+ * has one: its `message` then also lists the files, for clients that know no `files`).
+ * @typedef {object} ChatMessage
+ * @property {number} id
+ * @property {string} ts
+ * @property {string} user
+ * @property {string} message       the message's own text ("" for files alone)
+ * @property {FileInfo[]} [files]   its attachments, when it has any
+ * @property {boolean} [guest]
+ * @property {boolean} [deleted]
+ * @property {boolean} [edited]
+ * @property {number} [reply_to]
+ */
+
+/**
+ * @typedef {object} SendOptions
+ * @property {string[]} [files]     ids of uploads to attach (at most 10, yours, in this room, not attached yet)
+ */
+
+/**
  * @typedef {object} PendingOperation
  * @property {string} clientId
  * @property {'message' | 'edit' | 'delete' | 'react' | 'unreact' | 'pin' | 'unpin' | 'topic'} type
  * @property {number} [id]          the target message of an edit, delete, reaction or pin
  * @property {string} [message]     the text of a send or an edit
+ * @property {string[]} [files]     the uploads a send attaches
  * @property {number} [replyTo]     the thread a reply goes to
  * @property {string} [emoji]       a reaction's emoji
  * @property {string} [topic]       a new topic
@@ -160,6 +195,17 @@ function newClientId() {
   }
   return Date.now().toString(36) + '-' + Math.random().toString(36).slice(2) +
     Math.random().toString(36).slice(2);
+}
+
+/**
+ * Makes `msg.message` the message's own text: a frame with files carries it in `text` (its `message`
+ * lists the files too, for clients that read only `message`); `files` is dropped unless it is a list.
+ * @param {object} msg a message frame or an API message, changed in place
+ */
+export function ownText(msg) {
+  if (!msg || typeof msg !== 'object') return;
+  if (typeof msg.text === 'string') msg.message = msg.text;
+  if ('files' in msg && !Array.isArray(msg.files)) delete msg.files;
 }
 
 function personKey(person) {
@@ -351,7 +397,8 @@ function apply(entry, event) {
  * A client for one room.
  *
  * Events (each a `CustomEvent` whose `detail` is the parsed frame unless said otherwise):
- * `message`, `edit`, `delete`, `clear`, `reaction`, `pin`, `topic` (numbered, exactly once, in id order);
+ * `message` (detail: a {@link ChatMessage}, its `message` the message's own text and its `files` listed),
+`edit`, `delete`, `clear`, `reaction`, `pin`, `topic` (numbered, exactly once, in id order);
  * `aggregate` (detail: an {@link Aggregate}: a message's replies, reactions or pin changed, after the event
  * that changed it, or an API answer brought newer ones); `presence` (detail.users: the
  * whole current list, after a snapshot, a join or a leave), `join`, `leave`, `typing` (ephemeral); `read`
@@ -450,6 +497,7 @@ export class ChatClient extends EventTarget {
       const out = { clientId: op.clientId, type: op.frame.type };
       if (op.frame.id != null) out.id = op.frame.id;
       if (op.frame.message != null) out.message = op.frame.message;
+      if (op.frame.files != null) out.files = op.frame.files.slice();
       if (op.frame.reply_to != null) out.replyTo = op.frame.reply_to;
       if (op.frame.emoji != null) out.emoji = op.frame.emoji;
       if (op.frame.topic != null) out.topic = op.frame.topic;
@@ -533,13 +581,18 @@ export class ChatClient extends EventTarget {
 
   /**
    * Sends a message. Resolves once the server has stored it; rejects with a {@link ChatError} when the
-   * server refuses it (`message_too_long`, `empty_message`, `room_locked`, ...). While offline it waits in
-   * the queue; after a reconnect it is sent again with the same client_id, so it is stored once.
-   * @param {string} text
+   * server refuses it (`message_too_long`, `empty_message`, `room_locked`, `file_not_found`,
+   * `too_many_files`, ...). While offline it waits in the queue; after a reconnect it is sent again with
+   * the same client_id (and the same files), so it is stored once.
+   * @param {string} text             may be empty when `files` is not
+   * @param {SendOptions} [options]
    * @returns {Promise<Ack>}
    */
-  send(text) {
-    return this.#submit({ type: 'message', message: String(text) });
+  send(text, options = {}) {
+    const frame = { type: 'message', message: String(text) };
+    const files = Array.isArray(options.files) ? options.files.map(String) : [];
+    if (files.length) frame.files = files;
+    return this.#submit(frame);
   }
 
   /**
@@ -664,6 +717,7 @@ export class ChatClient extends EventTarget {
     if (!body || !Array.isArray(body.messages)) {
       throw new ChatError('invalid_response', 'the history answer has no messages list');
     }
+    body.messages.forEach(ownText);
     this.absorb(body.messages, body.as_of);
     return body;
   }
@@ -684,6 +738,7 @@ export class ChatClient extends EventTarget {
     if (!body || !body.root || !Array.isArray(body.replies)) {
       throw new ChatError('invalid_response', 'the thread answer has no root or replies');
     }
+    [body.root, ...body.replies].forEach(ownText);
     this.absorb([body.root, ...body.replies], body.as_of);
     return body;
   }
@@ -697,7 +752,9 @@ export class ChatClient extends EventTarget {
     if (!body || !Array.isArray(body.pins)) {
       throw new ChatError('invalid_response', 'the pins answer has no pins list');
     }
-    this.absorb(body.pins.map((p) => p && p.message).filter(Boolean), body.as_of);
+    const messages = body.pins.map((p) => p && p.message).filter(Boolean);
+    messages.forEach(ownText);
+    this.absorb(messages, body.as_of);
     return body;
   }
 
@@ -895,6 +952,7 @@ export class ChatClient extends EventTarget {
         this.#emit(type, frame);
         break;
       default:
+        if (type === 'message') ownText(frame);
         this.#emit(type, frame);
         this.#changed(this.#aggregateChanges(type, frame));
     }

@@ -1,6 +1,7 @@
 /**
  * @file The compose box: Enter sends, Shift+Enter starts a new line, Up in an empty box edits your last
- * message, Escape stops editing; a byte counter appears near the server's limit.
+ * message, Escape stops editing; a byte counter appears near the server's limit. A send may have no text
+ * when `canSendEmpty` says so (files wait to go with it: static/room-files.js).
  */
 
 /** The counter shows once a message uses this share of the limit. */
@@ -29,6 +30,7 @@ export class Composer {
    * @param {() => void} options.onTyping
    * @param {() => ({id: number, text: string} | null)} options.lastOwn your newest editable message
    * @param {(text: string) => void} options.onRefused a message that cannot be sent, and why
+   * @param {() => boolean} [options.canSendEmpty] whether a send without text has something to carry
    */
   constructor(options) {
     Object.assign(this, options);
@@ -85,7 +87,7 @@ export class Composer {
 
   submit() {
     const text = this.input.value;
-    if (!text.trim()) return;
+    if (!text.trim() && (this.editing !== null || !this.canSendEmpty || !this.canSendEmpty())) return;
     if (byteLength(text) > this.maxBytes) {
       this.onRefused('Messages are limited to ' + this.maxBytes + ' bytes; this one has ' +
         byteLength(text) + '.');

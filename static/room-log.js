@@ -10,6 +10,7 @@ import { continues, element, pendingItem, renderFoot, renderMessage, timeElement
 /** @typedef {import('/static/room-message.js').Message} Message */
 /** @typedef {import('/static/room-message.js').Conversation} Conversation */
 /** @typedef {import('/static/room-viewport.js').Viewport} Viewport */
+/** @typedef {import('/static/chatweb-client.js').FileInfo} FileInfo */
 
 export class MessageLog {
   /**
@@ -28,7 +29,7 @@ export class MessageLog {
     this.conversation = conversation;
     /** @type {Map<number, {msg: Message, li: HTMLLIElement}>} */
     this.byId = new Map();
-    /** @type {Map<string, {text: string, li: HTMLLIElement}>} sends without an ack, oldest first */
+    /** @type {Map<string, {text: string, files: FileInfo[], li: HTMLLIElement}>} sends without an ack, oldest first */
     this.pending = new Map();
     /** @type {Map<number, Partial<Message>>} edits and deletions of messages not shown yet */
     this.amended = new Map();
@@ -124,15 +125,15 @@ export class MessageLog {
   }
 
   /**
-   * The API's copy of a message shown already: what the page's own copy lacked (`reply_to`, `mentions`)
-   * is taken, and it is drawn again if that changed anything.
+   * The API's copy of a message shown already: what the page's own copy lacked (`reply_to`, `mentions`,
+   * `files`) is taken, and it is drawn again if that changed anything.
    * @param {Message} msg
    */
   amend(msg) {
     const entry = this.byId.get(msg.id);
     if (!entry) return;
     let changed = false;
-    for (const key of /** @type {const} */ (['reply_to', 'mentions'])) {
+    for (const key of /** @type {const} */ (['reply_to', 'mentions', 'files'])) {
       if (msg[key] !== undefined && JSON.stringify(entry.msg[key]) !== JSON.stringify(msg[key])) {
         entry.msg[key] = msg[key];
         changed = true;
@@ -180,12 +181,13 @@ export class MessageLog {
   /**
    * Shows a send that has no ack yet; returns its key for {@link confirm} or {@link fail}.
    * @param {string} text
+   * @param {FileInfo[]} [files] the uploads it attaches
    */
-  addPending(text) {
+  addPending(text, files = []) {
     const key = 'p' + this.pendingSeq++;
-    const li = pendingItem(key, text, this.me);
+    const li = pendingItem(key, text, this.me, files);
     this.list.append(li);
-    this.pending.set(key, { text, li });
+    this.pending.set(key, { text, files, li });
     this.regroup(li);
     this.viewport.scrollToBottom();
     return key;
@@ -207,6 +209,7 @@ export class MessageLog {
     const msg = {
       id, ts: new Date().toISOString(), user: this.me.name, message: pending.text, guest: !this.me.signedIn,
     };
+    if (pending.files.length) msg.files = pending.files;
     li.className = 'msg';
     delete li.dataset.pending;
     const entry = { msg, li };

@@ -1,16 +1,18 @@
 /**
  * @file One message of the room page as DOM: its author (and a guest tag), its local time (the full date
- * as tooltip), its text (Markdown, static/markdown.js) or "message deleted", "(edited)", and a "⋯" menu
- * button when you may act on it. Also the line a send shows while it waits for its ack. User text only
+ * as tooltip), its text (Markdown, static/markdown.js) or "message deleted", "(edited)", its files
+ * (static/message-files.js), and a "⋯" menu button when you may act on it. Also the line a send shows while it waits for its ack. User text only
  * ever goes in as text nodes built by the renderer or `textContent`.
  */
 
 import { plainText, render } from '/static/markdown.js';
+import { fileList } from '/static/message-files.js';
 
 /**
  * A message as the socket and the history API carry it.
  * @typedef {{id: number, ts: string, user: string, message: string, guest?: boolean,
- *   deleted?: boolean, edited?: boolean, reply_to?: number, mentions?: string[]}} Message
+ *   deleted?: boolean, edited?: boolean, reply_to?: number, mentions?: string[],
+ *   files?: import('/static/chatweb-client.js').FileInfo[]}} Message
  */
 
 /** Messages by one author closer together than this share one header. */
@@ -137,6 +139,8 @@ export function renderMessage(li, msg, { own, me, may, onMenu, conversation, pla
   body.title = time.title;
   body.append(msg.deleted ? element('div', 'text', 'message deleted') : messageText(msg.message, me));
   if (msg.edited && !msg.deleted) body.append(' ', element('span', 'edited-mark', '(edited)'));
+  const files = msg.deleted ? null : fileList(msg.files);
+  if (files) body.append(files);
   li.append(meta, body);
   if (conversation) {
     const foot = element('div', 'msg-foot');
@@ -228,7 +232,7 @@ function replyContext(msg, conversation) {
   const arrow = element('span', 'reply-arrow', '↳ ');
   arrow.setAttribute('aria-hidden', 'true');
   let words = 'a thread';
-  if (root) words = root.user + ': ' + (root.deleted ? 'message deleted' : snippet(root.message));
+  if (root) words = root.user + ': ' + (root.deleted ? 'message deleted' : summary(root));
   button.append(arrow, element('span', '', 'in reply to ' + words));
   button.addEventListener('click', () => conversation.openThread(/** @type {number} */ (msg.reply_to), button));
   return button;
@@ -238,6 +242,17 @@ function replyContext(msg, conversation) {
 export function snippet(text, max = 80) {
   const line = plainText(String(text));
   return line.length > max ? line.slice(0, max - 1) + '…' : line;
+}
+
+/**
+ * A message in a few words: the first of its text, or the names of its files when it has no text.
+ * @param {Message} msg
+ * @param {number} [max]
+ */
+export function summary(msg, max = 80) {
+  const text = snippet(msg.message || '', max);
+  if (text || !Array.isArray(msg.files) || msg.files.length === 0) return text;
+  return snippet(msg.files.map((f) => String(f && f.name)).join(', '), max);
 }
 
 /** Reply and React, shown on hover and focus (always on touch screens). */
@@ -271,12 +286,13 @@ function actions(msg, conversation, place) {
 }
 
 /**
- * The line of a send waiting for its ack ("sending…").
+ * The line of a send waiting for its ack ("sending…"), with the files it attaches.
  * @param {string} key
  * @param {string} text
  * @param {{name: string, signedIn: boolean}} me
+ * @param {import('/static/chatweb-client.js').FileInfo[]} [files]
  */
-export function pendingItem(key, text, me) {
+export function pendingItem(key, text, me, files) {
   const li = /** @type {HTMLLIElement} */ (element('li', 'msg own pending'));
   li.dataset.pending = key;
   const meta = element('div', 'meta');
@@ -285,6 +301,8 @@ export function pendingItem(key, text, me) {
   meta.append(' ', element('span', 'state', 'sending…'));
   const body = element('div', 'body');
   body.append(messageText(text, me.name));
+  const list = fileList(files);
+  if (list) body.append(list);
   li.append(meta, body);
   return li;
 }

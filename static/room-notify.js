@@ -55,7 +55,7 @@ export class Notifier {
   /**
    * A live message from someone else: counted in the title while hidden, and notified when it mentions
    * you (or the room is direct) and you allowed it.
-   * @param {{id: number, user: string, message: string}} msg
+   * @param {{id: number, user: string, message: string, files?: {name: string}[]}} msg
    * @param {boolean} mentionsMe
    */
   message(msg, mentionsMe) {
@@ -65,7 +65,7 @@ export class Notifier {
     if (!(mentionsMe || this.direct) || !this.allowed) return;
     try {
       const note = new window.Notification(msg.user + (this.direct ? '' : ' in ' + this.room), {
-        body: msg.message.length > 200 ? msg.message.slice(0, 199) + '…' : msg.message,
+        body: body(msg),
         tag: 'chatweb-' + this.room + '-' + msg.id,
         silent: true,
       });
@@ -84,4 +84,11 @@ export class Notifier {
     this.unread = 0;
     document.title = this.title;
   }
+}
+
+/** What a notification says of `msg`: its text (cut at 200 characters), or the names of its files. */
+function body(msg) {
+  const text = msg.message || (Array.isArray(msg.files) && msg.files.length
+    ? 'sent ' + msg.files.map((f) => String(f && f.name)).join(', ') : '');
+  return text.length > 200 ? text.slice(0, 199) + '…' : text;
 }

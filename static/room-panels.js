@@ -5,7 +5,8 @@
  * opened it. Messages are drawn by room-message.js, so user text reaches the page as text only.
  */
 
-import { element, renderFoot, renderMessage, snippet, messageText, timeElement } from '/static/room-message.js';
+import { element, renderFoot, renderMessage, summary, messageText, timeElement } from '/static/room-message.js';
+import { fileList } from '/static/message-files.js';
 
 /** @typedef {import('/static/room-message.js').Message} Message */
 /** @typedef {import('/static/room-message.js').Conversation} Conversation */
@@ -319,7 +320,7 @@ export class PinsPanel extends Panel {
       const buttons = element('div', 'pin-actions');
       const jump = /** @type {HTMLButtonElement} */ (element('button', 'link-button', 'Show in the room'));
       jump.type = 'button';
-      jump.setAttribute('aria-label', 'Show the message by ' + msg.user + ' in the room: ' + snippet(msg.message, 40));
+      jump.setAttribute('aria-label', 'Show the message by ' + msg.user + ' in the room: ' + summary(msg, 40));
       jump.addEventListener('click', () => this.showMessage(msg.id, jump));
       buttons.append(jump);
       if (this.me.mayPin) {
@@ -329,7 +330,8 @@ export class PinsPanel extends Panel {
         unpin.addEventListener('click', () => this.unpin(msg.id));
         buttons.append(' · ', unpin);
       }
-      li.append(meta, text, by, buttons);
+      const files = msg.deleted ? null : fileList(msg.files);
+      li.append(meta, text, ...(files ? [files] : []), by, buttons);
       return li;
     }));
   }

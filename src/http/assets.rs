@@ -22,6 +22,8 @@ const ROOM_REACTIONS_JS: &str = include_str!("../../static/room-reactions.js");
 const ROOM_PANELS_JS: &str = include_str!("../../static/room-panels.js");
 const ROOM_MENTIONS_JS: &str = include_str!("../../static/room-mentions.js");
 const ROOM_NOTIFY_JS: &str = include_str!("../../static/room-notify.js");
+const ROOM_FILES_JS: &str = include_str!("../../static/room-files.js");
+const MESSAGE_FILES_JS: &str = include_str!("../../static/message-files.js");
 const SEARCH_JS: &str = include_str!("../../static/search.js");
 // The header's search box, on every page.
 const SEARCH_BOX_JS: &str = include_str!("../../static/search-box.js");
@@ -85,6 +87,14 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/room-notify.js",
             get(|| asset("text/javascript; charset=utf-8", ROOM_NOTIFY_JS)),
+        )
+        .route(
+            "/static/room-files.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_FILES_JS)),
+        )
+        .route(
+            "/static/message-files.js",
+            get(|| asset("text/javascript; charset=utf-8", MESSAGE_FILES_JS)),
         )
         .route(
             "/static/search.js",

@@ -315,8 +315,9 @@ async fn in_chromium_history_pages_back_through_the_room() {
     .await;
 }
 
-/// The JS unit tests (the client, its aggregates, the Markdown renderer) and the server scenarios in
-/// Node's test runner, against a node with an account `ada` whose API token the edit/delete scenario uses.
+/// The JS unit tests (the client, its aggregates, the Markdown renderer, file sizes) and the server
+/// scenarios in Node's test runner, against a node with an account `ada` whose API token the edit/delete
+/// scenario uses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_node_the_unit_tests_and_the_scenarios_pass() {
     let dir = TempDir::new();
@@ -337,6 +338,7 @@ async fn in_node_the_unit_tests_and_the_scenarios_pass() {
             "tests/js/unit.test.mjs",
             "tests/js/aggregates.test.mjs",
             "tests/js/markdown.test.mjs",
+            "tests/js/files.test.mjs",
             "tests/js/server.test.mjs",
         ])
         .env("CHATWEB_TEST_ORIGIN", app.origin())

@@ -160,6 +160,34 @@ test('edit and delete carry a client_id and resolve with the event id', async ()
   assert.equal((await edit.catch((x) => x)).code, 'forbidden');
 });
 
+test('a send attaches files by id, keeps them through a resend; message frames give their own text and files', async () => {
+  const Socket = fakeSocketClass();
+  const { chat, seen } = client(Socket);
+  chat.connect();
+  Socket.last.accept();
+  const withFiles = chat.send('', { files: ['f1', 'f2'] });
+  const plain = chat.send('no files', { files: [] });
+  const [a, b] = Socket.last.sent;
+  assert.deepEqual({ ...a, client_id: undefined }, { type: 'message', message: '', files: ['f1', 'f2'], client_id: undefined });
+  assert.equal('files' in b, false, 'no empty files list on the wire');
+  assert.deepEqual(chat.pending.map((p) => p.files), [['f1', 'f2'], undefined]);
+  Socket.last.drop();
+  mock.timers.tick(40);
+  Socket.last.accept();
+  assert.deepEqual(Socket.last.sent, [a, b], 'resent with the same client_id and the same files');
+  Socket.last.push({ type: 'ack', client_id: a.client_id, id: 5, duplicate: false });
+  Socket.last.push({ type: 'ack', client_id: b.client_id, id: 6, duplicate: false });
+  assert.equal((await withFiles).id, 5);
+  assert.equal((await plain).id, 6);
+  const file = { id: 'f1', name: 'cat.png', size: 10, type: 'image/png', url: '/files/f1/cat.png', thumb_url: null, width: 2, height: 1 };
+  Socket.last.push(message(5, { message: 'look\ncat.png /files/f1/cat.png', text: 'look', files: [file] }));
+  Socket.last.push(message(6, { files: 'not a list' }));
+  assert.equal(seen.message[0].message, 'look', 'the own text, not the lines for old clients');
+  assert.deepEqual(seen.message[0].files, [file]);
+  assert.equal(seen.message[1].message, 'm6');
+  assert.equal('files' in seen.message[1], false);
+});
+
 test('presence is one entry per person: repeated joins and absent leaves change nothing', () => {
   const Socket = fakeSocketClass();
   const { chat, seen } = client(Socket);

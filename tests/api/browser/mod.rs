@@ -2,12 +2,14 @@
 //! (`messages`), people signing up, guests and the admin's deletions (`people`), the live room
 //! (`live`), scrolling back (`scrolling`), the lobby (`lobby`), Markdown against the XSS list (`markdown`),
 //! threads and reactions between two pages (`threads`), mentions, pins, the topic and the hidden tab
-//! (`conversations`), search and opening a room at a hit (`search`), and accessibility with the
-//! screenshots in docs/screenshots/ (`axe`, `threads`, `search`). The helpers below sign people up and
+//! (`conversations`), search and opening a room at a hit (`search`), files dropped, pasted and shown
+//! (`files`), and accessibility with the screenshots in docs/screenshots/ (`axe`, `threads`, `search`,
+//! `files`). The helpers below sign people up and
 //! drive the room page.
 
 mod axe;
 mod conversations;
+mod files;
 mod live;
 mod lobby;
 mod markdown;
