@@ -100,6 +100,21 @@ pub async fn readable(
     }
 }
 
+/// A file as the API shows it ([`crate::domain::FileView`]), for the page's first messages.
+fn file_value(file: &crate::domain::FileRef) -> minijinja::Value {
+    use minijinja::Value;
+    Value::from_pairs([
+        ("id", Value::from(file.id.as_str())),
+        ("name", Value::from(file.name.as_str())),
+        ("size", Value::from(file.size)),
+        ("type", Value::from(file.media_type.as_str())),
+        ("url", Value::from(file.url())),
+        ("thumb_url", Value::from(file.thumb_url())),
+        ("width", Value::from(file.width)),
+        ("height", Value::from(file.height)),
+    ])
+}
+
 /// The room page for someone holding `grant` (who may read it), with `feedback`.
 pub async fn render_room(
     state: &AppState,
@@ -119,7 +134,9 @@ pub async fn render_room(
         .iter()
         .filter(|m| matches!(m.kind, MessageKind::Message | MessageKind::Deleted))
         .map(|m| {
+            let files = crate::domain::FileRef::list(&m.files);
             context! {
+                files => files.iter().map(file_value).collect::<Vec<_>>(),
                 id => m.seq,
                 ts => rfc3339_ms(m.ts_ms),
                 user => &m.author,
@@ -157,6 +174,8 @@ pub async fn render_room(
             last_id => last_id,
             max_bytes => state.config.max_message_bytes,
             nickname => page.identity.name().as_str(),
+            may_upload => signed_in || state.files.settings.guest_uploads,
+            max_upload_bytes => state.files.settings.max_upload_bytes,
         },
     )
 }
