@@ -123,9 +123,9 @@ impl Db {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
-            let rows: Vec<(i64, i64, Option<i64>, String, bool)> = sqlx::query_as(
-                "SELECT seq, kind, target, body, deleted FROM messages WHERE room_id = $1 AND seq > $2 \
-                 ORDER BY seq LIMIT $3",
+            let rows: Vec<(i64, i64, Option<i64>, String, bool, Option<String>)> = sqlx::query_as(
+                "SELECT seq, kind, target, body, deleted, files FROM messages \
+                 WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
             .bind(room_id)
             .bind(to_i64(indexed))
@@ -146,10 +146,10 @@ impl Db {
             let mut now: BTreeMap<i64, Option<String>> = BTreeMap::new();
             let mut earlier = BTreeSet::new();
             let mut cleared = None;
-            for (seq, kind, target, body, deleted) in rows {
+            for (seq, kind, target, body, deleted, files) in rows {
                 match (kind, target) {
                     (0, _) => {
-                        now.insert(seq, (!deleted).then_some(body));
+                        now.insert(seq, (!deleted).then(|| searchable(body, files)));
                     }
                     // An edit or a deletion of a message before the batch: read as it is now.
                     (1 | 3, Some(target)) if !now.contains_key(&target) => {
@@ -160,8 +160,9 @@ impl Db {
                 }
             }
             for seq in earlier {
-                let message: Option<(String, bool)> = sqlx::query_as(
-                    "SELECT body, deleted FROM messages WHERE room_id = $1 AND seq = $2 AND kind = 0",
+                let message: Option<(String, bool, Option<String>)> = sqlx::query_as(
+                    "SELECT body, deleted, files FROM messages \
+                     WHERE room_id = $1 AND seq = $2 AND kind = 0",
                 )
                 .bind(room_id)
                 .bind(seq)
@@ -169,7 +170,9 @@ impl Db {
                 .await?;
                 now.insert(
                     seq,
-                    message.and_then(|(body, deleted)| (!deleted).then_some(body)),
+                    message.and_then(|(body, deleted, files)| {
+                        (!deleted).then(|| searchable(body, files))
+                    }),
                 );
             }
             if let Some(through) = cleared {
@@ -330,6 +333,20 @@ impl Db {
             })
             .collect())
     }
+}
+
+/// What a message is found by: its text, and the names of its files (`messages.files`).
+fn searchable(body: String, files: Option<String>) -> String {
+    let files = crate::domain::FileRef::list(files.as_deref().unwrap_or_default());
+    if files.is_empty() {
+        return body;
+    }
+    let mut text = body;
+    for file in files {
+        text.push('\n');
+        text.push_str(&file.name);
+    }
+    text
 }
 
 #[cfg(test)]

@@ -220,6 +220,27 @@ async fn files_are_attached_and_served_to_those_who_may_read_the_room(db: &Datab
     assert_eq!(listed["files"][0]["url"], url);
     assert_eq!(listed["files"][0]["type"], "image/png");
 
+    // Found by its file's name.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let indexed = stats.search_indexed.notified();
+        tokio::pin!(indexed);
+        indexed.as_mut().enable();
+        let (status, body) = api(addr, &mut town.carol, "GET", "/api/search?q=cat.png", None).await;
+        assert_eq!(status, 200, "{body}");
+        if body["hits"]
+            .as_array()
+            .is_some_and(|h| h.iter().any(|h| h["id"] == message_id))
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not found by its file's name: {body}"
+        );
+        let _ = tokio::time::timeout_at(deadline, indexed).await;
+    }
+
     // Sent again with the same client_id: the original, not a refusal for a file already attached.
     let again = crate::conversations::act(&mut ada, sent).await;
     assert_eq!(
