@@ -123,7 +123,7 @@ impl Db {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
-            let rows: Vec<(i64, i64, Option<i64>, String, bool, Option<String>)> = sqlx::query_as(
+            let rows: Vec<RowToIndex> = sqlx::query_as(
                 "SELECT seq, kind, target, body, deleted, files FROM messages \
                  WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
@@ -334,6 +334,9 @@ impl Db {
             .collect())
     }
 }
+
+/// A row as the indexer reads it: seq, kind, target, body, deleted, files.
+type RowToIndex = (i64, i64, Option<i64>, String, bool, Option<String>);
 
 /// What a message is found by: its text, and the names of its files (`messages.files`).
 fn searchable(body: String, files: Option<String>) -> String {
