@@ -41,6 +41,11 @@ pub struct StoreArgs {
     /// Bytes of message text.
     #[arg(long, default_value_t = 100)]
     pub size: usize,
+    /// Paced: messages per second over all senders, each sender sending on its own schedule (open
+    /// loop: a send's latency counts from when it was due, so a stall is not hidden by sending later).
+    /// Unset: every sender sends as fast as its window allows.
+    #[arg(long)]
+    pub rate: Option<f64>,
 }
 
 impl Scenario for StoreArgs {
@@ -111,6 +116,7 @@ pub async fn run(
     for (s, ws) in sockets.into_iter().enumerate() {
         let sender = Sender {
             id: format!("{tag}-{s}"),
+            index: s,
             args: args.clone(),
             start,
             stop: stop.clone(),
@@ -181,6 +187,8 @@ pub async fn run(
 /// One sender connection.
 struct Sender {
     id: String,
+    /// Its place among the senders (paced sends are spread over the period).
+    index: usize,
     args: StoreArgs,
     start: Instant,
     stop: CancellationToken,
@@ -236,15 +244,28 @@ impl Sender {
             }
         });
         let window = self.args.window.max(1);
+        // Paced: this sender's share of the rate, its first send offset by its place among the senders.
+        let period = self.args.rate.filter(|r| *r > 0.0).map(|rate| {
+            Duration::from_secs_f64(self.args.senders as f64 / rate)
+        });
+        let offset = period.map(|p| p.mul_f64(self.index as f64 / self.args.senders.max(1) as f64));
         let sending = async {
             for k in 0..self.args.messages {
+                let due = match (period, offset) {
+                    (Some(period), Some(offset)) => {
+                        let due = self.start + offset + period.mul_f64(k as f64);
+                        tokio::time::sleep_until(due).await;
+                        Some(due)
+                    }
+                    _ => None,
+                };
                 if answers.wait_for(|a| k < a + window).await.is_err() {
                     return;
                 }
                 let text = payload(k, 0, self.args.size);
                 let client_id = format!("{}-{k}", self.id);
                 let frame = message_frame(Protocol::Ours, &text, &client_id);
-                let _ = times_tx.send(Instant::now());
+                let _ = times_tx.send(due.unwrap_or_else(Instant::now));
                 if sink.send(Message::Text(frame.into())).await.is_err() {
                     return;
                 }
