@@ -91,12 +91,12 @@ impl Grant {
         self.kind != RoomKind::Direct && self.may_moderate()
     }
 
-    /// Whether the person may manage members and roles and change the topic. Never in a direct room.
     /// Whether the caller may set the room's topic: whoever moderates it, in any room but a direct one.
     pub fn may_set_topic(&self) -> bool {
         self.kind != RoomKind::Direct && self.may_moderate()
     }
 
+    /// Whether the person may manage members and roles. Never in a direct room.
     pub fn may_manage(&self) -> bool {
         self.kind != RoomKind::Direct && (self.staff || self.role == Some(Role::Owner))
     }
