@@ -17,7 +17,7 @@ use crate::storage::{ArchiveRow, Authors, Db, ImportRoom, Store};
 /// How many malformed lines [`Imported`] keeps (all are reported on stderr).
 pub const MALFORMED_KEPT: usize = 1_000;
 
-/// Lines per chunk (and transaction); each is one INSERT of up to 11 parameters a row.
+/// Lines per chunk (and transaction); each is one INSERT of 14 parameters a row.
 const CHUNK: usize = 1_000;
 
 /// What an import came to.

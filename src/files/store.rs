@@ -180,6 +180,15 @@ impl FileStore {
         Ok(())
     }
 
+    /// Whether file `id` is stored (imports: bytes already there are not copied again).
+    pub async fn has(&self, id: &str) -> Result<bool, FileStoreError> {
+        match self.inner.head(&Self::file(id)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// File `id` whole, in memory (thumbnails: their size is bounded by the upload limit).
     pub async fn read(&self, id: &str) -> Result<Bytes, FileStoreError> {
         let got = self
