@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use chatweb::app::App;
+use chatweb::archive::files::FilesCopy;
 use chatweb::cli::{Cli, Command};
 use chatweb::manage;
 use chatweb::storage::Store;
@@ -83,16 +84,23 @@ async fn backup(args: chatweb::cli::BackupArgs) -> anyhow::Result<()> {
 }
 
 async fn export(args: chatweb::cli::ExportArgs) -> anyhow::Result<()> {
+    let url = &args.database.database_url;
+    let with_files = args
+        .with_files
+        .map(|dir| FilesCopy::open(&args.file_store, url, dir))
+        .transpose()?;
     let options = chatweb::archive::export::ExportOptions {
         room: args.room,
         since_ms: args.since,
         output: args.output,
+        with_files,
     };
-    let exported = chatweb::archive::export::run(&args.database.database_url, options).await?;
-    eprintln!(
-        "exported {} lines from {} rooms",
-        exported.lines, exported.rooms
-    );
+    let dir = options.with_files.as_ref().map(|copy| copy.dir.clone());
+    let exported = chatweb::archive::export::run(url, options).await?;
+    eprintln!("{exported}");
+    if let Some(dir) = dir {
+        eprintln!("{}", exported.files_summary(&dir));
+    }
     Ok(())
 }
 

@@ -122,6 +122,18 @@ pub enum CopyOutcome {
 }
 
 impl FilesCopy {
+    /// The file store `args` configure (for the database at `database_url`) and `dir`.
+    pub fn open(
+        args: &crate::files::FileStoreArgs,
+        database_url: &str,
+        dir: PathBuf,
+    ) -> anyhow::Result<Self> {
+        let location = args.location(database_url);
+        let store = FileStore::open(location.clone())
+            .with_context(|| format!("opening the file store: {location}"))?;
+        Ok(Self { store, dir })
+    }
+
     /// Copies file `id` (of `size` bytes) from the store into `DIR/<id>`, through `DIR/<id>.part`
     /// renamed once whole, so a partial file is never taken for the file. A `DIR/<id>` of that size is
     /// kept (files never change: an export into the same directory again copies only new ones).
