@@ -112,7 +112,12 @@ async fn reindex(database_url: &str) -> anyhow::Result<()> {
 }
 
 async fn import(args: chatweb::cli::ImportArgs) -> anyhow::Result<()> {
-    let imported = chatweb::archive::import::run(&args.database.database_url, &args.file).await?;
+    let url = &args.database.database_url;
+    let files = chatweb::archive::import::ImportFiles {
+        location: args.file_store.location(url),
+        with_files: args.with_files,
+    };
+    let imported = chatweb::archive::import::run(url, &args.file, files).await?;
     println!("{imported}");
     Ok(())
 }
