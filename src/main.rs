@@ -78,7 +78,9 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 async fn backup(args: chatweb::cli::BackupArgs) -> anyhow::Result<()> {
-    let backup = chatweb::archive::backup::run(&args.database.database_url, &args.path).await?;
+    let url = &args.database.database_url;
+    let files = args.file_store.location(url);
+    let backup = chatweb::archive::backup::run(url, &args.path, files).await?;
     println!("{backup}");
     Ok(())
 }
