@@ -153,23 +153,13 @@ impl FilesCopy {
             }
         };
         let part = self.dir.join(format!("{id}.part"));
-        let mut out = tokio::io::BufWriter::new(
-            tokio::fs::File::create(&part)
-                .await
-                .with_context(|| format!("creating {}", part.display()))?,
-        );
-        let mut copied = 0;
-        while let Some(bytes) = fetched.body.next().await {
-            let bytes = bytes.with_context(|| format!("reading file {id}"))?;
-            out.write_all(&bytes)
-                .await
-                .with_context(|| format!("writing {}", part.display()))?;
-            copied += bytes.len() as u64;
-        }
-        out.flush()
-            .await
-            .with_context(|| format!("writing {}", part.display()))?;
-        drop(out);
+        let copied = match write_part(&mut fetched.body, &part).await {
+            Ok(copied) => copied,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err(error).with_context(|| format!("copying file {id}"));
+            }
+        };
         tokio::fs::rename(&part, &target)
             .await
             .with_context(|| format!("renaming {} to {id}", part.display()))?;
@@ -227,6 +217,30 @@ impl FilesCopy {
             .with_context(|| format!("storing file {id}"))?;
         Ok(CopyOutcome::Copied(length))
     }
+}
+
+/// Writes `body` into the file `part`: the number of bytes.
+async fn write_part(
+    body: &mut futures_util::stream::BoxStream<'static, Result<bytes::Bytes, object_store::Error>>,
+    part: &Path,
+) -> anyhow::Result<u64> {
+    let mut out = tokio::io::BufWriter::new(
+        tokio::fs::File::create(part)
+            .await
+            .with_context(|| format!("creating {}", part.display()))?,
+    );
+    let mut copied = 0;
+    while let Some(bytes) = body.next().await {
+        let bytes = bytes.context("reading from the file store")?;
+        out.write_all(&bytes)
+            .await
+            .with_context(|| format!("writing {}", part.display()))?;
+        copied += bytes.len() as u64;
+    }
+    out.flush()
+        .await
+        .with_context(|| format!("writing {}", part.display()))?;
+    Ok(copied)
 }
 
 /// Creates `dir`, where an export's files go, when missing.
