@@ -138,6 +138,9 @@ pub struct BackupArgs {
     /// The database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Where the server keeps files (not in the copy: the summary says where, to back them up too).
+    #[command(flatten)]
+    pub file_store: crate::files::FileStoreArgs,
 }
 
 /// Settings for `chatweb export`.
@@ -152,9 +155,16 @@ pub struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long)]
     pub output: Option<std::path::PathBuf>,
+    /// Also copy the exported messages' files from the file store into this directory (created when
+    /// missing), each as `DIR/<id>`; files already there are not copied again.
+    #[arg(long, value_name = "DIR")]
+    pub with_files: Option<std::path::PathBuf>,
     /// The database.
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Where the server keeps files (the same settings as `chatweb serve`).
+    #[command(flatten)]
+    pub file_store: crate::files::FileStoreArgs,
 }
 
 /// Settings for `chatweb import`.
@@ -164,7 +174,14 @@ pub struct ImportArgs {
     /// server's writer, not through it. Rooms that do not exist keep the file's ids; lines for existing
     /// rooms that are already stored are skipped, the others appended with new ids.
     pub file: std::path::PathBuf,
+    /// Copy the imported messages' files from this directory (`chatweb export --with-files DIR`) into
+    /// the file store; files the store has already are not copied again.
+    #[arg(long, value_name = "DIR")]
+    pub with_files: Option<std::path::PathBuf>,
     /// The database (created and migrated when missing).
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// Where the server keeps files (the same settings as `chatweb serve`).
+    #[command(flatten)]
+    pub file_store: crate::files::FileStoreArgs,
 }

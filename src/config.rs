@@ -166,31 +166,9 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_SEARCH_INDEX_MS", default_value_t = 500)]
     pub search_index_ms: u64,
 
-    /// Directory uploaded files are kept in on this node (created when missing). Unset: `files` beside
-    /// the SQLite database, or in the working directory with PostgreSQL. Ignored with `--files-url`.
-    #[arg(long, env = "CHATWEB_FILES_DIR")]
-    pub files_dir: Option<std::path::PathBuf>,
-
-    /// Keep uploaded files in an S3-compatible bucket instead (`s3://bucket/prefix`), shared by every
-    /// node; region and keys come from the usual `AWS_*` variables.
-    #[arg(long, env = "CHATWEB_FILES_URL")]
-    pub files_url: Option<String>,
-
-    /// The S3-compatible service's address when it is not AWS (`http://127.0.0.1:9000`).
-    #[arg(long, env = "CHATWEB_S3_ENDPOINT")]
-    pub s3_endpoint: Option<String>,
-
-    /// The bucket's region (else `AWS_REGION`, else `us-east-1`).
-    #[arg(long, env = "CHATWEB_S3_REGION")]
-    pub s3_region: Option<String>,
-
-    /// The access key id for S3 (else `AWS_ACCESS_KEY_ID`).
-    #[arg(long, env = "CHATWEB_S3_ACCESS_KEY_ID")]
-    pub s3_access_key_id: Option<String>,
-
-    /// The secret access key for S3 (else `AWS_SECRET_ACCESS_KEY`); never logged.
-    #[arg(long, env = "CHATWEB_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
-    pub s3_secret_access_key: Option<String>,
+    /// Where uploaded files are kept (src/files/location.rs).
+    #[command(flatten)]
+    pub file_store: crate::files::FileStoreArgs,
 
     /// Largest uploaded file, in bytes.
     #[arg(long, env = "CHATWEB_MAX_UPLOAD_BYTES", default_value_t = 25 * 1024 * 1024)]
@@ -292,32 +270,7 @@ impl Config {
 
     /// Where uploaded files are kept.
     pub fn files_location(&self) -> crate::files::FilesLocation {
-        if let Some(url) = &self.files_url {
-            return crate::files::FilesLocation::S3 {
-                url: url.clone(),
-                endpoint: self.s3_endpoint.clone(),
-                region: self.s3_region.clone(),
-                keys: self
-                    .s3_access_key_id
-                    .clone()
-                    .zip(self.s3_secret_access_key.clone()),
-            };
-        }
-        let dir = self.files_dir.clone().unwrap_or_else(|| {
-            let sqlite = self
-                .database_url
-                .strip_prefix("sqlite://")
-                .or_else(|| self.database_url.strip_prefix("sqlite:"))
-                .map(|path| path.split('?').next().unwrap_or_default());
-            match sqlite
-                .map(std::path::Path::new)
-                .and_then(std::path::Path::parent)
-            {
-                Some(parent) if sqlite != Some(":memory:") => parent.join("files"),
-                _ => std::path::PathBuf::from("files"),
-            }
-        });
-        crate::files::FilesLocation::Dir(dir)
+        self.file_store.location(&self.database_url)
     }
 
     /// The limits of uploads.
@@ -403,12 +356,7 @@ impl Default for Config {
             presence_list_max: 100,
             mention_all_max: 20,
             search_index_ms: 500,
-            files_dir: None,
-            files_url: None,
-            s3_endpoint: None,
-            s3_region: None,
-            s3_access_key_id: None,
-            s3_secret_access_key: None,
+            file_store: crate::files::FileStoreArgs::default(),
             max_upload_bytes: 25 * 1024 * 1024,
             upload_quota_bytes: 500 * 1024 * 1024,
             guest_uploads: false,

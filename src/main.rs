@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use chatweb::app::App;
+use chatweb::archive::files::FilesCopy;
 use chatweb::cli::{Cli, Command};
 use chatweb::manage;
 use chatweb::storage::Store;
@@ -77,22 +78,31 @@ async fn migrate(database_url: &str) -> anyhow::Result<()> {
 }
 
 async fn backup(args: chatweb::cli::BackupArgs) -> anyhow::Result<()> {
-    let backup = chatweb::archive::backup::run(&args.database.database_url, &args.path).await?;
+    let url = &args.database.database_url;
+    let files = args.file_store.location(url);
+    let backup = chatweb::archive::backup::run(url, &args.path, files).await?;
     println!("{backup}");
     Ok(())
 }
 
 async fn export(args: chatweb::cli::ExportArgs) -> anyhow::Result<()> {
+    let url = &args.database.database_url;
+    let with_files = args
+        .with_files
+        .map(|dir| FilesCopy::open(&args.file_store, url, dir))
+        .transpose()?;
     let options = chatweb::archive::export::ExportOptions {
         room: args.room,
         since_ms: args.since,
         output: args.output,
+        with_files,
     };
-    let exported = chatweb::archive::export::run(&args.database.database_url, options).await?;
-    eprintln!(
-        "exported {} lines from {} rooms",
-        exported.lines, exported.rooms
-    );
+    let dir = options.with_files.as_ref().map(|copy| copy.dir.clone());
+    let exported = chatweb::archive::export::run(url, options).await?;
+    eprintln!("{exported}");
+    if let Some(dir) = dir {
+        eprintln!("{}", exported.files_summary(&dir));
+    }
     Ok(())
 }
 
@@ -104,7 +114,12 @@ async fn reindex(database_url: &str) -> anyhow::Result<()> {
 }
 
 async fn import(args: chatweb::cli::ImportArgs) -> anyhow::Result<()> {
-    let imported = chatweb::archive::import::run(&args.database.database_url, &args.file).await?;
+    let url = &args.database.database_url;
+    let files = chatweb::archive::import::ImportFiles {
+        location: args.file_store.location(url),
+        with_files: args.with_files,
+    };
+    let imported = chatweb::archive::import::run(url, &args.file, files).await?;
     println!("{imported}");
     Ok(())
 }

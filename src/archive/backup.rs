@@ -2,7 +2,8 @@
 //! INTO` on a read-only connection of its own reads one snapshot of the database (WAL lets the server's
 //! writer go on meanwhile) and writes it as a compact, self-contained file a server can start from. The
 //! copy is then opened and checked before its size and counts are reported. PostgreSQL is backed up with
-//! `pg_dump`, which this command names instead of running.
+//! `pg_dump`, which this command names instead of running. Uploaded files are not in the database: the
+//! summary says where they live and how to back them up alongside (docs/OPERATIONS.md, "Files").
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -12,10 +13,11 @@ use anyhow::{Context, bail};
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
+use crate::files::FilesLocation;
 use crate::redaction::redacted;
 
 /// What a backup wrote.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct Backup {
     /// The file.
     pub path: PathBuf,
@@ -27,6 +29,10 @@ pub struct Backup {
     pub messages: i64,
     /// Rows in it: messages and events.
     pub rows: i64,
+    /// Files its messages attach (their bytes are not in it).
+    pub files: i64,
+    /// Where those bytes live.
+    pub files_location: FilesLocation,
 }
 
 /// Why a backup was not taken.
@@ -41,18 +47,19 @@ pub enum BackupError {
          pg_dump --format=custom --file=chatweb.dump '{0}'\n\
          and restore into an empty database with\n  \
          pg_restore --no-owner --dbname='<empty database URL>' chatweb.dump\n\
-         (docs/OPERATIONS.md, \"Backups and restores\")"
+         Uploaded files are not in the database: back up {1} alongside\n\
+         (docs/OPERATIONS.md, \"Backups and restores\" and \"Files\")"
     )]
-    Postgres(String),
+    Postgres(String, FilesLocation),
     /// Neither SQLite nor PostgreSQL.
     #[error("unsupported database URL {0:?}: expected sqlite:// or postgres://")]
     Unsupported(String),
 }
 
-/// Runs `chatweb backup PATH` for `database_url`.
-pub async fn run(database_url: &str, path: &Path) -> anyhow::Result<Backup> {
+/// Runs `chatweb backup PATH` for `database_url`, whose files live at `files`.
+pub async fn run(database_url: &str, path: &Path, files: FilesLocation) -> anyhow::Result<Backup> {
     if database_url.starts_with("postgres:") || database_url.starts_with("postgresql:") {
-        bail!(BackupError::Postgres(redacted(database_url)));
+        bail!(BackupError::Postgres(redacted(database_url), files));
     }
     if !database_url.starts_with("sqlite:") {
         bail!(BackupError::Unsupported(redacted(database_url)));
@@ -79,11 +86,11 @@ pub async fn run(database_url: &str, path: &Path) -> anyhow::Result<Backup> {
         .with_context(|| format!("copying the database into {}", path.display()));
     let _ = db.close().await;
     copied?;
-    check(path).await
+    check(path, files).await
 }
 
 /// Opens the copy, checks it and counts what it holds.
-async fn check(path: &Path) -> anyhow::Result<Backup> {
+async fn check(path: &Path, files_location: FilesLocation) -> anyhow::Result<Backup> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(false)
@@ -98,9 +105,10 @@ async fn check(path: &Path) -> anyhow::Result<Backup> {
     if checked != "ok" {
         bail!("the backup {} failed its check: {checked}", path.display());
     }
-    let (rooms, messages, rows): (i64, i64, i64) = sqlx::query_as(
+    let (rooms, messages, rows, files): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM rooms), \
-         (SELECT COUNT(*) FROM messages WHERE kind = 0), (SELECT COUNT(*) FROM messages)",
+         (SELECT COUNT(*) FROM messages WHERE kind = 0), (SELECT COUNT(*) FROM messages), \
+         (SELECT COUNT(*) FROM files WHERE seq IS NOT NULL AND NOT gone)",
     )
     .fetch_one(&mut db)
     .await
@@ -116,6 +124,8 @@ async fn check(path: &Path) -> anyhow::Result<Backup> {
         rooms,
         messages,
         rows,
+        files,
+        files_location,
     })
 }
 
@@ -129,6 +139,16 @@ impl std::fmt::Display for Backup {
             self.rooms,
             self.messages,
             self.rows
+        )?;
+        let how = match &self.files_location {
+            FilesLocation::Dir(_) => "copy the directory with it (cp -a or rsync)",
+            FilesLocation::S3 { .. } => "keep the bucket versioned or replicated",
+        };
+        write!(
+            f,
+            "\nfiles: {} attached files are not in this copy; their bytes live in {}: {how} \
+             (docs/OPERATIONS.md, \"Files\")",
+            self.files, self.files_location
         )
     }
 }

@@ -1,7 +1,8 @@
 //! `chatweb export`: every stored row as one JSON line ([`ArchiveLine`]), room by room in name order and
 //! by id within a room, to stdout or a file. Rows are read a page at a time, so memory stays bounded
 //! whatever the database holds. The server may keep running meanwhile; rows committed during the export
-//! may or may not be in it.
+//! may or may not be in it. With `--with-files DIR`, each exported message's files are copied from the
+//! file store into `DIR/<id>` as their lines are written (streamed; a file without bytes is a warning).
 
 use std::path::PathBuf;
 
@@ -9,6 +10,7 @@ use anyhow::Context;
 use tokio::io::{AsyncWrite, AsyncWriteExt, BufWriter};
 
 use super::ArchiveLine;
+use super::files::{CopyOutcome, FilesCopy};
 use crate::storage::{Db, Store};
 
 /// Rows (and rooms) read per query.
@@ -23,6 +25,8 @@ pub struct ExportOptions {
     pub since_ms: Option<i64>,
     /// Write here instead of stdout.
     pub output: Option<PathBuf>,
+    /// Copy the exported messages' files into this directory, from this store.
+    pub with_files: Option<FilesCopy>,
 }
 
 /// How much was exported.
@@ -32,6 +36,14 @@ pub struct Exported {
     pub rooms: u64,
     /// Lines written.
     pub lines: u64,
+    /// Files whose bytes were copied (`--with-files`).
+    pub files_copied: u64,
+    /// Their bytes.
+    pub file_bytes: u64,
+    /// Files already in the directory, of the same size: not copied again.
+    pub files_present: u64,
+    /// Files the store had no bytes for (each is also a warning on stderr).
+    pub files_missing: u64,
 }
 
 /// Runs `chatweb export` on `database_url`.
@@ -65,6 +77,9 @@ pub async fn write(
     let mut exported = Exported::default();
     let mut after_room = String::new();
     let since_ms = options.since_ms.unwrap_or(i64::MIN);
+    if let Some(copy) = &options.with_files {
+        super::files::prepare(&copy.dir).await?;
+    }
     loop {
         let rooms = db
             .archive_rooms(&after_room, options.room.as_deref(), PAGE)
@@ -84,11 +99,14 @@ pub async fn write(
                 after = last.seq;
                 any = true;
                 for row in rows {
-                    let mut line = serde_json::to_vec(&ArchiveLine::of_row(&room.name, row))
-                        .context("encoding a line")?;
-                    line.push(b'\n');
-                    out.write_all(&line).await.context("writing the export")?;
+                    let line = ArchiveLine::of_row(&room.name, row);
+                    let mut text = serde_json::to_vec(&line).context("encoding a line")?;
+                    text.push(b'\n');
+                    out.write_all(&text).await.context("writing the export")?;
                     exported.lines += 1;
+                    if let Some(copy) = &options.with_files {
+                        copy_files(copy, &line, &mut exported).await?;
+                    }
                 }
             }
             exported.rooms += u64::from(any);
@@ -96,4 +114,53 @@ pub async fn write(
     }
     out.flush().await.context("writing the export")?;
     Ok(exported)
+}
+
+/// Copies the bytes of `line`'s files into the export's directory.
+async fn copy_files(
+    copy: &FilesCopy,
+    line: &ArchiveLine,
+    exported: &mut Exported,
+) -> anyhow::Result<()> {
+    for file in &line.files {
+        match copy.export(&file.id, file.size).await? {
+            CopyOutcome::Copied(bytes) => {
+                exported.files_copied += 1;
+                exported.file_bytes += bytes;
+            }
+            CopyOutcome::Present => exported.files_present += 1,
+            CopyOutcome::Missing => {
+                eprintln!(
+                    "warning: file {} ({}) of {} id {} has no bytes in {}; exported without them",
+                    file.id,
+                    file.name,
+                    line.room,
+                    line.id,
+                    copy.store.location()
+                );
+                exported.files_missing += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+impl std::fmt::Display for Exported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exported {} lines from {} rooms", self.lines, self.rooms)
+    }
+}
+
+impl Exported {
+    /// What `--with-files DIR` copied, for the summary.
+    pub fn files_summary(&self, dir: &std::path::Path) -> String {
+        format!(
+            "files: {} copied into {} ({} bytes), {} there already, {} without bytes",
+            self.files_copied,
+            dir.display(),
+            self.file_bytes,
+            self.files_present,
+            self.files_missing
+        )
+    }
 }

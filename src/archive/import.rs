@@ -2,22 +2,28 @@
 //! gathered into chunks of one room and each chunk is one transaction (storage/archive.rs decides, row by
 //! row, whether it is stored under its own id, appended, or already there). Authors are linked to the
 //! accounts of the same name; a guest's line stays a guest's, and a name with no account becomes a guest.
-//! A malformed line is reported with its line number and skipped; the rest goes on.
+//! A malformed line is reported with its line number and skipped; the rest goes on. A message's files
+//! are recorded once its chunk is committed (attached to it, uploaded by its author), then their bytes
+//! are copied from `--with-files DIR` into the file store unless it has them: so a run that stopped
+//! between the two is finished by running it again, and a second run stores nothing twice. No
+//! thumbnail is made: the thumbnail URL of an imported image serves the image itself.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::ArchiveLine;
-use crate::domain::Username;
-use crate::storage::{ArchiveRow, Authors, Db, ImportRoom, Store};
+use super::files::{CopyOutcome, FilesCopy};
+use crate::domain::{ClientIdOwner, FileRef, Username};
+use crate::files::{FileStore, FilesLocation};
+use crate::storage::{ArchiveRow, Authors, Db, ImportRoom, ImportedFile, Store};
 
 /// How many malformed lines [`Imported`] keeps (all are reported on stderr).
 pub const MALFORMED_KEPT: usize = 1_000;
 
-/// Lines per chunk (and transaction); each is one INSERT of up to 11 parameters a row.
+/// Lines per chunk (and transaction); each is one INSERT of 14 parameters a row.
 const CHUNK: usize = 1_000;
 
 /// What an import came to.
@@ -39,10 +45,29 @@ pub struct Imported {
     pub rooms_created: u64,
     /// Rooms that existed and got lines.
     pub rooms_existing: u64,
+    /// Files of the imported messages (those already stored included).
+    pub files: u64,
+    /// Of them, recorded by this run.
+    pub files_recorded: u64,
+    /// Files whose bytes were copied into the file store.
+    pub files_copied: u64,
+    /// Files whose bytes the file store had already.
+    pub files_present: u64,
+    /// Files without bytes: neither in the file store nor in `--with-files DIR` (each also a warning).
+    pub files_missing: u64,
+}
+
+/// Where an import's files' bytes are.
+#[derive(Clone, Debug)]
+pub struct ImportFiles {
+    /// The file store they go to (opened at the first file).
+    pub location: FilesLocation,
+    /// The directory they come from (`--with-files DIR`), if any.
+    pub with_files: Option<PathBuf>,
 }
 
 /// Runs `chatweb import FILE` into `database_url` (creating and migrating it when needed).
-pub async fn run(database_url: &str, file: &Path) -> anyhow::Result<Imported> {
+pub async fn run(database_url: &str, file: &Path, files: ImportFiles) -> anyhow::Result<Imported> {
     let input = tokio::fs::File::open(file)
         .await
         .with_context(|| format!("opening {}", file.display()))?;
@@ -52,7 +77,7 @@ pub async fn run(database_url: &str, file: &Path) -> anyhow::Result<Imported> {
             crate::redaction::redacted(database_url)
         )
     })?;
-    let imported = read(&backend.db(), BufReader::new(input)).await;
+    let imported = read(&backend.db(), BufReader::new(input), files).await;
     if imported.is_ok() {
         // A bulk load: the planner's statistics (PostgreSQL) follow it.
         backend.db().analyze().await?;
@@ -61,12 +86,13 @@ pub async fn run(database_url: &str, file: &Path) -> anyhow::Result<Imported> {
     imported
 }
 
-/// Imports every line of `input` into `db`.
+/// Imports every line of `input` into `db`, and its files' bytes as `files` says.
 pub async fn read(
     db: &Db,
     input: impl tokio::io::AsyncBufRead + Unpin,
+    files: ImportFiles,
 ) -> anyhow::Result<Imported> {
-    let mut importer = Importer::new(db);
+    let mut importer = Importer::new(db, files);
     let mut lines = input.lines();
     let mut number = 0_u64;
     while let Some(text) = lines
@@ -112,16 +138,21 @@ struct Importer<'a> {
     authors: Authors,
     /// The room of the chunk being gathered, and its rows.
     chunk: Option<(String, Vec<ArchiveRow>)>,
+    files: ImportFiles,
+    /// The file store, once a line had files.
+    store: Option<FileStore>,
     done: Imported,
 }
 
 impl<'a> Importer<'a> {
-    fn new(db: &'a Db) -> Self {
+    fn new(db: &'a Db, files: ImportFiles) -> Self {
         Self {
             db,
             rooms: HashMap::new(),
             authors: Authors::new(),
             chunk: None,
+            files,
+            store: None,
             done: Imported::default(),
         }
     }
@@ -173,6 +204,74 @@ impl<'a> Importer<'a> {
         self.done.preserved += counts.preserved;
         self.done.appended += counts.appended;
         self.done.skipped += counts.skipped;
+        let mut files = Vec::new();
+        for (row, account) in rows.iter().filter(|(row, _)| !row.files.is_empty()) {
+            let uploader_key = account.map_or_else(ClientIdOwner::import, ClientIdOwner::user);
+            for file in FileRef::list(&row.files) {
+                files.push(ImportedFile {
+                    file,
+                    room: name.clone(),
+                    seq: room.stored_id(row.seq),
+                    uploader_id: *account,
+                    uploader_key: uploader_key.as_str().to_owned(),
+                    created_at: row.ts_ms,
+                });
+            }
+        }
+        if files.is_empty() {
+            return Ok(());
+        }
+        self.done.files += files.len() as u64;
+        self.done.files_recorded += self
+            .db
+            .import_files(&files)
+            .await
+            .with_context(|| format!("recording the files of room {name}"))?;
+        for file in &files {
+            self.restore(file).await?;
+        }
+        Ok(())
+    }
+
+    /// Copies the bytes of `file` into the file store, unless it has them.
+    async fn restore(&mut self, imported: &ImportedFile) -> anyhow::Result<()> {
+        let store = match &self.store {
+            Some(store) => store.clone(),
+            None => {
+                let location = &self.files.location;
+                let store = FileStore::open(location.clone())
+                    .with_context(|| format!("opening the file store: {location}"))?;
+                self.store = Some(store.clone());
+                store
+            }
+        };
+        let file = &imported.file;
+        let outcome = match &self.files.with_files {
+            Some(dir) => {
+                let copy = FilesCopy {
+                    store,
+                    dir: dir.clone(),
+                };
+                copy.import(&file.id, file.size).await?
+            }
+            None if store.has(&file.id).await? => CopyOutcome::Present,
+            None => CopyOutcome::Missing,
+        };
+        match outcome {
+            CopyOutcome::Copied(_) => self.done.files_copied += 1,
+            CopyOutcome::Present => self.done.files_present += 1,
+            CopyOutcome::Missing => {
+                let from = self.files.with_files.as_ref().map_or_else(
+                    || "no --with-files DIR".to_owned(),
+                    |dir| format!("not in {} (or not of its size)", dir.display()),
+                );
+                eprintln!(
+                    "warning: file {} ({}) of {} id {} has no bytes: {from}; recorded without them",
+                    file.id, file.name, imported.room, imported.seq
+                );
+                self.done.files_missing += 1;
+            }
+        }
         Ok(())
     }
 }
@@ -190,6 +289,18 @@ impl std::fmt::Display for Imported {
             self.malformed,
             self.rooms_created,
             self.rooms_existing
-        )
+        )?;
+        if self.files > 0 {
+            write!(
+                f,
+                "; {} files: {} recorded, {} copied into the file store, {} there already, {} without bytes",
+                self.files,
+                self.files_recorded,
+                self.files_copied,
+                self.files_present,
+                self.files_missing
+            )?;
+        }
+        Ok(())
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod backup;
 pub mod export;
+pub mod files;
 pub mod import;
 
 use serde::{Deserialize, Serialize};
@@ -12,10 +13,12 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::storage::ArchiveRow;
+use files::ArchiveFile;
 
 /// One line of an export: one stored row of a room's sequence. Events (edits, deletions, reactions, pins,
 /// topics, membership changes) carry their `kind` and (those about a message) its `target`, so that a
-/// room's ids are complete in an export of the whole room; a reply carries `reply_to`.
+/// room's ids are complete in an export of the whole room; a reply carries `reply_to`, a message with
+/// files their metadata (`files`; their bytes travel apart: `--with-files DIR`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveLine {
     /// The room's name.
@@ -46,6 +49,9 @@ pub struct ArchiveLine {
     /// For a reply: its thread's root.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<u64>,
+    /// For a message: its files (none once deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<ArchiveFile>,
 }
 
 /// What an event row did (the `kind` column, storage/amend.rs).
@@ -130,6 +136,7 @@ impl ArchiveLine {
             kind,
             target: kind.filter(|k| k.names_a_message()).and(row.target),
             reply_to: row.reply_to,
+            files: ArchiveFile::list(&row.files),
         }
     }
 
@@ -164,6 +171,10 @@ impl ArchiveLine {
         if line.target.is_some_and(|t| i64::try_from(t).is_err()) {
             return Err(LineError::Invalid("target out of range"));
         }
+        if !line.files.is_empty() && line.kind.is_some() {
+            return Err(LineError::Invalid("only a message has files"));
+        }
+        ArchiveFile::check(&mut line.files)?;
         line.ts_ms()?;
         Ok(line)
     }
@@ -189,6 +200,12 @@ impl ArchiveLine {
             kind: self.kind.map_or(0, EventKind::column),
             target: self.target,
             reply_to: self.reply_to.filter(|_| self.kind.is_none()),
+            // A deleted message's files went with it.
+            files: if self.deleted {
+                String::new()
+            } else {
+                ArchiveFile::store(&self.files)
+            },
         })
     }
 }
@@ -233,6 +250,7 @@ mod tests {
             kind: 3,
             target: Some(2),
             reply_to: None,
+            files: String::new(),
         };
         let line = ArchiveLine::of_row("den", row.clone());
         let text = serde_json::to_string(&line).expect("json");
@@ -258,6 +276,7 @@ mod tests {
             kind: 0,
             target: None,
             reply_to: Some(1),
+            files: String::new(),
         };
         let text = serde_json::to_string(&ArchiveLine::of_row("den", row)).expect("json");
         assert!(!text.contains("kind"), "{text}");
@@ -290,5 +309,67 @@ mod tests {
         assert_eq!(parse_since("1970-01-02"), Ok(86_400_000));
         assert_eq!(parse_since("1970-01-01T00:00:01.5Z"), Ok(1_500));
         assert!(parse_since("01/02/1970").is_err());
+    }
+
+    #[test]
+    fn a_message_carries_its_files_and_a_deleted_one_none() {
+        use crate::domain::FileRef;
+        let id = "0123456789abcdef0123456789abcdef";
+        let files = [
+            FileRef {
+                id: id.into(),
+                name: "cat.png".into(),
+                size: 48_213,
+                media_type: "image/png".into(),
+                width: Some(800),
+                height: Some(600),
+                thumb: true,
+            },
+            FileRef {
+                id: id.replace('0', "f"),
+                name: "notes.pdf".into(),
+                size: 3,
+                media_type: "application/pdf".into(),
+                width: None,
+                height: None,
+                thumb: false,
+            },
+        ];
+        let row = ArchiveRow {
+            seq: 2,
+            ts_ms: 0,
+            author: "ada".into(),
+            guest: false,
+            body: "look".into(),
+            edited: false,
+            deleted: false,
+            kind: 0,
+            target: None,
+            reply_to: None,
+            files: FileRef::store(&files),
+        };
+        let text = serde_json::to_string(&ArchiveLine::of_row("den", row.clone())).expect("json");
+        assert!(
+            text.contains(&format!(
+                r#""files":[{{"id":"{id}","name":"cat.png","size":48213,"type":"image/png","width":800,"height":600}}"#
+            )),
+            "{text}"
+        );
+        assert!(!text.contains("thumb"), "{text}");
+        let back = ArchiveLine::parse(&text).expect("parses");
+        assert_eq!(
+            back.to_row().expect("row"),
+            row,
+            "the thumbnail flag follows the size"
+        );
+        let deleted = text.replace(r#""deleted":false"#, r#""deleted":true"#);
+        let gone = ArchiveLine::parse(&deleted).expect("parses");
+        assert_eq!(gone.to_row().expect("row").files, "");
+        for bad in [
+            text.replace(id, "../../etc/passwd"),
+            text.replace(r#""message":"look""#, r#""message":"t","kind":"topic""#),
+        ] {
+            assert!(ArchiveLine::parse(&bad).is_err(), "{bad}");
+        }
     }
 }

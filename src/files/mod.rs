@@ -9,12 +9,14 @@ pub mod download;
 mod gps;
 pub mod intake;
 pub mod janitor;
+mod location;
 mod sniff;
 mod store;
 pub mod thumbs;
 
+pub use location::{FileStoreArgs, FilesLocation};
 pub use sniff::{ImageKind, ImageRefusal};
-pub use store::{FileStore, FileStoreError, FilesLocation};
+pub use store::{FileStore, FileStoreError};
 pub use thumbs::{ThumbJob, Thumbnails};
 
 /// The download routes (the upload is an API route: `api/files.rs`).

@@ -14,49 +14,12 @@ use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 
+use super::FilesLocation;
+
 /// Bytes per part of a multipart upload (S3's least part size is 5 MiB).
 const PART_BYTES: usize = 5 * 1024 * 1024;
 /// Parts of one upload in flight at once.
 const PARTS_IN_FLIGHT: usize = 2;
-
-/// Where files are kept, as configured.
-#[derive(Clone)]
-pub enum FilesLocation {
-    /// A directory of this node.
-    Dir(std::path::PathBuf),
-    /// An S3-compatible bucket: `s3://bucket/prefix`, at `endpoint` when not AWS itself.
-    S3 {
-        /// The URL.
-        url: String,
-        /// The service's address (`http://127.0.0.1:9000`), when not AWS.
-        endpoint: Option<String>,
-        /// The region, when set (else `AWS_REGION`, else `us-east-1`).
-        region: Option<String>,
-        /// The access key id and secret, when set (else `AWS_*`).
-        keys: Option<(String, String)>,
-    },
-}
-
-impl std::fmt::Display for FilesLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Dir(dir) => write!(f, "the directory {}", dir.display()),
-            Self::S3 {
-                url,
-                endpoint: Some(endpoint),
-                ..
-            } => write!(f, "{url} at {endpoint}"),
-            Self::S3 { url, .. } => write!(f, "{url}"),
-        }
-    }
-}
-
-/// Never shows the keys.
-impl std::fmt::Debug for FilesLocation {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FilesLocation({self})")
-    }
-}
 
 /// Why the file store failed.
 #[derive(Debug, thiserror::Error)]
@@ -215,6 +178,15 @@ impl FileStore {
             .put(&Self::thumb(id), PutPayload::from_bytes(bytes))
             .await?;
         Ok(())
+    }
+
+    /// Whether file `id` is stored (imports: bytes already there are not copied again).
+    pub async fn has(&self, id: &str) -> Result<bool, FileStoreError> {
+        match self.inner.head(&Self::file(id)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// File `id` whole, in memory (thumbnails: their size is bounded by the upload limit).

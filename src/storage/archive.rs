@@ -44,6 +44,8 @@ pub struct ArchiveRow {
     pub target: Option<u64>,
     /// For a reply: its thread's root.
     pub reply_to: Option<u64>,
+    /// Its files, as `messages.files` keeps them: a JSON list of [`crate::domain::FileRef`] ("" for none).
+    pub files: String,
 }
 
 type RowTuple = (
@@ -57,6 +59,7 @@ type RowTuple = (
     i64,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 /// What one imported chunk came to.
@@ -96,7 +99,8 @@ impl ImportRoom {
         self.known.map(|(_, created)| created)
     }
 
-    fn stored_id(&self, id: u64) -> u64 {
+    /// The id the row imported as `id` is stored under (once its chunk is imported).
+    pub fn stored_id(&self, id: u64) -> u64 {
         self.renumbered.get(&id).copied().unwrap_or(id)
     }
 }
@@ -161,7 +165,7 @@ impl Db {
         let rows: Vec<RowTuple> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT m.seq, m.created_at, m.author, m.author_id IS NULL, m.body, m.edited, m.deleted, \
-                 m.kind, m.target, m.reply_to FROM messages m \
+                 m.kind, m.target, m.reply_to, m.files FROM messages m \
                  WHERE m.room_id = $1 AND m.seq > $2 AND m.created_at >= $3 ORDER BY m.seq LIMIT $4",
             )
             .bind(room_id)
@@ -174,7 +178,19 @@ impl Db {
         Ok(rows
             .into_iter()
             .map(
-                |(seq, ts_ms, author, guest, body, edited, deleted, kind, target, reply_to)| {
+                |(
+                    seq,
+                    ts_ms,
+                    author,
+                    guest,
+                    body,
+                    edited,
+                    deleted,
+                    kind,
+                    target,
+                    reply_to,
+                    files,
+                )| {
                     ArchiveRow {
                         seq: to_u64(seq),
                         ts_ms,
@@ -186,6 +202,7 @@ impl Db {
                         kind,
                         target: target.map(to_u64),
                         reply_to: reply_to.map(to_u64),
+                        files: files.unwrap_or_default(),
                     }
                 },
             )
@@ -344,7 +361,7 @@ impl Db {
             if !inserts.is_empty() {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-                     author_id, kind, target, deleted, edited, reply_to) ",
+                     author_id, kind, target, deleted, edited, reply_to, files) ",
                 );
                 insert.push_values(&inserts, |mut values, (i, seq, client_id)| {
                     let (row, author_id) = &rows[*i];
@@ -365,7 +382,8 @@ impl Db {
                         .push_bind(target)
                         .push_bind(row.deleted)
                         .push_bind(row.edited)
-                        .push_bind(row.reply_to.map(|r| to_i64(room.stored_id(r))));
+                        .push_bind(row.reply_to.map(|r| to_i64(room.stored_id(r))))
+                        .push_bind(Some(row.files.as_str()).filter(|f| !f.is_empty()));
                 });
                 insert.build().execute(&mut *tx).await?;
                 // What reactions, pins and topics add up to, replayed in id order (a reaction counts

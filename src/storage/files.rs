@@ -1,9 +1,31 @@
 //! The uploads' rows (issue 20, migration 0011): one per file, made when its bytes are stored, attached
 //! to a message by the writer in the message's own transaction (`files.seq`), marked gone with its
 //! message. What a download asks ([`Db::file`]), what a send may attach ([`Db::attachable`]), what a
-//! person uploaded today ([`Db::uploaded_since`]), and what the janitor removes ([`Db::files_to_remove`]).
+//! person uploaded today ([`Db::uploaded_since`]), what the janitor removes ([`Db::files_to_remove`]),
+//! and the files `chatweb import` brings with its messages ([`Db::import_files`]).
 
 use super::{Db, StoreError, on_db, to_i64, to_u64};
+use crate::domain::FileRef;
+
+/// Imported files per INSERT (12 parameters each, well under either engine's limit).
+const IMPORT_ROWS: usize = 500;
+
+/// A file of an imported message (`chatweb import`), attached to it from the start.
+#[derive(Clone, Debug)]
+pub struct ImportedFile {
+    /// What the message shows of it (its thumbnail flag says whether one is wanted).
+    pub file: FileRef,
+    /// The message's room.
+    pub room: String,
+    /// The message's id, as stored.
+    pub seq: u64,
+    /// The author's account; `None` for a guest.
+    pub uploader_id: Option<i64>,
+    /// The author as sends know them (`ClientIdOwner`'s key; `import` for a guest).
+    pub uploader_key: String,
+    /// The message's time, ms since the epoch.
+    pub created_at: i64,
+}
 
 /// A file about to be recorded.
 #[derive(Clone, Debug)]
@@ -141,6 +163,40 @@ impl Db {
             .await?;
         });
         Ok(())
+    }
+
+    /// Records the files of imported messages, attached to them. A file recorded already (by id: an
+    /// import run again) is left as it is. Returns how many were recorded.
+    pub async fn import_files(&self, files: &[ImportedFile]) -> Result<u64, StoreError> {
+        let mut recorded = 0;
+        for chunk in files.chunks(IMPORT_ROWS) {
+            recorded += on_db!(self, |pool| {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO files (id, room, uploader_id, uploader_key, name, size, type, width, \
+                     height, thumb, created_at, seq) ",
+                );
+                insert.push_values(chunk, |mut values, imported| {
+                    let file = &imported.file;
+                    values
+                        .push_bind(file.id.as_str())
+                        .push_bind(imported.room.as_str())
+                        .push_bind(imported.uploader_id)
+                        .push_bind(imported.uploader_key.as_str())
+                        .push_bind(file.name.as_str())
+                        .push_bind(to_i64(file.size))
+                        .push_bind(file.media_type.as_str())
+                        .push_bind(file.width.map(i64::from))
+                        .push_bind(file.height.map(i64::from))
+                        // Wanted, never queued: the thumbnail's URL serves the image itself.
+                        .push_bind(i64::from(file.thumb))
+                        .push_bind(imported.created_at)
+                        .push_bind(to_i64(imported.seq));
+                });
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                insert.build().execute(pool).await?.rows_affected()
+            });
+        }
+        Ok(recorded)
     }
 
     /// The file `id`, gone or not.

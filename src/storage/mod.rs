@@ -47,7 +47,7 @@ pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
-pub use files::{FileRow, NewFile, Thumb};
+pub use files::{FileRow, ImportedFile, NewFile, Thumb};
 pub use history::RoomActivity;
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,

@@ -97,11 +97,14 @@ impl S3Server {
     /// `config` with its files in the bucket under `prefix` (a region and keys moto accepts).
     fn files_in(&self, prefix: &str, config: Config) -> Config {
         Config {
-            files_url: Some(format!("s3://{}/{prefix}", self.bucket)),
-            s3_endpoint: Some(self.endpoint()),
-            s3_region: Some("us-east-1".into()),
-            s3_access_key_id: Some("testing".into()),
-            s3_secret_access_key: Some("testing".into()),
+            file_store: chatweb::files::FileStoreArgs {
+                files_url: Some(format!("s3://{}/{prefix}", self.bucket)),
+                s3_endpoint: Some(self.endpoint()),
+                s3_region: Some("us-east-1".into()),
+                s3_access_key_id: Some("testing".into()),
+                s3_secret_access_key: Some("testing".into()),
+                ..Default::default()
+            },
             ..config
         }
     }

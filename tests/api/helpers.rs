@@ -77,7 +77,10 @@ pub fn test_config(database_url: String) -> Config {
     let files_dir = (!database_url.starts_with("sqlite:")).then(|| TempDir::new().keep());
     Config {
         port: 0,
-        files_dir,
+        file_store: chatweb::files::FileStoreArgs {
+            files_dir,
+            ..Default::default()
+        },
         database_url,
         // Tests of everything else send and connect faster than a person; the limits' tests turn them on.
         limits: chatweb::limits::LimitSettings::off(),

@@ -177,6 +177,17 @@ async fn a_backup_never_overwrites_and_postgres_gets_the_pg_dump_recipe() {
         "{}",
         out.stdout
     );
+    // The files are not in the copy: it says where they live (beside the database by default).
+    let files = dir.path().join("files");
+    assert!(
+        out.stdout.contains(&format!(
+            "files: 0 attached files are not in this copy; their bytes live in the directory {}: \
+             copy the directory with it",
+            files.display()
+        )),
+        "{}",
+        out.stdout
+    );
     assert_eq!(
         export(&format!("sqlite://{}", fresh.display()), &[]).await,
         export(&url, &[]).await
