@@ -245,9 +245,11 @@ impl Sender {
         });
         let window = self.args.window.max(1);
         // Paced: this sender's share of the rate, its first send offset by its place among the senders.
-        let period = self.args.rate.filter(|r| *r > 0.0).map(|rate| {
-            Duration::from_secs_f64(self.args.senders as f64 / rate)
-        });
+        let period = self
+            .args
+            .rate
+            .filter(|r| *r > 0.0)
+            .map(|rate| Duration::from_secs_f64(self.args.senders as f64 / rate));
         let offset = period.map(|p| p.mul_f64(self.index as f64 / self.args.senders.max(1) as f64));
         let sending = async {
             for k in 0..self.args.messages {
