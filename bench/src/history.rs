@@ -777,6 +777,7 @@ pub fn write(shape: &Shape, out: impl Write) -> anyhow::Result<Written> {
                 kind: None,
                 target: None,
                 reply_to: None,
+                files: Vec::new(),
             };
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;

@@ -244,8 +244,11 @@ impl Db {
             return Ok(ImportCounts::default());
         }
         let prefix = format!("import:{}:", room.name);
+        // BEGIN IMMEDIATE on SQLite: a deferred transaction that reads first and then writes fails at
+        // once with SQLITE_BUSY when another connection takes the write lock in between.
+        let begin = self.begin_write();
         on_db!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
             let (room_id, created) = match room.known {
                 Some(known) => known,
                 None => {

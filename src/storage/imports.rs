@@ -104,8 +104,9 @@ impl Db {
         users: &[ImportedUser],
     ) -> Result<Vec<(i64, String)>, StoreError> {
         let mut inserted = Vec::with_capacity(users.len());
+        let begin = self.begin_write();
         on_db!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
             for chunk in users.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = QueryBuilder::new(
                     "INSERT INTO users (username, username_key, email, password_hash, is_staff, \
@@ -173,8 +174,9 @@ impl Db {
         &self,
         rooms: &[(String, Vec<ImportedMessage>)],
     ) -> Result<(), StoreError> {
+        let begin = self.begin_write();
         on_db!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
             for (room, messages) in rooms.iter().filter(|(_, m)| !m.is_empty()) {
                 let newest = messages.iter().map(|m| m.created_at).max().unwrap_or(0);
                 let (room_id, last_seq): (i64, i64) = sqlx::query_as(

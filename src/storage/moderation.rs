@@ -95,8 +95,9 @@ impl Db {
     /// Writes `change`, its event and its audit row in one transaction. Returns false, writing nothing,
     /// when a lift found nothing to lift.
     pub async fn moderate(&self, change: &ModerationChange<'_>) -> Result<bool, StoreError> {
+        let begin = self.begin_write();
         on_db!(self, |pool| {
-            let mut tx = pool.begin().await?;
+            let mut tx = pool.begin_with(begin).await?;
             let changed = match &change.write {
                 SanctionWrite::Set {
                     kind,
