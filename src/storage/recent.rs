@@ -30,12 +30,13 @@ pub const ROOM_OVERHEAD: usize = 256;
 /// One slot of a room's ring (counted for every slot allocated, used or not).
 const SLOT: usize = std::mem::size_of::<StoredMessage>();
 
-/// The heap a message holds beyond its slot: its author's, body's and mentions' text.
+/// The heap a message holds beyond its slot: its author's, body's, mentions' and files' text.
 fn text_size(message: &StoredMessage) -> usize {
-    let mentions = match message.mentions.len() {
+    let optional = |text: &str| match text.len() {
         0 => 0,
         n => n + ALLOC_OVERHEAD,
     };
+    let mentions = optional(&message.mentions) + optional(&message.files);
     message.author.len() + message.body.len() + 2 * ALLOC_OVERHEAD + mentions
 }
 
@@ -523,7 +524,15 @@ mod tests {
     #[test]
     fn the_least_recently_used_room_goes_first() {
         let one = [message(1)];
-        let cache = cache(50, 3 * cost("a", &one));
+        // What `a` and `b` hold once `b` has grown by a message (its ring's allocation grows by more than
+        // one slot): the budget, so that `b`'s growth costs exactly one room.
+        let sized = cache(50, usize::MAX / 2);
+        for name in ["a", "b"] {
+            assert!(install(&sized, name, &one));
+        }
+        sized.committed(&room("b"), &message(2));
+        let budget = sized.usage().1.max(3 * cost("a", &one));
+        let cache = cache(50, budget);
         for name in ["a", "b", "c"] {
             assert!(install(&cache, name, &one));
         }
