@@ -4,9 +4,10 @@
 //! messages, like retention), so a crash or a stop loses nothing: the next run starts from the mark.
 //! Several nodes may run it at once: a batch applied twice changes nothing (storage/search.rs).
 //!
-//! It yields to the message path: while this node is taking messages, each batch is followed by a pause
-//! [`BUSY_PAUSE`] times as long as the batch took, so that indexing takes at most a twentieth of the time
-//! (on SQLite, of the store writer's time) and the acks do not wait behind it. When the node is quiet it
+//! It yields to the message path: while this node is taking a flood of messages (at least
+//! [`BUSY_RATE`] a second since the last batch), each batch is followed by a pause [`BUSY_PAUSE`] times as long
+//! as the batch took (at most [`MAX_PAUSE`]), so that indexing takes about a twentieth of the time (on
+//! SQLite, of the store writer's time) and the acks do not wait behind it. At a chat's usual rates it
 //! indexes without pause. Under a flood the index falls behind and catches up once the flood is over.
 
 use std::sync::Arc;
@@ -20,8 +21,12 @@ use crate::storage::{Db, INDEX_BATCH, Store, StoreError};
 
 /// Rooms looked at per pass over the rooms behind.
 const ROOMS_PER_PASS: i64 = 200;
-/// While messages arrive, a batch that took `t` is followed by a pause of `BUSY_PAUSE * t`.
+/// Under a flood, a batch that took `t` is followed by a pause of `BUSY_PAUSE * t`...
 const BUSY_PAUSE: u32 = 19;
+/// ... of at most this long (so the index still moves when batches are slow).
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+/// Messages a second this node receives that make a flood.
+const BUSY_RATE: f64 = 2000.0;
 
 /// Runs until `stop`: catches up, then again every `every`; `stats.search_indexed` wakes after each pass.
 pub async fn run(store: Store, every: Duration, stats: Arc<Stats>, stop: CancellationToken) {
@@ -52,7 +57,9 @@ pub async fn catch_up(
 /// How the indexer yields to the message path: busy while messages keep arriving.
 struct Pace<'a> {
     stats: &'a Stats,
+    /// The node's received-messages count at the last batch, and when.
     received: u64,
+    at: std::time::Instant,
 }
 
 impl<'a> Pace<'a> {
@@ -60,18 +67,23 @@ impl<'a> Pace<'a> {
         Self {
             stats,
             received: stats.messages_received.load(Ordering::Relaxed),
+            at: std::time::Instant::now(),
         }
     }
 
-    /// After a batch that took `took`: pauses while messages arrive (until `stop`).
+    /// After a batch that took `took`: pauses under a flood of messages (until `stop`).
     async fn after(&mut self, took: Duration, stop: &CancellationToken) {
-        let received = self.stats.messages_received.load(Ordering::Relaxed);
-        let busy = received != self.received;
-        self.received = received;
+        let (received, now) = (
+            self.stats.messages_received.load(Ordering::Relaxed),
+            std::time::Instant::now(),
+        );
+        let seconds = now.duration_since(self.at).as_secs_f64().max(1e-3);
+        let busy = received.saturating_sub(self.received) as f64 / seconds >= BUSY_RATE;
+        (self.received, self.at) = (received, now);
         if busy {
             tokio::select! {
                 () = stop.cancelled() => {}
-                () = tokio::time::sleep(took * BUSY_PAUSE) => {}
+                () = tokio::time::sleep((took * BUSY_PAUSE).min(MAX_PAUSE)) => {}
             }
         }
     }

@@ -26,6 +26,7 @@ async fn the_openapi_document_describes_every_route() {
             "/api/openapi.json",
             "/api/rooms/",
             "/api/rooms/{room}",
+            "/api/rooms/{room}/files",
             "/api/rooms/{room}/invites",
             "/api/rooms/{room}/members",
             "/api/rooms/{room}/members/{user}",
