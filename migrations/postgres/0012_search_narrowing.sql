@@ -8,3 +8,5 @@ UPDATE search_docs d SET author = lower(m.author)
     FROM messages m WHERE m.room_id = d.room_id AND m.seq = d.seq;
 CREATE INDEX search_docs_author ON search_docs (author, doc);
 CREATE INDEX search_docs_room ON search_docs (room_id, doc);
+-- Statistics for the new column and indexes (a server without autovacuum would otherwise plan without).
+ANALYZE search_docs;
