@@ -7,7 +7,7 @@
 //! PostgreSQL asks in two steps (docs/ARCHITECTURE.md, "Search"). First it walks the newest [`WINDOW`]
 //! documents that could match (the author's through `search_docs_author`, the room's through
 //! `search_docs_room`, or all of them), newest first, with the terms as a filter, and stops at the page's
-//! end: a term in more than about one document in a few hundred fills a page there in a few milliseconds.
+//! end: a term in more than about one document in a thousand fills a page there in a few milliseconds.
 //! Only when the window leaves the page short does it ask the trigram index for every match, sorted by
 //! `doc` before anything is joined. Asked in one step, the planner either took the GIN bitmap and joined
 //! every match to `messages` before sorting (100 - 300 ms for a term in 1% of 1M messages), or walked
@@ -16,16 +16,22 @@
 use super::search::{SearchHit, SearchRequest};
 use super::{Db, StoreError, on_db, to_u64};
 
-/// How many of the newest candidate documents PostgreSQL's first step walks at most.
-const WINDOW: i64 = 5000;
+/// How many of the newest documents PostgreSQL's first step walks at most. Walked in `doc` order, a document
+/// costs about 1 µs (its heap page is the last one's); one the trigram index finds costs about 20 µs (a page
+/// of its own, the text checked again). Walking wins for a term in more than about 1 document in 1,000,
+/// which fills a page within about 20,000: beyond that the second step has at most about 1,000 to read.
+const WINDOW: i64 = 20_000;
+/// The same for an author's or a room's documents, read through their B-tree: each may be on a page of its
+/// own, so the walk costs what the trigram index's reads do, and stops sooner.
+const NARROWED_WINDOW: i64 = 5000;
 
 /// Where a search reads its documents from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
     /// SQLite: the tables, in the order each query's form makes the planner take (see `search`).
     Tables,
-    /// PostgreSQL, first step: the newest [`WINDOW`] documents of the author, the room, or all, the terms
-    /// checked on each.
+    /// PostgreSQL, first step: the newest [`WINDOW`] documents ([`NARROWED_WINDOW`] of the author or the
+    /// room), the terms checked on each.
     Window,
     /// PostgreSQL, second step: every document that holds the terms, sorted newest first before the joins.
     Matches,
@@ -104,7 +110,9 @@ fn push_pg_source<DB: sqlx::Database>(
     }
     query.push(" ORDER BY d.doc DESC");
     if source == Source::Window {
-        query.push(" LIMIT ").push_bind(WINDOW);
+        let narrowed = request.from.is_some() || request.room.is_some();
+        let window = if narrowed { NARROWED_WINDOW } else { WINDOW };
+        query.push(" LIMIT ").push_bind(window);
     }
     // The joins follow the documents in their order (nested loops), up to the page.
     query.push(
