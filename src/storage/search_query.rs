@@ -19,7 +19,7 @@ use super::{Db, StoreError, on_db, to_u64};
 /// How many of the newest documents PostgreSQL's first step walks at most. Walked in `doc` order, a document
 /// costs about 1 µs (its heap page is the last one's); one the trigram index finds costs about 20 µs (a page
 /// of its own, the text checked again). Walking wins for a term in more than about 1 document in 1,000,
-/// which fills a page within about 20,000: beyond that the second step has at most about 1,000 to read.
+/// which fills a page within about 20,000: beyond that (spread evenly) the second step has about 1,000 to read.
 const WINDOW: i64 = 20_000;
 /// The same for an author's or a room's documents, read through their B-tree: each may be on a page of its
 /// own, so the walk costs what the trigram index's reads do, and stops sooner.
