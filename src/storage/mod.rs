@@ -28,6 +28,7 @@ mod relations;
 mod retention;
 mod rows;
 mod search;
+mod search_query;
 mod settings;
 mod sqlite;
 mod sqlite_writer;

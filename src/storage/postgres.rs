@@ -75,6 +75,11 @@ fn migrator() -> Migrator {
             "files",
             include_str!("../../migrations/postgres/0011_files.sql"),
         ),
+        (
+            12,
+            "search narrowing",
+            include_str!("../../migrations/postgres/0012_search_narrowing.sql"),
+        ),
     ])
 }
 

@@ -1,9 +1,6 @@
-//! The search index as stored (migration 0010): one `search_docs` row per message, its text folded, kept by
-//! the indexer (`src/search/indexer.rs`) from the room sequence after commit, never by the writer; and the
-//! search itself, filtered by who may read each room in the query, not after it (so a page of hits is
-//! full). SQLite finds terms through an FTS5 trigram index over `search_docs`, PostgreSQL through a pg_trgm
-//! GIN index serving `LIKE '%term%'`; terms of one or two characters, which no trigram holds, filter what
-//! the others found (alone, they read the candidate rooms' documents, newest first, up to the page).
+//! The search index as stored (migrations 0010, 0012): one `search_docs` row per message, its text folded
+//! and its author's name as `from:` compares it, kept by the indexer (`src/search/indexer.rs`) from the room
+//! sequence after commit, never by the writer. The search itself is in `search_query.rs`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -65,29 +62,6 @@ pub struct SearchHit {
     pub message: String,
 }
 
-/// `term` as a LIKE pattern that finds it anywhere (`\` escapes `%`, `_` and itself).
-fn anywhere(term: &str) -> String {
-    let mut pattern = String::with_capacity(term.len() + 2);
-    pattern.push('%');
-    for c in term.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    pattern
-}
-
-/// The FTS5 query that finds every term of at least three characters as a substring.
-fn fts_query(terms: &[&String]) -> String {
-    terms
-        .iter()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect::<Vec<_>>()
-        .join(" AND ")
-}
-
 impl Db {
     /// Rooms whose sequence runs past what the index holds, at most `limit`.
     pub async fn search_behind(&self, limit: i64) -> Result<Vec<Behind>, StoreError> {
@@ -124,7 +98,7 @@ impl Db {
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
             let rows: Vec<RowToIndex> = sqlx::query_as(
-                "SELECT seq, kind, target, body, deleted, files FROM messages \
+                "SELECT seq, kind, target, body, deleted, files, author FROM messages \
                  WHERE room_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
             )
             .bind(room_id)
@@ -142,14 +116,15 @@ impl Db {
                         .await?
                 }
             };
-            // Each message the batch adds or changes, with its text as it is now (`None`: deleted).
-            let mut now: BTreeMap<i64, Option<String>> = BTreeMap::new();
+            // Each message the batch adds or changes, with its text and author as they are now (`None`:
+            // deleted).
+            let mut now: BTreeMap<i64, Option<(String, String)>> = BTreeMap::new();
             let mut earlier = BTreeSet::new();
             let mut cleared = None;
-            for (seq, kind, target, body, deleted, files) in rows {
+            for (seq, kind, target, body, deleted, files, author) in rows {
                 match (kind, target) {
                     (0, _) => {
-                        now.insert(seq, (!deleted).then(|| searchable(body, files)));
+                        now.insert(seq, (!deleted).then(|| (searchable(body, files), author)));
                     }
                     // An edit or a deletion of a message before the batch: read as it is now.
                     (1 | 3, Some(target)) if !now.contains_key(&target) => {
@@ -160,8 +135,8 @@ impl Db {
                 }
             }
             for seq in earlier {
-                let message: Option<(String, bool, Option<String>)> = sqlx::query_as(
-                    "SELECT body, deleted, files FROM messages \
+                let message: Option<(String, bool, Option<String>, String)> = sqlx::query_as(
+                    "SELECT body, deleted, files, author FROM messages \
                      WHERE room_id = $1 AND seq = $2 AND kind = 0",
                 )
                 .bind(room_id)
@@ -170,8 +145,8 @@ impl Db {
                 .await?;
                 now.insert(
                     seq,
-                    message.and_then(|(body, deleted, files)| {
-                        (!deleted).then(|| searchable(body, files))
+                    message.and_then(|(body, deleted, files, author)| {
+                        (!deleted).then(|| (searchable(body, files), author))
                     }),
                 );
             }
@@ -184,14 +159,17 @@ impl Db {
             }
             for (seq, body) in now {
                 match body {
-                    Some(body) => {
+                    // The author as `from:` compares it: lower() of each engine, on both sides.
+                    Some((body, author)) => {
                         sqlx::query(
-                            "INSERT INTO search_docs (room_id, seq, folded) VALUES ($1, $2, $3) \
-                             ON CONFLICT (room_id, seq) DO UPDATE SET folded = excluded.folded",
+                            "INSERT INTO search_docs (room_id, seq, folded, author) \
+                             VALUES ($1, $2, $3, lower($4)) ON CONFLICT (room_id, seq) \
+                             DO UPDATE SET folded = excluded.folded, author = excluded.author",
                         )
                         .bind(room_id)
                         .bind(seq)
                         .bind(fold(&body))
+                        .bind(author)
                         .execute(&mut *tx)
                         .await?;
                     }
@@ -239,104 +217,10 @@ impl Db {
         });
         Ok(())
     }
-
-    /// Messages that hold every term, newest first, in rooms the searcher may read.
-    pub async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, StoreError> {
-        let sqlite = matches!(self, Db::Sqlite(_));
-        // SQLite's trigram index holds terms of three characters or more; shorter ones filter.
-        let (indexed, filtered): (Vec<&String>, Vec<&String>) = request
-            .terms
-            .iter()
-            .partition(|t| sqlite && t.chars().count() >= 3);
-        // With trigram terms, the FTS5 table drives the query (CROSS JOIN keeps it the outer loop): it
-        // yields its matches newest first (ORDER BY rowid DESC is its own order) and the query stops at
-        // the page's end. Planned otherwise, SQLite materialised every match first (all of a common
-        // word's, hundreds of thousands at 1M messages), or, with `in:`, walked the room's messages and ran
-        // the MATCH again for each of them (seconds).
-        let driven = !indexed.is_empty();
-        let order = if driven { "f.rowid" } else { "d.doc" };
-        let rows: Vec<(i64, String, i64, i64, String, String)> = on_db!(self, |pool| {
-            let mut query = sqlx::QueryBuilder::new(if driven {
-                "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_fts f \
-                 CROSS JOIN search_docs d ON d.doc = f.rowid \
-                 CROSS JOIN rooms r ON r.id = d.room_id \
-                 CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
-                 LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
-            } else if sqlite && request.room.is_none() {
-                // Newest documents first, up to the page: without CROSS JOIN, SQLite 3.51 scanned every
-                // message and sorted (0.6 - 0.9 s at 1M for `ok`, `from:ada` or a two-character CJK word).
-                "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_docs d \
-                 CROSS JOIN rooms r ON r.id = d.room_id \
-                 CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
-                 LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
-            } else {
-                "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_docs d \
-                 JOIN rooms r ON r.id = d.room_id \
-                 JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
-                 LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
-            });
-            query.push_bind(request.user_id.unwrap_or(-1));
-            query.push(" WHERE m.kind = 0 AND NOT m.deleted AND (r.kind = 'public' OR mm.user_id IS NOT NULL");
-            if request.staff {
-                query.push(" OR r.kind = 'private'");
-            }
-            query.push(")");
-            if driven {
-                query
-                    .push(" AND search_fts MATCH ")
-                    .push_bind(fts_query(&indexed));
-            }
-            for term in &filtered {
-                query
-                    .push(" AND d.folded LIKE ")
-                    .push_bind(anywhere(term))
-                    .push(" ESCAPE '\\'");
-            }
-            if let Some(room) = &request.room {
-                query.push(" AND r.name = ").push_bind(room.as_str());
-            }
-            if let Some(from) = &request.from {
-                query
-                    .push(" AND lower(m.author) = lower(")
-                    .push_bind(from.as_str())
-                    .push(")");
-            }
-            for name in &request.banned {
-                query.push(" AND r.name <> ").push_bind(name.as_str());
-            }
-            if let Some(before) = request.before {
-                query.push(format!(" AND {order} < ")).push_bind(before);
-            }
-            query
-                .push(format!(" ORDER BY {order} DESC LIMIT "))
-                .push_bind(i64::from(request.limit));
-            let mut tx = pool.begin().await?;
-            if !sqlite {
-                // However a query plans, it gives up rather than hold a connection for long.
-                sqlx::query("SET LOCAL statement_timeout = 5000")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let rows = query.build_query_as().fetch_all(&mut *tx).await?;
-            tx.commit().await?;
-            rows
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(doc, room, seq, ts_ms, user, message)| SearchHit {
-                doc,
-                room,
-                id: to_u64(seq),
-                ts_ms,
-                user,
-                message,
-            })
-            .collect())
-    }
 }
 
-/// A row as the indexer reads it: seq, kind, target, body, deleted, files.
-type RowToIndex = (i64, i64, Option<i64>, String, bool, Option<String>);
+/// A row as the indexer reads it: seq, kind, target, body, deleted, files, author.
+type RowToIndex = (i64, i64, Option<i64>, String, bool, Option<String>, String);
 
 /// What a message is found by: its text, and the names of its files (`messages.files`).
 fn searchable(body: String, files: Option<String>) -> String {
@@ -350,16 +234,4 @@ fn searchable(body: String, files: Option<String>) -> String {
         text.push_str(&file.name);
     }
     text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_patterns_and_fts_queries_quote_what_they_hold() {
-        assert_eq!(anywhere("50%_off\\"), "%50\\%\\_off\\\\%");
-        let (a, b) = ("c++20".to_owned(), "say \"hi\"".to_owned());
-        assert_eq!(fts_query(&[&a, &b]), "\"c++20\" AND \"say \"\"hi\"\"\"");
-    }
 }

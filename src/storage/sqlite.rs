@@ -79,6 +79,11 @@ fn migrator() -> Migrator {
             "files",
             include_str!("../../migrations/sqlite/0011_files.sql"),
         ),
+        (
+            12,
+            "search narrowing",
+            include_str!("../../migrations/sqlite/0012_search_narrowing.sql"),
+        ),
     ])
 }
 
