@@ -5,15 +5,15 @@
 //! Without moto the test prints a skip line, and fails under `CI=true`; without the shared PostgreSQL or
 //! Redis it skips like the other cluster tests.
 
-use std::io::Cursor;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use chatweb::config::Config;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::conversations::{acked, act, v2};
+use crate::files::{png, upload};
 use crate::helpers::{
     PATIENCE, TestDatabase, node_config, spawn_app_with, test_service, unique_prefix,
 };
@@ -135,55 +135,6 @@ impl Drop for S3Server {
     }
 }
 
-/// An 800x600 PNG (large enough for a thumbnail).
-fn png() -> Vec<u8> {
-    let image = image::RgbImage::from_fn(800, 600, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
-    });
-    let mut out = Cursor::new(Vec::new());
-    image
-        .write_to(&mut out, image::ImageFormat::Png)
-        .expect("encode a PNG");
-    out.into_inner()
-}
-
-/// Uploads `bytes` as `name` to `room` on the node at `addr` as `who` (the page's multipart form, with
-/// the CSRF header): the status and the JSON body.
-async fn upload(
-    addr: SocketAddr,
-    who: &mut Browser,
-    room: &str,
-    name: &str,
-    bytes: &[u8],
-) -> (u16, Value) {
-    if who.cookie("csrftoken").is_none() {
-        who.get("/").await;
-    }
-    const BOUNDARY: &str = "chatweb-test-boundary-7d3f";
-    let mut body = format!(
-        "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n\
-         Content-Type: application/octet-stream\r\n\r\n"
-    )
-    .into_bytes();
-    body.extend_from_slice(bytes);
-    body.extend_from_slice(format!("\r\n--{BOUNDARY}--\r\n").as_bytes());
-    let response = reqwest::Client::new()
-        .post(format!("http://{addr}/api/rooms/{room}/files"))
-        .header("cookie", who.cookie_header())
-        .header("x-csrftoken", who.cookie("csrftoken").unwrap_or_default())
-        .header(
-            "content-type",
-            format!("multipart/form-data; boundary={BOUNDARY}"),
-        )
-        .body(body)
-        .send()
-        .await
-        .expect("upload");
-    let status = response.status().as_u16();
-    let text = response.text().await.expect("body");
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 /// A download as `who` sees it.
 struct Download {
     status: u16,
@@ -260,7 +211,7 @@ async fn two_nodes_on_s3_serve_each_others_files_and_a_deleted_messages_file_lea
     assert_eq!(status, 201, "{body}");
 
     // ada uploads on A; the bytes are in the bucket, and A makes the thumbnail into it too.
-    let bytes = png();
+    let bytes = png(800, 600);
     let thumbnailed = a.stats.thumbnailed.notified();
     let (status, file) = upload(a.addr, &mut ada, "studio", "plan.png", &bytes).await;
     assert_eq!(status, 201, "{file}");

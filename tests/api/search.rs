@@ -27,38 +27,29 @@ fn urlencode(text: &str) -> String {
 /// The ids `q` finds for `who`, once the indexer has passed over everything acked before the call
 /// (searches again after each pass until `expected` shows, or the patience runs out).
 async fn found(town: &mut Town, who: Who, q: &str, expected: &[u64]) -> Vec<u64> {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        let stats = town.app.stats.clone();
-        let woken = stats.search_indexed.notified();
-        let addr = town.app.addr;
-        let browser = match who {
-            Who::Ada => Some(&mut town.ada),
-            Who::Carol => Some(&mut town.carol),
-            Who::Guest => None,
-        };
-        let (status, body) = search_as(addr, browser, q).await;
-        assert_eq!(status, 200, "{q}: {body}");
-        let ids: Vec<u64> = body["hits"]
-            .as_array()
-            .expect("hits")
-            .iter()
-            .filter_map(|h| h["id"].as_u64())
-            .collect();
-        if ids == expected || tokio::time::Instant::now() > deadline {
-            return ids;
-        }
-        let _ = tokio::time::timeout_at(deadline, woken).await;
-    }
+    found_when(town, who, q, |ids| ids == expected).await
 }
 
-/// [`found`], for hits of several rooms: waits until the ids are `expected` in any order.
+/// [`found`], for hits of several rooms: waits until the ids are `expected` in any order (their order
+/// is the order the indexer reached the rooms in).
 async fn found_in_any_order(town: &mut Town, who: Who, q: &str, expected: &[u64]) -> Vec<u64> {
     let mut want = expected.to_vec();
     want.sort_unstable();
+    found_when(town, who, q, |ids| {
+        let mut sorted = ids.to_vec();
+        sorted.sort_unstable();
+        sorted == want
+    })
+    .await
+}
+
+/// The ids `q` finds for `who`, searched again after each indexer pass until `done` holds of them (or
+/// the patience runs out).
+async fn found_when(town: &mut Town, who: Who, q: &str, done: impl Fn(&[u64]) -> bool) -> Vec<u64> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
+    let stats = town.app.stats.clone();
     loop {
-        let woken = town.app.stats.search_indexed.notified();
+        let woken = stats.search_indexed.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
         let addr = town.app.addr;
@@ -75,9 +66,7 @@ async fn found_in_any_order(town: &mut Town, who: Who, q: &str, expected: &[u64]
             .iter()
             .filter_map(|h| h["id"].as_u64())
             .collect();
-        let mut sorted = ids.clone();
-        sorted.sort_unstable();
-        if sorted == want || tokio::time::Instant::now() > deadline {
+        if done(&ids) || tokio::time::Instant::now() > deadline {
             return ids;
         }
         let _ = tokio::time::timeout_at(deadline, woken).await;
