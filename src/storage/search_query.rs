@@ -12,6 +12,11 @@
 //! `doc` before anything is joined. Asked in one step, the planner either took the GIN bitmap and joined
 //! every match to `messages` before sorting (100 - 300 ms for a term in 1% of 1M messages), or walked
 //! every document newest first for a rare one.
+//!
+//! SQLite lets FTS5 drive (its matches come newest first) except for `in:` and `from:` with a trigram
+//! term: those first walk the newest [`SQLITE_NARROWED_WINDOW`] documents of the room or the author
+//! (`search_docs_room`, `search_docs_author`, migration 0013) with the terms as a filter, and ask FTS5
+//! only when that window was full and left the page short.
 
 use super::search::{SearchHit, SearchRequest};
 use super::{Db, StoreError, on_db, to_u64};
@@ -25,14 +30,18 @@ const WINDOW: i64 = 20_000;
 /// own, so the walk costs what the trigram index's reads do, and stops sooner.
 const NARROWED_WINDOW: i64 = 5000;
 
+/// SQLite's walk of an author's or a room's newest documents before FTS5 is asked (`search`). A document
+/// read through the B-tree costs about 1 - 2 µs with its `LIKE`s, so the walk stays within about 40 ms.
+const SQLITE_NARROWED_WINDOW: i64 = 20_000;
+
 /// Where a search reads its documents from.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Source {
     /// SQLite: the tables, in the order each query's form makes the planner take (see `search`).
     Tables,
-    /// PostgreSQL, first step: the newest [`WINDOW`] documents ([`NARROWED_WINDOW`] of the author or the
-    /// room), the terms checked on each.
-    Window,
+    /// The newest this many documents (of the author or the room, when narrowed), every term checked on
+    /// each: PostgreSQL's first step, and SQLite's first for `from:` or `in:` with terms.
+    Window(i64),
     /// PostgreSQL, second step: every document that holds the terms, sorted newest first before the joins.
     Matches,
 }
@@ -76,17 +85,44 @@ where
     }
 }
 
-/// PostgreSQL's documents: the window or the sorted matches (`d`), narrowed by author, room and cursor
-/// inside, where the B-trees serve them.
-fn push_pg_source<DB: sqlx::Database>(
+/// The documents of a window or of PostgreSQL's sorted matches (`d`), narrowed by author, room and cursor
+/// inside, where the B-trees serve them. `sqlite` keeps the joins in the written order (CROSS JOIN).
+fn push_source<DB: sqlx::Database>(
     query: &mut sqlx::QueryBuilder<DB>,
     request: &SearchRequest,
     source: Source,
+    sqlite: bool,
 ) where
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     query.push("SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM (SELECT doc, room_id, seq, folded FROM search_docs d WHERE true");
+    push_narrowing(query, request);
+    if source == Source::Matches {
+        push_likes(query, &request.terms.iter().collect::<Vec<_>>());
+    }
+    query.push(" ORDER BY d.doc DESC");
+    if let Source::Window(window) = source {
+        query.push(" LIMIT ").push_bind(window);
+    }
+    // The joins follow the documents in their order (nested loops), up to the page.
+    query.push(if sqlite {
+        ") d CROSS JOIN rooms r ON r.id = d.room_id \
+         CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
+         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
+    } else {
+        ") d JOIN rooms r ON r.id = d.room_id \
+         JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
+         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
+    });
+}
+
+/// `AND`s narrowing `search_docs d` to the request's room, author and cursor.
+fn push_narrowing<DB: sqlx::Database>(query: &mut sqlx::QueryBuilder<DB>, request: &SearchRequest)
+where
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
     if let Some(room) = &request.room {
         // The room's id as a constant of the plan (an InitPlan), so `search_docs_room` (room_id, doc)
         // walks that room's documents newest first.
@@ -105,31 +141,32 @@ fn push_pg_source<DB: sqlx::Database>(
     if let Some(before) = request.before {
         query.push(" AND d.doc < ").push_bind(before);
     }
-    if source == Source::Matches {
-        push_likes(query, &request.terms.iter().collect::<Vec<_>>());
-    }
-    query.push(" ORDER BY d.doc DESC");
-    if source == Source::Window {
-        let narrowed = request.from.is_some() || request.room.is_some();
-        let window = if narrowed { NARROWED_WINDOW } else { WINDOW };
-        query.push(" LIMIT ").push_bind(window);
-    }
-    // The joins follow the documents in their order (nested loops), up to the page.
-    query.push(
-        ") d JOIN rooms r ON r.id = d.room_id \
-         JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
-         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = ",
-    );
 }
 
 impl Db {
     /// Messages that hold every term, newest first, in rooms the searcher may read.
     pub async fn search(&self, request: &SearchRequest) -> Result<Vec<SearchHit>, StoreError> {
+        let narrowed = request.from.is_some() || request.room.is_some();
+        let page = request.limit as usize;
         let rows = match self {
+            // FTS5 yields a term's matches newest first across all rooms; with `in:` or `from:` the
+            // walk may pass through a great many of other rooms' or people's before the page is full
+            // (an import writes each room as one block of documents). So the room's or author's newest
+            // documents come first; when they run out before the window does, the answer is whole.
+            Db::Sqlite(_) if narrowed && request.terms.iter().any(|t| t.chars().count() >= 3) => {
+                let window = SQLITE_NARROWED_WINDOW;
+                let rows = self.search_rows(request, Source::Window(window)).await?;
+                if rows.len() >= page || self.narrowed_docs(request, window).await? < window {
+                    rows
+                } else {
+                    self.search_rows(request, Source::Tables).await?
+                }
+            }
             Db::Sqlite(_) => self.search_rows(request, Source::Tables).await?,
             Db::Postgres(_) => {
-                let rows = self.search_rows(request, Source::Window).await?;
-                if rows.len() >= request.limit as usize {
+                let window = if narrowed { NARROWED_WINDOW } else { WINDOW };
+                let rows = self.search_rows(request, Source::Window(window)).await?;
+                if rows.len() >= page {
                     rows
                 } else {
                     self.search_rows(request, Source::Matches).await?
@@ -149,18 +186,33 @@ impl Db {
             .collect())
     }
 
+    /// How many of the documents `request` is narrowed to (room, author, cursor) there are, counting up to
+    /// `cap`: an index walk, without the rows.
+    async fn narrowed_docs(&self, request: &SearchRequest, cap: i64) -> Result<i64, StoreError> {
+        Ok(on_db!(self, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM search_docs d WHERE true",
+            );
+            push_narrowing(&mut query, request);
+            query.push(" LIMIT ").push_bind(cap).push(") n");
+            let (count,): (i64,) = query.build_query_as().fetch_one(pool).await?;
+            count
+        }))
+    }
+
     /// One query of a search, reading its documents from `source`.
     async fn search_rows(
         &self,
         request: &SearchRequest,
         source: Source,
     ) -> Result<Vec<HitRow>, StoreError> {
-        let sqlite = source == Source::Tables;
+        let sqlite = matches!(self, Db::Sqlite(_));
+        let tables = source == Source::Tables;
         // SQLite's trigram index holds terms of three characters or more; shorter ones filter.
         let (indexed, filtered): (Vec<&String>, Vec<&String>) = request
             .terms
             .iter()
-            .partition(|t| sqlite && t.chars().count() >= 3);
+            .partition(|t| tables && t.chars().count() >= 3);
         // With trigram terms, the FTS5 table drives the query (CROSS JOIN keeps it the outer loop): it
         // yields its matches newest first (ORDER BY rowid DESC is its own order) and the query stops at
         // the page's end. Planned otherwise, SQLite materialised every match first (all of a common
@@ -170,8 +222,8 @@ impl Db {
         let order = if driven { "f.rowid" } else { "d.doc" };
         Ok(on_db!(self, |pool| {
             let mut query = sqlx::QueryBuilder::new("");
-            if !sqlite {
-                push_pg_source(&mut query, request, source);
+            if !tables {
+                push_source(&mut query, request, source, sqlite);
             } else if driven {
                 query.push(
                     "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_fts f \
@@ -211,7 +263,7 @@ impl Db {
             if source != Source::Matches {
                 push_likes(&mut query, &filtered);
             }
-            if sqlite {
+            if tables {
                 if let Some(room) = &request.room {
                     query.push(" AND r.name = ").push_bind(room.as_str());
                 }

@@ -84,6 +84,11 @@ fn migrator() -> Migrator {
             "search narrowing",
             include_str!("../../migrations/sqlite/0012_search_narrowing.sql"),
         ),
+        (
+            13,
+            "search walks",
+            include_str!("../../migrations/sqlite/0013_search_walks.sql"),
+        ),
     ])
 }
 
