@@ -36,6 +36,8 @@ pub mod limits;
 pub mod manage;
 /// Mutes, bans, kicks and slow mode per room: stored, audited, applied on every node within a second.
 pub mod moderation;
+/// Requests to URLs someone else chose (push endpoints, webhook receivers), guarded against SSRF.
+pub mod outbound;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
 /// The chat socket's wire protocol: client frames parsed, server frames encoded.
