@@ -85,13 +85,12 @@ where
     }
 }
 
-/// The documents of a window or of PostgreSQL's sorted matches (`d`), narrowed by author, room and cursor
-/// inside, where the B-trees serve them. `sqlite` keeps the joins in the written order (CROSS JOIN).
-fn push_source<DB: sqlx::Database>(
+/// PostgreSQL's documents: the window or the sorted matches (`d`), narrowed by author, room and cursor
+/// inside, where the B-trees serve them.
+fn push_pg_source<DB: sqlx::Database>(
     query: &mut sqlx::QueryBuilder<DB>,
     request: &SearchRequest,
     source: Source,
-    sqlite: bool,
 ) where
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -106,15 +105,11 @@ fn push_source<DB: sqlx::Database>(
         query.push(" LIMIT ").push_bind(window);
     }
     // The joins follow the documents in their order (nested loops), up to the page.
-    query.push(if sqlite {
-        ") d CROSS JOIN rooms r ON r.id = d.room_id \
-         CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
-         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
-    } else {
+    query.push(
         ") d JOIN rooms r ON r.id = d.room_id \
          JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
-         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = "
-    });
+         LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = ",
+    );
 }
 
 /// `AND`s narrowing `search_docs d` to the request's room, author and cursor.
@@ -222,8 +217,8 @@ impl Db {
         let order = if driven { "f.rowid" } else { "d.doc" };
         Ok(on_db!(self, |pool| {
             let mut query = sqlx::QueryBuilder::new("");
-            if !tables {
-                push_source(&mut query, request, source, sqlite);
+            if !sqlite {
+                push_pg_source(&mut query, request, source);
             } else if driven {
                 query.push(
                     "SELECT d.doc, r.name, m.seq, m.created_at, m.author, m.body FROM search_fts f \
@@ -232,7 +227,7 @@ impl Db {
                      CROSS JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq \
                      LEFT JOIN room_members mm ON mm.room_id = r.id AND mm.user_id = ",
                 );
-            } else if request.room.is_none() {
+            } else if request.room.is_none() || !tables {
                 // Newest documents first, up to the page: without CROSS JOIN, SQLite 3.51 scanned every
                 // message and sorted (0.6 - 0.9 s at 1M for `ok`, `from:ada` or a two-character CJK word).
                 query.push(
@@ -277,6 +272,17 @@ impl Db {
                 if let Some(before) = request.before {
                     query.push(format!(" AND {order} < ")).push_bind(before);
                 }
+            } else if let (true, Source::Window(window)) = (sqlite, source) {
+                // The room's or author's documents through their B-tree, newest first, down to the
+                // window's oldest (found by an index-only walk): the query stops at the page's end. As a
+                // subquery with LIMIT, the window was read whole and sorted again.
+                push_narrowing(&mut query, request);
+                query.push(" AND d.doc >= COALESCE((SELECT d.doc FROM search_docs d WHERE true");
+                push_narrowing(&mut query, request);
+                query
+                    .push(" ORDER BY d.doc DESC LIMIT 1 OFFSET ")
+                    .push_bind(window - 1)
+                    .push("), 0)");
             }
             for name in &request.banned {
                 query.push(" AND r.name <> ").push_bind(name.as_str());
