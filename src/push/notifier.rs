@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -37,8 +37,9 @@ pub const QUEUE: usize = 4096;
 pub const MAX_SENDING: usize = 64;
 /// (person, room) windows kept; past this, pushes are sent without coalescing.
 const MAX_WINDOWS: usize = 65_536;
-/// How often the notifier asks whether anyone has a subscription at all.
-const REFRESH: Duration = Duration::from_secs(5);
+/// How often the notifier asks whether anyone has a subscription at all (a node learns of the first
+/// subscription made through another node within this).
+const REFRESH: Duration = Duration::from_secs(2);
 /// How long a room without anyone to push to for its plain messages is remembered as such.
 const QUIET_FOR: Duration = Duration::from_secs(10);
 /// Rooms remembered as quiet (forgotten all at once past this).
@@ -66,7 +67,7 @@ pub struct Job {
 pub struct Feed {
     jobs: mpsc::Sender<Job>,
     /// Anyone has a subscription (refreshed by the notifier; set at once by a subscribe on this node).
-    active: Arc<AtomicBool>,
+    active: Arc<Switch>,
     counters: super::Counters,
 }
 
@@ -77,7 +78,7 @@ impl Feed {
         let feed = Self {
             jobs,
             // On until the notifier's first look says nobody has a subscription.
-            active: Arc::new(AtomicBool::new(true)),
+            active: Arc::new(Switch::new()),
             counters,
         };
         (feed, receiver)
@@ -85,12 +86,12 @@ impl Feed {
 
     /// Someone just subscribed on this node.
     pub fn activate(&self) {
-        self.active.store(true, Ordering::Relaxed);
+        self.active.switch_on();
     }
 
     /// Queues the plain messages of a committed batch (nothing at all while nobody has a subscription).
     pub fn offer(&self, messages: &[(RoomName, StoredMessage)]) {
-        if !self.active.load(Ordering::Relaxed) {
+        if !self.active.on() {
             return;
         }
         for (room, message) in messages.iter().filter(|(_, m)| m.kind.plain()) {
@@ -124,13 +125,57 @@ pub struct Notifier {
     /// Put text in pushes.
     pub preview: bool,
     /// The feed's switch.
-    pub active: Arc<AtomicBool>,
+    pub active: Arc<Switch>,
 }
 
 impl Feed {
     /// The switch the notifier keeps up to date.
-    pub fn switch(&self) -> Arc<AtomicBool> {
+    pub fn switch(&self) -> Arc<Switch> {
         self.active.clone()
+    }
+}
+
+/// Whether anyone has a push subscription: what lets the feed skip every message when nobody does. One
+/// atomic: the lowest bit is the answer, the rest counts the subscribes that turned it on, so a look at
+/// the database that began before a subscribe can never turn it off after it.
+pub struct Switch(AtomicU64);
+
+impl Switch {
+    fn new() -> Self {
+        Self(AtomicU64::new(1))
+    }
+
+    fn on(&self) -> bool {
+        self.0.load(Ordering::Relaxed) & 1 == 1
+    }
+
+    fn switch_on(&self) {
+        // Adds one to the count and sets the bit.
+        self.0.fetch_add(2, Ordering::SeqCst);
+        self.0.fetch_or(1, Ordering::SeqCst);
+    }
+
+    /// The count of subscribes now (what a look at the database starts from).
+    fn turned_on(&self) -> u64 {
+        self.0.load(Ordering::SeqCst) >> 1
+    }
+
+    /// What a look at the database that began at count `before` found.
+    fn looked(&self, before: u64, any: bool) {
+        if any {
+            self.0.fetch_or(1, Ordering::SeqCst);
+            return;
+        }
+        let mut now = self.0.load(Ordering::SeqCst);
+        while now >> 1 == before {
+            match self
+                .0
+                .compare_exchange(now, now & !1, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return,
+                Err(changed) => now = changed,
+            }
+        }
     }
 }
 
@@ -162,10 +207,13 @@ pub async fn run(notifier: Notifier, mut jobs: mpsc::Receiver<Job>, stop: Cancel
         let next = windows.values().map(|w| w.until).min();
         tokio::select! {
             () = stop.cancelled() => break,
-            _ = refresh.tick() => match notifier.db.any_push_subscription().await {
-                Ok(any) => notifier.active.store(any, Ordering::Relaxed),
-                Err(error) => tracing::debug!(%error, "cannot tell whether anyone subscribed to pushes"),
-            },
+            _ = refresh.tick() => {
+                let before = notifier.active.turned_on();
+                match notifier.db.any_push_subscription().await {
+                    Ok(any) => notifier.active.looked(before, any),
+                    Err(error) => tracing::debug!(%error, "cannot tell whether anyone subscribed to pushes"),
+                }
+            }
             job = jobs.recv() => match job {
                 Some(job) => notifier.take(job, &mut windows, &mut quiet, &sending).await,
                 None => break,
@@ -266,7 +314,27 @@ impl Notifier {
             let Some(kind) = self.eligible(&window.person, &last.room).await else {
                 continue;
             };
-            self.send(&window.person, &last, window.held - 1, kind, sending)
+            // Their subscriptions as they are now (one may have been removed during the window).
+            let person = match self
+                .db
+                .push_targets(
+                    std::slice::from_ref(&window.person.name),
+                    last.room.as_str(),
+                )
+                .await
+            {
+                Ok(targets) => people(targets)
+                    .into_iter()
+                    .find(|p| p.user_id == window.person.user_id),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read a person's push subscriptions");
+                    None
+                }
+            };
+            let Some(person) = person else {
+                continue;
+            };
+            self.send(&person, &last, window.held - 1, kind, sending)
                 .await;
             windows.insert(
                 key,
@@ -274,7 +342,7 @@ impl Notifier {
                     until: now + self.window,
                     held: 0,
                     last: None,
-                    person: window.person,
+                    person,
                 },
             );
         }
@@ -352,4 +420,25 @@ fn people(targets: Vec<PushTarget>) -> Vec<Arc<Person>> {
         }
     }
     people.into_iter().map(Arc::new).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_look_that_began_before_a_subscribe_does_not_switch_it_off() {
+        let switch = Switch::new();
+        assert!(switch.on());
+        let before = switch.turned_on();
+        switch.looked(before, false);
+        assert!(!switch.on(), "nobody subscribed");
+        let before = switch.turned_on();
+        switch.switch_on();
+        switch.looked(before, false);
+        assert!(switch.on(), "the subscribe came after the look began");
+        let before = switch.turned_on();
+        switch.looked(before, true);
+        assert!(switch.on());
+    }
 }

@@ -263,7 +263,11 @@ async fn subscriptions_are_checked_stored_and_removed(db: &Database) {
 
 #[tokio::test]
 async fn two_nodes_starting_at_once_share_one_key() {
-    let db = Database::sqlite();
+    let test = "two_nodes_starting_at_once_share_one_key";
+    let Some(db) = crate::helpers::TestDatabase::create(test).await else {
+        return;
+    };
+    let db = Database::Postgres(db);
     let service = PushService::start().await;
     let (a, b) = tokio::join!(
         spawn_app_with(config(&db, &service, 30_000)),
@@ -272,6 +276,7 @@ async fn two_nodes_starting_at_once_share_one_key() {
     assert_eq!(key(a.addr, &service).await, key(b.addr, &service).await);
     a.stop().await;
     b.stop().await;
+    db.done().await;
 }
 
 #[tokio::test]
@@ -423,4 +428,61 @@ async fn the_page_has_a_bell_and_the_service_worker_is_served() {
     assert!(body.contains("addEventListener('push'") && body.contains("notificationclick"));
     let _ = Sock::new;
     town.app.stop().await;
+}
+
+/// Two nodes on PostgreSQL and Redis: someone with a socket on the room on the other node gets no push
+/// (presence crosses nodes), and the one node that stored the message is the one that pushes it.
+#[tokio::test]
+async fn across_nodes_presence_holds_pushes_back_and_one_node_sends() {
+    let test = "across_nodes_presence_holds_pushes_back_and_one_node_sends";
+    let Some(redis) = crate::services::test_service("CHATWEB_TEST_REDIS_URL", test) else {
+        return;
+    };
+    let Some(db) = crate::helpers::TestDatabase::create(test).await else {
+        return;
+    };
+    let service = PushService::start().await;
+    let prefix = crate::services::unique_prefix(test);
+    let node = || {
+        let mut config = crate::services::node_config(&db.url, &redis, &prefix);
+        config.push.push_hosts = service.host();
+        config
+    };
+    let a = spawn_app_with(node()).await;
+    let b = spawn_app_with(node()).await;
+    key(a.addr, &service).await;
+    let ada_browser = crate::rooms::person(a.addr, "ada").await;
+    let mut bob_browser = crate::rooms::person(a.addr, "bob").await;
+    let mut carol_browser = crate::rooms::person(a.addr, "carol").await;
+    let mut bob_phone = service.device("bob-phone");
+    let mut carol_phone = service.device("carol-phone");
+    // Subscribed through node a, which learns at once that pushes are wanted (another node within
+    // two seconds).
+    subscribed(a.addr, &mut bob_browser, &bob_phone).await;
+    subscribed(a.addr, &mut carol_browser, &carol_phone).await;
+    let bob_browser = bob_browser.on(b.addr);
+    let path = "/ws/chat/hall/";
+    let mut ada = v2(&ada_browser, path).await;
+    let bob_on_b = v2(&bob_browser, path).await;
+    // Node a knows bob is here once ada's socket there hears of his join.
+    ada.joined("bob").await;
+    let id = said(&mut ada, "@bob @carol review please", "m1").await;
+    let push = carol_phone.next().await;
+    assert_eq!(push.json["id"], id);
+    assert!(
+        bob_phone.is_empty(),
+        "bob has a socket on the room on node b"
+    );
+    let delivered = "chatweb_push_sent_total{result=\"delivered\"}";
+    assert_eq!(metric(a.addr, delivered).await, 1);
+    assert_eq!(
+        metric(b.addr, delivered).await,
+        0,
+        "only the storing node pushes"
+    );
+    ada.close().await;
+    bob_on_b.close().await;
+    a.stop().await;
+    b.stop().await;
+    db.drop_database().await;
 }
