@@ -85,9 +85,16 @@ impl App {
                 stats.clone(),
             ))
         });
+        // Web Push: the key every node shares, and the queue the writer's completer feeds.
+        let (push, push_jobs) = crate::push::Push::new(&backend.db(), config.push.clone(), &stats)
+            .await
+            .context("setting up Web Push")?;
         let (store, writer) = StoreWriter::new(
             backend.clone(),
-            Arc::new(Fanout::new(channels.clone())),
+            Arc::new(crate::push::WithPush {
+                inner: Arc::new(Fanout::new(channels.clone())),
+                feed: push.feed.clone(),
+            }),
             WriterOptions {
                 stats: stats.clone(),
                 queue: WRITE_QUEUE,
@@ -146,6 +153,27 @@ impl App {
                 stop,
             )
         });
+        let access = crate::access::Access::new(store.clone(), moderation.clone());
+        // Stops with the sockets; its deliveries in flight stop retrying then.
+        tasks.spawn("push notifier", StopOn::Sockets, |stop| {
+            let notifier = crate::push::notifier::Notifier {
+                presence: presence.clone(),
+                access: access.clone(),
+                db: store.db(),
+                sender: Arc::new(crate::push::deliver::Sender {
+                    outbound: push.outbound.clone(),
+                    vapid: push.vapid.clone(),
+                    db: store.db(),
+                    ttl_secs: config.push.push_ttl_secs,
+                    counters: push.counters.clone(),
+                    stop: stop.clone(),
+                }),
+                window: config.push.coalesce(),
+                preview: config.push.push_preview,
+                active: push.feed.switch(),
+            };
+            crate::push::notifier::run(notifier, push_jobs, stop)
+        });
         let files = crate::files::Files {
             store: file_store,
             thumbs,
@@ -156,7 +184,8 @@ impl App {
             accounts,
             origin_hosts: config.origin_hosts().into(),
             config: Arc::new(config),
-            access: crate::access::Access::new(store.clone(), moderation.clone()),
+            access,
+            push,
             store,
             channels,
             presence,

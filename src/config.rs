@@ -222,6 +222,10 @@ pub struct Config {
     /// Rate and connection limits, `--limits off`, and the trusted proxies (src/limits/).
     #[command(flatten)]
     pub limits: crate::limits::LimitSettings,
+
+    /// Web Push: the VAPID contact, the push services' hosts, coalescing, previews (src/push/).
+    #[command(flatten)]
+    pub push: crate::push::PushSettings,
 }
 
 impl Config {
@@ -369,6 +373,7 @@ impl Default for Config {
             retention_interval_secs: 600,
             retention_batch: 500,
             limits: crate::limits::LimitSettings::default(),
+            push: crate::push::PushSettings::default(),
         }
     }
 }

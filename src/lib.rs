@@ -42,6 +42,8 @@ pub mod outbound;
 pub mod presence;
 /// The chat socket's wire protocol: client frames parsed, server frames encoded.
 pub mod protocol;
+/// Web Push: notifications for people away from a room, encrypted and signed (RFC 8291, RFC 8292).
+pub mod push;
 /// Connection URLs with their passwords hidden, for logs and error messages.
 pub mod redaction;
 /// Retention: the background task that removes history older than the server's or the room's rule.

@@ -10,7 +10,9 @@
 //!   rule when it connects, so a name that resolves elsewhere later (DNS rebinding) still cannot reach in;
 //! - no redirect is followed.
 //!
-//! A list entry is `host` (any port) or `host:port` (that port only).
+//! A list entry is `host` (any port) or `host:port` (that port only); `*.example.com` lists every
+//! subdomain of example.com, whose addresses must still be public (a name a third party can point
+//! anywhere is not trusted with the network inside).
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -63,7 +65,14 @@ pub struct HostRule {
 
 impl HostRule {
     fn matches(&self, host: &str, port: u16) -> bool {
-        self.host == host && self.port.is_none_or(|p| p == port)
+        let name = match self.host.strip_prefix("*.") {
+            // `*.example.com`: any subdomain of example.com (not example.com itself).
+            Some(domain) => host
+                .strip_suffix(domain)
+                .is_some_and(|sub| sub.len() > 1 && sub.ends_with('.')),
+            None => self.host == host,
+        };
+        name && self.port.is_none_or(|p| p == port)
     }
 }
 
@@ -174,7 +183,13 @@ impl Policy {
         self.hosts.iter().any(|rule| rule.matches(host, port))
     }
 
-    /// Listed under any port: what the resolver can tell (it is not given the port).
+    /// Matched by a `*.` entry only: allowed, but its addresses are checked like an unlisted host's.
+    fn wildcard_only(&self, host: &str) -> bool {
+        !self.listed_name(host)
+    }
+
+    /// Listed under any port: what the resolver can tell (it is not given the port). A `*.` entry never
+    /// counts here: its hosts are allowed, but only at public addresses.
     fn listed_name(&self, host: &str) -> bool {
         self.hosts.iter().any(|rule| rule.host == host)
     }
@@ -261,10 +276,10 @@ impl Outbound {
             "http" if listed && is_loopback_host(&host, literal) => {}
             _ => return Err(OutboundError::NotHttps),
         }
-        if listed {
+        if listed && !self.policy.wildcard_only(&host) {
             return Ok(url);
         }
-        if self.policy.reach == Reach::OnlyListed {
+        if !listed && self.policy.reach == Reach::OnlyListed {
             return Err(OutboundError::HostNotAllowed(host));
         }
         let addrs: Vec<IpAddr> = match literal {
@@ -395,6 +410,27 @@ mod tests {
             push.check("https://user:pw@fcm.googleapis.com/").await,
             Err(OutboundError::InvalidUrl)
         );
+    }
+
+    #[tokio::test]
+    async fn wildcards_list_subdomains_at_public_addresses_only() {
+        let push = outbound("*.notify.windows.com", Reach::OnlyListed);
+        let rule: HostRule = "*.notify.windows.com".parse().expect("rule");
+        assert!(rule.matches("wns2-par02p.notify.windows.com", 443));
+        assert!(!rule.matches("notify.windows.com", 443));
+        assert!(!rule.matches("evilnotify.windows.com", 443));
+        assert_eq!(
+            push.check("https://notify.windows.com.evil.example/").await,
+            Err(OutboundError::HostNotAllowed(
+                "notify.windows.com.evil.example".into()
+            ))
+        );
+        // A subdomain that is (or resolves to) a private address is still refused.
+        let local = outbound("*.localhost", Reach::OnlyListed);
+        assert!(matches!(
+            local.check("https://a.localhost/").await,
+            Err(OutboundError::PrivateAddress(_) | OutboundError::Unresolvable(_))
+        ));
     }
 
     #[tokio::test]

@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Uploaded files: where they are kept, the thumbnail queue, the limits.
     pub files: crate::files::Files,
+    /// Web Push: the VAPID key, the guarded client for push services, the queue.
+    pub push: crate::push::Push,
     /// Tracks WebSocket tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
 }

@@ -14,6 +14,7 @@ pub const ALL: &[(&str, &str)] = &[
     ("login.html", include_str!("../templates/login.html")),
     ("logout.html", include_str!("../templates/logout.html")),
     ("invite.html", include_str!("../templates/invite.html")),
+    ("settings.html", include_str!("../templates/settings.html")),
     (
         "admin/base.html",
         include_str!("../templates/admin/base.html"),

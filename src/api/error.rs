@@ -40,6 +40,18 @@ pub enum ErrorCode {
     ImageTooLarge,
     /// 422: an image whose header cannot be read, or whose metadata is too large to check.
     InvalidImage,
+    /// 422: a URL someone else's server is to be asked at is not an absolute URL with a host.
+    InvalidUrl,
+    /// 422: such a URL is not https (plain http only to a listed loopback host).
+    NotHttps,
+    /// 422: such a URL's host is not on the allowed list (`--push-hosts`).
+    HostNotAllowed,
+    /// 422: such a URL's host is (or resolves to) a private, loopback or link-local address.
+    PrivateAddress,
+    /// 422: such a URL's host does not resolve.
+    Unresolvable,
+    /// 422: a push subscription's keys are not a P-256 point and a 16-byte secret.
+    InvalidKey,
     /// 500: the server failed (the database is unreachable, ...); the details are in its log.
     Internal,
 }
@@ -54,7 +66,14 @@ impl ErrorCode {
             Self::Conflict => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::ImageTooLarge | Self::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::ImageTooLarge
+            | Self::InvalidImage
+            | Self::InvalidUrl
+            | Self::NotHttps
+            | Self::HostNotAllowed
+            | Self::PrivateAddress
+            | Self::Unresolvable
+            | Self::InvalidKey => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,6 +162,20 @@ impl From<crate::access::MembersError> for ApiError {
             MembersError::Conflict(_) => ErrorCode::Conflict,
             MembersError::Invalid(_) => ErrorCode::InvalidParameter,
             MembersError::Store(cause) => return Self::internal(cause),
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+impl From<crate::outbound::OutboundError> for ApiError {
+    fn from(error: crate::outbound::OutboundError) -> Self {
+        use crate::outbound::OutboundError;
+        let code = match &error {
+            OutboundError::InvalidUrl => ErrorCode::InvalidUrl,
+            OutboundError::NotHttps => ErrorCode::NotHttps,
+            OutboundError::HostNotAllowed(_) => ErrorCode::HostNotAllowed,
+            OutboundError::PrivateAddress(_) => ErrorCode::PrivateAddress,
+            OutboundError::Unresolvable(_) => ErrorCode::Unresolvable,
         };
         Self::new(code, error.to_string())
     }

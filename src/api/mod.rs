@@ -15,6 +15,7 @@ mod members;
 mod messages;
 mod openapi;
 mod params;
+mod push;
 mod rooms;
 mod search;
 mod threads;
@@ -86,6 +87,16 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/search",
             get(search::search).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/push/key",
+            get(push::key).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/push/subscriptions",
+            post(push::subscribe)
+                .delete(push::unsubscribe)
+                .fallback(error::allow("POST, DELETE")),
         )
         .route(
             "/api/openapi.json",

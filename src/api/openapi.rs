@@ -13,6 +13,7 @@ use super::members::{
     RoomInfo, TopicBody,
 };
 use super::messages::{Message, MessagePage, Reaction};
+use super::push::{EndpointBody, PushKey, SubscriptionBody, SubscriptionKeys};
 use super::rooms::{RoomEntry, RoomList};
 use super::search::{Hit, SearchPage};
 use super::threads::{Pin, Pins, Thread};
@@ -45,15 +46,18 @@ use crate::domain::{Role, RoomKind};
         super::threads::list_pins,
         super::search::search,
         super::files::upload,
+        super::push::key,
+        super::push::subscribe,
+        super::push::unsubscribe,
         openapi_json
     ),
     components(schemas(
         RoomList, RoomEntry, MessagePage, Message, Reaction, FileInfo, UploadForm, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
-        NewRoomKind
+        NewRoomKind, PushKey, SubscriptionBody, SubscriptionKeys, EndpointBody
     )),
     modifiers(&Credentials),
-    tags((name = "rooms", description = "Rooms and their history"), (name = "meta", description = "This document")),
+    tags((name = "rooms", description = "Rooms and their history"), (name = "push", description = "Web Push subscriptions"), (name = "meta", description = "This document")),
 )]
 pub struct ApiDoc;
 

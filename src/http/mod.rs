@@ -10,6 +10,7 @@ mod invites;
 mod lobby;
 mod members;
 pub mod page;
+mod push;
 pub mod refusal;
 pub mod room_param;
 mod search;
@@ -29,5 +30,6 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(invites::router())
         .merge(assets::router())
+        .merge(push::router())
         .merge(health::router())
 }

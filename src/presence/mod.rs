@@ -312,6 +312,16 @@ impl Presence {
         })
     }
 
+    /// Whether the signed-in person `name` has a socket on `room` now, on any node (who gets no push).
+    pub fn is_here(&self, room: &RoomName, name: &str) -> bool {
+        self.lock().get(room).is_some_and(|state| {
+            state
+                .people
+                .get(&key(name, false))
+                .is_some_and(Person::here)
+        })
+    }
+
     /// The signed-in people in `room` now (on any node), at most `limit` of them: whom `@here` mentions.
     pub fn accounts_here(&self, room: &RoomName, limit: usize) -> Vec<String> {
         self.lock().get(room).map_or_else(Vec::new, |state| {

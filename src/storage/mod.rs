@@ -22,6 +22,7 @@ mod membership;
 mod message;
 mod moderation;
 mod postgres;
+mod push;
 mod reads;
 mod recent;
 mod relations;
@@ -61,6 +62,7 @@ pub use message::{
 };
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
 pub use postgres::PostgresBackend;
+pub use push::{NewPushSubscription, PushSubscriptionRow, PushTarget};
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
 pub use relations::{
     Aggregated, Aggregates, MAX_REACTION_USERS, PinRow, ReactionSummary, Selection,

@@ -80,6 +80,11 @@ fn migrator() -> Migrator {
             "search narrowing",
             include_str!("../../migrations/postgres/0012_search_narrowing.sql"),
         ),
+        (
+            16,
+            "push",
+            include_str!("../../migrations/postgres/0016_push.sql"),
+        ),
     ])
 }
 

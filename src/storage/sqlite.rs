@@ -89,6 +89,11 @@ fn migrator() -> Migrator {
             "search walks",
             include_str!("../../migrations/sqlite/0013_search_walks.sql"),
         ),
+        (
+            16,
+            "push",
+            include_str!("../../migrations/sqlite/0016_push.sql"),
+        ),
     ])
 }
 

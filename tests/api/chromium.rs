@@ -396,11 +396,20 @@ impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
     }
 }
 
-/// Runs DevTools command `cmd` with `params` in the page's browser.
-pub async fn cdp(page: &Client, cmd: &'static str, params: serde_json::Value) {
-    page.issue_cmd(Cdp { cmd, params })
+/// Runs DevTools command `cmd` with `params` in the page's browser; its result.
+pub async fn cdp(page: &Client, cmd: &'static str, params: serde_json::Value) -> serde_json::Value {
+    try_cdp(page, cmd, params)
         .await
-        .unwrap_or_else(|e| panic!("DevTools {cmd}: {e}"));
+        .unwrap_or_else(|e| panic!("DevTools {cmd}: {e}"))
+}
+
+/// Runs DevTools command `cmd` with `params` in the page's browser: its result, or the error.
+pub async fn try_cdp(
+    page: &Client,
+    cmd: &'static str,
+    params: serde_json::Value,
+) -> Result<serde_json::Value, fantoccini::error::CmdError> {
+    page.issue_cmd(Cdp { cmd, params }).await
 }
 
 /// Makes the page's viewport `width` x `height` CSS pixels (a phone's when narrow) and its

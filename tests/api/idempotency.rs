@@ -296,11 +296,11 @@ async fn rows_from_before_0007_keep_their_idempotency(db: &Database) {
     )
     .await;
     // 0007, and 0008 (room access), 0009 (conversations), 0010 (search), 0011 (files), 0012 (search
-    // narrowing) and on SQLite 0013 (search walks) after it.
+    // narrowing), on SQLite 0013 (search walks), and 0016 (push) after it.
     let after = if matches!(db, Database::Sqlite(_)) {
-        7
+        8
     } else {
-        6
+        7
     };
     assert_eq!(Store::migrate(&db.url()).await.expect("0007"), after);
     let backend = Store::connect(&db.url()).await.expect("store");

@@ -29,6 +29,7 @@ mod moderation;
 mod openapi_fuzz;
 mod pages;
 mod people;
+mod push;
 mod redis;
 mod resilience;
 mod rest;

@@ -16,6 +16,7 @@ mod markdown;
 mod members;
 mod messages;
 mod people;
+mod push;
 mod scrolling;
 mod search;
 mod threads;

@@ -24,6 +24,8 @@ async fn the_openapi_document_describes_every_route() {
         [
             "/api/dms/",
             "/api/openapi.json",
+            "/api/push/key",
+            "/api/push/subscriptions",
             "/api/rooms/",
             "/api/rooms/{room}",
             "/api/rooms/{room}/files",
@@ -50,6 +52,7 @@ async fn the_openapi_document_describes_every_route() {
         ["delete", "patch"]
     );
     assert_eq!(methods("/api/rooms/{room}/messages"), ["get"]);
+    assert_eq!(methods("/api/push/subscriptions"), ["delete", "post"]);
     let messages = &paths["/api/rooms/{room}/messages"]["get"];
     let params: Vec<_> = messages["parameters"]
         .as_array()
