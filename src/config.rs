@@ -222,6 +222,10 @@ pub struct Config {
     /// Rate and connection limits, `--limits off`, and the trusted proxies (src/limits/).
     #[command(flatten)]
     pub limits: crate::limits::LimitSettings,
+
+    /// Outgoing webhooks: the hosts they may reach besides public ones, retries, pacing (src/hooks/).
+    #[command(flatten)]
+    pub webhooks: crate::hooks::WebhookArgs,
 }
 
 impl Config {
@@ -369,6 +373,7 @@ impl Default for Config {
             retention_interval_secs: 600,
             retention_batch: 500,
             limits: crate::limits::LimitSettings::default(),
+            webhooks: crate::hooks::WebhookArgs::default(),
         }
     }
 }

@@ -47,6 +47,8 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Uploaded files: where they are kept, the thumbnail queue, the limits.
     pub files: crate::files::Files,
+    /// Outgoing webhooks: registration and the guarded client their receivers are asked with.
+    pub webhooks: crate::hooks::Webhooks,
     /// Tracks WebSocket tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
 }

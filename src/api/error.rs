@@ -40,6 +40,17 @@ pub enum ErrorCode {
     ImageTooLarge,
     /// 422: an image whose header cannot be read, or whose metadata is too large to check.
     InvalidImage,
+    /// 422: a URL the server would call (a webhook's receiver) is not an absolute URL with a host.
+    InvalidUrl,
+    /// 422: a URL the server would call is not https (plain http only to a listed loopback host).
+    NotHttps,
+    /// 422: a URL the server would call names a host that is not allowed.
+    HostNotAllowed,
+    /// 422: a URL the server would call resolves to a private, loopback or link-local address that is
+    /// not listed (`--webhook-hosts`).
+    PrivateAddress,
+    /// 422: a URL the server would call names a host that does not resolve.
+    Unresolvable,
     /// 500: the server failed (the database is unreachable, ...); the details are in its log.
     Internal,
 }
@@ -55,6 +66,11 @@ impl ErrorCode {
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge | Self::QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ImageTooLarge | Self::InvalidImage => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidUrl
+            | Self::NotHttps
+            | Self::HostNotAllowed
+            | Self::PrivateAddress
+            | Self::Unresolvable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -143,6 +159,21 @@ impl From<crate::access::MembersError> for ApiError {
             MembersError::Conflict(_) => ErrorCode::Conflict,
             MembersError::Invalid(_) => ErrorCode::InvalidParameter,
             MembersError::Store(cause) => return Self::internal(cause),
+        };
+        Self::new(code, error.to_string())
+    }
+}
+
+/// A URL the SSRF guard refused: 422 with the guard's own code.
+impl From<crate::outbound::OutboundError> for ApiError {
+    fn from(error: crate::outbound::OutboundError) -> Self {
+        use crate::outbound::OutboundError;
+        let code = match &error {
+            OutboundError::InvalidUrl => ErrorCode::InvalidUrl,
+            OutboundError::NotHttps => ErrorCode::NotHttps,
+            OutboundError::HostNotAllowed(_) => ErrorCode::HostNotAllowed,
+            OutboundError::PrivateAddress(_) => ErrorCode::PrivateAddress,
+            OutboundError::Unresolvable(_) => ErrorCode::Unresolvable,
         };
         Self::new(code, error.to_string())
     }

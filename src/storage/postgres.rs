@@ -80,6 +80,11 @@ fn migrator() -> Migrator {
             "search narrowing",
             include_str!("../../migrations/postgres/0012_search_narrowing.sql"),
         ),
+        (
+            15,
+            "outgoing hooks",
+            include_str!("../../migrations/postgres/0015_outgoing_hooks.sql"),
+        ),
     ])
 }
 

@@ -89,6 +89,11 @@ fn migrator() -> Migrator {
             "search walks",
             include_str!("../../migrations/sqlite/0013_search_walks.sql"),
         ),
+        (
+            15,
+            "outgoing hooks",
+            include_str!("../../migrations/sqlite/0015_outgoing_hooks.sql"),
+        ),
     ])
 }
 
