@@ -127,8 +127,13 @@ pub async fn run(
     };
     let mut retries = HashMap::new();
     loop {
-        if let Err(error) = sender.pass(&node, &mut retries).await {
-            tracing::warn!(%error, "outgoing webhooks: a pass failed; the next one resumes from the marks");
+        // A pass cut short by the stop (a receiver that is slow to answer) moved no mark past what it
+        // did not deliver: the batch goes again after the restart.
+        tokio::select! {
+            () = stop.cancelled() => break,
+            passed = sender.pass(&node, &mut retries) => if let Err(error) = passed {
+                tracing::warn!(%error, "outgoing webhooks: a pass failed; the next one resumes from the marks");
+            },
         }
         tokio::select! {
             () = stop.cancelled() => break,
@@ -183,6 +188,7 @@ impl Sender {
         }
     }
 
+    /// Sends the hook's rooms' batches in order; a failure ends the turn with the retry to wait for.
     async fn follow(
         &self,
         hook: &HookRow,
@@ -190,13 +196,8 @@ impl Sender {
     ) -> Result<Option<Retry>, StoreError> {
         let db = self.store.db();
         let wanted = EventName::list(&hook.events);
-        let rooms = db
-            .hook_behind(
-                hook.id,
-                hook.room.as_ref().map(|(id, _)| *id),
-                ROOMS_PER_PASS,
-            )
-            .await?;
+        let room_id = hook.room.as_ref().map(|(id, _)| *id);
+        let rooms = db.hook_behind(hook.id, room_id, ROOMS_PER_PASS).await?;
         let mut sent = 0;
         for room in rooms {
             let mut mark = room.mark;
@@ -205,62 +206,72 @@ impl Sender {
                 if batch.events.is_empty() || !self.may_send(hook, &room).await? {
                     db.move_hook_mark(hook.id, room.room_id, batch.through)
                         .await?;
-                    mark = batch.through;
-                    continue;
-                }
-                sent += 1;
-                let attempt = retry.map_or(1, |r| r.attempts + 1);
-                let outcome = self.post(hook, &batch.events).await;
-                let mut record = DeliveryRow {
-                    at_ms: now_ms(),
-                    room: room.name.clone(),
-                    first_seq: mark + 1,
-                    last_seq: batch.through,
-                    events: u32::try_from(batch.events.len()).unwrap_or(u32::MAX),
-                    result: "delivered".into(),
-                    status: 0,
-                    detail: String::new(),
-                    attempt,
-                };
-                match outcome {
-                    Ok(status) => {
-                        record.status = status;
-                        db.move_hook_mark(hook.id, room.room_id, batch.through)
-                            .await?;
-                        self.metrics.delivered.increment(1);
-                        self.metrics.events.increment(batch.events.len() as u64);
-                        db.record_delivery(hook.id, &record).await?;
-                        retry = None;
-                        mark = batch.through;
-                    }
-                    Err((status, detail)) => {
-                        let now = Instant::now();
-                        let since = retry.map_or(now, |r| r.since);
-                        (record.status, record.detail) = (status, detail);
-                        if now.duration_since(since) >= self.pacing.give_up {
-                            record.result = "gave_up".into();
-                            tracing::warn!(hook = hook.id, room = %room.name, through = batch.through, "outgoing webhook: a batch was given up");
-                            self.metrics.gave_up.increment(1);
-                            db.move_hook_mark(hook.id, room.room_id, batch.through)
-                                .await?;
-                            db.record_delivery(hook.id, &record).await?;
-                            retry = None;
-                            mark = batch.through;
-                            continue;
-                        }
-                        record.result = "failed".into();
-                        self.metrics.failed.increment(1);
-                        db.record_delivery(hook.id, &record).await?;
-                        return Ok(Some(Retry {
-                            since,
-                            attempts: attempt,
-                            next: now + self.pacing.backoff(attempt),
-                        }));
+                } else {
+                    sent += 1;
+                    retry = self.send(hook, &room, mark, &batch, retry).await?;
+                    if retry.is_some() {
+                        return Ok(retry);
                     }
                 }
+                mark = batch.through;
             }
         }
         Ok(retry)
+    }
+
+    /// Sends one batch and records the attempt: `None` when it was delivered (the mark moved past it) or
+    /// given up, else the retry to wait for (the mark stays).
+    async fn send(
+        &self,
+        hook: &HookRow,
+        room: &HookRoom,
+        mark: u64,
+        batch: &Batch,
+        retry: Option<Retry>,
+    ) -> Result<Option<Retry>, StoreError> {
+        let attempt = retry.map_or(1, |r| r.attempts + 1);
+        let outcome = self.post(hook, &batch.events).await;
+        let mut record = DeliveryRow {
+            at_ms: now_ms(),
+            room: room.name.clone(),
+            first_seq: mark + 1,
+            last_seq: batch.through,
+            events: u32::try_from(batch.events.len()).unwrap_or(u32::MAX),
+            result: "delivered".into(),
+            status: 0,
+            detail: String::new(),
+            attempt,
+        };
+        let moved = Some((room.room_id, batch.through));
+        let db = self.store.db();
+        let (status, detail) = match outcome {
+            Ok(status) => {
+                record.status = status;
+                db.record_delivery(hook.id, &record, moved).await?;
+                self.metrics.delivered.increment(1);
+                self.metrics.events.increment(batch.events.len() as u64);
+                return Ok(None);
+            }
+            Err(failure) => failure,
+        };
+        let now = Instant::now();
+        let since = retry.map_or(now, |r| r.since);
+        (record.status, record.detail) = (status, detail);
+        if now.duration_since(since) >= self.pacing.give_up {
+            tracing::warn!(hook = hook.id, room = %room.name, through = batch.through, "outgoing webhook: a batch was given up");
+            record.result = "gave_up".into();
+            db.record_delivery(hook.id, &record, moved).await?;
+            self.metrics.gave_up.increment(1);
+            return Ok(None);
+        }
+        record.result = "failed".into();
+        db.record_delivery(hook.id, &record, None).await?;
+        self.metrics.failed.increment(1);
+        Ok(Some(Retry {
+            since,
+            attempts: attempt,
+            next: now + self.pacing.backoff(attempt),
+        }))
     }
 
     /// The events of the rows after `mark` the hook wants (at most [`MAX_BATCH`]) and the last id they

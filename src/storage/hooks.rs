@@ -94,6 +94,13 @@ type HookTuple = (
     i64,
 );
 
+/// Moves a hook's mark in a room forward (never back), unless the hook is gone.
+const MOVE_MARK: &str = "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
+     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
+     ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
+     WHEN outgoing_hook_marks.seq > excluded.seq THEN outgoing_hook_marks.seq \
+     ELSE excluded.seq END";
+
 const HOOK_COLUMNS: &str = "SELECT h.id, h.room_id, r.name, h.url, h.events, h.secret, h.created_by, \
      u.username, h.created_at FROM outgoing_hooks h JOIN users u ON u.id = h.created_by \
      LEFT JOIN rooms r ON r.id = h.room_id";
@@ -265,18 +272,22 @@ impl Db {
         room_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<HookRoom>, StoreError> {
+        const BEHIND: &str = "SELECT r.id, r.name, COALESCE(m.seq, 0), r.last_seq FROM rooms r \
+             LEFT JOIN outgoing_hook_marks m ON m.hook_id = $1 AND m.room_id = r.id \
+             WHERE r.last_seq > COALESCE(m.seq, 0) AND r.kind <> 'direct'";
+        // A room's hook reads its room by the primary key (an `OR` of a bound value would scan them all).
+        let sql = match room_id {
+            Some(_) => format!("{BEHIND} AND r.id = $2 LIMIT $3"),
+            // (`$2` is 0 here: named so that PostgreSQL knows its type.)
+            None => format!("{BEHIND} AND $2 = 0 ORDER BY r.id LIMIT $3"),
+        };
         let rows: Vec<(i64, String, i64, i64)> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT r.id, r.name, COALESCE(m.seq, 0), r.last_seq FROM rooms r \
-                 LEFT JOIN outgoing_hook_marks m ON m.hook_id = $1 AND m.room_id = r.id \
-                 WHERE r.last_seq > COALESCE(m.seq, 0) AND r.kind <> 'direct' \
-                 AND ($2 = 0 OR r.id = $2) ORDER BY r.id LIMIT $3",
-            )
-            .bind(hook_id)
-            .bind(room_id.unwrap_or(0))
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
+            sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                .bind(hook_id)
+                .bind(room_id.unwrap_or(0))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
         });
         Ok(rows
             .into_iter()
@@ -318,31 +329,35 @@ impl Db {
         seq: u64,
     ) -> Result<(), StoreError> {
         on_db!(self, |pool| {
-            sqlx::query(
-                "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
-                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
-                 ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
-                 WHEN outgoing_hook_marks.seq > excluded.seq THEN outgoing_hook_marks.seq \
-                 ELSE excluded.seq END",
-            )
-            .bind(hook_id)
-            .bind(room_id)
-            .bind(to_i64(seq))
-            .execute(pool)
-            .await?;
+            sqlx::query(MOVE_MARK)
+                .bind(hook_id)
+                .bind(room_id)
+                .bind(to_i64(seq))
+                .execute(pool)
+                .await?;
         });
         Ok(())
     }
 
-    /// Records an attempt of hook `hook_id` and forgets all but its newest [`KEPT_DELIVERIES`].
+    /// Records an attempt of hook `hook_id` (and, after a delivery, moves its mark in room `room_id` to
+    /// `seq`, in the same transaction), then forgets all but its newest [`KEPT_DELIVERIES`].
     pub async fn record_delivery(
         &self,
         hook_id: i64,
         delivery: &DeliveryRow,
+        moved: Option<(i64, u64)>,
     ) -> Result<(), StoreError> {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
+            if let Some((room_id, seq)) = moved {
+                sqlx::query(MOVE_MARK)
+                    .bind(hook_id)
+                    .bind(room_id)
+                    .bind(to_i64(seq))
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "INSERT INTO outgoing_hook_deliveries (hook_id, at, room, first_seq, last_seq, \
                  events, result, status, detail, attempt) \

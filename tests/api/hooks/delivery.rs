@@ -320,3 +320,40 @@ on_both_engines!(
     a_removed_hook_stops_delivering_on_sqlite,
     a_removed_hook_stops_delivering_on_postgres
 );
+
+/// Two nodes on one PostgreSQL database: one holds the hook's lease, so each event goes out once.
+#[tokio::test]
+async fn two_nodes_on_one_postgres_database_send_each_event_once_in_order() {
+    let Some(db) = crate::helpers::TestDatabase::create("hooks_two_nodes").await else {
+        return;
+    };
+    let db = Database::Postgres(db);
+    let receiver = Receiver::start(0).await;
+    let (a, b) = (node(&db, &[&receiver]).await, node(&db, &[&receiver]).await);
+    let mut ada = room_of(&a, "ada", "ci", "public").await;
+    let (status, hook) = register(
+        &a,
+        &mut ada,
+        Some("ci"),
+        &receiver.url(),
+        &["message_created"],
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let mut on_a = ada.join_v2("/ws/chat/ci/").await.expect("join a");
+    let mut on_b = ada
+        .on(b.addr)
+        .join_v2("/ws/chat/ci/")
+        .await
+        .expect("join b");
+    let mut sent = on_a.send_acked("a", 5).await;
+    sent.extend(on_b.send_acked("b", 5).await);
+    let events = receiver
+        .until("ten messages", |events| events.len() >= 10)
+        .await;
+    let ids: Vec<u64> = events.iter().filter_map(|e| e["id"].as_u64()).collect();
+    assert_eq!(ids, sent, "each once, in room order");
+    a.stop().await;
+    b.stop().await;
+    db.done().await;
+}
