@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use super::{Receiver, deliveries, names_and_ids, node, register, room_of, verifies};
+use super::{Receiver, deliveries, names_and_ids, node, node_with, register, room_of, verifies};
 use crate::engines::{Database, on_both_engines};
 use crate::rooms::{api, person};
 
@@ -357,3 +357,52 @@ async fn two_nodes_on_one_postgres_database_send_each_event_once_in_order() {
     b.stop().await;
     db.done().await;
 }
+
+async fn a_batch_refused_past_the_limit_is_given_up(db: &Database) {
+    // Refuses everything; the node gives a batch up at its first failure (`--webhook-give-up-secs 0`).
+    let receiver = Receiver::start(usize::MAX).await;
+    let app = node_with(db, &[&receiver], |config| {
+        config.webhooks.webhook_give_up_secs = 0;
+    })
+    .await;
+    let mut ada = room_of(&app, "ada", "ci", "public").await;
+    let (status, hook) = register(
+        &app,
+        &mut ada,
+        Some("ci"),
+        &receiver.url(),
+        &["message_created"],
+    )
+    .await;
+    assert_eq!(status, 201, "{hook}");
+    let mut ws = ada.join_v2("/ws/chat/ci/").await.expect("join");
+    ws.send_acked("first", 1).await;
+    let given_up =
+        |rows: &[Value], n: usize| rows.iter().filter(|d| d["result"] == "gave_up").count() >= n;
+    let rows = deliveries(&app, &mut ada, &hook["id"], |rows| given_up(rows, 1)).await;
+    assert_eq!(
+        (rows[0]["status"].as_u64(), rows[0]["last_id"].as_u64()),
+        (Some(500), Some(2))
+    );
+    // The hook went on: the next message is its own batch, given up in its turn.
+    ws.send_acked("second", 1).await;
+    let rows = deliveries(&app, &mut ada, &hook["id"], |rows| given_up(rows, 2)).await;
+    assert_eq!(rows[0]["first_id"].as_u64(), Some(3));
+    let metrics = app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("metrics");
+    assert!(
+        metrics.contains("chatweb_webhook_deliveries_total{result=\"gave_up\"} 2"),
+        "{metrics}"
+    );
+    app.stop().await;
+}
+
+on_both_engines!(
+    a_batch_refused_past_the_limit_is_given_up,
+    a_batch_refused_past_the_give_up_time_is_recorded_and_passed_over_on_sqlite,
+    a_batch_refused_past_the_give_up_time_is_recorded_and_passed_over_on_postgres
+);

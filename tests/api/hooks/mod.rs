@@ -163,6 +163,15 @@ pub fn verifies(secret: &str, header: &str, body: &[u8]) -> bool {
 
 /// A node on `db` whose hooks may reach `receivers` (on loopback, plain http) and retry after 20 ms.
 pub async fn node(db: &Database, receivers: &[&Receiver]) -> TestApp {
+    node_with(db, receivers, |_| {}).await
+}
+
+/// [`node`] with settings changed by `change`.
+pub async fn node_with(
+    db: &Database,
+    receivers: &[&Receiver],
+    change: impl FnOnce(&mut chatweb::config::Config),
+) -> TestApp {
     let mut config = test_config(db.url());
     config.webhooks.webhook_hosts = receivers
         .iter()
@@ -171,6 +180,7 @@ pub async fn node(db: &Database, receivers: &[&Receiver]) -> TestApp {
         .join(",");
     config.webhooks.webhook_retry_ms = 20;
     config.webhooks.webhook_poll_ms = 20;
+    change(&mut config);
     spawn_app_with(config).await
 }
 
