@@ -1,6 +1,6 @@
 //! The sender: a background task that brings every hook up to the end of its rooms' sequences. Each pass
 //! it takes (or renews) the lease of the hooks no other node holds (`outgoing_hooks.lease_*`: one node
-//! sends a hook's batches, another takes over within [`LEASE`] of its death), then for each hook and
+//! sends a hook's batches, another takes over within the lease of its death), then for each hook and
 //! each room behind the hook's mark reads the rows after the mark, turns those the hook asked for into
 //! events and POSTs them as one signed batch of at most [`MAX_BATCH`]. A 2xx moves the mark past the
 //! batch; anything else leaves it, and the hook waits `--webhook-retry-ms`, doubling each time (up to
@@ -33,7 +33,8 @@ use crate::storage::{DeliveryRow, HookRoom, HookRow, Store, StoreError, now_ms};
 
 /// Most events one POST carries.
 pub const MAX_BATCH: usize = 100;
-/// How long a node's claim on a hook lasts without renewal (renewed each pass past half of it).
+/// Shortest time a node's claim on a hook lasts without renewal (renewed by a pass that finds less than
+/// half of it left); it is at least four receiver timeouts (see [`Pacing::lease`]).
 pub const LEASE: Duration = Duration::from_secs(30);
 /// Hooks sent to at once.
 const CONCURRENT_HOOKS: usize = 8;
@@ -55,9 +56,23 @@ pub struct Pacing {
     pub retry_max: Duration,
     /// How long a batch is retried before it is given up.
     pub give_up: Duration,
+    /// How long a receiver has to answer.
+    pub timeout: Duration,
 }
 
 impl Pacing {
+    /// How long a claim on a hook lasts: a pass starts new batches for an eighth of it and each takes at
+    /// most a timeout (a quarter of it), so a pass that starts with half of the lease left (or renews it)
+    /// ends while it holds, and no other node sends the same hook meanwhile.
+    pub fn lease(&self) -> Duration {
+        (self.timeout * 4).max(LEASE)
+    }
+
+    /// How long a pass starts new batches.
+    fn budget(&self) -> Duration {
+        self.lease() / 8
+    }
+
     /// The wait after the `attempts`th failed attempt in a row.
     fn backoff(&self, attempts: u32) -> Duration {
         let doubled = self
@@ -149,7 +164,8 @@ pub async fn run(
 impl Sender {
     /// Claims the hooks and gives each its turn; `retries` keeps the failing ones' state between passes.
     async fn pass(&self, node: &str, retries: &mut HashMap<i64, Retry>) -> Result<(), StoreError> {
-        let lease_ms = i64::try_from(LEASE.as_millis()).unwrap_or(i64::MAX);
+        let lease_ms = i64::try_from(self.pacing.lease().as_millis()).unwrap_or(i64::MAX);
+        let until = Instant::now() + self.pacing.budget();
         let hooks = self
             .store
             .db()
@@ -159,7 +175,7 @@ impl Sender {
         retries.retain(|id, _| hooks.iter().any(|hook| hook.id == *id));
         let turns = hooks.into_iter().map(|hook| {
             let retry = retries.remove(&hook.id);
-            async move { (hook.id, self.turn(&hook, retry).await) }
+            async move { (hook.id, self.turn(&hook, retry, until).await) }
         });
         let outcomes: Vec<(i64, Option<Retry>)> = futures_util::stream::iter(turns)
             .buffer_unordered(CONCURRENT_HOOKS)
@@ -175,11 +191,11 @@ impl Sender {
 
     /// One hook's turn: its rooms behind, batch by batch, until a failure (returned, to wait) or the
     /// pass's share is done.
-    async fn turn(&self, hook: &HookRow, retry: Option<Retry>) -> Option<Retry> {
+    async fn turn(&self, hook: &HookRow, retry: Option<Retry>, until: Instant) -> Option<Retry> {
         if retry.is_some_and(|r| r.next > Instant::now()) {
             return retry;
         }
-        match self.follow(hook, retry).await {
+        match self.follow(hook, retry, until).await {
             Ok(retry) => retry,
             Err(error) => {
                 tracing::warn!(hook = hook.id, %error, "outgoing webhook: reading its rooms failed");
@@ -188,11 +204,13 @@ impl Sender {
         }
     }
 
-    /// Sends the hook's rooms' batches in order; a failure ends the turn with the retry to wait for.
+    /// Sends the hook's rooms' batches in order, starting none after `until`; a failure ends the turn
+    /// with the retry to wait for.
     async fn follow(
         &self,
         hook: &HookRow,
         mut retry: Option<Retry>,
+        until: Instant,
     ) -> Result<Option<Retry>, StoreError> {
         let db = self.store.db();
         let wanted = EventName::list(&hook.events);
@@ -201,7 +219,11 @@ impl Sender {
         let mut sent = 0;
         for room in rooms {
             let mut mark = room.mark;
-            while mark < room.last_seq && sent < BATCHES_PER_PASS && !self.stop.is_cancelled() {
+            while mark < room.last_seq
+                && sent < BATCHES_PER_PASS
+                && Instant::now() < until
+                && !self.stop.is_cancelled()
+            {
                 let batch = self.batch(hook, &room, mark, &wanted).await?;
                 if batch.events.is_empty() || !self.may_send(hook, &room).await? {
                     db.move_hook_mark(hook.id, room.room_id, batch.through)
@@ -371,9 +393,12 @@ mod tests {
             retry_base: Duration::from_secs(1),
             retry_max: Duration::from_secs(600),
             give_up: Duration::from_secs(86_400),
+            timeout: Duration::from_secs(10),
         };
         let waits: Vec<u64> = (1..=12).map(|n| pacing.backoff(n).as_secs()).collect();
         assert_eq!(waits, [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 600, 600]);
         assert_eq!(pacing.backoff(200).as_secs(), 600);
+        assert_eq!(pacing.lease(), Duration::from_secs(40));
+        assert_eq!(pacing.budget(), Duration::from_secs(5));
     }
 }

@@ -88,6 +88,7 @@ impl WebhookArgs {
             retry_base: Duration::from_millis(self.webhook_retry_ms.max(1)),
             retry_max: Duration::from_secs(self.webhook_retry_max_secs.max(1)),
             give_up: Duration::from_secs(self.webhook_give_up_secs),
+            timeout: Duration::from_secs(self.webhook_timeout_secs.max(1)),
         }
     }
 }
