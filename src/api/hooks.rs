@@ -35,11 +35,41 @@ impl From<HookError> for ApiError {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://ci.example.com/chatweb", "events": ["message_created", "member_added"]}))]
 pub struct NewHookBody {
-    /// Where batches are POSTed: https, a public host (or one of `--webhook-hosts`).
+    /// Where batches are POSTed: https, a public host (or one of `--webhook-hosts`). Whether it may be
+    /// asked depends on its addresses: a refused one gets 422 with the reason's code.
+    #[schema(max_length = 2048)]
     pub url: String,
-    /// What it hears: `message_created`, `message_edited`, `message_deleted`, `member_added`,
-    /// `member_removed`.
-    pub events: Vec<String>,
+    /// What it hears (each name once or more; at least one).
+    #[schema(min_items = 1)]
+    pub events: Vec<HookEvent>,
+}
+
+/// An event a hook may hear (docs/PROTOCOL.md, "Outgoing webhooks").
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HookEvent {
+    /// A message was stored.
+    MessageCreated,
+    /// A message was edited.
+    MessageEdited,
+    /// A message (or every message up to one) was deleted.
+    MessageDeleted,
+    /// Someone became a member.
+    MemberAdded,
+    /// Someone was removed, or left.
+    MemberRemoved,
+}
+
+impl From<HookEvent> for EventName {
+    fn from(event: HookEvent) -> Self {
+        match event {
+            HookEvent::MessageCreated => Self::MessageCreated,
+            HookEvent::MessageEdited => Self::MessageEdited,
+            HookEvent::MessageDeleted => Self::MessageDeleted,
+            HookEvent::MemberAdded => Self::MemberAdded,
+            HookEvent::MemberRemoved => Self::MemberRemoved,
+        }
+    }
 }
 
 /// A hook just registered.
@@ -158,9 +188,14 @@ async fn register(
     scope: Scope,
     body: NewHookBody,
 ) -> Result<(StatusCode, Json<RegisteredHook>), ApiError> {
+    let events: Vec<String> = body
+        .events
+        .into_iter()
+        .map(|event| EventName::from(event).as_str().to_owned())
+        .collect();
     let registered = state
         .webhooks
-        .register(&caller.0, &scope, &body.url, &body.events)
+        .register(&caller.0, &scope, &body.url, &events)
         .await?;
     Ok((
         StatusCode::CREATED,

@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
 use super::files::{FileInfo, UploadForm};
-use super::hooks::{Delivery, Hook, NewHookBody, RegisteredHook};
+use super::hooks::{Delivery, Hook, HookEvent, NewHookBody, RegisteredHook};
 use super::members::{
     AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
     RoomInfo, TopicBody,
@@ -57,7 +57,7 @@ use crate::domain::{Role, RoomKind};
     components(schemas(
         RoomList, RoomEntry, MessagePage, Message, Reaction, FileInfo, UploadForm, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
-        NewRoomKind, NewHookBody, RegisteredHook, Hook, Delivery
+        NewRoomKind, NewHookBody, HookEvent, RegisteredHook, Hook, Delivery
     )),
     modifiers(&Credentials),
     tags((name = "rooms", description = "Rooms and their history"), (name = "hooks", description = "Outgoing webhooks"), (name = "meta", description = "This document")),
