@@ -179,7 +179,11 @@ impl App {
             thumbs,
             settings: config.file_settings(),
         };
+        let access = crate::access::Access::new(store.clone(), moderation.clone());
+        let webhooks =
+            crate::hooks::Webhooks::new(store.clone(), access.clone(), config.webhooks.outbound()?);
         let state = AppState {
+            webhooks,
             files,
             accounts,
             origin_hosts: config.origin_hosts().into(),
@@ -253,6 +257,16 @@ impl App {
             crate::search::indexer::run(
                 state.store.clone(),
                 std::time::Duration::from_millis(state.config.search_index_ms.max(10)),
+                state.stats.clone(),
+                stop,
+            )
+        });
+        // Outgoing webhooks follow the rooms' sequences too; they stop with the sockets, before the writer.
+        tasks.spawn("outgoing webhooks", StopOn::Sockets, |stop| {
+            crate::hooks::deliver::run(
+                state.webhooks.clone(),
+                state.store.clone(),
+                state.config.webhooks.pacing(),
                 state.stats.clone(),
                 stop,
             )

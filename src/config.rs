@@ -226,6 +226,9 @@ pub struct Config {
     /// Web Push: the VAPID contact, the push services' hosts, coalescing, previews (src/push/).
     #[command(flatten)]
     pub push: crate::push::PushSettings,
+    /// Outgoing webhooks: the hosts they may reach besides public ones, retries, pacing (src/hooks/).
+    #[command(flatten)]
+    pub webhooks: crate::hooks::WebhookArgs,
 }
 
 impl Config {
@@ -374,6 +377,7 @@ impl Default for Config {
             retention_batch: 500,
             limits: crate::limits::LimitSettings::default(),
             push: crate::push::PushSettings::default(),
+            webhooks: crate::hooks::WebhookArgs::default(),
         }
     }
 }

@@ -28,6 +28,8 @@ pub mod domain;
 pub mod error;
 /// Files and images in messages: uploads, the file store, downloads, thumbnails.
 pub mod files;
+/// Outgoing webhooks: registration, signed batches in room order, retries.
+pub mod hooks;
 /// The HTTP pages: lobby, room page, account pages, static assets, health.
 pub mod http;
 /// Rate and connection limits per connection, user and address; the client's address.

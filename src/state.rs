@@ -49,6 +49,8 @@ pub struct AppState {
     pub files: crate::files::Files,
     /// Web Push: the VAPID key, the guarded client for push services, the queue.
     pub push: crate::push::Push,
+    /// Outgoing webhooks: registration and the guarded client their receivers are asked with.
+    pub webhooks: crate::hooks::Webhooks,
     /// Tracks WebSocket tasks so shutdown can wait for them.
     pub tracker: TaskTracker,
 }

@@ -51,6 +51,10 @@ pub const ALL: &[(&str, &str)] = &[
         "admin/audit.html",
         include_str!("../templates/admin/audit.html"),
     ),
+    (
+        "admin/hooks.html",
+        include_str!("../templates/admin/hooks.html"),
+    ),
 ];
 
 /// The template environment; `.html` names are autoescaped.

@@ -4,6 +4,7 @@
 //! get 403. Every action writes one audit row.
 
 mod audit;
+mod hooks;
 mod members;
 mod moderation;
 mod rooms;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(moderation::router())
         .merge(members::router())
         .merge(audit::router())
+        .merge(hooks::router())
 }
 
 /// A staff user's request: the page context and who they are.

@@ -40,15 +40,16 @@ pub enum ErrorCode {
     ImageTooLarge,
     /// 422: an image whose header cannot be read, or whose metadata is too large to check.
     InvalidImage,
-    /// 422: a URL someone else's server is to be asked at is not an absolute URL with a host.
+    /// 422: a URL the server would call (a webhook's receiver) is not an absolute URL with a host.
     InvalidUrl,
-    /// 422: such a URL is not https (plain http only to a listed loopback host).
+    /// 422: a URL the server would call is not https (plain http only to a listed loopback host).
     NotHttps,
-    /// 422: such a URL's host is not on the allowed list (`--push-hosts`).
+    /// 422: a URL the server would call names a host that is not allowed.
     HostNotAllowed,
-    /// 422: such a URL's host is (or resolves to) a private, loopback or link-local address.
+    /// 422: a URL the server would call resolves to a private, loopback or link-local address that is
+    /// not listed (`--webhook-hosts`).
     PrivateAddress,
-    /// 422: such a URL's host does not resolve.
+    /// 422: a URL the server would call names a host that does not resolve.
     Unresolvable,
     /// 422: a push subscription's keys are not a P-256 point and a 16-byte secret.
     InvalidKey,
@@ -167,6 +168,7 @@ impl From<crate::access::MembersError> for ApiError {
     }
 }
 
+/// A URL the SSRF guard refused: 422 with the guard's own code.
 impl From<crate::outbound::OutboundError> for ApiError {
     fn from(error: crate::outbound::OutboundError) -> Self {
         use crate::outbound::OutboundError;

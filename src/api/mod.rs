@@ -11,6 +11,7 @@
 mod auth;
 mod error;
 mod files;
+mod hooks;
 mod members;
 mod messages;
 mod openapi;
@@ -24,7 +25,7 @@ use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, delete, get, patch, post};
 
 use crate::state::AppState;
 
@@ -83,6 +84,26 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room}/pins",
             get(threads::list_pins).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{room}/hooks/outgoing",
+            get(hooks::list_room_hooks)
+                .post(hooks::create_room_hook)
+                .fallback(error::allow("GET, HEAD, POST")),
+        )
+        .route(
+            "/api/hooks/outgoing",
+            get(hooks::list_hooks)
+                .post(hooks::create_hook)
+                .fallback(error::allow("GET, HEAD, POST")),
+        )
+        .route(
+            "/api/hooks/outgoing/{id}",
+            delete(hooks::delete_hook).fallback(error::allow("DELETE")),
+        )
+        .route(
+            "/api/hooks/outgoing/{id}/deliveries",
+            get(hooks::list_deliveries).fallback(error::method_not_allowed),
         )
         .route(
             "/api/search",

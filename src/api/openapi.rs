@@ -8,6 +8,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
 use super::files::{FileInfo, UploadForm};
+use super::hooks::{Delivery, Hook, HookEvent, NewHookBody, RegisteredHook};
 use super::members::{
     AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
     RoomInfo, TopicBody,
@@ -49,15 +50,22 @@ use crate::domain::{Role, RoomKind};
         super::push::key,
         super::push::subscribe,
         super::push::unsubscribe,
+        super::hooks::create_room_hook,
+        super::hooks::list_room_hooks,
+        super::hooks::create_hook,
+        super::hooks::list_hooks,
+        super::hooks::delete_hook,
+        super::hooks::list_deliveries,
         openapi_json
     ),
     components(schemas(
         RoomList, RoomEntry, MessagePage, Message, Reaction, FileInfo, UploadForm, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
-        NewRoomKind, PushKey, SubscriptionBody, SubscriptionKeys, EndpointBody
+        NewRoomKind, PushKey, SubscriptionBody, SubscriptionKeys, EndpointBody, NewHookBody, HookEvent,
+        RegisteredHook, Hook, Delivery
     )),
     modifiers(&Credentials),
-    tags((name = "rooms", description = "Rooms and their history"), (name = "push", description = "Web Push subscriptions"), (name = "meta", description = "This document")),
+    tags((name = "rooms", description = "Rooms and their history"), (name = "push", description = "Web Push subscriptions"), (name = "hooks", description = "Outgoing webhooks"), (name = "meta", description = "This document")),
 )]
 pub struct ApiDoc;
 

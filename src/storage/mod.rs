@@ -16,6 +16,7 @@ mod error;
 mod files;
 mod heads;
 mod history;
+mod hooks;
 mod imports;
 mod marks;
 mod membership;
@@ -51,6 +52,7 @@ pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
 pub use files::{FileRow, ImportedFile, NewFile, Thumb};
 pub use history::RoomActivity;
+pub use hooks::{DeliveryRow, HookRoom, HookRow, KEPT_DELIVERIES, NewHook};
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,

@@ -81,6 +81,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0012_search_narrowing.sql"),
         ),
         (
+            15,
+            "outgoing hooks",
+            include_str!("../../migrations/postgres/0015_outgoing_hooks.sql"),
+        ),
+        (
             16,
             "push",
             include_str!("../../migrations/postgres/0016_push.sql"),

@@ -90,6 +90,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0013_search_walks.sql"),
         ),
         (
+            15,
+            "outgoing hooks",
+            include_str!("../../migrations/sqlite/0015_outgoing_hooks.sql"),
+        ),
+        (
             16,
             "push",
             include_str!("../../migrations/sqlite/0016_push.sql"),

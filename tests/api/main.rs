@@ -19,6 +19,7 @@ mod files_s3;
 mod handshake;
 mod helpers;
 mod history;
+mod hooks;
 mod hostile;
 mod idempotency;
 mod keepalive;
