@@ -11,10 +11,12 @@
 mod auth;
 mod error;
 mod files;
+mod incoming_hooks;
 mod members;
 mod messages;
 mod openapi;
 mod params;
+mod publish;
 mod rooms;
 mod search;
 mod threads;
@@ -23,7 +25,7 @@ use axum::Router;
 use axum::http::HeaderValue;
 use axum::http::header::CACHE_CONTROL;
 use axum::response::Response;
-use axum::routing::{any, get, patch, post};
+use axum::routing::{any, delete, get, patch, post};
 
 use crate::state::AppState;
 
@@ -66,7 +68,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/rooms/{room}/messages",
-            get(messages::list_messages).fallback(error::method_not_allowed),
+            get(messages::list_messages)
+                .post(publish::publish)
+                .fallback(error::allow("GET, HEAD, POST")),
         )
         .route(
             "/api/rooms/{room}/messages/{id}/thread",
@@ -82,6 +86,21 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/rooms/{room}/pins",
             get(threads::list_pins).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{room}/hooks/incoming",
+            get(incoming_hooks::list_incoming_hooks)
+                .post(incoming_hooks::create_incoming_hook)
+                .fallback(error::allow("GET, HEAD, POST")),
+        )
+        .route(
+            "/api/hooks/incoming/{id}",
+            delete(incoming_hooks::revoke_incoming_hook).fallback(error::allow("DELETE")),
+        )
+        // Outside /api/ but JSON like it, and outside the pages' CSRF layer: the token is the credential.
+        .route(
+            "/hooks/{token}",
+            post(incoming_hooks::receive).fallback(error::allow("POST")),
         )
         .route(
             "/api/search",

@@ -17,6 +17,7 @@ mod files;
 mod heads;
 mod history;
 mod imports;
+mod incoming_hooks;
 mod marks;
 mod membership;
 mod message;
@@ -54,6 +55,7 @@ pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,
 };
+pub use incoming_hooks::IncomingHookRow;
 pub use marks::{ReadMark, ReadMarks};
 pub use message::{
     Amend, Amendment, Appended, Attached, Authority, MemberChange, MemberEvent, Mentions,

@@ -89,6 +89,11 @@ fn migrator() -> Migrator {
             "search walks",
             include_str!("../../migrations/sqlite/0013_search_walks.sql"),
         ),
+        (
+            14,
+            "bots and incoming hooks",
+            include_str!("../../migrations/sqlite/0014_bots_and_incoming_hooks.sql"),
+        ),
     ])
 }
 

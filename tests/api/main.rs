@@ -21,6 +21,7 @@ mod helpers;
 mod history;
 mod hostile;
 mod idempotency;
+mod integrations;
 mod keepalive;
 mod limits;
 mod live;
