@@ -3,12 +3,12 @@
 //! Slack's payloads: a JSON body `{"text", "username"?}`, or a form whose field `payload` holds that JSON
 //! (as Slack's own clients send it). It needs no CSRF header: the token in its URL is the credential.
 
-use std::collections::HashMap;
-
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{FromRequest, Path, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
-use axum::{Form, Json};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -159,9 +159,13 @@ pub async fn list_incoming_hooks(
 )]
 pub async fn revoke_incoming_hook(
     Caller(caller): Caller,
-    Path(HookPath { id }): Path<HookPath>,
+    path: Result<Path<HookPath>, PathRejection>,
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
+    // An id that is no integer names no hook.
+    let Ok(Path(HookPath { id })) = path else {
+        return Err(HookError::NotFound("incoming webhook").into());
+    };
     incoming::revoke(&state, &Identity::User(caller), id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -220,7 +224,8 @@ pub async fn receive(
     Ok(Json(HookPosted { ok: true, id }))
 }
 
-/// The payload: JSON, or a form whose `payload` field holds the JSON.
+/// The payload: JSON, or a form whose `payload` field holds the JSON. A form without that field is read
+/// as JSON too (`curl -d '{"text": ...}'` sends JSON labelled as a form).
 async fn payload(request: Request, state: &AppState) -> Result<Payload, ApiError> {
     let form = request
         .headers()
@@ -228,19 +233,25 @@ async fn payload(request: Request, state: &AppState) -> Result<Payload, ApiError
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
     let invalid = |detail: String| ApiError::invalid_parameter(detail);
-    let value: Value = if form {
-        let Form(fields) = Form::<HashMap<String, String>>::from_request(request, state)
-            .await
-            .map_err(|rejection| invalid(rejection.body_text()))?;
-        let json = fields
-            .get("payload")
-            .ok_or_else(|| invalid("a form needs the field \"payload\" holding JSON".into()))?;
-        serde_json::from_str(json).map_err(|e| invalid(format!("\"payload\": {e}")))?
-    } else {
-        let bytes = axum::body::Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| invalid(rejection.body_text()))?;
-        serde_json::from_slice(&bytes).map_err(|e| invalid(format!("the body: {e}")))?
+    let bytes = Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| invalid(rejection.body_text()))?;
+    let field = form
+        .then(|| {
+            url::form_urlencoded::parse(&bytes)
+                .find(|(name, _)| name == "payload")
+                .map(|(_, json)| json.into_owned())
+        })
+        .flatten();
+    let value: Value = match field {
+        Some(json) => {
+            serde_json::from_str(&json).map_err(|e| invalid(format!("\"payload\": {e}")))?
+        }
+        None => serde_json::from_slice(&bytes).map_err(|e| {
+            invalid(format!(
+                "the body is JSON, or a form with the field \"payload\": {e}"
+            ))
+        })?,
     };
     if !value.is_object() {
         return Err(invalid("the payload must be a JSON object".into()));

@@ -8,11 +8,13 @@ use utoipa::{Modify, OpenApi};
 
 use super::error::{ErrorBody, ErrorCode};
 use super::files::{FileInfo, UploadForm};
+use super::incoming_hooks::{CreatedHook, IncomingHook, NewHookBody};
 use super::members::{
     AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
     RoomInfo, TopicBody,
 };
 use super::messages::{Message, MessagePage, Reaction};
+use super::publish::{PublishBody, Published};
 use super::rooms::{RoomEntry, RoomList};
 use super::search::{Hit, SearchPage};
 use super::threads::{Pin, Pins, Thread};
@@ -41,6 +43,10 @@ use crate::domain::{Role, RoomKind};
         super::members::create_invite,
         super::members::open_direct,
         super::messages::list_messages,
+        super::publish::publish,
+        super::incoming_hooks::create_incoming_hook,
+        super::incoming_hooks::list_incoming_hooks,
+        super::incoming_hooks::revoke_incoming_hook,
         super::threads::get_thread,
         super::threads::list_pins,
         super::search::search,
@@ -50,10 +56,10 @@ use crate::domain::{Role, RoomKind};
     components(schemas(
         RoomList, RoomEntry, MessagePage, Message, Reaction, FileInfo, UploadForm, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
-        NewRoomKind
+        NewRoomKind, PublishBody, Published, NewHookBody, CreatedHook, IncomingHook
     )),
     modifiers(&Credentials),
-    tags((name = "rooms", description = "Rooms and their history"), (name = "meta", description = "This document")),
+    tags((name = "rooms", description = "Rooms and their history"), (name = "hooks", description = "Incoming webhooks: `POST /hooks/<token>` with Slack's `{\"text\"}` posts into the hook's room"), (name = "meta", description = "This document")),
 )]
 pub struct ApiDoc;
 

@@ -71,6 +71,12 @@ async fn an_incoming_hook_posts_as_a_bot_until_it_is_revoked(db: &Database) {
         (Some("Jenkins"), Some("deployed"), Some(true))
     );
 
+    // `curl -d '{"text": ...}'`: JSON labelled as a form.
+    let curl = json!({"text": "from curl"}).to_string();
+    let posted = post(addr, &url, None, "application/x-www-form-urlencoded", curl).await;
+    assert_eq!(posted.status, 200, "{}", posted.body);
+    assert_eq!(next_message(&mut listener).await["message"], "from curl");
+
     // A registered user's name is not the hook's to take; nor is text optional.
     let taken = json_post(json!({"text": "I am ada", "username": "ADA"})).await;
     assert_eq!(
@@ -97,10 +103,8 @@ async fn an_incoming_hook_posts_as_a_bot_until_it_is_revoked(db: &Database) {
             )
         })
         .collect();
-    assert_eq!(
-        bots,
-        [("CI".to_owned(), true), ("Jenkins".to_owned(), true)]
-    );
+    let expected = [("CI", true), ("Jenkins", true), ("CI", true)].map(|(u, b)| (u.to_owned(), b));
+    assert_eq!(bots, expected);
 
     // Revoked (by staff here): the URL is gone, and so is the hook from the list.
     let revoke = format!("/api/hooks/incoming/{}", made["id"]);
