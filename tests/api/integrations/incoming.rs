@@ -86,6 +86,23 @@ async fn an_incoming_hook_posts_as_a_bot_until_it_is_revoked(db: &Database) {
     let empty = json_post(json!({"username": "x"})).await;
     assert_eq!(empty.status, 400);
 
+    // The room page badges it, and shows the hooks section to its owner only.
+    let page = town.ada.get(&format!("/chat/{ROOM}/")).await;
+    assert!(
+        page.body
+            .contains(r#"<span class="tag bot-tag">bot</span>"#),
+        "a badge"
+    );
+    assert!(
+        page.body.contains(r#"id="hooks-section""#),
+        "the owner's section"
+    );
+    let page = town.bob.get(&format!("/chat/{ROOM}/")).await;
+    assert!(
+        !page.body.contains(r#"id="hooks-section""#),
+        "not a moderator's"
+    );
+
     // History says bot too.
     let page = town
         .app
