@@ -1,9 +1,10 @@
 //! The admin (Django's `admin.py`, for a chat server), at `/admin/`, for staff only: users, rooms (with
-//! each room's members, mutes, bans and slow mode), messages and the audit log, as server-rendered pages whose
-//! forms carry the CSRF token. Guests are sent to the login page; signed-in users without staff rights
+//! each room's members, mutes, bans, slow mode and incoming webhooks), messages and the audit log, as
+//! server-rendered pages whose forms carry the CSRF token. Guests are sent to the login page; signed-in users without staff rights
 //! get 403. Every action writes one audit row.
 
 mod audit;
+mod hooks;
 mod members;
 mod moderation;
 mod rooms;
@@ -38,6 +39,7 @@ pub fn router() -> Router<AppState> {
         .merge(moderation::router())
         .merge(members::router())
         .merge(audit::router())
+        .merge(hooks::router())
 }
 
 /// A staff user's request: the page context and who they are.

@@ -162,8 +162,33 @@ async fn only_the_rooms_owners_and_staff_make_incoming_hooks() {
     assert_eq!(status, 403, "a moderator is no owner");
     let (status, _) = crate::rooms::api(addr, &mut town.carol, "GET", &hooks, None).await;
     assert_eq!(status, 403);
-    let (status, body) = crate::rooms::api(addr, &mut town.boss, "POST", &hooks, name).await;
-    assert_eq!(status, 201, "{body}");
+    let (status, made) = crate::rooms::api(addr, &mut town.boss, "POST", &hooks, name).await;
+    assert_eq!(status, 201, "{made}");
+    // The admin lists it on the room's page and revokes it.
+    let admin = town.boss.get(&format!("/admin/rooms/{ROOM}/")).await;
+    assert!(
+        admin.body.contains(r#"id="hook-list""#) && admin.body.contains("CI"),
+        "{}",
+        admin.status
+    );
+    let revoke = format!("/admin/hooks/incoming/{}/revoke", made["id"]);
+    let revoked = town.boss.post(&revoke, &[]).await;
+    assert_eq!(revoked.status, 303, "{}", revoked.body);
+    let url = made["url"].as_str().expect("url");
+    let gone = post(
+        addr,
+        url,
+        None,
+        "application/json",
+        r#"{"text": "x"}"#.into(),
+    )
+    .await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(
+        town.carol.post(&revoke, &[]).await.status,
+        403,
+        "staff only"
+    );
     let taken = Some(json!({"name": "carol"}));
     let (status, body) = crate::rooms::api(addr, &mut town.ada, "POST", &hooks, taken).await;
     assert_eq!(
