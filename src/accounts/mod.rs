@@ -411,6 +411,19 @@ impl Accounts {
         self.revoke(user_id, revocation::staff_entry(staff)).await
     }
 
+    /// Makes a user a bot (their sessions end: a bot signs in by token only) or a person again. Sockets
+    /// open now keep what they were until they reconnect.
+    pub async fn set_bot(&self, user_id: i64, bot: bool) -> Result<(), AccountError> {
+        if !self.inner.db.set_bot(user_id, bot).await? {
+            return Err(AccountError::NotFound("user"));
+        }
+        if bot {
+            self.inner.db.delete_sessions_of(user_id).await?;
+            self.revoke(user_id, "s").await?;
+        }
+        Ok(())
+    }
+
     /// Sets a new password; every session of the user ends (tokens stay).
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<(), AccountError> {
         let user = self.user(user_id).await?;

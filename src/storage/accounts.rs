@@ -240,6 +240,12 @@ impl Db {
             .await
     }
 
+    /// Makes user `id` a bot or a person again; false when there is no such user.
+    pub async fn set_bot(&self, id: i64, bot: bool) -> Result<bool, StoreError> {
+        self.set_user_flag("UPDATE users SET is_bot = $1 WHERE id = $2", id, bot)
+            .await
+    }
+
     async fn set_user_flag(
         &self,
         query: &'static str,

@@ -85,3 +85,38 @@ async fn a_bot_made_by_createbot_posts_with_its_token_and_its_frames_say_bot(db:
     assert!(browser.cookie("sessionid").is_none());
     town.app.stop().await;
 }
+
+#[tokio::test]
+async fn staff_make_a_person_a_bot_in_the_admin_and_their_password_stops_working() {
+    let db = Database::sqlite();
+    let mut town = town(&db).await;
+    let addr = town.app.addr;
+    let accounts = accounts_on(&db.url()).await;
+    let carol = accounts.user_named("carol").await.expect("carol");
+    let made = town
+        .boss
+        .post(
+            &format!("/admin/users/{}/bot", carol.id),
+            &[("value", "true")],
+        )
+        .await;
+    assert_eq!(made.status, 303, "{}", made.body);
+    let page = town.boss.get(&format!("/admin/users/{}/", carol.id)).await;
+    assert!(page.body.contains("signs in by API token only"));
+    assert!(accounts.user(carol.id).await.expect("carol").is_bot);
+
+    // Her session ended, no password logs her in, her token posts as a bot.
+    let page = town.carol.log_in("carol", PASSWORD).await;
+    assert!(page.body.contains(INVALID_LOGIN), "{}", page.status);
+    let token = super::token_of(&db.url(), "carol").await;
+    let posted = publish(addr, &token, ROOM, json!({"message": "beep"})).await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let page = town
+        .app
+        .get(&format!("/api/rooms/{ROOM}/messages"), None)
+        .await;
+    let page: serde_json::Value =
+        serde_json::from_str(&page.text().await.expect("body")).expect("json");
+    assert_eq!(page["messages"][0]["bot"], true, "{page}");
+    town.app.stop().await;
+}
