@@ -43,7 +43,7 @@ pub enum ErrorCode {
     /// 400: a posted message is not a non-blank string without U+0000, or its `client_id` is not a
     /// string of 1 to 64 bytes.
     InvalidMessage,
-    /// 413: a posted message is longer than `--max-message-bytes`.
+    /// 422: a posted message is longer than `--max-message-bytes`.
     MessageTooLong,
     /// 429: over a rate limit (`Retry-After` says when to try again).
     RateLimited,
@@ -70,7 +70,7 @@ impl ErrorCode {
             Self::InvalidParameter | Self::InvalidMessage | Self::UsernameTaken => {
                 StatusCode::BAD_REQUEST
             }
-            Self::MessageTooLong => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MessageTooLong => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited | Self::SlowMode => StatusCode::TOO_MANY_REQUESTS,
             Self::Muted | Self::Banned | Self::RoomLocked => StatusCode::FORBIDDEN,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -27,9 +27,12 @@ use crate::storage::IncomingHookRow;
 
 /// A new incoming webhook.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "CI"}))]
 pub struct NewHookBody {
-    /// The name its messages are shown under: 1 to 32 characters, no registered user's.
+    /// The name its messages are shown under: 1 to 32 characters, at least one an ASCII letter or digit
+    /// (control and invisible characters are dropped), no registered user's.
+    #[schema(min_length = 1, max_length = 32, pattern = "[A-Za-z0-9]")]
     pub name: String,
 }
 
@@ -99,7 +102,7 @@ impl From<HookError> for ApiError {
     request_body = NewHookBody,
     responses(
         (status = 201, description = "Made; the URL (with its token) is shown only now", body = CreatedHook),
-        (status = 400, description = "`invalid_parameter`: a bad name or body; `username_taken`: the name is a registered user's", body = ErrorBody),
+        (status = 400, description = "`invalid_parameter`: a name without an ASCII letter or digit, or a bad body; `username_taken`: the name is a registered user's", body = ErrorBody),
         (status = 401, description = "`login_required`", body = ErrorBody),
         (status = 403, description = "`forbidden`: not an owner or staff, a direct room, or the CSRF header is missing", body = ErrorBody),
         (status = 404, description = "`invalid_room`; `not_found`: a room the caller may not read", body = ErrorBody),

@@ -20,24 +20,25 @@ use crate::limits::{AddressKey, ClientIp, SenderKey};
 use crate::moderation::Hold;
 use crate::posting::once::{Door, PostError, Posted, Sender, post};
 use crate::posting::{Draft, Refused};
-use crate::protocol::MAX_CLIENT_ID_BYTES;
 use crate::state::AppState;
 use crate::storage::StoreError;
 
 /// A message to publish.
 #[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
 #[schema(example = json!({"message": "deploy finished", "client_id": "deploy-4711"}))]
 pub struct PublishBody {
-    /// The text: not blank, at most `--max-message-bytes` bytes of UTF-8.
-    #[schema(value_type = String)]
+    /// The text: not blank, without U+0000, at most `--max-message-bytes` bytes of UTF-8 (4096 by
+    /// default; more is 422 `message_too_long`).
+    #[schema(value_type = String, required = true, max_length = 4096, pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$")]
     pub message: Option<Value>,
-    /// An idempotency key of 1 to 64 bytes: a repeat stores nothing and answers the original's id.
-    #[schema(value_type = Option<String>)]
+    /// An idempotency key of 1 to 64 characters: a repeat stores nothing and answers the original's id.
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\x00]*$")]
     pub client_id: Option<Value>,
-    /// A reply: the id of a message of the room (its thread's root is found).
-    #[schema(minimum = 1)]
-    pub reply_to: Option<u64>,
 }
+
+/// The longest `client_id`, in characters.
+const MAX_CLIENT_ID_CHARS: usize = 64;
 
 /// The published message.
 #[derive(Clone, Copy, Debug, Serialize, ToSchema)]
@@ -60,8 +61,8 @@ pub struct Published {
         (status = 400, description = "`invalid_message`: `message` missing, blank or holding U+0000, or a bad `client_id`; `invalid_parameter`: not a JSON object", body = ErrorBody),
         (status = 401, description = "`login_required`: no bearer token (or session), or a bad one", body = ErrorBody),
         (status = 403, description = "`banned`, `muted`, `room_locked`; `forbidden`: the CSRF header is missing (session callers)", body = ErrorBody),
-        (status = 404, description = "`invalid_room`; `not_found`: a room the caller may not read, or `reply_to` names no message", body = ErrorBody),
-        (status = 413, description = "`message_too_long`: over `--max-message-bytes`", body = ErrorBody),
+        (status = 404, description = "`invalid_room`; `not_found`: a room the caller may not read", body = ErrorBody),
+        (status = 422, description = "`message_too_long`: over `--max-message-bytes`", body = ErrorBody),
         (status = 429, description = "`rate_limited` or `slow_mode`, with `Retry-After`", body = ErrorBody),
         (status = 503, description = "`unavailable`: the server is stopping", body = ErrorBody),
     ),
@@ -77,7 +78,7 @@ pub async fn publish(
     let draft = Draft {
         body: message_body(body.message, state.config.max_message_bytes)?,
         client_id: client_id(body.client_id)?,
-        reply_to: body.reply_to,
+        reply_to: None,
         files: Vec::new(),
     };
     let bot = caller.is_bot;
@@ -112,19 +113,22 @@ pub(crate) fn message_body(value: Option<Value>, limit: usize) -> Result<Message
     })
 }
 
-/// A `client_id`: absent, or a string of 1 to 64 bytes without U+0000 (as on the socket).
+/// A `client_id`: absent, or a string of 1 to 64 characters without U+0000 (the socket counts 64 bytes;
+/// the store keeps either).
 fn client_id(value: Option<Value>) -> Result<Option<std::sync::Arc<str>>, ApiError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(id))
-            if !id.is_empty() && id.len() <= MAX_CLIENT_ID_BYTES && !id.contains('\0') =>
+            if !id.is_empty()
+                && id.chars().count() <= MAX_CLIENT_ID_CHARS
+                && !id.contains('\0') =>
         {
             Ok(Some(id.into()))
         }
         Some(_) => Err(ApiError::new(
             ErrorCode::InvalidMessage,
             format!(
-                "\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_BYTES} bytes without U+0000"
+                "\"client_id\" must be a string of 1 to {MAX_CLIENT_ID_CHARS} characters without U+0000"
             ),
         )),
     }

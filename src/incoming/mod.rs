@@ -5,10 +5,12 @@
 //! access check's `may_manage` (the room's owners and staff; never in a direct room). The HTTP side is
 //! `crate::api` (`incoming_hooks.rs`: the management API and the receiver).
 
+use unicode_normalization::UnicodeNormalization;
+
 use crate::access::{Denied, Grant};
 use crate::accounts::secret;
 use crate::accounts::{AccountError, Identity};
-use crate::domain::{RoomKind, RoomName, Username};
+use crate::domain::{RoomKind, RoomName, Username, invisible};
 use crate::state::AppState;
 use crate::storage::{IncomingHookRow, StoreError, now_ms};
 
@@ -25,7 +27,7 @@ pub enum HookError {
     #[error("only the room's owners and staff manage its incoming webhooks")]
     Forbidden,
     /// The name is not a usable display name.
-    #[error("a hook's name is 1 to 32 characters, without control characters")]
+    #[error("a hook's name is 1 to 32 characters, at least one of them an ASCII letter or digit")]
     InvalidName,
     /// The name is a registered user's.
     #[error("{0:?} is a registered user's name: choose another")]
@@ -64,9 +66,26 @@ pub async fn may_manage(
     Ok(grant)
 }
 
-/// The name a hook posts under: `typed` as a guest's nickname would be parsed, and no account's.
+/// The longest hook name, in characters.
+pub const MAX_HOOK_NAME_CHARS: usize = 32;
+
+/// The name a hook posts under: `typed` (1 to 32 characters, at least one an ASCII letter or digit)
+/// without its control and invisible characters, normalised as a guest's nickname is (NFKC, trimmed,
+/// cut to 32 characters), and no account's.
 pub async fn display_name(state: &AppState, typed: &str) -> Result<Username, HookError> {
-    let name = Username::parse(typed)
+    let count = typed.chars().count();
+    if !(1..=MAX_HOOK_NAME_CHARS).contains(&count)
+        || !typed.chars().any(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(HookError::InvalidName);
+    }
+    let visible: String = typed.chars().filter(|&c| !invisible(c)).collect();
+    let name = Username::parse(&visible)
+        .or_else(|| {
+            // NFKC may lengthen it ("ﷺ" is 18 letters): cut it to the limit.
+            let cut: String = visible.trim().nfkc().take(MAX_HOOK_NAME_CHARS).collect();
+            Username::parse(&cut)
+        })
         .filter(|n| !n.is_anonymous())
         .ok_or(HookError::InvalidName)?;
     if state.accounts.name_registered(&name).await? {

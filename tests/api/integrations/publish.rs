@@ -100,7 +100,12 @@ async fn publishing_is_refused_where_a_socket_send_would_be(db: &Database) {
         (blank.status, blank.body["error"].as_str()),
         (400, Some("invalid_message"))
     );
-    let missing = publish(addr, &carol, ROOM, json!({"text": "hi"})).await;
+    let unknown = publish(addr, &carol, ROOM, json!({"text": "hi"})).await;
+    assert_eq!(
+        (unknown.status, unknown.body["error"].as_str()),
+        (400, Some("invalid_parameter"))
+    );
+    let missing = publish(addr, &carol, ROOM, json!({})).await;
     assert_eq!(
         (missing.status, missing.body["error"].as_str()),
         (400, Some("invalid_message"))
@@ -108,7 +113,7 @@ async fn publishing_is_refused_where_a_socket_send_would_be(db: &Database) {
     let long = publish(addr, &carol, ROOM, say(&"x".repeat(5000))).await;
     assert_eq!(
         (long.status, long.body["error"].as_str()),
-        (413, Some("message_too_long"))
+        (422, Some("message_too_long"))
     );
     let bad_id = publish(addr, &carol, ROOM, json!({"message": "hi", "client_id": 7})).await;
     assert_eq!(
