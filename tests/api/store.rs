@@ -237,7 +237,7 @@ async fn migrate_applies_the_postgres_schema_once() {
     let Some(db) = TestDatabase::create("migrate_applies_the_postgres_schema_once").await else {
         return;
     };
-    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 11);
+    assert_eq!(Store::migrate(&db.url).await.expect("migrate"), 12);
     assert_eq!(Store::migrate(&db.url).await.expect("migrate again"), 0);
     db.drop_database().await;
 }

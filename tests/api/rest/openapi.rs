@@ -23,10 +23,12 @@ async fn the_openapi_document_describes_every_route() {
         routes,
         [
             "/api/dms/",
+            "/api/hooks/incoming/{id}",
             "/api/openapi.json",
             "/api/rooms/",
             "/api/rooms/{room}",
             "/api/rooms/{room}/files",
+            "/api/rooms/{room}/hooks/incoming",
             "/api/rooms/{room}/invites",
             "/api/rooms/{room}/members",
             "/api/rooms/{room}/members/{user}",
@@ -49,7 +51,7 @@ async fn the_openapi_document_describes_every_route() {
         methods("/api/rooms/{room}/members/{user}"),
         ["delete", "patch"]
     );
-    assert_eq!(methods("/api/rooms/{room}/messages"), ["get"]);
+    assert_eq!(methods("/api/rooms/{room}/messages"), ["get", "post"]);
     let messages = &paths["/api/rooms/{room}/messages"]["get"];
     let params: Vec<_> = messages["parameters"]
         .as_array()
