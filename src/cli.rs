@@ -1,5 +1,6 @@
 //! The command line. A bare `chatweb` serves, like `chatweb serve`; the other subcommands play the parts of
-//! Django's `manage.py`: `migrate`, `createsuperuser`, `changepassword`, and `token` for API tokens.
+//! Django's `manage.py`: `migrate`, `createsuperuser`, `changepassword`, `token` for API tokens, and
+//! `createbot` for bot accounts.
 
 use clap::{Args, Parser, Subcommand};
 
@@ -28,6 +29,8 @@ pub enum Command {
     Createsuperuser(CreateSuperuserArgs),
     /// Set a user's password (prompted twice; read from stdin when it is not a terminal).
     Changepassword(ChangePasswordArgs),
+    /// Create a bot account (no password: it signs in only by API token) and print a token for it, once.
+    Createbot(CreateBotArgs),
     /// Create, list and revoke API tokens (for bots and programs: `Authorization: Bearer <token>`).
     Token(TokenArgs),
     /// Copy the users and messages of the Django Channels chat app's database into chatweb's. Run it with
@@ -65,6 +68,16 @@ pub struct CreateSuperuserArgs {
     /// Ask nothing: the username comes from --username, the password from CHATWEB_SUPERUSER_PASSWORD.
     #[arg(long)]
     pub noinput: bool,
+    /// The database.
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+/// Settings for `chatweb createbot`.
+#[derive(Args)]
+pub struct CreateBotArgs {
+    /// The bot's account name (letters, digits and `@ . + - _`).
+    pub name: String,
     /// The database.
     #[command(flatten)]
     pub database: DatabaseArgs,

@@ -32,6 +32,8 @@ pub mod files;
 pub mod hooks;
 /// The HTTP pages: lobby, room page, account pages, static assets, health.
 pub mod http;
+/// Incoming webhooks (Slack-compatible): made per room by its owners or staff, posting as bots.
+pub mod incoming;
 /// Rate and connection limits per connection, user and address; the client's address.
 pub mod limits;
 /// The management commands: createsuperuser, changepassword, API tokens.
@@ -40,6 +42,8 @@ pub mod manage;
 pub mod moderation;
 /// Requests to URLs someone else chose (push endpoints, webhook receivers), guarded against SSRF.
 pub mod outbound;
+/// One chat message from any door (socket, publish API, incoming webhook), made ready for the store.
+pub mod posting;
 /// Who is in each room and who is typing: ephemeral, never stored.
 pub mod presence;
 /// The chat socket's wire protocol: client frames parsed, server frames encoded.

@@ -41,6 +41,7 @@ async fn run(cli: Cli) -> ExitCode {
             manage::create_superuser(args, password).await
         }
         Some(Command::Changepassword(args)) => manage::change_password(args).await,
+        Some(Command::Createbot(args)) => manage::create_bot(args).await,
         Some(Command::Token(args)) => manage::token(&args.database_url, args.command).await,
         Some(Command::Backup(args)) => backup(args).await,
         Some(Command::Export(args)) => export(args).await,

@@ -1,4 +1,4 @@
-//! The management commands (Django's `manage.py createsuperuser` and `changepassword`) and API token
+//! The management commands (Django's `manage.py createsuperuser` and `changepassword`), API token and bot
 //! commands. Each opens the database (migrating it), does its work and returns an error whose text is the
 //! message a script sees on stderr, with a non-zero exit. Every change writes an audit row by `cli`.
 
@@ -7,7 +7,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use anyhow::{Context, bail};
 
 use crate::accounts::{AccountError, Accounts};
-use crate::cli::{ChangePasswordArgs, CreateSuperuserArgs, TokenCommand};
+use crate::cli::{ChangePasswordArgs, CreateBotArgs, CreateSuperuserArgs, TokenCommand};
 use crate::config::Config;
 use crate::domain::rfc3339_ms;
 use crate::redaction::redacted;
@@ -105,6 +105,31 @@ pub async fn change_password(args: ChangePasswordArgs) -> anyhow::Result<()> {
 }
 
 /// `chatweb token ...`.
+/// `chatweb createbot NAME`: a bot account and one API token for it, printed once.
+pub async fn create_bot(args: CreateBotArgs) -> anyhow::Result<()> {
+    let accounts = open(&args.database.database_url).await?;
+    let bot = match accounts.create_bot(&args.name).await {
+        Ok(bot) => bot,
+        Err(AccountError::UsernameTaken) => bail!("the name '{}' is taken", args.name),
+        Err(error) => return Err(error.into()),
+    };
+    audit(&accounts, "user.create_bot", &bot.username, "").await?;
+    let (id, token) = accounts.create_token(bot.id, "bot").await?;
+    audit(
+        &accounts,
+        "token.create",
+        &bot.username,
+        &format!("token {id}"),
+    )
+    .await?;
+    eprintln!(
+        "Bot {} created with token {id}; the token is shown only now:",
+        bot.username
+    );
+    println!("{token}");
+    Ok(())
+}
+
 pub async fn token(database_url: &str, command: TokenCommand) -> anyhow::Result<()> {
     let accounts = open(database_url).await?;
     match command {

@@ -22,6 +22,7 @@ import { ReactionPicker } from '/static/room-reactions.js';
 import { ThreadPanel, PinsPanel } from '/static/room-panels.js';
 import { MentionSuggest } from '/static/room-mentions.js';
 import { Notifier } from '/static/room-notify.js';
+import { mountHooks } from '/static/room-hooks.js';
 import { mentions } from '/static/room-message.js';
 import { mentionsOf } from '/static/markdown.js';
 
@@ -46,6 +47,7 @@ const me = {
 const initial = JSON.parse(byId('history-data').textContent || '[]');
 
 const chat = new ChatClient({ room, since: Number(main.dataset.lastId) || 0 });
+mountHooks(room);
 
 const viewport = new Viewport({
   scroller: byId('chat-log'),

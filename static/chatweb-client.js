@@ -93,6 +93,7 @@ const UNSEQUENCED = new Set(['ack', 'error', 'read', 'presence', 'join', 'leave'
  * @property {string} message       the message's own text ("" for files alone)
  * @property {FileInfo[]} [files]   its attachments, when it has any
  * @property {boolean} [guest]
+ * @property {boolean} [bot]        written by a bot account or an incoming webhook
  * @property {boolean} [deleted]
  * @property {boolean} [edited]
  * @property {number} [reply_to]

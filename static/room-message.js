@@ -10,7 +10,7 @@ import { fileList } from '/static/message-files.js';
 
 /**
  * A message as the socket and the history API carry it.
- * @typedef {{id: number, ts: string, user: string, message: string, guest?: boolean,
+ * @typedef {{id: number, ts: string, user: string, message: string, guest?: boolean, bot?: boolean,
  *   deleted?: boolean, edited?: boolean, reply_to?: number, mentions?: string[],
  *   files?: import('/static/chatweb-client.js').FileInfo[]}} Message
  */
@@ -130,6 +130,7 @@ export function renderMessage(li, msg, { own, me, may, onMenu, conversation, pla
   const meta = element('div', 'meta');
   meta.append(element('span', 'author', msg.user));
   if (msg.guest) meta.append(' ', element('span', 'tag guest-tag', 'guest'));
+  if (msg.bot) meta.append(' ', element('span', 'tag bot-tag', 'bot'));
   const time = timeElement(msg.ts);
   meta.append(' ', time);
   if (typeof msg.reply_to === 'number' && place === 'log' && conversation) {

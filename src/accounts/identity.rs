@@ -32,6 +32,8 @@ pub struct SignedIn {
     pub name: Username,
     /// May use the admin.
     pub is_staff: bool,
+    /// A bot account: its messages say `"bot": true`.
+    pub is_bot: bool,
     /// What signed them in.
     pub credential: Credential,
 }

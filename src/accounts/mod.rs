@@ -29,6 +29,9 @@ use crate::storage::{Db, NewUser, StoreError, TokenRow, UserRow, now_ms};
 use cookies::{CookieOptions, SESSION_COOKIE, over_https, set_cookie};
 use throttle::{LoginThrottle, ThrottleKey};
 
+/// A bot's password hash: Django's mark of an unusable password, which never verifies.
+const UNUSABLE_PASSWORD: &str = "!";
+
 /// API tokens start with this, so secret scanners and people can tell them apart.
 pub const TOKEN_PREFIX: &str = "cwt_";
 
@@ -156,6 +159,32 @@ impl Accounts {
             email: email.trim(),
             password_hash: &hash,
             is_staff,
+            is_bot: false,
+        };
+        let id = self
+            .inner
+            .db
+            .create_user(&new, now_ms())
+            .await?
+            .ok_or(AccountError::UsernameTaken)?;
+        self.user(id).await
+    }
+
+    /// Creates a bot account: it has no usable password (Django's `!` hash never verifies, and the login
+    /// refuses bots besides), so it signs in only with the API tokens made for it.
+    pub async fn create_bot(&self, username: &str) -> Result<UserRow, AccountError> {
+        let name = Username::parse_account(username)?;
+        if self.name_taken(&name).await? {
+            return Err(AccountError::UsernameTaken);
+        }
+        let key = name.key();
+        let new = NewUser {
+            username: name.as_str(),
+            username_key: &key,
+            email: "",
+            password_hash: UNUSABLE_PASSWORD,
+            is_staff: false,
+            is_bot: true,
         };
         let id = self
             .inner
@@ -260,7 +289,8 @@ impl Accounts {
             .verify(password.to_owned(), stored.clone())
             .await?;
         match user {
-            Some(user) if matches && user.is_active => {
+            // A bot never logs in with a password, whatever its hash says.
+            Some(user) if matches && user.is_active && !user.is_bot => {
                 attempt.succeeded();
                 self.inner.db.touch_login(user.id, now_ms()).await?;
                 // A failure leaves the Django hash, which still verifies: the login goes on.
@@ -381,6 +411,19 @@ impl Accounts {
         self.revoke(user_id, revocation::staff_entry(staff)).await
     }
 
+    /// Makes a user a bot (their sessions end: a bot signs in by token only) or a person again. Sockets
+    /// open now keep what they were until they reconnect.
+    pub async fn set_bot(&self, user_id: i64, bot: bool) -> Result<(), AccountError> {
+        if !self.inner.db.set_bot(user_id, bot).await? {
+            return Err(AccountError::NotFound("user"));
+        }
+        if bot {
+            self.inner.db.delete_sessions_of(user_id).await?;
+            self.revoke(user_id, "s").await?;
+        }
+        Ok(())
+    }
+
     /// Sets a new password; every session of the user ends (tokens stay).
     pub async fn set_password(&self, user_id: i64, password: &str) -> Result<(), AccountError> {
         let user = self.user(user_id).await?;
@@ -472,6 +515,7 @@ fn signed_in(user: &UserRow, credential: Credential) -> SignedIn {
         id: user.id,
         name: Username::from_stored(&user.username),
         is_staff: user.is_staff,
+        is_bot: user.is_bot,
         credential,
     }
 }

@@ -1,10 +1,11 @@
 //! The admin (Django's `admin.py`, for a chat server), at `/admin/`, for staff only: users, rooms (with
-//! each room's members, mutes, bans and slow mode), messages and the audit log, as server-rendered pages whose
-//! forms carry the CSRF token. Guests are sent to the login page; signed-in users without staff rights
+//! each room's members, mutes, bans, slow mode and incoming webhooks), messages and the audit log, as
+//! server-rendered pages whose forms carry the CSRF token. Guests are sent to the login page; signed-in users without staff rights
 //! get 403. Every action writes one audit row.
 
 mod audit;
 mod hooks;
+mod incoming_hooks;
 mod members;
 mod moderation;
 mod rooms;
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
         .merge(members::router())
         .merge(audit::router())
         .merge(hooks::router())
+        .merge(incoming_hooks::router())
 }
 
 /// A staff user's request: the page context and who they are.

@@ -76,6 +76,7 @@ pub(super) async fn render(
             notice => notice, error => error,
             retention => super::rooms::retention_context(state, room).await?,
             members => members_context(state, room).await?,
+            hooks => super::incoming_hooks::hooks_context(state, room).await?,
         },
     )
 }

@@ -1,5 +1,5 @@
 //! Users in the admin: a searchable, paginated list; creating a user; a user's page with activation,
-//! staff rights, a new password and API tokens (created, shown once, revoked).
+//! staff rights, being a bot (token only), a new password and API tokens (created, shown once, revoked).
 
 use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
@@ -22,6 +22,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/users/{id}/", get(detail))
         .route("/admin/users/{id}/active", post(set_active))
         .route("/admin/users/{id}/staff", post(set_staff))
+        .route("/admin/users/{id}/bot", post(set_bot))
         .route("/admin/users/{id}/password", post(set_password))
         .route("/admin/users/{id}/tokens", post(create_token))
         .route("/admin/tokens/{id}/revoke", post(revoke_token))
@@ -30,7 +31,7 @@ pub fn router() -> Router<AppState> {
 fn user_context(user: &UserRow) -> minijinja::Value {
     context! {
         id => user.id, username => &user.username, email => &user.email, is_staff => user.is_staff,
-        is_active => user.is_active, created_at => rfc3339_ms(user.created_at),
+        is_bot => user.is_bot, is_active => user.is_active, created_at => rfc3339_ms(user.created_at),
         last_login => user.last_login.map(rfc3339_ms),
     }
 }
@@ -225,6 +226,34 @@ async fn set_staff(
         form.next.as_deref(),
         &format!("/admin/users/{id}/"),
         "staff rights changed",
+    ))
+}
+
+async fn set_bot(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(form): Form<Flag>,
+) -> Result<Response, AppError> {
+    let bot = flag(&form.value)?;
+    if bot && id == staff.user.id {
+        return Err(AppError::BadRequest(
+            "you cannot make yourself a bot".into(),
+        ));
+    }
+    let user = state.accounts.user(id).await?;
+    state.accounts.set_bot(id, bot).await?;
+    let action = if bot { "user.bot" } else { "user.unbot" };
+    staff.audit(&state, action, &user.username, "").await?;
+    let notice = if bot {
+        "now a bot: signs in by API token only"
+    } else {
+        "no longer a bot"
+    };
+    Ok(done(
+        form.next.as_deref(),
+        &format!("/admin/users/{id}/"),
+        notice,
     ))
 }
 

@@ -3,7 +3,7 @@
 //! text, and never a 5xx for bad input. Internal causes are logged here and never shown to the client.
 
 use axum::Json;
-use axum::http::header::{ALLOW, WWW_AUTHENTICATE};
+use axum::http::header::{ALLOW, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -53,6 +53,25 @@ pub enum ErrorCode {
     Unresolvable,
     /// 422: a push subscription's keys are not a P-256 point and a 16-byte secret.
     InvalidKey,
+    /// 400: a posted message is not a non-blank string without U+0000, or its `client_id` is not a
+    /// string of 1 to 64 bytes.
+    InvalidMessage,
+    /// 422: a posted message is longer than `--max-message-bytes`.
+    MessageTooLong,
+    /// 429: over a rate limit (`Retry-After` says when to try again).
+    RateLimited,
+    /// 429: the room is in slow mode (`Retry-After` says when to try again).
+    SlowMode,
+    /// 403: the sender is muted in the room.
+    Muted,
+    /// 403: the sender is banned from the room.
+    Banned,
+    /// 403: the room is read-only (locked).
+    RoomLocked,
+    /// 400: an incoming webhook's `username` (or its name) is a registered user's.
+    UsernameTaken,
+    /// 503: the server is stopping; send it again later.
+    Unavailable,
     /// 500: the server failed (the database is unreachable, ...); the details are in its log.
     Internal,
 }
@@ -61,7 +80,13 @@ impl ErrorCode {
     fn status(self) -> StatusCode {
         match self {
             Self::InvalidRoom | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::InvalidParameter => StatusCode::BAD_REQUEST,
+            Self::InvalidParameter | Self::InvalidMessage | Self::UsernameTaken => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::MessageTooLong => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::RateLimited | Self::SlowMode => StatusCode::TOO_MANY_REQUESTS,
+            Self::Muted | Self::Banned | Self::RoomLocked => StatusCode::FORBIDDEN,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::LoginRequired => StatusCode::UNAUTHORIZED,
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::Conflict => StatusCode::CONFLICT,
@@ -88,6 +113,10 @@ pub struct ErrorBody {
     pub error: ErrorCode,
     /// What went wrong, for people.
     pub detail: String,
+    /// With `rate_limited`, `slow_mode` and `muted`: how long to wait before trying again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    pub retry_after_ms: Option<u64>,
 }
 
 /// A failed API request.
@@ -100,7 +129,15 @@ impl ApiError {
         Self(ErrorBody {
             error: code,
             detail: detail.into(),
+            retry_after_ms: None,
         })
+    }
+
+    /// The same error, telling the client to wait `ms` before trying again (also as `Retry-After`,
+    /// in whole seconds rounded up).
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        self.0.retry_after_ms = Some(ms);
+        self
     }
 
     /// The room name in the path is not a valid room name.
@@ -139,8 +176,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.0.error;
+        let retry_after = self.0.retry_after_ms.map(|ms| ms.div_ceil(1000).max(1));
         let mut response = (code.status(), Json(self.0)).into_response();
         let headers = response.headers_mut();
+        if let Some(secs) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
         match code {
             ErrorCode::LoginRequired => {
                 headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -58,6 +58,10 @@ pub struct Message {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(required = false)]
     pub guest: bool,
+    /// Present and true when a bot account or an incoming webhook wrote it.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    pub bot: bool,
     /// Present and true for a tombstone: the message was deleted, its text is gone.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     #[schema(required = false)]
@@ -123,6 +127,7 @@ impl Message {
             user: stored.author,
             message: if deleted { String::new() } else { stored.body },
             guest: stored.guest,
+            bot: stored.bot,
             deleted,
             edited: stored.edited && !deleted,
             reply_to: stored.reply_to,

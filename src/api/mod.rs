@@ -12,10 +12,12 @@ mod auth;
 mod error;
 mod files;
 mod hooks;
+mod incoming_hooks;
 mod members;
 mod messages;
 mod openapi;
 mod params;
+mod publish;
 mod push;
 mod rooms;
 mod search;
@@ -68,7 +70,9 @@ pub fn router() -> Router<AppState> {
         )
         .route(
             "/api/rooms/{room}/messages",
-            get(messages::list_messages).fallback(error::method_not_allowed),
+            get(messages::list_messages)
+                .post(publish::publish)
+                .fallback(error::allow("GET, HEAD, POST")),
         )
         .route(
             "/api/rooms/{room}/messages/{id}/thread",
@@ -104,6 +108,21 @@ pub fn router() -> Router<AppState> {
         .route(
             "/api/hooks/outgoing/{id}/deliveries",
             get(hooks::list_deliveries).fallback(error::method_not_allowed),
+        )
+        .route(
+            "/api/rooms/{room}/hooks/incoming",
+            get(incoming_hooks::list_incoming_hooks)
+                .post(incoming_hooks::create_incoming_hook)
+                .fallback(error::allow("GET, HEAD, POST")),
+        )
+        .route(
+            "/api/hooks/incoming/{id}",
+            delete(incoming_hooks::revoke_incoming_hook).fallback(error::allow("DELETE")),
+        )
+        // Outside /api/ but JSON like it, and outside the pages' CSRF layer: the token is the credential.
+        .route(
+            "/hooks/{token}",
+            post(incoming_hooks::receive).fallback(error::allow("POST")),
         )
         .route(
             "/api/search",

@@ -9,11 +9,13 @@ use utoipa::{Modify, OpenApi};
 use super::error::{ErrorBody, ErrorCode};
 use super::files::{FileInfo, UploadForm};
 use super::hooks::{Delivery, Hook, HookEvent, NewHookBody, RegisteredHook};
+use super::incoming_hooks::{CreatedHook, IncomingHook, NewIncomingHookBody};
 use super::members::{
     AddMemberBody, DirectBody, InviteBody, InviteLink, Member, NewRoomBody, NewRoomKind, RoleBody,
     RoomInfo, TopicBody,
 };
 use super::messages::{Message, MessagePage, Reaction};
+use super::publish::{PublishBody, Published};
 use super::push::{EndpointBody, PushKey, SubscriptionBody, SubscriptionKeys};
 use super::rooms::{RoomEntry, RoomList};
 use super::search::{Hit, SearchPage};
@@ -43,6 +45,10 @@ use crate::domain::{Role, RoomKind};
         super::members::create_invite,
         super::members::open_direct,
         super::messages::list_messages,
+        super::publish::publish,
+        super::incoming_hooks::create_incoming_hook,
+        super::incoming_hooks::list_incoming_hooks,
+        super::incoming_hooks::revoke_incoming_hook,
         super::threads::get_thread,
         super::threads::list_pins,
         super::search::search,
@@ -62,10 +68,10 @@ use crate::domain::{Role, RoomKind};
         RoomList, RoomEntry, MessagePage, Message, Reaction, FileInfo, UploadForm, Thread, Pins, Pin, SearchPage, Hit, ErrorBody, ErrorCode, RoomInfo, Member, NewRoomBody,
         DirectBody, AddMemberBody, RoleBody, TopicBody, InviteBody, InviteLink, RoomKind, Role,
         NewRoomKind, PushKey, SubscriptionBody, SubscriptionKeys, EndpointBody, NewHookBody, HookEvent,
-        RegisteredHook, Hook, Delivery
+        RegisteredHook, Hook, Delivery, PublishBody, Published, NewIncomingHookBody, CreatedHook, IncomingHook
     )),
     modifiers(&Credentials),
-    tags((name = "rooms", description = "Rooms and their history"), (name = "push", description = "Web Push subscriptions"), (name = "hooks", description = "Outgoing webhooks"), (name = "meta", description = "This document")),
+    tags((name = "rooms", description = "Rooms and their history"), (name = "push", description = "Web Push subscriptions"), (name = "hooks", description = "Webhooks: outgoing ones (signed batches of a room's events) and incoming ones (`POST /hooks/<token>` with Slack's `{\"text\"}` posts into the hook's room)"), (name = "meta", description = "This document")),
 )]
 pub struct ApiDoc;
 

@@ -6,6 +6,7 @@ mod client_id_owner;
 mod emoji;
 mod file_ref;
 mod invisible;
+pub use invisible::invisible;
 mod message_body;
 mod room_kind;
 mod room_name;

@@ -75,6 +75,9 @@ pub fn event(
             if row.edited {
                 body["edited"] = json!(true);
             }
+            if row.bot {
+                body["bot"] = json!(true);
+            }
             if row.kind == MessageKind::Deleted {
                 body["deleted"] = json!(true);
             }
@@ -134,6 +137,7 @@ mod tests {
             reply_to: None,
             mentions: String::new(),
             files: String::new(),
+            bot: false,
         }
     }
 

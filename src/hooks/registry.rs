@@ -231,6 +231,7 @@ impl Webhooks {
             id: user.id,
             name: Username::from_stored(&user.username),
             is_staff: user.is_staff,
+            is_bot: user.is_bot,
             credential: Credential::Session(String::new()),
         }));
         let grant = self.access.grant(&identity, room).await?;

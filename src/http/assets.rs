@@ -23,6 +23,7 @@ const ROOM_PANELS_JS: &str = include_str!("../../static/room-panels.js");
 const ROOM_MENTIONS_JS: &str = include_str!("../../static/room-mentions.js");
 const ROOM_NOTIFY_JS: &str = include_str!("../../static/room-notify.js");
 const ROOM_FILES_JS: &str = include_str!("../../static/room-files.js");
+const ROOM_HOOKS_JS: &str = include_str!("../../static/room-hooks.js");
 const MESSAGE_FILES_JS: &str = include_str!("../../static/message-files.js");
 const SEARCH_JS: &str = include_str!("../../static/search.js");
 // The header's search box, on every page.
@@ -91,6 +92,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/room-files.js",
             get(|| asset("text/javascript; charset=utf-8", ROOM_FILES_JS)),
+        )
+        .route(
+            "/static/room-hooks.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_HOOKS_JS)),
         )
         .route(
             "/static/message-files.js",

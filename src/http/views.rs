@@ -142,6 +142,7 @@ pub async fn render_room(
                 user => &m.author,
                 message => &m.body,
                 guest => m.guest,
+                bot => m.bot,
                 deleted => m.kind == MessageKind::Deleted,
                 edited => m.edited,
             }

@@ -3,8 +3,8 @@
 //! and full-history replays per client; a count of open connections per address. Each refusal is counted
 //! in `chatweb_limit_refusals_total{limit="..."}`. `--limits off` turns all of them off.
 //!
-//! Who a client is: a signed-in user is their account, across all their connections on this node; a guest
-//! is their address ([`AddressKey`]: an IPv4 address or an IPv6 /64, as the peer or the trusted proxy's
+//! Who a client is: a signed-in user is their account, across all their connections on this node (and
+//! their publish API requests); an incoming webhook is itself; a guest is their address ([`AddressKey`]: an IPv4 address or an IPv6 /64, as the peer or the trusted proxy's
 //! `X-Forwarded-For` entry gives it). Counts are per node.
 //!
 //! What a new room is: rooms come into existence with their first stored message (a join of a room that
@@ -48,6 +48,8 @@ pub enum SenderKey {
     User(i64),
     /// Guests, per address.
     Guest(AddressKey),
+    /// An incoming webhook, by its id: rate limited like a person, whoever calls it.
+    Hook(i64),
 }
 
 impl SenderKey {

@@ -29,6 +29,9 @@ pub enum ServerFrame<'a> {
         /// The author had no account.
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         guest: bool,
+        /// A bot account or an incoming webhook wrote it.
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        bot: bool,
         /// The text was deleted (only v2 clients get such a tombstone).
         #[serde(skip_serializing_if = "std::ops::Not::not")]
         deleted: bool,
@@ -368,6 +371,7 @@ pub fn message_frame(room: &str, message: &StoredMessage, history: bool) -> Stri
             },
             history,
             guest: message.guest,
+            bot: message.bot,
             deleted: message.kind == MessageKind::Deleted,
             edited: message.edited,
             reply_to: message.reply_to,
@@ -461,6 +465,7 @@ mod tests {
     #[test]
     fn message_frames_carry_the_channels_fields_and_ours() {
         let stored = StoredMessage {
+            bot: false,
             seq: 3,
             ts_ms: 0,
             author: "ada".into(),
@@ -486,6 +491,7 @@ mod tests {
     #[test]
     fn tombstones_and_deletions_have_their_own_frames() {
         let mut stored = StoredMessage {
+            bot: false,
             seq: 4,
             ts_ms: 0,
             author: "mod".into(),

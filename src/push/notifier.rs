@@ -357,6 +357,8 @@ impl Notifier {
             id: person.user_id,
             name: Username::from_stored(&person.name),
             is_staff: person.is_staff,
+            // Whether they are a bot does not change what they may read.
+            is_bot: false,
             credential: Credential::Token(0),
         }));
         match self.access.grant(&identity, room).await {

@@ -23,12 +23,24 @@ pub struct UserRow {
     pub created_at: i64,
     /// The last successful login, ms since the epoch.
     pub last_login: Option<i64>,
+    /// A bot: signs in by API token only, never by password; its messages say `"bot": true`.
+    pub is_bot: bool,
 }
 
-type UserTuple = (i64, String, String, String, bool, bool, i64, Option<i64>);
+type UserTuple = (
+    i64,
+    String,
+    String,
+    String,
+    bool,
+    bool,
+    i64,
+    Option<i64>,
+    bool,
+);
 
 fn user(
-    (id, username, email, password_hash, is_staff, is_active, created_at, last_login): UserTuple,
+    (id, username, email, password_hash, is_staff, is_active, created_at, last_login, is_bot): UserTuple,
 ) -> UserRow {
     UserRow {
         id,
@@ -39,10 +51,11 @@ fn user(
         is_active,
         created_at,
         last_login,
+        is_bot,
     }
 }
 
-const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.is_staff, u.is_active, u.created_at, u.last_login";
+const USER_COLUMNS: &str = "u.id, u.username, u.email, u.password_hash, u.is_staff, u.is_active, u.created_at, u.last_login, u.is_bot";
 
 /// A new user.
 pub struct NewUser<'a> {
@@ -56,6 +69,8 @@ pub struct NewUser<'a> {
     pub password_hash: &'a str,
     /// May use the admin.
     pub is_staff: bool,
+    /// A bot account (its `password_hash` is unusable).
+    pub is_bot: bool,
 }
 
 /// An API token as listed (never its value).
@@ -97,8 +112,8 @@ impl Db {
     ) -> Result<Option<i64>, StoreError> {
         let inserted: Result<i64, sqlx::Error> = on_db!(self, |pool| {
             sqlx::query_scalar(
-                "INSERT INTO users (username, username_key, email, password_hash, is_staff, is_active, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, true, $6) RETURNING id",
+                "INSERT INTO users (username, username_key, email, password_hash, is_staff, is_active, created_at, is_bot) \
+                 VALUES ($1, $2, $3, $4, $5, true, $6, $7) RETURNING id",
             )
             .bind(new.username)
             .bind(new.username_key)
@@ -106,6 +121,7 @@ impl Db {
             .bind(new.password_hash)
             .bind(new.is_staff)
             .bind(now_ms)
+            .bind(new.is_bot)
             .fetch_one(pool)
             .await
         });
@@ -221,6 +237,12 @@ impl Db {
     /// Sets whether user `id` is staff; returns whether the user exists.
     pub async fn set_staff(&self, id: i64, staff: bool) -> Result<bool, StoreError> {
         self.set_user_flag("UPDATE users SET is_staff = $1 WHERE id = $2", id, staff)
+            .await
+    }
+
+    /// Makes user `id` a bot or a person again; false when there is no such user.
+    pub async fn set_bot(&self, id: i64, bot: bool) -> Result<bool, StoreError> {
+        self.set_user_flag("UPDATE users SET is_bot = $1 WHERE id = $2", id, bot)
             .await
     }
 
@@ -390,6 +412,7 @@ impl Db {
             bool,
             i64,
             Option<i64>,
+            bool,
         );
         let row: Option<Joined> = on_db!(self, |pool| {
             sqlx::query_as(query)
@@ -398,10 +421,10 @@ impl Db {
                 .await?
         });
         Ok(row.map(
-            |(token, id, name, email, hash, staff, active, created, login)| {
+            |(token, id, name, email, hash, staff, active, created, login, bot)| {
                 (
                     token,
-                    user((id, name, email, hash, staff, active, created, login)),
+                    user((id, name, email, hash, staff, active, created, login, bot)),
                 )
             },
         ))

@@ -31,6 +31,7 @@ pub const MAX_PINS: usize = 50;
 fn unchanged(seq: i64) -> Appended {
     Appended {
         message: StoredMessage {
+            bot: false,
             seq: to_u64(seq),
             ts_ms: 0,
             author: String::new(),
@@ -321,6 +322,7 @@ async fn history(db: &Db, amendment: &Amendment, now_ms: i64) -> Result<Appended
         tx.commit().await?;
         Ok(Appended {
             message: StoredMessage {
+                bot: false,
                 seq: to_u64(seq),
                 ts_ms: now_ms,
                 author: amendment.actor.as_str().to_owned(),

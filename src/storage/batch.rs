@@ -79,12 +79,13 @@ pub(super) fn plan_room<'a>(
             ts_ms: now_ms,
             author: message.author.as_str().to_owned(),
             body: message.body.as_str().to_owned(),
-            guest: message.author_id.is_none(),
+            guest: message.author_id.is_none() && !message.bot,
             kind: MessageKind::Message,
             edited: false,
             reply_to: message.reply_to,
             mentions: message.mentions.names.clone(),
             files: message.files.json.clone(),
+            bot: message.bot,
         };
         if let Some(key) = key {
             stored.insert(key, appended.clone());
@@ -172,6 +173,7 @@ mod tests {
 
     fn message(room: &str, client_id: Option<&str>) -> NewMessage {
         NewMessage {
+            bot: false,
             room: RoomName::parse(room).expect("room"),
             author: Username::anonymous(),
             body: MessageBody::parse("hi", 10).expect("body"),
@@ -271,6 +273,7 @@ mod tests {
         let batch = [message("r", Some("old")), message("r", None)];
         let rooms = by_room(&batch);
         let original = StoredMessage {
+            bot: false,
             seq: 3,
             ts_ms: 0,
             author: "a".into(),

@@ -182,6 +182,7 @@ pub(super) async fn amend(
         tx.commit().await?;
         Ok(Appended {
             message: StoredMessage {
+                bot: false,
                 seq: to_u64(seq),
                 ts_ms: now_ms,
                 author: actor.to_owned(),

@@ -31,6 +31,8 @@ pub struct NewMessage {
     /// The files it attaches (checked before it is sent here: uploads of its author to its room, not
     /// attached yet).
     pub files: Attached,
+    /// A bot account or an incoming webhook wrote it (stored, so history says so too).
+    pub bot: bool,
 }
 
 /// The files a message attaches: their upload ids, and what the message shows of them.
@@ -74,6 +76,8 @@ pub struct StoredMessage {
     pub mentions: String,
     /// Its files, as `messages.files` keeps them: a JSON list of [`crate::domain::FileRef`] ("" for none).
     pub files: String,
+    /// A bot account or an incoming webhook wrote it.
+    pub bot: bool,
 }
 
 impl StoredMessage {

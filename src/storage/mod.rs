@@ -18,6 +18,7 @@ mod heads;
 mod history;
 mod hooks;
 mod imports;
+mod incoming_hooks;
 mod marks;
 mod membership;
 mod message;
@@ -57,6 +58,7 @@ pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,
 };
+pub use incoming_hooks::IncomingHookRow;
 pub use marks::{ReadMark, ReadMarks};
 pub use message::{
     Amend, Amendment, Appended, Attached, Authority, MemberChange, MemberEvent, Mentions,

@@ -81,6 +81,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/postgres/0012_search_narrowing.sql"),
         ),
         (
+            14,
+            "bots and incoming hooks",
+            include_str!("../../migrations/postgres/0014_bots_and_incoming_hooks.sql"),
+        ),
+        (
             15,
             "outgoing hooks",
             include_str!("../../migrations/postgres/0015_outgoing_hooks.sql"),
@@ -255,11 +260,13 @@ impl Backend for PostgresBackend {
                 .iter()
                 .map(|&(_, i, _)| Some(batch[i].files.json.as_str()).filter(|f| !f.is_empty()))
                 .collect();
+            let bots: Vec<bool> = inserts.iter().map(|&(_, i, _)| batch[i].bot).collect();
             sqlx::query(
                 "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-                 author_id, reply_to, mentions, files) SELECT r, s, a, b, c, o, $6, u, p, m, f \
+                 author_id, reply_to, mentions, files, bot) SELECT r, s, a, b, c, o, $6, u, p, m, f, x \
                  FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $7::bigint[], \
-                 $8::text[], $9::bigint[], $10::text[], $11::text[]) AS t(r, s, a, b, c, u, o, p, m, f)",
+                 $8::text[], $9::bigint[], $10::text[], $11::text[], $12::boolean[]) \
+                 AS t(r, s, a, b, c, u, o, p, m, f, x)",
             )
             .bind(&room_ids)
             .bind(&seqs)
@@ -272,6 +279,7 @@ impl Backend for PostgresBackend {
             .bind(&replies)
             .bind(&mentions)
             .bind(&files)
+            .bind(&bots)
             .execute(&mut *tx)
             .await?;
             // Only messages that attach files (a plain message adds no statement).

@@ -410,6 +410,7 @@ mod tests {
 
     fn message(seq: u64) -> StoredMessage {
         StoredMessage {
+            bot: false,
             seq,
             ts_ms: 0,
             author: "a".into(),

@@ -7,7 +7,7 @@ use sqlx::{ColumnIndex, Decode, FromRow, Type};
 use super::{MessageKind, StoredMessage, to_u64};
 
 /// The columns of a [`MessageRow`], from `messages m`.
-pub(super) const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, m.author_id IS NULL, m.kind, m.target, m.deleted, m.edited, m.reply_to, m.mentions, m.files";
+pub(super) const ROW_COLUMNS: &str = "m.seq, m.created_at, m.author, m.body, (m.author_id IS NULL AND NOT m.bot), m.kind, m.target, m.deleted, m.edited, m.reply_to, m.mentions, m.files, m.bot";
 
 /// A message row as the backends select it ([`ROW_COLUMNS`]).
 pub(super) struct MessageRow {
@@ -15,7 +15,7 @@ pub(super) struct MessageRow {
     pub created_at: i64,
     pub author: String,
     pub body: String,
-    /// `author_id IS NULL`.
+    /// `author_id IS NULL` and not a bot's (an incoming hook has no account and is no guest).
     pub guest: bool,
     pub kind: i64,
     pub target: Option<i64>,
@@ -24,6 +24,7 @@ pub(super) struct MessageRow {
     pub reply_to: Option<i64>,
     pub mentions: Option<String>,
     pub files: Option<String>,
+    pub bot: bool,
 }
 
 /// A [`MessageRow`] with the key a repeated send is recognised by, as the writers look repeats up
@@ -57,6 +58,7 @@ impl MessageRow {
             reply_to: row.try_get(first + 9)?,
             mentions: row.try_get(first + 10)?,
             files: row.try_get(first + 11)?,
+            bot: row.try_get(first + 12)?,
         })
     }
 }
@@ -103,6 +105,7 @@ impl From<MessageRow> for StoredMessage {
             reply_to: row.reply_to.map(to_u64),
             mentions: row.mentions.unwrap_or_default(),
             files: row.files.unwrap_or_default(),
+            bot: row.bot,
         }
     }
 }

@@ -90,6 +90,11 @@ fn migrator() -> Migrator {
             include_str!("../../migrations/sqlite/0013_search_walks.sql"),
         ),
         (
+            14,
+            "bots and incoming hooks",
+            include_str!("../../migrations/sqlite/0014_bots_and_incoming_hooks.sql"),
+        ),
+        (
             15,
             "outgoing hooks",
             include_str!("../../migrations/sqlite/0015_outgoing_hooks.sql"),

@@ -141,7 +141,7 @@ fn append(
         ))?;
         let mut insert = tx.prepare_cached(
             "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-             author_id, reply_to, mentions, files) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+             author_id, reply_to, mentions, files, bot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
         )?;
         let mut attach = tx.prepare_cached(
             "UPDATE files SET seq = ?1 WHERE id = ?2 AND room = ?3 AND seq IS NULL AND NOT gone",
@@ -183,6 +183,7 @@ fn append(
                         reply_to: row.get(9)?,
                         mentions: row.get(10)?,
                         files: row.get(11)?,
+                        bot: row.get(12)?,
                     };
                     stored.insert(key, StoredMessage::from(found));
                 }
@@ -203,6 +204,7 @@ fn append(
                     m.reply_to.map(to_i64),
                     (!m.mentions.names.is_empty()).then_some(m.mentions.names.as_str()),
                     (!m.files.json.is_empty()).then_some(m.files.json.as_str()),
+                    m.bot,
                 ])?;
                 for id in &m.files.ids {
                     attach.execute(params![to_i64(seq), id, name])?;

@@ -329,6 +329,7 @@ async fn rows_from_before_0007_keep_their_idempotency(db: &Database) {
     .expect("sender keys");
     assert_eq!(keys, ["u:1", "n:anonymous", "import"]);
     let send = |owner: ClientIdOwner, client_id: &str| NewMessage {
+        bot: false,
         room: RoomName::parse("old").expect("room"),
         author: Username::parse("someone").expect("name"),
         body: MessageBody::parse("again", 64).expect("body"),

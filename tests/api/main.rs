@@ -22,6 +22,7 @@ mod history;
 mod hooks;
 mod hostile;
 mod idempotency;
+mod integrations;
 mod keepalive;
 mod limits;
 mod live;

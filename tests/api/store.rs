@@ -13,6 +13,7 @@ fn room(name: &str) -> RoomName {
 
 fn message(room_name: &str, text: &str, client_id: Option<&str>) -> NewMessage {
     NewMessage {
+        bot: false,
         room: room(room_name),
         author: Username::parse("ada").expect("user"),
         body: MessageBody::parse(text, 4096).expect("body"),

@@ -150,6 +150,7 @@ mod tests {
     fn stored(seq: u64) -> Outcome {
         Ok(Appended {
             message: StoredMessage {
+                bot: false,
                 seq,
                 ts_ms: 0,
                 author: "ada".into(),

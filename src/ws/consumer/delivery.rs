@@ -277,6 +277,7 @@ mod tests {
 
     fn stored(seq: u64, kind: MessageKind) -> StoredMessage {
         StoredMessage {
+            bot: false,
             seq,
             ts_ms: 0,
             author: "ada".into(),

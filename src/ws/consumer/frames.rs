@@ -1,19 +1,18 @@
 //! One handler per kind of client frame (docs/PROTOCOL.md, "Client to server"), each taking the frame's
 //! values as parsed by `crate::protocol::client`. A send is checked against the limits and the room's
-//! moderation before it is queued on the store; its answer is owed in turn (`Answers`).
+//! moderation, then made a message by `crate::posting::compose` (shared with the publish API and
+//! incoming webhooks) and queued on the store; its answer is owed in turn (`Answers`).
 
 use std::sync::Arc;
 
 use super::limited::SendKind;
 use super::{Consumer, End, Socket};
-use crate::access::{MAX_MENTIONS, Mentioner};
-use crate::domain::{Emoji, FileRef, MessageBody};
+use crate::domain::{Emoji, MessageBody};
 use crate::moderation::Action;
+use crate::posting::{self, Draft, Poster, Refused};
 use crate::protocol::{ErrorCode, ProtocolError, answers};
 use crate::stats::Stats;
-use crate::storage::{
-    Amend, Amendment, Attached, Authority, Mentions, NewMessage, StoreError, Thumb,
-};
+use crate::storage::{Amend, Amendment, Authority};
 
 impl<S: Socket> Consumer<S> {
     /// `message`: queued on the store, answered once stored (an ack for a `client_id` send).
@@ -36,58 +35,37 @@ impl<S: Socket> Consumer<S> {
                 .answer_in_turn(answers::held(&hold, client_id.as_deref()))
                 .await;
         }
-        // A reply names its thread's root; checked here, off the writer (a root deleted meanwhile keeps
-        // its thread, as a deleted message keeps its id).
-        let reply_to = match reply_to {
-            Some(id) => match self
-                .state
-                .store
-                .db()
-                .thread_root(&self.room, id, true)
-                .await
-            {
-                Ok(Some(root)) => Some(root),
-                Ok(None) => {
-                    let error = ProtocolError::new(
-                        ErrorCode::NotFound,
-                        "\"reply_to\" names no message of this room, or a deleted one",
-                    );
-                    return self.refuse(ProtocolError { client_id, ..error }).await;
-                }
-                Err(error) => return self.answer_failed(client_id, &error).await,
-            },
-            None => None,
+        let draft = Draft {
+            body,
+            client_id: client_id.clone(),
+            reply_to,
+            files,
         };
-        let files = match self.attach(files, client_id.as_deref()).await {
-            Ok(Some(files)) => files,
-            Ok(None) => {
+        let poster = Poster {
+            room: &self.room,
+            name: self.identity.name(),
+            user_id: self.identity.user_id(),
+            owner: &self.owner,
+            privileged: self.rules.privileged(),
+            bot: self.identity.user().is_some_and(|u| u.is_bot),
+        };
+        let message = match posting::compose(&self.state, poster, draft).await {
+            Ok(message) => message,
+            Err(Refused::NoThreadRoot) => {
+                let error = ProtocolError::new(
+                    ErrorCode::NotFound,
+                    "\"reply_to\" names no message of this room, or a deleted one",
+                );
+                return self.refuse(ProtocolError { client_id, ..error }).await;
+            }
+            Err(Refused::FileNotFound) => {
                 let error = ProtocolError::new(
                     ErrorCode::FileNotFound,
                     "a file of \"files\" is not an upload of yours to this room waiting to be attached",
                 );
                 return self.refuse(ProtocolError { client_id, ..error }).await;
             }
-            Err(error) => return self.answer_failed(client_id, &error).await,
-        };
-        let mentions = if body.as_str().contains('@') {
-            let from = self.mentioner();
-            match self.state.access.mentions(from, body.as_str()).await {
-                Ok(mentions) => mentions,
-                Err(error) => return self.answer_failed(client_id, &error).await,
-            }
-        } else {
-            Mentions::default()
-        };
-        let message = NewMessage {
-            room: self.room.clone(),
-            author: self.identity.name().clone(),
-            author_id: self.identity.user_id(),
-            body,
-            client_id: client_id.clone(),
-            owner: self.owner.clone(),
-            reply_to,
-            mentions,
-            files,
+            Err(Refused::Store(error)) => return self.answer_failed(client_id, &error).await,
         };
         match self.state.store.submit(message).await {
             Ok(outcome) => {
@@ -97,46 +75,6 @@ impl<S: Socket> Consumer<S> {
             }
             Err(error) => self.answer_failed(client_id, &error).await,
         }
-    }
-
-    /// The uploads `ids` as a send attaches them: each an upload of the sender's to this room not attached
-    /// yet (`None` when one is not). Checked here, off the writer; the writer attaches them in the
-    /// message's transaction. A repeat of a stored send (its files attached by then) goes on without
-    /// them: the writer answers it with the original.
-    async fn attach(
-        &mut self,
-        ids: Vec<String>,
-        client_id: Option<&str>,
-    ) -> Result<Option<Attached>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Some(Attached::default()));
-        }
-        let db = self.state.store.db();
-        let owner = self.owner.as_str();
-        let rows = db.attachable(self.room.as_str(), owner, &ids).await?;
-        if rows.len() < ids.len() {
-            let repeat = match client_id {
-                Some(client_id) => db.sent(self.room.as_str(), owner, client_id).await?,
-                None => false,
-            };
-            return Ok(repeat.then(Attached::default));
-        }
-        let files: Vec<FileRef> = rows
-            .into_iter()
-            .map(|row| FileRef {
-                id: row.id,
-                name: row.name,
-                size: row.size,
-                media_type: row.media_type,
-                width: row.width,
-                height: row.height,
-                thumb: row.thumb != Thumb::None,
-            })
-            .collect();
-        Ok(Some(Attached {
-            json: FileRef::store(&files),
-            ids,
-        }))
     }
 
     /// `resume`: everything after `since` from the store, then live (within the replay limit).
@@ -202,21 +140,6 @@ impl<S: Socket> Consumer<S> {
         let id = id.min(self.delivery.last());
         self.state.store.mark_read(user_id, &self.room, id);
         Ok(())
-    }
-
-    /// Who sends a message that holds an `@`, for its mentions.
-    fn mentioner(&self) -> Mentioner<'_> {
-        let presence = &self.state.presence;
-        Mentioner {
-            room: &self.room,
-            author_id: self.identity.user_id(),
-            privileged: self.rules.privileged(),
-            here: (
-                presence.accounts_here(&self.room, MAX_MENTIONS),
-                presence.member_count(&self.room),
-            ),
-            all_max: self.state.config.mention_all_max,
-        }
     }
 
     /// `react` / `unreact`: one's reaction to a message, answered like a send.

@@ -83,6 +83,7 @@ async fn fill(url: &str, room: &str, count: u64) {
     for start in (0..count).step_by(BATCH as usize) {
         let batch: Vec<_> = (start..count.min(start + BATCH))
             .map(|i| NewMessage {
+                bot: false,
                 room: room.clone(),
                 author: author.clone(),
                 body: MessageBody::parse(&format!("old-{i}"), 64).expect("body"),

@@ -26,6 +26,7 @@ fn room(name: &str) -> RoomName {
 
 fn message(room_name: &str, author: &str, author_id: Option<i64>, text: &str) -> NewMessage {
     NewMessage {
+        bot: false,
         room: room(room_name),
         author: Username::from_stored(author),
         body: MessageBody::parse(text, 4096).expect("body"),
@@ -45,6 +46,7 @@ async fn open(url: &str) -> Arc<dyn Backend> {
 /// Creates the account `name` (its password unusable: only its name matters here); returns its id.
 async fn account(store: &Arc<dyn Backend>, name: &str) -> i64 {
     let user = NewUser {
+        is_bot: false,
         username: name,
         username_key: name,
         email: "",

@@ -161,6 +161,7 @@ async fn an_export_imported_elsewhere_gives_the_same_conversations(target: &Data
     let store = Store::connect(&target.url()).await.expect("the target");
     for name in ["ada", "bob", "carol", "boss"] {
         let user = NewUser {
+            is_bot: false,
             username: name,
             username_key: name,
             email: "",

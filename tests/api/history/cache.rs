@@ -185,6 +185,7 @@ async fn write_rooms(url: &str) {
         .map(|(i, j)| {
             let text = format!("{}-{j} {}", written_room(i), "x".repeat(180));
             NewMessage {
+                bot: false,
                 room: RoomName::parse(&written_room(i)).expect("room"),
                 author: author.clone(),
                 body: MessageBody::parse(&text, 4096).expect("body"),

@@ -21,6 +21,7 @@ const SENDS: u64 = 50;
 
 fn message(room: &str, text: String) -> NewMessage {
     NewMessage {
+        bot: false,
         room: RoomName::parse(room).expect("room"),
         author: Username::parse("ada").expect("user"),
         body: MessageBody::parse(&text, 4096).expect("body"),

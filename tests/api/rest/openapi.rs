@@ -26,6 +26,7 @@ async fn the_openapi_document_describes_every_route() {
             "/api/hooks/outgoing",
             "/api/hooks/outgoing/{id}",
             "/api/hooks/outgoing/{id}/deliveries",
+            "/api/hooks/incoming/{id}",
             "/api/openapi.json",
             "/api/push/key",
             "/api/push/subscriptions",
@@ -33,6 +34,7 @@ async fn the_openapi_document_describes_every_route() {
             "/api/rooms/{room}",
             "/api/rooms/{room}/files",
             "/api/rooms/{room}/hooks/outgoing",
+            "/api/rooms/{room}/hooks/incoming",
             "/api/rooms/{room}/invites",
             "/api/rooms/{room}/members",
             "/api/rooms/{room}/members/{user}",
@@ -55,7 +57,7 @@ async fn the_openapi_document_describes_every_route() {
         methods("/api/rooms/{room}/members/{user}"),
         ["delete", "patch"]
     );
-    assert_eq!(methods("/api/rooms/{room}/messages"), ["get"]);
+    assert_eq!(methods("/api/rooms/{room}/messages"), ["get", "post"]);
     assert_eq!(methods("/api/push/subscriptions"), ["delete", "post"]);
     let messages = &paths["/api/rooms/{room}/messages"]["get"];
     let params: Vec<_> = messages["parameters"]
