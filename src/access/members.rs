@@ -82,20 +82,20 @@ fn member(user_id: i64, user: &Username, change: MemberChange) -> Amend {
     }
 }
 
-/// A topic as kept: one line (control characters, line breaks included, become spaces), trimmed, at
-/// most [`MAX_TOPIC_CHARS`].
+/// A topic as kept: one line (control characters, line breaks included, become spaces), trimmed. At most
+/// [`MAX_TOPIC_CHARS`] as sent, before trimming, as the API's schema says (a client checking the schema
+/// and the server agree on every string).
 pub fn parse_topic(topic: &str) -> Result<String, MembersError> {
-    let line: String = topic
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let topic = line.trim();
     if topic.chars().count() > MAX_TOPIC_CHARS {
         return Err(MembersError::Invalid(format!(
             "a topic is at most {MAX_TOPIC_CHARS} characters"
         )));
     }
-    Ok(topic.to_owned())
+    let line: String = topic
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    Ok(line.trim().to_owned())
 }
 
 impl Access {
