@@ -51,7 +51,7 @@ impl Push {
         db: &crate::storage::Db,
         settings: PushSettings,
         stats: &Stats,
-    ) -> anyhow::Result<(Self, tokio::sync::mpsc::Receiver<notifier::Job>)> {
+    ) -> anyhow::Result<(Self, tokio::sync::mpsc::Receiver<payload::Job>)> {
         let hosts = crate::outbound::parse_hosts(&settings.push_hosts)
             .map_err(|error| anyhow::anyhow!("--push-hosts: {error}"))?;
         let outbound = Outbound::new(hosts, Reach::OnlyListed, REQUEST_TIMEOUT)?;

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::crypto::BrowserKeys;
 use super::deliver::Sender;
-use super::payload::Payload;
+use super::payload::{Job, Payload};
 use crate::access::Access;
 use crate::accounts::{Credential, Identity, SignedIn};
 use crate::domain::{RoomKind, RoomName, Username};
@@ -44,23 +44,6 @@ const REFRESH: Duration = Duration::from_secs(2);
 const QUIET_FOR: Duration = Duration::from_secs(10);
 /// Rooms remembered as quiet (forgotten all at once past this).
 const MAX_QUIET: usize = 16_384;
-
-/// A committed message that may be pushed.
-#[derive(Clone, Debug)]
-pub struct Job {
-    /// Its room.
-    pub room: RoomName,
-    /// Its id.
-    pub id: u64,
-    /// Its author.
-    pub author: String,
-    /// The author is a guest.
-    pub guest: bool,
-    /// Its text, cut to what a push shows.
-    pub text: String,
-    /// The accounts it mentions.
-    pub mentions: Vec<String>,
-}
 
 /// The writer's side: offers committed messages to the notifier.
 #[derive(Clone)]

@@ -5,7 +5,24 @@
 
 use serde::Serialize;
 
-use super::notifier::Job;
+use crate::domain::RoomName;
+
+/// A committed message that may be pushed.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// Its room.
+    pub room: RoomName,
+    /// Its id.
+    pub id: u64,
+    /// Its author.
+    pub author: String,
+    /// The author is a guest.
+    pub guest: bool,
+    /// Its text, cut to what a push shows.
+    pub text: String,
+    /// The accounts it mentions.
+    pub mentions: Vec<String>,
+}
 
 /// Most characters of text in a push.
 pub const TEXT_CHARS: usize = 100;
