@@ -321,6 +321,69 @@ on_both_engines!(
     a_removed_hook_stops_delivering_on_postgres
 );
 
+/// A hook acts for whoever made it, as they are now: an owner removed from a private room takes their
+/// hook's view of it along (the creator's access is asked before each batch).
+#[tokio::test]
+async fn a_hook_whose_maker_lost_the_room_hears_nothing_more() {
+    let db = Database::sqlite();
+    let (bobs, witness) = (Receiver::start(0).await, Receiver::start(0).await);
+    let app = node(&db, &[&bobs, &witness]).await;
+    let mut ada = room_of(&app, "ada", "vault", "private").await;
+    let mut bob = crate::rooms::person(app.addr, "bob").await;
+    let add = json!({"user": "bob", "role": "owner"});
+    let (status, body) = api(
+        app.addr,
+        &mut ada,
+        "POST",
+        "/api/rooms/vault/members",
+        Some(add),
+    )
+    .await;
+    assert!(status == 200 || status == 201, "{status} {body}");
+    for (who, receiver) in [(&mut bob, &bobs), (&mut ada, &witness)] {
+        let (status, hook) = register(
+            &app,
+            who,
+            Some("vault"),
+            &receiver.url(),
+            &["message_created"],
+        )
+        .await;
+        assert_eq!(status, 201, "{hook}");
+    }
+    let mut ws = ada.join_v2("/ws/chat/vault/").await.expect("join");
+    let has = |id: u64| move |events: &[Value]| events.iter().any(|e| e["id"] == id);
+    let [first] = ws.send_acked("while bob is an owner", 1).await[..] else {
+        panic!("one ack")
+    };
+    bobs.until("the first message", has(first)).await;
+    witness.until("the first message", has(first)).await;
+
+    let (status, body) = api(
+        app.addr,
+        &mut ada,
+        "DELETE",
+        "/api/rooms/vault/members/bob",
+        None,
+    )
+    .await;
+    assert!(status == 200 || status == 204, "{status} {body}");
+    // A pass that began before the removal may still carry the next message; the one after cannot.
+    let [second] = ws.send_acked("bob is gone", 1).await[..] else {
+        panic!("one ack")
+    };
+    witness.until("the second message", has(second)).await;
+    let [third] = ws.send_acked("the vault code is 4711", 1).await[..] else {
+        panic!("one ack")
+    };
+    witness.until("the third message", has(third)).await;
+    assert!(
+        bobs.accepted().iter().all(|e| e["id"] != third),
+        "a hook whose maker may no longer read the room hears nothing more of it"
+    );
+    app.stop().await;
+}
+
 /// Two nodes on one PostgreSQL database: one holds the hook's lease, so each event goes out once.
 #[tokio::test]
 async fn two_nodes_on_one_postgres_database_send_each_event_once_in_order() {

@@ -323,6 +323,33 @@ async fn someone_on_the_room_gets_no_push() {
 }
 
 #[tokio::test]
+async fn a_mention_in_a_room_one_may_not_read_pushes_nothing() {
+    let db = Database::sqlite();
+    let service = PushService::start().await;
+    let mut town = town_with(&db, config(&db, &service, 30_000)).await;
+    let addr = town.app.addr;
+    key(addr, &service).await;
+    let mut bob_phone = service.device("bob-phone");
+    subscribed(addr, &mut town.bob, &bob_phone).await;
+    // ada's private room, bob not in it: a mention of him there tells him nothing of the room.
+    let room = json!({"name": "vault", "kind": "private"});
+    let (status, body) = api(addr, &mut town.ada, "POST", "/api/rooms/", Some(room)).await;
+    assert_eq!(status, 201, "{body}");
+    let mut vault = v2(&town.ada, "/ws/chat/vault/").await;
+    said(&mut vault, "@bob the vault code is 4711", "v1").await;
+    // The queue is in order: the next push bob gets is the public room's, so the vault's was passed over.
+    let mut ada = v2(&town.ada, PATH).await;
+    let id = said(&mut ada, "@bob see the lobby", "m1").await;
+    let push = bob_phone.next().await;
+    assert_eq!(push.json["room"], ROOM);
+    assert_eq!(push.json["id"], id);
+    assert!(bob_phone.is_empty(), "nothing from the vault");
+    vault.close().await;
+    ada.close().await;
+    town.app.stop().await;
+}
+
+#[tokio::test]
 async fn pushes_within_the_window_are_sent_as_one() {
     let db = Database::sqlite();
     let service = PushService::start().await;
