@@ -183,11 +183,6 @@ impl Policy {
         self.hosts.iter().any(|rule| rule.matches(host, port))
     }
 
-    /// Matched by a `*.` entry only: allowed, but its addresses are checked like an unlisted host's.
-    fn wildcard_only(&self, host: &str) -> bool {
-        !self.listed_name(host)
-    }
-
     /// Listed under any port: what the resolver can tell (it is not given the port). A `*.` entry never
     /// counts here: its hosts are allowed, but only at public addresses.
     fn listed_name(&self, host: &str) -> bool {
@@ -276,7 +271,8 @@ impl Outbound {
             "http" if listed && is_loopback_host(&host, literal) => {}
             _ => return Err(OutboundError::NotHttps),
         }
-        if listed && !self.policy.wildcard_only(&host) {
+        // Listed by name: any address. Matched by a `*.` entry only: its addresses are checked below.
+        if listed && self.policy.listed_name(&host) {
             return Ok(url);
         }
         if !listed && self.policy.reach == Reach::OnlyListed {

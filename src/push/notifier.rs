@@ -67,6 +67,11 @@ impl Feed {
         (feed, receiver)
     }
 
+    /// The switch the notifier keeps up to date.
+    pub fn switch(&self) -> Arc<Switch> {
+        self.active.clone()
+    }
+
     /// Someone just subscribed on this node.
     pub fn activate(&self) {
         self.active.switch_on();
@@ -109,13 +114,6 @@ pub struct Notifier {
     pub preview: bool,
     /// The feed's switch.
     pub active: Arc<Switch>,
-}
-
-impl Feed {
-    /// The switch the notifier keeps up to date.
-    pub fn switch(&self) -> Arc<Switch> {
-        self.active.clone()
-    }
 }
 
 /// Whether anyone has a push subscription: what lets the feed skip every message when nobody does. One
