@@ -79,10 +79,11 @@ async fn many_readiness_probes_reuse_one_redis_connection() {
     .await;
     wait_ready(&app, 200).await;
     let opened = proxy.accepted();
-    // Sequential probes across more than a second (the answer is reused for one), then a burst at once.
+    // Sequential probes across more than a second (the answer is reused for one), at least 60 of them
+    // however slow the machine, then a burst at once.
     let deadline = Instant::now() + Duration::from_millis(2500);
     let mut probes = 0;
-    while Instant::now() < deadline {
+    while probes < 60 || Instant::now() < deadline {
         assert_eq!(app.get("/readyz", None).await.status(), 200);
         probes += 1;
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -98,7 +99,7 @@ async fn many_readiness_probes_reuse_one_redis_connection() {
     }
     let new = proxy.accepted() - opened;
     assert!(
-        probes > 50 && new <= 1,
+        new <= 1,
         "{} probes opened {new} redis connections",
         probes + 50
     );
