@@ -88,6 +88,17 @@ pub struct Config {
     #[arg(long, env = "CHATWEB_WAL_MAX_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub wal_max_bytes: u64,
 
+    /// PostgreSQL: milliseconds a batch of sends may take to store, a statement may run and a transaction
+    /// may sit idle on the node's connections; past it the send is answered `outcome_unknown` and the
+    /// server ends a session whose client vanished mid-transaction (releasing its rooms).
+    #[arg(long, env = "CHATWEB_STORE_TIMEOUT_MS", default_value_t = 5000)]
+    pub store_timeout_ms: u64,
+
+    /// PostgreSQL: milliseconds the writer waits for a room that another connection holds locked before
+    /// it stores the rest of the batch without it; that room's sends are answered `store_unavailable`.
+    #[arg(long, env = "CHATWEB_STORE_LOCK_TIMEOUT_MS", default_value_t = 1000)]
+    pub store_lock_timeout_ms: u64,
+
     /// History and catch-up reads of the message store running at once; the connections asking the same
     /// read at once share one, the others wait their turn. At least 1.
     #[arg(long, env = "CHATWEB_CATCH_UP_READS", default_value_t = 4)]
@@ -252,6 +263,8 @@ impl Config {
             durability: self.durability,
             checkpoint_interval: Duration::from_millis(self.checkpoint_ms),
             wal_max_bytes: self.wal_max_bytes,
+            timeout: Duration::from_millis(self.store_timeout_ms.max(1)),
+            lock_timeout: Duration::from_millis(self.store_lock_timeout_ms.max(1)),
         }
     }
 
@@ -347,6 +360,8 @@ impl Default for Config {
             durability: Durability::Process,
             checkpoint_ms: 100,
             wal_max_bytes: 4 * 1024 * 1024,
+            store_timeout_ms: 5000,
+            store_lock_timeout_ms: 1000,
             room_buffer: 1024,
             room_buffer_bytes: 1024 * 1024,
             send_buffer_bytes: 16 * 1024,

@@ -34,6 +34,11 @@ pub struct Stats {
     pub store_write_micros: AtomicU64,
     /// Store write transactions that failed.
     pub store_write_errors: AtomicU64,
+    /// When (ms since the Unix epoch) the oldest send of the batch the writer is storing was queued; 0
+    /// while it stores nothing. With `answering_since_ms`: the oldest unanswered send's age.
+    pub storing_since_ms: AtomicU64,
+    /// The same for the batch whose senders the completer is answering (after its commit).
+    pub answering_since_ms: AtomicU64,
     /// History and catch-up reads of the message store that reached the database (each shared by every
     /// connection that asked the same at once).
     pub store_reads: AtomicU64,
@@ -143,6 +148,7 @@ struct Exporter {
     rooms: Gauge,
     cache_rooms: Gauge,
     cache_bytes: Gauge,
+    oldest_unanswered: Gauge,
     write_seconds: Histogram,
 }
 
@@ -170,6 +176,11 @@ impl Default for Exporter {
             "chatweb_cache_bytes",
             "Bytes the recent-history cache counts against --cache-bytes.",
         );
+        let oldest_unanswered = gauge(
+            "chatweb_store_oldest_unanswered_seconds",
+            "Age of the oldest send the store has not answered yet (0 when none waits): a writer that \
+             has stalled shows here.",
+        );
         let mirrored = MIRRORED
             .iter()
             .map(|m| register_counter(&recorder, m.name, &[], m.help))
@@ -189,6 +200,7 @@ impl Default for Exporter {
             rooms,
             cache_rooms,
             cache_bytes,
+            oldest_unanswered,
             write_seconds,
         }
     }
@@ -215,6 +227,11 @@ impl Stats {
     /// Adds `n` to `counter`.
     pub fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Sets `gauge` to `ms` (a time in ms since the Unix epoch; 0 or less: none).
+    pub fn set(gauge: &AtomicU64, ms: i64) {
+        gauge.store(u64::try_from(ms).unwrap_or(0), Ordering::Relaxed);
     }
 
     /// Reads `counter`.
@@ -249,6 +266,9 @@ impl Stats {
         exporter
             .cache_bytes
             .set(Self::get(&self.cache_bytes) as f64);
+        exporter
+            .oldest_unanswered
+            .set(self.oldest_unanswered().as_secs_f64());
         exporter.handle.render()
     }
 
@@ -256,6 +276,19 @@ impl Stats {
     /// scrapes (run it every few seconds).
     pub fn upkeep(&self) {
         self.exporter.handle.run_upkeep();
+    }
+
+    /// How long the oldest send the store has not answered has waited (zero when none waits).
+    pub fn oldest_unanswered(&self) -> std::time::Duration {
+        let since = [&self.storing_since_ms, &self.answering_since_ms]
+            .into_iter()
+            .map(Self::get)
+            .filter(|&ms| ms > 0)
+            .min();
+        since.map_or(std::time::Duration::ZERO, |since| {
+            let now = u64::try_from(crate::storage::now_ms()).unwrap_or(0);
+            std::time::Duration::from_millis(now.saturating_sub(since))
+        })
     }
 
     /// Records one store write transaction.

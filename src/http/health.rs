@@ -1,5 +1,6 @@
 //! Liveness, readiness and counters: `/healthz` answers while the process serves; `/readyz` answers 200 only
-//! while the store and the channel layer both answer; `/metrics` gives the node's counters in Prometheus
+//! while the store and the channel layer both answer and the store's writer has no send waiting longer
+//! than [`WRITER_STALLED`]; `/metrics` gives the node's counters in Prometheus
 //! text format.
 
 use axum::Router;
@@ -24,6 +25,10 @@ pub fn router() -> Router<AppState> {
 /// How long a readiness probe waits for each dependency.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// A send the store has not answered for this long means its writer has stalled: the node is not ready
+/// (a healthy writer answers in milliseconds, and waits at most `--store-lock-timeout-ms` for a room).
+const WRITER_STALLED: Duration = Duration::from_secs(2);
+
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = matches!(
         tokio::time::timeout(PROBE_TIMEOUT, state.store.ping()).await,
@@ -34,15 +39,22 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let layer = tokio::time::timeout(PROBE_TIMEOUT, state.channels.ready())
         .await
         .unwrap_or(false);
-    let status = if store && layer {
+    let waiting = state.stats.oldest_unanswered();
+    let writer = waiting < WRITER_STALLED;
+    let status = if store && layer && writer {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
     let word = |up| if up { "up" } else { "down" };
+    let writer = if writer {
+        "writer up".to_owned()
+    } else {
+        format!("writer stalled {:.1}s", waiting.as_secs_f64())
+    };
     (
         status,
-        format!("store {}\nlayer {}\n", word(store), word(layer)),
+        format!("store {}\nlayer {}\n{writer}\n", word(store), word(layer)),
     )
 }
 

@@ -140,6 +140,11 @@ pub fn store_failed(client_id: Option<&str>, error: &StoreError) -> String {
             ErrorCode::ShuttingDown,
             "the server is stopping; send it again after reconnecting",
         ),
+        StoreError::TimedOut(_) => (
+            ErrorCode::OutcomeUnknown,
+            "the store did not answer in time: the message may be stored; send it again with the \
+             same client_id (a repeat is recognised) or look for it after resuming",
+        ),
         StoreError::RoomLocked => (
             ErrorCode::RoomLocked,
             "this room is read-only: an administrator locked it",

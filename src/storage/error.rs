@@ -24,6 +24,13 @@ pub enum StoreError {
     /// An in-memory SQLite database: each of the store's connections would see one of its own.
     #[error("an in-memory SQLite database cannot be the store: give it a file (sqlite://path)")]
     InMemory,
+    /// Another database connection holds the room (past the writer's lock timeout): the message was not
+    /// stored; the rest of its batch was.
+    #[error("the room is held by another database connection")]
+    RoomBusy,
+    /// The store did not finish in time: the message may or may not be stored.
+    #[error("the store did not answer within {0:?}")]
+    TimedOut(std::time::Duration),
     /// The writer has stopped (the node is shutting down).
     #[error("the store is closed")]
     Closed,

@@ -15,6 +15,7 @@ mod db;
 mod error;
 mod files;
 mod heads;
+mod held;
 mod history;
 mod hooks;
 mod imports;
@@ -194,7 +195,9 @@ impl Store {
             Engine::Sqlite => Ok(Arc::new(
                 SqliteBackend::connect_with(database_url, settings).await?,
             )),
-            Engine::Postgres => Ok(Arc::new(PostgresBackend::connect(database_url).await?)),
+            Engine::Postgres => Ok(Arc::new(
+                PostgresBackend::connect(database_url, settings).await?,
+            )),
         }
     }
 
@@ -219,7 +222,11 @@ impl Store {
     ) -> Result<oneshot::Receiver<Result<Appended, StoreError>>, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.writer
-            .send(WriteRequest::Append { message, reply })
+            .send(WriteRequest::Append {
+                message,
+                reply,
+                queued_ms: now_ms(),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(outcome)
@@ -241,7 +248,11 @@ impl Store {
     ) -> Result<oneshot::Receiver<Result<Appended, StoreError>>, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.writer
-            .send(WriteRequest::Amend { amendment, reply })
+            .send(WriteRequest::Amend {
+                amendment,
+                reply,
+                queued_ms: now_ms(),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         Ok(outcome)

@@ -1,5 +1,7 @@
-//! How the store trades commit cost for durability, and how the SQLite store keeps its write-ahead log
-//! small without making any commit wait for it (`--durability`, `--checkpoint-ms`, `--wal-max-bytes`).
+//! How the store trades commit cost for durability, how the SQLite store keeps its write-ahead log
+//! small without making any commit wait for it (`--durability`, `--checkpoint-ms`, `--wal-max-bytes`),
+//! and how long a PostgreSQL store may make anything wait (`--store-timeout-ms`,
+//! `--store-lock-timeout-ms`).
 
 use std::time::Duration;
 
@@ -18,7 +20,7 @@ pub enum Durability {
     Power,
 }
 
-/// The store's settings (SQLite only; PostgreSQL ignores them).
+/// The store's settings (durability and checkpoints for SQLite, timeouts for PostgreSQL).
 #[derive(Clone, Debug)]
 pub struct StoreSettings {
     /// What an ack promises.
@@ -30,6 +32,14 @@ pub struct StoreSettings {
     /// one, which holds commits back for about a millisecond (without it the WAL of a busy store grows
     /// for ever).
     pub wal_max_bytes: u64,
+    /// PostgreSQL: the longest a batch of sends may take to store, a statement may run and a transaction
+    /// may sit idle on any of the node's connections (the server ends a session whose client vanished
+    /// inside a transaction, so its room locks do not outlive it). A send whose batch took longer is
+    /// answered `outcome_unknown`.
+    pub timeout: Duration,
+    /// PostgreSQL: the longest the writer waits for a room another connection holds before it stores
+    /// the batch's other rooms without it (and answers that room's sends `store_unavailable`).
+    pub lock_timeout: Duration,
 }
 
 impl Default for StoreSettings {
@@ -38,6 +48,8 @@ impl Default for StoreSettings {
             durability: Durability::Process,
             checkpoint_interval: Duration::from_millis(100),
             wal_max_bytes: 4 * 1024 * 1024,
+            timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(1),
         }
     }
 }

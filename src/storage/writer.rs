@@ -31,11 +31,15 @@ pub(crate) enum WriteRequest {
     Append {
         message: NewMessage,
         reply: oneshot::Sender<Result<Appended, StoreError>>,
+        /// When it was queued (ms since the Unix epoch): how long the oldest send waits is measured.
+        queued_ms: i64,
     },
     /// Store a change to history; the event goes to `reply`.
     Amend {
         amendment: Amendment,
         reply: oneshot::Sender<Result<Appended, StoreError>>,
+        /// When it was queued (ms since the Unix epoch).
+        queued_ms: i64,
     },
     /// Write read marks (one small transaction, answered when done).
     Marks {
@@ -107,12 +111,15 @@ enum Completion {
     Appended {
         fresh: Vec<(RoomName, StoredMessage)>,
         replies: Vec<(Reply<super::Appended>, Outcome)>,
+        /// When its oldest send was queued.
+        queued_ms: i64,
     },
     /// An amendment: its stored event (unless refused or a repeat) and its sender's outcome.
     Amended {
         room: RoomName,
         result: Result<super::Appended, StoreError>,
         reply: Reply<super::Appended>,
+        queued_ms: i64,
     },
 }
 
@@ -120,6 +127,7 @@ enum Completion {
 struct Completer {
     listener: Arc<dyn CommitListener>,
     cache: Option<Arc<RecentCache>>,
+    stats: Arc<Stats>,
 }
 
 impl StoreWriter {
@@ -140,6 +148,7 @@ impl StoreWriter {
         let completer = Completer {
             listener,
             cache: options.cache.clone(),
+            stats: options.stats.clone(),
         };
         let reads =
             super::reads::Reads::new(backend.clone(), options.read_concurrency, options.stats);
@@ -180,6 +189,15 @@ impl StoreWriter {
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
+/// The earlier of two queue times, 0 meaning none yet.
+fn first_of(oldest: i64, queued_ms: i64) -> i64 {
+    if oldest == 0 {
+        queued_ms
+    } else {
+        oldest.min(queued_ms)
+    }
+}
+
 impl Writer {
     async fn run(
         self,
@@ -204,10 +222,26 @@ impl Writer {
             };
             let Some(first) = first else { break };
             let mut next = Some(first);
+            // The oldest send of this round (requests come in the order they were queued).
+            let mut oldest = 0;
             while let Some(request) = next.take() {
                 match request {
-                    WriteRequest::Append { message, reply } => appends.push((message, reply)),
-                    WriteRequest::Amend { amendment, reply } => amends.push((amendment, reply)),
+                    WriteRequest::Append {
+                        message,
+                        reply,
+                        queued_ms,
+                    } => {
+                        oldest = first_of(oldest, queued_ms);
+                        appends.push((message, reply));
+                    }
+                    WriteRequest::Amend {
+                        amendment,
+                        reply,
+                        queued_ms,
+                    } => {
+                        oldest = first_of(oldest, queued_ms);
+                        amends.push((amendment, reply, queued_ms));
+                    }
                     WriteRequest::Marks {
                         marks: batch,
                         reply,
@@ -228,20 +262,23 @@ impl Writer {
                     next = rx.try_recv().ok();
                 }
             }
+            Stats::set(&self.stats.storing_since_ms, oldest);
             if !appends.is_empty() {
-                self.write_batch(&mut appends).await;
+                self.write_batch(&mut appends, oldest).await;
             }
             // Rare (edits, deletions, moderation): one transaction each.
-            for (amendment, reply) in amends.drain(..) {
+            for (amendment, reply, queued_ms) in amends.drain(..) {
                 let room = amendment.room.clone();
                 let result = self.amend(amendment).await;
                 self.complete(Completion::Amended {
                     room,
                     result,
                     reply,
+                    queued_ms,
                 })
                 .await;
             }
+            Stats::set(&self.stats.storing_since_ms, 0);
             // About once a second: not on the path that acks messages.
             for (batch, reply) in marks.drain(..) {
                 let written = super::marks::write(&self.backend.db(), &batch, now_ms()).await;
@@ -282,7 +319,11 @@ impl Writer {
         }
     }
 
-    async fn write_batch(&self, queued: &mut Vec<(NewMessage, Reply<super::Appended>)>) {
+    async fn write_batch(
+        &self,
+        queued: &mut Vec<(NewMessage, Reply<super::Appended>)>,
+        queued_ms: i64,
+    ) {
         let (messages, replies): (Vec<_>, Vec<_>) = queued.drain(..).unzip();
         let results = self.append_isolating(&messages, now_ms()).await;
         let fresh: Vec<_> = messages
@@ -294,7 +335,12 @@ impl Writer {
             })
             .collect();
         let replies = replies.into_iter().zip(results).collect();
-        self.complete(Completion::Appended { fresh, replies }).await;
+        self.complete(Completion::Appended {
+            fresh,
+            replies,
+            queued_ms,
+        })
+        .await;
     }
 
     /// Stores `messages` in one transaction; when the database refuses it for what a message holds, in
@@ -339,12 +385,21 @@ impl Completer {
     async fn run(self, mut completed: mpsc::Receiver<Completion>) {
         while let Some(completion) = completed.recv().await {
             match completion {
-                Completion::Appended { fresh, replies } => self.appended(&fresh, replies).await,
+                Completion::Appended {
+                    fresh,
+                    replies,
+                    queued_ms,
+                } => {
+                    Stats::set(&self.stats.answering_since_ms, queued_ms);
+                    self.appended(&fresh, replies).await;
+                }
                 Completion::Amended {
                     room,
                     result,
                     reply,
+                    queued_ms,
                 } => {
+                    Stats::set(&self.stats.answering_since_ms, queued_ms);
                     if let Ok(appended) = &result
                         && !appended.duplicate
                     {
@@ -359,6 +414,7 @@ impl Completer {
                     let _ = reply.send(result);
                 }
             }
+            Stats::set(&self.stats.answering_since_ms, 0);
         }
         tracing::debug!("store completer stopped");
     }

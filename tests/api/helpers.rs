@@ -412,8 +412,8 @@ pub fn ids(frames: &[Value]) -> Vec<u64> {
 }
 
 pub use crate::services::{
-    ProcessNode, RedisServer, TcpProxy, TestDatabase, node_config, test_service, two_nodes,
-    unique_prefix,
+    ProcessNode, RedisServer, StallProxy, TcpProxy, TestDatabase, node_config, test_service,
+    two_nodes, unique_prefix,
 };
 
 /// Whether `frame` answers one of the connection's own frames (see [`Client::next_answer`]).

@@ -41,4 +41,5 @@ mod search;
 mod services;
 mod shutdown;
 mod store;
+mod store_locks;
 mod tokens;

@@ -3,10 +3,12 @@
 //! it started itself; tests that need the shared PostgreSQL or Redis skip with a note unless their env var
 //! is set, and fail instead under `CI=true`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chatweb::config::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -193,6 +195,28 @@ impl TestDatabase {
             admin_url,
             name,
         })
+    }
+
+    /// The server's address (to put a proxy in front of it).
+    pub async fn server_addr(&self) -> std::net::SocketAddr {
+        let (server, _) = self.url.rsplit_once('/').expect("database url");
+        let host = server.rsplit('@').next().expect("host");
+        tokio::net::lookup_host(host)
+            .await
+            .expect("resolve")
+            .next()
+            .expect("address")
+    }
+
+    /// The database's URL through a proxy listening on loopback `port`.
+    pub fn url_via(&self, port: u16) -> String {
+        let (server, name) = self.url.rsplit_once('/').expect("database url");
+        let user = server
+            .split("://")
+            .nth(1)
+            .and_then(|s| s.split_once('@'))
+            .map_or("postgres", |(user, _)| user);
+        format!("postgres://{user}@127.0.0.1:{port}/{name}")
     }
 
     /// Drops the database (after every pool on it is closed).
@@ -403,5 +427,94 @@ impl TcpProxy {
 impl Drop for TcpProxy {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// A loopback TCP proxy that counts the connections it accepts and can stall: while stalled it forwards
+/// nothing either way and keeps every connection open, which is what a stuck Redis looks like (or a
+/// network link cut under a database connection: nothing is refused, nothing arrives).
+pub struct StallProxy {
+    pub port: u16,
+    accepted: Arc<AtomicUsize>,
+    stalled: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl StallProxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind proxy");
+        let port = listener.local_addr().expect("proxy addr").port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (stalled, watch) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn({
+            let accepted = accepted.clone();
+            async move {
+                while let Ok((inbound, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    let watch = watch.clone();
+                    tokio::spawn(async move {
+                        let Ok(outbound) = TcpStream::connect(target).await else {
+                            return;
+                        };
+                        let (in_read, in_write) = inbound.into_split();
+                        let (out_read, out_write) = outbound.into_split();
+                        tokio::select! {
+                            () = pipe(in_read, out_write, watch.clone()) => {}
+                            () = pipe(out_read, in_write, watch) => {}
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            accepted,
+            stalled,
+            task,
+        }
+    }
+
+    /// The proxy as a Redis URL.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Stops (or resumes) forwarding, both ways, on every connection.
+    pub fn stall(&self, stalled: bool) {
+        self.stalled.send_replace(stalled);
+    }
+}
+
+impl Drop for StallProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, holding every byte while the proxy is stalled.
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut stalled: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if stalled.wait_for(|s| !*s).await.is_err() {
+            return;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if stalled.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }

@@ -9,13 +9,11 @@ mod foreign;
 mod heal;
 mod stuck;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+pub(crate) use crate::services::StallProxy;
+
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::helpers::{Client, PATIENCE, TestApp, test_service};
@@ -66,91 +64,6 @@ async fn redis_addr(url: &str) -> std::net::SocketAddr {
         .expect("resolve redis")
         .next()
         .expect("redis address")
-}
-
-/// A loopback TCP proxy that counts the connections it accepts and can stall: while stalled it forwards
-/// nothing either way and keeps every connection open, which is what a stuck Redis looks like.
-struct StallProxy {
-    port: u16,
-    accepted: Arc<AtomicUsize>,
-    stalled: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl StallProxy {
-    async fn start(target: std::net::SocketAddr) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
-        let port = listener.local_addr().expect("proxy addr").port();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (stalled, watch) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn({
-            let accepted = accepted.clone();
-            async move {
-                while let Ok((inbound, _)) = listener.accept().await {
-                    accepted.fetch_add(1, Ordering::SeqCst);
-                    let watch = watch.clone();
-                    tokio::spawn(async move {
-                        let Ok(outbound) = TcpStream::connect(target).await else {
-                            return;
-                        };
-                        let (in_read, in_write) = inbound.into_split();
-                        let (out_read, out_write) = outbound.into_split();
-                        tokio::select! {
-                            () = pipe(in_read, out_write, watch.clone()) => {}
-                            () = pipe(out_read, in_write, watch) => {}
-                        }
-                    });
-                }
-            }
-        });
-        Self {
-            port,
-            accepted,
-            stalled,
-            task,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    fn stall(&self, stalled: bool) {
-        self.stalled.send_replace(stalled);
-    }
-}
-
-impl Drop for StallProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Copies `from` to `to`, holding every byte while the proxy is stalled.
-async fn pipe(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    mut stalled: tokio::sync::watch::Receiver<bool>,
-) {
-    let mut buf = vec![0u8; 16 * 1024];
-    loop {
-        if stalled.wait_for(|s| !*s).await.is_err() {
-            return;
-        }
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if stalled.wait_for(|s| !*s).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
 }
 
 /// Polls `/readyz` until it answers `status` (bounded): readiness has no push notification.
