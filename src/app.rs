@@ -101,6 +101,7 @@ impl App {
                 max_batch: config.write_batch,
                 cache,
                 read_concurrency: config.catch_up_reads,
+                read_timeout: config.store_settings().timeout,
             },
         );
         tasks.spawn("store writer", StopOn::Writes, |stop| writer.run(stop));

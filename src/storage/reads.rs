@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::{Semaphore, watch};
 
@@ -64,17 +65,26 @@ pub(crate) struct Reads {
     next_id: AtomicU64,
     /// `store_reads` counts the queries that ran.
     stats: Arc<Stats>,
+    /// The longest one query may take: an answer that does not come (a database cut off) is an error,
+    /// not a wait for ever of everyone sharing it.
+    bound: Duration,
 }
 
 impl Reads {
-    /// Reads through `backend`, at most `concurrency` queries at once (at least one).
-    pub(crate) fn new(backend: Arc<dyn Backend>, concurrency: usize, stats: Arc<Stats>) -> Self {
+    /// Reads through `backend`, at most `concurrency` queries at once (at least one), each within `bound`.
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        concurrency: usize,
+        bound: Duration,
+        stats: Arc<Stats>,
+    ) -> Self {
         Self {
             backend,
             permits: Semaphore::new(concurrency.clamp(1, Semaphore::MAX_PERMITS)),
             flights: Mutex::default(),
             next_id: AtomicU64::new(0),
             stats,
+            bound,
         }
     }
 
@@ -171,10 +181,15 @@ impl Reads {
             }
         }
         Stats::add(&self.stats.store_reads, 1);
-        let read = match key.query {
-            Query::Recent { limit } => self.backend.recent(&key.room, limit).await,
-            Query::After { since, limit } => self.backend.after(&key.room, since, limit).await,
+        let read = async {
+            match key.query {
+                Query::Recent { limit } => self.backend.recent(&key.room, limit).await,
+                Query::After { since, limit } => self.backend.after(&key.room, since, limit).await,
+            }
         };
+        let read = tokio::time::timeout(self.bound, read)
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(self.bound)));
         drop(permit);
         answer.send_replace(Some(read.map(Arc::new)));
         let mut flights = self.lock();
@@ -321,7 +336,12 @@ mod tests {
         let backend = Gated::new();
         backend.head.store(5, Ordering::SeqCst);
         let stats = Arc::new(Stats::default());
-        let reads = Arc::new(Reads::new(backend.clone(), 4, stats.clone()));
+        let reads = Arc::new(Reads::new(
+            backend.clone(),
+            4,
+            Duration::from_secs(5),
+            stats.clone(),
+        ));
         let first = tokio::spawn({
             let reads = reads.clone();
             async move { reads.after(&room(), 2, 256).await }
@@ -365,7 +385,12 @@ mod tests {
         let backend = Gated::new();
         backend.head.store(100, Ordering::SeqCst);
         let stats = Arc::new(Stats::default());
-        let reads = Arc::new(Reads::new(backend.clone(), 3, stats.clone()));
+        let reads = Arc::new(Reads::new(
+            backend.clone(),
+            3,
+            Duration::from_secs(5),
+            stats.clone(),
+        ));
         let tasks: Vec<_> = (0..20)
             .map(|since| {
                 let reads = reads.clone();
@@ -392,7 +417,12 @@ mod tests {
     async fn a_caller_that_goes_away_strands_no_one() {
         let backend = Gated::new();
         backend.head.store(3, Ordering::SeqCst);
-        let reads = Arc::new(Reads::new(backend.clone(), 1, Arc::default()));
+        let reads = Arc::new(Reads::new(
+            backend.clone(),
+            1,
+            Duration::from_secs(5),
+            Arc::default(),
+        ));
         let gone = tokio::spawn({
             let reads = reads.clone();
             async move { reads.recent(&room(), 2).await }

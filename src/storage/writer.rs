@@ -82,6 +82,8 @@ pub struct WriterOptions {
     pub cache: Option<Arc<RecentCache>>,
     /// Most history and catch-up reads the store runs at once (`--catch-up-reads`).
     pub read_concurrency: usize,
+    /// The longest one of those reads may take (`--store-timeout-ms`).
+    pub read_timeout: std::time::Duration,
 }
 
 /// The writer and its completer, not running yet: [`StoreWriter::run`] is the writer's task (the node
@@ -150,8 +152,12 @@ impl StoreWriter {
             cache: options.cache.clone(),
             stats: options.stats.clone(),
         };
-        let reads =
-            super::reads::Reads::new(backend.clone(), options.read_concurrency, options.stats);
+        let reads = super::reads::Reads::new(
+            backend.clone(),
+            options.read_concurrency,
+            options.read_timeout,
+            options.stats,
+        );
         let store = Store {
             backend,
             writer: tx,

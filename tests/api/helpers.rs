@@ -258,6 +258,27 @@ impl Client {
         self.ws.flush().await.expect("send");
     }
 
+    /// Sends a ping and waits for its pong, dropping any other frame meanwhile; returns how long it took.
+    pub async fn ping(&mut self, payload: &'static [u8]) -> Duration {
+        let started = tokio::time::Instant::now();
+        self.ws
+            .send(Message::Ping(Bytes::from_static(payload)))
+            .await
+            .expect("ping");
+        loop {
+            let frame = tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("a pong arrives in time")
+                .expect("socket open")
+                .expect("frame");
+            if let Message::Pong(answer) = frame
+                && answer.as_ref() == payload
+            {
+                return started.elapsed();
+            }
+        }
+    }
+
     /// Sends raw text.
     pub async fn send_text(&mut self, text: &str) {
         self.ws.send(Message::text(text)).await.expect("send");

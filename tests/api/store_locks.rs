@@ -149,6 +149,48 @@ async fn a_room_another_connection_holds_stops_only_that_room() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_waiting_on_the_store_still_answers_pings() {
+    let Some(db) = TestDatabase::create("catch_up_pings").await else {
+        return;
+    };
+    let app = spawn_app_with(test_config(db.url.clone())).await;
+    let mut writer = app.join("deep").await;
+    writer.send_acked("old", 3).await;
+
+    // The messages table is locked: a replay's read of it waits (a store that does not answer).
+    let mut locker = sqlx::PgConnection::connect(&db.url).await.expect("connect");
+    sqlx::query("BEGIN")
+        .execute(&mut locker)
+        .await
+        .expect("begin");
+    sqlx::query("LOCK TABLE messages IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut locker)
+        .await
+        .expect("lock");
+    let mut replaying = app.join_path("/ws/chat/deep/?since=0", None).await;
+    // While its read waits, the connection answers every ping at once.
+    for _ in 0..5 {
+        let took = replaying.ping(b"still there?").await;
+        assert!(took < Duration::from_secs(1), "a pong took {took:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    sqlx::query("COMMIT")
+        .execute(&mut locker)
+        .await
+        .expect("commit");
+    let ids: Vec<u64> = replaying
+        .messages(3)
+        .await
+        .iter()
+        .map(|m| m["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, [1, 2, 3]);
+    let _ = locker.close().await;
+    app.stop().await;
+    db.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_inside_its_transaction_lets_go_of_the_room() {
     let Some(db) = TestDatabase::create("cut_in_tx").await else {
         return;

@@ -34,9 +34,14 @@ use crate::presence::Attendance;
 use crate::protocol::ServerFrame;
 use crate::state::AppState;
 use crate::stats::Stats;
+use crate::storage::{StoreError, StoredMessage};
 
 /// Live events written before one flush.
 const LIVE_BURST: usize = 64;
+
+/// A catch-up page being read from the store: where it starts, and what the store answered.
+type PageRead =
+    std::pin::Pin<Box<dyn Future<Output = (u64, Result<Vec<StoredMessage>, StoreError>)> + Send>>;
 
 /// A checked handshake, ready to serve.
 pub(super) struct Connection {
@@ -157,8 +162,13 @@ impl<S: Socket> Consumer<S> {
             Ok(live) => live,
             Err(error) => return End::Layer(error.to_string()),
         };
-        if let Err(end) = Box::pin(self.start(since)).await {
-            return end;
+        // The reads before the loop (read mark, history, the room's head) answer no ping meanwhile: they
+        // are bounded like every read of the store.
+        let bound = self.state.config.store_settings().timeout;
+        match tokio::time::timeout(bound, Box::pin(self.start(since))).await {
+            Ok(Ok(())) => {}
+            Ok(Err(end)) => return end,
+            Err(_) => return End::Store(StoreError::TimedOut(bound)),
         }
         let mut ping = tokio::time::interval(self.outbound.keepalive() / 3);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -172,6 +182,7 @@ impl<S: Socket> Consumer<S> {
         let moderated = self.rules.closes();
         tokio::pin!(moderated);
         let max_in_flight = self.state.config.max_in_flight.max(1);
+        let mut reading: Option<PageRead> = None;
         loop {
             let step = tokio::select! {
                 biased;
@@ -187,9 +198,16 @@ impl<S: Socket> Consumer<S> {
                 }
                 // Ready once per third of the keepalive: it starves nothing, and nothing starves it.
                 _ = ping.tick() => Box::pin(self.on_ping_tick()).await,
-                // One page per turn: between pages the branches above get theirs.
-                () = std::future::ready(()), if self.delivery.catching_up() => {
-                    Box::pin(self.catch_up_page()).await
+                // A catch-up reads one page at a time, beside the branches above: a read that waits
+                // on the store holds up no pong, ping or answer.
+                () = std::future::ready(()), if self.delivery.catching_up() && reading.is_none() => {
+                    self.read_page().map(|read| reading = Some(read))
+                }
+                (after, page) = async { reading.as_mut().expect("a read in flight").await },
+                    if reading.is_some() =>
+                {
+                    reading = None;
+                    Box::pin(self.write_page(after, page)).await
                 }
                 // Live events wait in the ring while the store is read.
                 event = live.recv(), if !self.delivery.catching_up() => {
@@ -365,18 +383,30 @@ impl<S: Socket> Consumer<S> {
 
     /// Delivers the next page of the running catch-up; a short page ends it (and sends the presence
     /// snapshot it was asked to).
-    async fn catch_up_page(&mut self) -> Result<(), End> {
+    /// Starts reading the catch-up's next page (after [`Delivery::last`]) from the store.
+    fn read_page(&self) -> Result<PageRead, End> {
         // A long replay must not hold up a stop.
         if self.state.shutdown.is_cancelled() {
             return Err(End::Shutdown);
         }
         let after = self.delivery.last();
-        let page = self
-            .state
-            .store
-            .after(&self.room, after, PAGE)
-            .await
-            .map_err(End::Store)?;
+        let (store, room) = (self.state.store.clone(), self.room.clone());
+        Ok(Box::pin(async move {
+            (after, store.after(&room, after, PAGE).await)
+        }))
+    }
+
+    /// Writes a page read after `after` (dropped if the cursor moved meanwhile: the next read starts
+    /// from where it is now).
+    async fn write_page(
+        &mut self,
+        after: u64,
+        page: Result<Vec<StoredMessage>, StoreError>,
+    ) -> Result<(), End> {
+        let page = page.map_err(End::Store)?;
+        if after != self.delivery.last() {
+            return Ok(());
+        }
         let page = self.delivery.page(&self.room, &page);
         for frame in page.frames {
             self.outbound.feed(frame).await?;
