@@ -1,7 +1,8 @@
 //! Outgoing webhooks as stored (migration 0015): the hooks, each hook's mark per room (the last id it
-//! delivered or passed over), the lease that says which node sends a hook's batches, and the last
-//! deliveries and failures of each hook. The sender (`src/hooks/deliver.rs`) reads the rooms' sequences
-//! after the marks, like the search indexer: nothing here is written by the message path.
+//! delivered or passed over; for occupancy events, migration 0017, the last occupancy event), the lease
+//! that says which node sends a hook's batches, and the last deliveries and failures of each hook. The
+//! sender (`src/hooks/deliver.rs`) reads the rooms' sequences after the marks, like the search indexer:
+//! nothing here is written by the message path.
 
 use super::{Db, MessageRow, ROW_COLUMNS, StoreError, StoredMessage, on_db, to_i64, to_u64};
 
@@ -94,12 +95,50 @@ type HookTuple = (
     i64,
 );
 
-/// Moves a hook's mark in a room forward (never back), unless the hook is gone.
-const MOVE_MARK: &str = "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
-     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
-     ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
-     WHEN outgoing_hook_marks.seq > excluded.seq THEN outgoing_hook_marks.seq \
-     ELSE excluded.seq END";
+/// Which of a room's streams a hook follows: each has its own marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// The room's sequence (messages, edits, deletions, members): marks are room ids.
+    Messages,
+    /// The room's occupancy events (migration 0017): marks are their numbers in the room.
+    Occupancy,
+}
+
+impl Track {
+    /// Both, in the order a hook's turn follows them.
+    pub const ALL: [Self; 2] = [Self::Messages, Self::Occupancy];
+
+    /// Moves a hook's mark in a room forward (never back), unless the hook is gone.
+    fn move_mark(self) -> &'static str {
+        match self {
+            Self::Messages => {
+                "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
+                 ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
+                 WHEN outgoing_hook_marks.seq > excluded.seq THEN outgoing_hook_marks.seq \
+                 ELSE excluded.seq END"
+            }
+            Self::Occupancy => {
+                "INSERT INTO outgoing_hook_occupancy_marks (hook_id, room_id, seq) \
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
+                 ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
+                 WHEN outgoing_hook_occupancy_marks.seq > excluded.seq \
+                 THEN outgoing_hook_occupancy_marks.seq ELSE excluded.seq END"
+            }
+        }
+    }
+}
+
+/// Where a delivered (or given up) batch leaves a hook: its mark on `track` in room `room_id` at `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The stream.
+    pub track: Track,
+    /// The room.
+    pub room_id: i64,
+    /// The new mark.
+    pub seq: u64,
+}
 
 const HOOK_COLUMNS: &str = "SELECT h.id, h.room_id, r.name, h.url, h.events, h.secret, h.created_by, \
      u.username, h.created_at FROM outgoing_hooks h JOIN users u ON u.id = h.created_by \
@@ -130,8 +169,8 @@ impl Db {
         }))
     }
 
-    /// Stores a hook and its starting marks (every room's last id now: a hook gets what happens after
-    /// it is made, and rooms made later from their first id); returns its id.
+    /// Stores a hook and its starting marks (every room's last id and last occupancy event now: a hook
+    /// gets what happens after it is made, and rooms made later from their first); returns its id.
     pub async fn create_hook(&self, new: &NewHook<'_>) -> Result<i64, StoreError> {
         let begin = self.begin_write();
         on_db!(self, |pool| {
@@ -151,6 +190,14 @@ impl Db {
             sqlx::query(
                 "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
                  SELECT $1, id, last_seq FROM rooms WHERE $2 = 0 OR id = $2",
+            )
+            .bind(id)
+            .bind(new.room_id.unwrap_or(0))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO outgoing_hook_occupancy_marks (hook_id, room_id, seq) \
+                 SELECT $1, room_id, last_seq FROM room_occupancy WHERE $2 = 0 OR room_id = $2",
             )
             .bind(id)
             .bind(new.room_id.unwrap_or(0))
@@ -194,6 +241,7 @@ impl Db {
             let mut tx = pool.begin_with(begin).await?;
             for sql in [
                 "DELETE FROM outgoing_hook_marks WHERE hook_id = $1",
+                "DELETE FROM outgoing_hook_occupancy_marks WHERE hook_id = $1",
                 "DELETE FROM outgoing_hook_deliveries WHERE hook_id = $1",
             ] {
                 sqlx::query(sql).bind(id).execute(&mut *tx).await?;
@@ -321,40 +369,35 @@ impl Db {
         Ok(rows.into_iter().map(StoredMessage::from).collect())
     }
 
-    /// Moves hook `hook_id`'s mark in room `room_id` forward to `seq` (never back).
-    pub async fn move_hook_mark(
-        &self,
-        hook_id: i64,
-        room_id: i64,
-        seq: u64,
-    ) -> Result<(), StoreError> {
+    /// Moves hook `hook_id`'s mark forward as `moved` says (never back).
+    pub async fn move_hook_mark(&self, hook_id: i64, moved: Moved) -> Result<(), StoreError> {
         on_db!(self, |pool| {
-            sqlx::query(MOVE_MARK)
+            sqlx::query(moved.track.move_mark())
                 .bind(hook_id)
-                .bind(room_id)
-                .bind(to_i64(seq))
+                .bind(moved.room_id)
+                .bind(to_i64(moved.seq))
                 .execute(pool)
                 .await?;
         });
         Ok(())
     }
 
-    /// Records an attempt of hook `hook_id` (and, after a delivery, moves its mark in room `room_id` to
-    /// `seq`, in the same transaction), then forgets all but its newest [`KEPT_DELIVERIES`].
+    /// Records an attempt of hook `hook_id` (and, after a delivery, moves its mark as `moved` says, in
+    /// the same transaction), then forgets all but its newest [`KEPT_DELIVERIES`].
     pub async fn record_delivery(
         &self,
         hook_id: i64,
         delivery: &DeliveryRow,
-        moved: Option<(i64, u64)>,
+        moved: Option<Moved>,
     ) -> Result<(), StoreError> {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
-            if let Some((room_id, seq)) = moved {
-                sqlx::query(MOVE_MARK)
+            if let Some(moved) = moved {
+                sqlx::query(moved.track.move_mark())
                     .bind(hook_id)
-                    .bind(room_id)
-                    .bind(to_i64(seq))
+                    .bind(moved.room_id)
+                    .bind(to_i64(moved.seq))
                     .execute(&mut *tx)
                     .await?;
             }

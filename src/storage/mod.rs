@@ -23,6 +23,7 @@ mod marks;
 mod membership;
 mod message;
 mod moderation;
+mod occupancy;
 mod postgres;
 mod push;
 mod reads;
@@ -53,7 +54,7 @@ pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
 pub use files::{FileRow, ImportedFile, NewFile, Thumb};
 pub use history::RoomActivity;
-pub use hooks::{DeliveryRow, HookRoom, HookRow, KEPT_DELIVERIES, NewHook};
+pub use hooks::{DeliveryRow, HookRoom, HookRow, KEPT_DELIVERIES, Moved, NewHook, Track};
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,
@@ -65,6 +66,7 @@ pub use message::{
     MessageKind, NewMessage, NewRoom, RoomSummary, StoredMessage,
 };
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
+pub use occupancy::{Claim, OccupancyEvent, Transition};
 pub use postgres::PostgresBackend;
 pub use push::{NewPushSubscription, PushSubscriptionRow, PushTarget};
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};
