@@ -700,4 +700,36 @@ mod tests {
         let _c = presence.enter(&room, "ada", true, true);
         assert_eq!(presence.member_count(&room), 2);
     }
+
+    #[tokio::test]
+    async fn the_first_socket_in_and_the_last_one_out_hint_occupancy_and_no_other() {
+        let (presence, _rx, room) = setup(100);
+        let (hints, mut hinted) = mpsc::channel(8);
+        let presence = Arc::new(
+            Arc::into_inner(presence)
+                .expect("one owner")
+                .with_occupancy(hints),
+        );
+        let ada = presence.enter(&room, "ada", false, true);
+        assert_eq!(hinted.try_recv().ok(), Some(room.clone()));
+        assert!(presence.holds(&room) && presence.held_rooms() == [room.clone()]);
+        let bob = presence.enter(&room, "bob", true, false);
+        let ada_again = presence.enter(&room, "ada", false, false);
+        // Someone on another node: not this node's hold.
+        presence.remote(
+            &room,
+            7,
+            Announcement::Join(Member {
+                user: "cy".into(),
+                guest: false,
+            }),
+        );
+        drop(ada);
+        drop(bob);
+        assert!(hinted.try_recv().is_err(), "the room is still held here");
+        drop(ada_again);
+        assert_eq!(hinted.try_recv().ok(), Some(room.clone()));
+        assert!(!presence.holds(&room) && presence.held_rooms().is_empty());
+        assert_eq!(presence.member_count(&room), 1, "cy is still there");
+    }
 }

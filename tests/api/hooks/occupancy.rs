@@ -333,3 +333,121 @@ on_both_engines!(
     a_node_that_stops_lets_go_of_its_rooms_at_once_on_sqlite,
     a_node_that_stops_lets_go_of_its_rooms_at_once_on_postgres
 );
+
+/// Applies `claims` to room `room_id` all at once.
+async fn settle_all(
+    store: &chatweb::storage::Db,
+    room_id: i64,
+    now: i64,
+    claims: Vec<chatweb::storage::Claim<'_>>,
+) -> Vec<chatweb::storage::Transition> {
+    let settles = claims.into_iter().map(|claim| {
+        let store = store.clone();
+        async move { store.settle(room_id, claim, now).await.expect("settle") }
+    });
+    futures_util::future::join_all(settles).await
+}
+
+/// The store's side, with ten nodes at once: whatever the interleaving, one occupied when the first claims
+/// and one vacated when the last lets go; a claim that runs out vacates the room at the first look after.
+async fn ten_nodes_claiming_at_once_make_one_event_each_way(db: &Database) {
+    use chatweb::storage::{Claim, Store, Transition};
+    let backend = Store::connect(&db.url()).await.expect("store");
+    let store = backend.db();
+    let sql = "INSERT INTO rooms (name, last_seq, updated_at) VALUES ('busy', 0, 0) RETURNING id";
+    let room_id: i64 = match &store {
+        chatweb::storage::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+        chatweb::storage::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await,
+    }
+    .expect("a room");
+    let now = chatweb::storage::now_ms();
+    let nodes: Vec<String> = (0..10).map(|n| format!("node-{n}")).collect();
+    let held = settle_all(
+        &store,
+        room_id,
+        now,
+        nodes
+            .iter()
+            .map(|node| Claim::Hold {
+                node,
+                expires_ms: now + 10_000,
+            })
+            .collect(),
+    )
+    .await;
+    let changed: Vec<Transition> = held
+        .into_iter()
+        .filter(|t| *t != Transition::Unchanged)
+        .collect();
+    assert_eq!(changed, [Transition::Occupied(1)]);
+    let released = settle_all(
+        &store,
+        room_id,
+        now,
+        nodes.iter().map(|node| Claim::Release { node }).collect(),
+    )
+    .await;
+    let changed: Vec<Transition> = released
+        .into_iter()
+        .filter(|t| *t != Transition::Unchanged)
+        .collect();
+    assert_eq!(changed, [Transition::Vacated(2)]);
+
+    // A node that dies holding the room: nothing before its claim runs out, vacated at the first look after.
+    let dead = Claim::Hold {
+        node: "dead",
+        expires_ms: now + 1_000,
+    };
+    assert_eq!(
+        store.settle(room_id, dead, now).await.expect("hold"),
+        Transition::Occupied(3)
+    );
+    assert!(
+        store
+            .abandoned_rooms(now + 500, 10)
+            .await
+            .expect("abandoned")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .abandoned_rooms(now + 1_001, 10)
+            .await
+            .expect("abandoned"),
+        [room_id]
+    );
+    assert_eq!(
+        store
+            .settle(room_id, Claim::Expire, now + 500)
+            .await
+            .expect("look"),
+        Transition::Unchanged
+    );
+    assert_eq!(
+        store
+            .settle(room_id, Claim::Expire, now + 1_001)
+            .await
+            .expect("look"),
+        Transition::Vacated(4)
+    );
+    let events = store.occupancy_after(room_id, 0, 10).await.expect("events");
+    let names: Vec<(u64, &str)> = events.iter().map(|e| (e.seq, e.name.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            (1, "room_occupied"),
+            (2, "room_vacated"),
+            (3, "room_occupied"),
+            (4, "room_vacated")
+        ]
+    );
+    // No hook wants them: the outbox keeps none.
+    assert_eq!(store.prune_occupancy(0).await.expect("prune"), 4);
+    backend.close().await;
+}
+
+on_both_engines!(
+    ten_nodes_claiming_at_once_make_one_event_each_way,
+    ten_nodes_claiming_a_room_at_once_store_one_occupied_and_one_vacated_on_sqlite,
+    ten_nodes_claiming_a_room_at_once_store_one_occupied_and_one_vacated_on_postgres
+);
