@@ -175,17 +175,19 @@ async fn a_hook_whose_maker_lost_the_room_hears_no_more_occupancy() {
     app.stop().await;
 }
 
-/// Waits until `db` holds `n` claims (one per node holding a socket in a room).
+/// Waits until the database at `url` holds `n` claims (one per node holding a socket in a room).
 async fn claims(url: &str, n: i64) {
-    let pool = sqlx::PgPool::connect(url)
+    let backend = chatweb::storage::Store::connect(url)
         .await
         .expect("the test's database");
+    let sql = "SELECT COUNT(*) FROM room_occupancy_claims";
     let deadline = tokio::time::Instant::now() + super::DEADLINE;
     loop {
-        let held: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM room_occupancy_claims")
-            .fetch_one(&pool)
-            .await
-            .expect("claims");
+        let held: i64 = match backend.db() {
+            chatweb::storage::Db::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(&pool).await,
+            chatweb::storage::Db::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(&pool).await,
+        }
+        .expect("claims");
         if held == n {
             break;
         }
@@ -195,7 +197,7 @@ async fn claims(url: &str, n: i64) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    pool.close().await;
+    backend.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -451,3 +453,60 @@ on_both_engines!(
     ten_nodes_claiming_a_room_at_once_store_one_occupied_and_one_vacated_on_sqlite,
     ten_nodes_claiming_a_room_at_once_store_one_occupied_and_one_vacated_on_postgres
 );
+
+/// One node on SQLite, killed (SIGKILL) while a socket holds a room, then started again: presence is empty
+/// at boot, and the room the store says is occupied is vacated once the dead process's claim has run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_and_restarted_vacates_the_room_it_held_after_the_ttl() {
+    let db = Database::sqlite();
+    let receiver = Receiver::start(0).await;
+    let url = db.url();
+    let hosts = receiver.addr.to_string();
+    // Its sender looks for hooks once at start (there are none yet), then not for an hour: the hook's lease
+    // stays free for the node that comes after.
+    let mut first = ProcessNode::start_with(&[
+        "--database-url",
+        &url,
+        "--presence-ttl-secs",
+        "2",
+        "--webhook-poll-ms",
+        "3600000",
+        "--webhook-hosts",
+        &hosts,
+    ]);
+    let addr = first.addr().await;
+    let mut ada = person(addr, "ada").await;
+    let (status, body) = api(
+        addr,
+        &mut ada,
+        "POST",
+        "/api/rooms/",
+        Some(json!({"name": "ci", "kind": "public"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let events = json!({"url": receiver.url(), "events": OCCUPANCY});
+    let (status, body) = api(
+        addr,
+        &mut ada,
+        "POST",
+        "/api/rooms/ci/hooks/outgoing",
+        Some(events),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let socket = v2_guest(addr, "/ws/chat/ci/", "bob").await;
+    claims(&url, 1).await;
+    let killed = std::time::Instant::now();
+    drop(first); // SIGKILL: no goodbye, the claim stays behind
+    drop(socket);
+    let again = node_with(&db, &[&receiver], |config| config.presence_ttl_secs = 2).await;
+    let events = receiver.until("room_vacated", has(2, "room_vacated")).await;
+    assert!(
+        killed.elapsed() >= std::time::Duration::from_secs(1),
+        "not before the claim ran out: {:?}",
+        killed.elapsed()
+    );
+    assert_eq!(occupancy(&events), alternating(1, 2));
+    again.stop().await;
+}
