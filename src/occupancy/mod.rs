@@ -6,7 +6,7 @@
 //! room only while it holds a socket there), so no node can see a room go empty everywhere. Instead each
 //! node keeps a claim per room it holds sockets in (`room_occupancy_claims`, migration 0017), written by
 //! this task off the join path: presence hints it through a bounded channel when the node's first socket
-//! in a room arrives or its last one goes ([`Presence::with_occupancy`]), and each change goes through
+//! in a room arrives or its last one goes ([`Presence::with_occupancy`](crate::presence::Presence::with_occupancy)), and each change goes through
 //! [`Db::settle`], which flips the room's stored state, writing the transition as an event, only when
 //! whether some claim is live changed. Every presence heartbeat renews this node's claims in one statement
 //! and repairs what a dropped hint missed; every sweep any node vacates the occupied rooms whose claims

@@ -16,6 +16,7 @@ mod error;
 mod files;
 mod heads;
 mod history;
+mod hook_deliveries;
 mod hooks;
 mod imports;
 mod incoming_hooks;
@@ -54,7 +55,8 @@ pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
 pub use files::{FileRow, ImportedFile, NewFile, Thumb};
 pub use history::RoomActivity;
-pub use hooks::{DeliveryRow, HookRoom, HookRow, KEPT_DELIVERIES, Moved, NewHook, Track};
+pub use hook_deliveries::{DeliveryRow, KEPT_DELIVERIES};
+pub use hooks::{HookRoom, HookRow, Moved, NewHook, Track};
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,
