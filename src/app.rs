@@ -123,10 +123,24 @@ impl App {
         tasks.spawn("moderation log", StopOn::Watchers, |stop| {
             crate::moderation::watch_log(moderation.clone(), logged, stop)
         });
-        let presence = Arc::new(Presence::new(channels.clone(), config.presence_settings()));
+        // Presence hints the occupancy task when this node starts or stops holding a room (never awaited).
+        let (hints, hints_rx) = tokio::sync::mpsc::channel(crate::occupancy::HINTS);
+        let presence = Arc::new(
+            Presence::new(channels.clone(), config.presence_settings()).with_occupancy(hints),
+        );
         // Stops with the sockets, while the layer still carries its last news to the other nodes.
         tasks.spawn("presence", StopOn::Sockets, |stop| {
             crate::presence::run(presence.clone(), news_rx, stop)
+        });
+        // Stops after the sockets have closed, then lets go of this node's claims (before the store closes).
+        tasks.spawn("room occupancy", StopOn::Watchers, |stop| {
+            crate::occupancy::run(
+                store.db(),
+                presence.clone(),
+                config.occupancy_settings(),
+                hints_rx,
+                stop,
+            )
         });
         // Idle limit keys are forgotten and metric samples folded every few seconds.
         tasks.spawn("limits housekeeping", StopOn::Watchers, |stop| {

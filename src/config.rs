@@ -252,6 +252,18 @@ impl Config {
         }
     }
 
+    /// How room occupancy paces its claims: presence's TTL, heartbeat and sweep, and the webhooks' give-up
+    /// time for its events.
+    pub fn occupancy_settings(&self) -> crate::occupancy::OccupancySettings {
+        let presence = self.presence_settings();
+        crate::occupancy::OccupancySettings {
+            ttl: presence.ttl,
+            heartbeat: presence.heartbeat(),
+            sweep: presence.sweep(),
+            keep: Duration::from_secs(self.webhooks.webhook_give_up_secs),
+        }
+    }
+
     /// The keepalive timeout.
     pub fn keepalive(&self) -> Duration {
         Duration::from_secs(self.keepalive_secs.max(1))

@@ -40,6 +40,8 @@ pub mod limits;
 pub mod manage;
 /// Mutes, bans, kicks and slow mode per room: stored, audited, applied on every node within a second.
 pub mod moderation;
+/// Whether each room has anyone on any node, for outgoing webhooks' `room_occupied`/`room_vacated`.
+pub mod occupancy;
 /// Requests to URLs someone else chose (push endpoints, webhook receivers), guarded against SSRF.
 pub mod outbound;
 /// One chat message from any door (socket, publish API, incoming webhook), made ready for the store.

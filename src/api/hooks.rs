@@ -58,6 +58,10 @@ pub enum HookEvent {
     MemberAdded,
     /// Someone was removed, or left.
     MemberRemoved,
+    /// The room's first socket anywhere arrived (it had nobody).
+    RoomOccupied,
+    /// The room's last socket anywhere went.
+    RoomVacated,
 }
 
 impl From<HookEvent> for EventName {
@@ -68,6 +72,8 @@ impl From<HookEvent> for EventName {
             HookEvent::MessageDeleted => Self::MessageDeleted,
             HookEvent::MemberAdded => Self::MemberAdded,
             HookEvent::MemberRemoved => Self::MemberRemoved,
+            HookEvent::RoomOccupied => Self::RoomOccupied,
+            HookEvent::RoomVacated => Self::RoomVacated,
         }
     }
 }
@@ -125,7 +131,8 @@ pub struct Delivery {
     pub at: String,
     /// The room of the batch.
     pub room: String,
-    /// The first id of the room the batch covers.
+    /// The first id of the room the batch covers (for a batch of `room_occupied`/`room_vacated` events,
+    /// the first occupancy event's number).
     pub first_id: u64,
     /// The last id it covers.
     pub last_id: u64,

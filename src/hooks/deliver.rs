@@ -6,7 +6,9 @@
 //! batch; anything else leaves it, and the hook waits `--webhook-retry-ms`, doubling each time (up to
 //! `--webhook-retry-max-secs`), before the same rows are sent again: strictly in room order, at least
 //! once, with the same `event_id`s. After `--webhook-give-up-secs` of failures the batch is recorded as
-//! `gave_up` and passed over. Every attempt is recorded (the last [`KEPT_DELIVERIES`] per hook).
+//! `gave_up` and passed over. Every attempt is recorded (the last [`KEPT_DELIVERIES`] per hook). A hook
+//! that asked for `room_occupied`/`room_vacated` follows each room's occupancy events (`src/occupancy/`)
+//! the same way, from marks of their own: the same batches, signature, retries, lease and access check.
 //!
 //! Memory is bounded by the hooks held: a retry state per failing hook, and one batch per hook in flight
 //! (at most [`CONCURRENT_HOOKS`] at once). The message path is not touched: the rows are read from the
@@ -25,11 +27,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Webhooks;
-use super::events::{EventName, event};
+use super::events::{EventName, event, occupancy_event};
 use super::sign;
 use crate::domain::RoomName;
 use crate::stats::Stats;
-use crate::storage::{DeliveryRow, HookRoom, HookRow, Store, StoreError, now_ms};
+use crate::storage::{DeliveryRow, HookRoom, HookRow, Moved, Store, StoreError, Track, now_ms};
 
 /// Most events one POST carries.
 pub const MAX_BATCH: usize = 100;
@@ -215,27 +217,38 @@ impl Sender {
         let db = self.store.db();
         let wanted = EventName::list(&hook.events);
         let room_id = hook.room.as_ref().map(|(id, _)| *id);
-        let rooms = db.hook_behind(hook.id, room_id, ROOMS_PER_PASS).await?;
         let mut sent = 0;
-        for room in rooms {
-            let mut mark = room.mark;
-            while mark < room.last_seq
-                && sent < BATCHES_PER_PASS
-                && Instant::now() < until
-                && !self.stop.is_cancelled()
-            {
-                let batch = self.batch(hook, &room, mark, &wanted).await?;
-                if batch.events.is_empty() || !self.may_send(hook, &room).await? {
-                    db.move_hook_mark(hook.id, room.room_id, batch.through)
-                        .await?;
-                } else {
-                    sent += 1;
-                    retry = self.send(hook, &room, mark, &batch, retry).await?;
-                    if retry.is_some() {
-                        return Ok(retry);
-                    }
+        for track in Track::ALL {
+            if !wanted.iter().any(|name| name.track() == track) {
+                continue;
+            }
+            let rooms = match track {
+                Track::Messages => db.hook_behind(hook.id, room_id, ROOMS_PER_PASS).await?,
+                Track::Occupancy => {
+                    db.occupancy_behind(hook.id, room_id, ROOMS_PER_PASS)
+                        .await?
                 }
-                mark = batch.through;
+            };
+            for room in rooms {
+                let mut mark = room.mark;
+                while mark < room.last_seq
+                    && sent < BATCHES_PER_PASS
+                    && Instant::now() < until
+                    && !self.stop.is_cancelled()
+                {
+                    let batch = self.batch(track, hook, &room, mark, &wanted).await?;
+                    if batch.events.is_empty() || !self.may_send(hook, &room).await? {
+                        db.move_hook_mark(hook.id, batch.moved(track, &room))
+                            .await?;
+                    } else {
+                        sent += 1;
+                        retry = self.send(track, hook, &room, mark, &batch, retry).await?;
+                        if retry.is_some() {
+                            return Ok(retry);
+                        }
+                    }
+                    mark = batch.through;
+                }
             }
         }
         Ok(retry)
@@ -245,6 +258,7 @@ impl Sender {
     /// given up, else the retry to wait for (the mark stays).
     async fn send(
         &self,
+        track: Track,
         hook: &HookRow,
         room: &HookRoom,
         mark: u64,
@@ -264,7 +278,7 @@ impl Sender {
             detail: String::new(),
             attempt,
         };
-        let moved = Some((room.room_id, batch.through));
+        let moved = Some(batch.moved(track, room));
         let db = self.store.db();
         let (status, detail) = match outcome {
             Ok(status) => {
@@ -296,15 +310,19 @@ impl Sender {
         }))
     }
 
-    /// The events of the rows after `mark` the hook wants (at most [`MAX_BATCH`]) and the last id they
-    /// cover.
+    /// The events after `mark` on `track` the hook wants (at most [`MAX_BATCH`]) and the last id (or
+    /// occupancy event's number) they cover.
     async fn batch(
         &self,
+        track: Track,
         hook: &HookRow,
         room: &HookRoom,
         mark: u64,
         wanted: &[EventName],
     ) -> Result<Batch, StoreError> {
+        if track == Track::Occupancy {
+            return self.occupancy_batch(hook, room, mark, wanted).await;
+        }
         let rows = self
             .store
             .db()
@@ -327,6 +345,30 @@ impl Sender {
             batch.through = row.seq;
         }
         Ok(batch)
+    }
+
+    /// The room's occupancy events after `mark` the hook wants, like [`Sender::batch`].
+    async fn occupancy_batch(
+        &self,
+        hook: &HookRow,
+        room: &HookRoom,
+        mark: u64,
+        wanted: &[EventName],
+    ) -> Result<Batch, StoreError> {
+        let stored = self
+            .store
+            .db()
+            .occupancy_after(room.room_id, mark, MAX_BATCH as i64)
+            .await?;
+        // Nothing after the mark (the outbox was pruned past it): the mark moves to the room's last.
+        let through = stored.last().map_or(room.last_seq, |e| e.seq);
+        let events = stored
+            .iter()
+            .filter_map(|e| occupancy_event(hook.id, room.room_id, &room.name, e))
+            .filter(|(name, _)| wanted.contains(name))
+            .map(|(_, value)| value)
+            .collect();
+        Ok(Batch { events, through })
     }
 
     /// Whether the hook's creator may still read the room (the one access check, asked afresh).
@@ -368,6 +410,17 @@ impl Sender {
 struct Batch {
     events: Vec<Value>,
     through: u64,
+}
+
+impl Batch {
+    /// Where the hook's mark goes once the batch is delivered or passed over.
+    fn moved(&self, track: Track, room: &HookRoom) -> Moved {
+        Moved {
+            track,
+            room_id: room.room_id,
+            seq: self.through,
+        }
+    }
 }
 
 /// What went wrong with a request, cause chain and all (reqwest's own text says only "error sending").

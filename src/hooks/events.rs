@@ -1,11 +1,12 @@
-//! The events a hook may ask for, and how a stored row of a room's sequence becomes one. Each event
-//! carries a stable `event_id` (`<hook>-<room id>-<seq>`: the hook, the room and the row's id), so a
+//! The events a hook may ask for, and how a stored row of a room's sequence (or a room's occupancy event,
+//! `src/occupancy/`) becomes one. Each event carries a stable `event_id` (`<hook>-<room id>-<seq>`: the
+//! hook, the room and the row's id; `<hook>-occ-<room id>-<n>` for the room's `n`th occupancy event), so a
 //! receiver that gets a batch twice (at least once) can drop what it has seen.
 
 use serde_json::{Value, json};
 
 use crate::domain::rfc3339_ms;
-use crate::storage::{MemberEvent, MessageKind, StoredMessage};
+use crate::storage::{MemberEvent, MessageKind, OccupancyEvent, StoredMessage, Track};
 
 /// An event name, as receivers see it (Pusher-like).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -20,20 +21,22 @@ pub enum EventName {
     MemberAdded,
     /// Someone stopped being a member (removed, or left).
     MemberRemoved,
+    /// The room's first socket anywhere arrived (it had nobody).
+    RoomOccupied,
+    /// The room's last socket anywhere went (or its node died and its claim ran out).
+    RoomVacated,
 }
 
 /// Every event, in the order the API lists them.
-pub const ALL: [EventName; 5] = [
+pub const ALL: [EventName; 7] = [
     EventName::MessageCreated,
     EventName::MessageEdited,
     EventName::MessageDeleted,
     EventName::MemberAdded,
     EventName::MemberRemoved,
+    EventName::RoomOccupied,
+    EventName::RoomVacated,
 ];
-
-/// Names a client may send that are planned but not delivered yet (presence is not stored: it needs a
-/// durable outbox of its own, issue 21 leaves it for later).
-pub const NOT_YET: [&str; 2] = ["room_occupied", "room_vacated"];
 
 impl EventName {
     /// The name on the wire.
@@ -44,6 +47,16 @@ impl EventName {
             Self::MessageDeleted => "message_deleted",
             Self::MemberAdded => "member_added",
             Self::MemberRemoved => "member_removed",
+            Self::RoomOccupied => "room_occupied",
+            Self::RoomVacated => "room_vacated",
+        }
+    }
+
+    /// Which of a room's streams the event comes from.
+    pub fn track(self) -> Track {
+        match self {
+            Self::RoomOccupied | Self::RoomVacated => Track::Occupancy,
+            _ => Track::Messages,
         }
     }
 
@@ -121,6 +134,25 @@ pub fn event(
     Some((name, body))
 }
 
+/// What room `room`'s (id `room_id`) occupancy event `stored` is for hook `hook_id`: its name and JSON.
+/// `id` is the event's own number in the room (not a message id).
+pub fn occupancy_event(
+    hook_id: i64,
+    room_id: i64,
+    room: &str,
+    stored: &OccupancyEvent,
+) -> Option<(EventName, Value)> {
+    let name = EventName::parse(&stored.name).filter(|n| n.track() == Track::Occupancy)?;
+    let body = json!({
+        "event_id": format!("{hook_id}-occ-{room_id}-{}", stored.seq),
+        "name": name.as_str(),
+        "room": room,
+        "id": stored.seq,
+        "time_ms": stored.time_ms,
+    });
+    Some((name, body))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,7 +178,7 @@ mod tests {
         for name in ALL {
             assert_eq!(EventName::parse(name.as_str()), Some(name));
         }
-        assert_eq!(EventName::parse("room_occupied"), None);
+        assert_eq!(EventName::parse("room_entered"), None);
         assert_eq!(
             EventName::list("message_created bogus member_added"),
             vec![EventName::MessageCreated, EventName::MemberAdded]
@@ -195,5 +227,26 @@ mod tests {
             .is_none()
         );
         assert!(event(7, 3, "lobby", &row(9, MessageKind::Topic, "new")).is_none());
+    }
+
+    #[test]
+    fn occupancy_events_carry_their_own_number_and_a_stable_id() {
+        let stored = OccupancyEvent {
+            seq: 3,
+            name: "room_occupied".into(),
+            time_ms: 1_700_000_000_000,
+        };
+        let (name, body) = occupancy_event(7, 4, "lobby", &stored).expect("event");
+        assert_eq!(name, EventName::RoomOccupied);
+        assert_eq!(
+            body,
+            json!({"event_id": "7-occ-4-3", "name": "room_occupied", "room": "lobby", "id": 3,
+                   "time_ms": 1_700_000_000_000_i64})
+        );
+        let message = OccupancyEvent {
+            name: "message_created".into(),
+            ..stored
+        };
+        assert!(occupancy_event(7, 4, "lobby", &message).is_none());
     }
 }

@@ -12,7 +12,7 @@ use crate::domain::{RoomName, Username};
 use crate::outbound::{Outbound, OutboundError};
 use crate::storage::{DeliveryRow, HookRow, NewHook, Store, StoreError, now_ms};
 
-use super::events::{EventName, NOT_YET};
+use super::events::EventName;
 
 /// Most hooks one room (or the whole server, for hooks of every room) may have.
 pub const MAX_HOOKS: usize = 20;
@@ -250,15 +250,10 @@ fn parse_events(events: &[String]) -> Result<String, HookError> {
     }
     let mut names = Vec::new();
     for name in events {
-        if NOT_YET.contains(&name.as_str()) {
-            return Err(HookError::Invalid(format!(
-                "{name} is not delivered by this version"
-            )));
-        }
         let event = EventName::parse(name).ok_or_else(|| {
             HookError::Invalid(format!(
                 "unknown event {name:?}: use message_created, message_edited, message_deleted, \
-                 member_added or member_removed"
+                 member_added, member_removed, room_occupied or room_vacated"
             ))
         })?;
         if !names.contains(&event) {

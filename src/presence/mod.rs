@@ -9,6 +9,10 @@
 //! so presence heals without a list that only grows. Presence costs grow with the square of a room (every
 //! change goes to every member), so a room above `list_max` people sends only its count, at most every
 //! sweep.
+//!
+//! When this node's first socket in a room arrives or its last one goes, presence hints the occupancy task
+//! (`src/occupancy/`) through a bounded channel, without waiting: a full channel drops the hint, which the
+//! task's heartbeat repairs from [`Presence::held_rooms`].
 
 mod remote;
 
@@ -17,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::channels::{ChannelLayer, Event};
@@ -60,11 +65,16 @@ pub struct Presence {
     layer: Arc<dyn ChannelLayer>,
     settings: PresenceSettings,
     rooms: Mutex<HashMap<RoomName, Room>>,
+    /// Where a room this node starts or stops holding sockets in is hinted (the occupancy task); bounded,
+    /// never awaited on a join.
+    occupancy: Option<mpsc::Sender<RoomName>>,
 }
 
 #[derive(Default)]
 struct Room {
     people: HashMap<Key, Person>,
+    /// This node's sockets in the room (all people's).
+    sockets: u32,
     /// This node's sockets in the room that get ephemeral frames (`chatweb.v2`): none, nothing is sent.
     listeners: u32,
     /// The count last sent to a big room.
@@ -133,7 +143,39 @@ impl Presence {
             layer,
             settings,
             rooms: Mutex::new(HashMap::new()),
+            occupancy: None,
         }
+    }
+
+    /// The same presence, hinting `hints` when this node starts or stops holding sockets in a room.
+    #[must_use]
+    pub fn with_occupancy(self, hints: mpsc::Sender<RoomName>) -> Self {
+        Self {
+            occupancy: Some(hints),
+            ..self
+        }
+    }
+
+    /// Tells the occupancy task that this node's hold on `room` changed, unless its channel is full (its
+    /// heartbeat finds the change then).
+    fn hint(&self, room: &RoomName) {
+        if let Some(hints) = &self.occupancy {
+            let _ = hints.try_send(room.clone());
+        }
+    }
+
+    /// Rooms this node holds at least one socket in.
+    pub fn held_rooms(&self) -> Vec<RoomName> {
+        self.lock()
+            .iter()
+            .filter(|(_, state)| state.sockets > 0)
+            .map(|(room, _)| room.clone())
+            .collect()
+    }
+
+    /// Whether this node holds at least one socket in `room`.
+    pub fn holds(&self, room: &RoomName) -> bool {
+        self.lock().get(room).is_some_and(|state| state.sockets > 0)
     }
 
     /// A socket of `name` enters `room`; the person joins unless already here. Dropping the attendance
@@ -147,11 +189,13 @@ impl Presence {
         listens: bool,
     ) -> Attendance {
         let key = key(name, guest);
-        let (first_here, joined, big) = {
+        let (first_here, joined, big, held) = {
             let mut rooms = self.lock();
             let first_in_room = !rooms.contains_key(room);
             let state = rooms.entry(room.clone()).or_default();
             state.listeners += u32::from(listens);
+            state.sockets += 1;
+            let held = state.sockets == 1;
             let person = state.people.entry(key.clone()).or_insert_with(|| Person {
                 name: Arc::from(name),
                 guest,
@@ -163,8 +207,11 @@ impl Presence {
             person.local += 1;
             let first_here = person.local == 1;
             let big = state.people.len() > self.settings.list_max;
-            (first_here.then_some(first_in_room), joined, big)
+            (first_here.then_some(first_in_room), joined, big, held)
         };
+        if held {
+            self.hint(room);
+        }
         if let Some(first_in_room) = first_here {
             if first_in_room {
                 // Ask the others whom they hold here, so this node's list is whole at once.
@@ -197,12 +244,14 @@ impl Presence {
     fn leave(&self, room: &RoomName, key: &Key, listened: bool) {
         let mut left = None;
         let mut last_here = None;
-        {
+        let released = {
             let mut rooms = self.lock();
             let Some(state) = rooms.get_mut(room) else {
                 return;
             };
             state.listeners = state.listeners.saturating_sub(u32::from(listened));
+            state.sockets = state.sockets.saturating_sub(1);
+            let released = state.sockets == 0;
             let big = state.people.len() > self.settings.list_max;
             if let Some(person) = state.people.get_mut(key) {
                 person.local = person.local.saturating_sub(1);
@@ -220,6 +269,10 @@ impl Presence {
             if state.people.is_empty() {
                 rooms.remove(room);
             }
+            released
+        };
+        if released {
+            self.hint(room);
         }
         if let Some(member) = last_here {
             self.layer
@@ -646,5 +699,37 @@ mod tests {
         let _b = presence.enter(&room, "ada", false, true);
         let _c = presence.enter(&room, "ada", true, true);
         assert_eq!(presence.member_count(&room), 2);
+    }
+
+    #[tokio::test]
+    async fn the_first_socket_in_and_the_last_one_out_hint_occupancy_and_no_other() {
+        let (presence, _rx, room) = setup(100);
+        let (hints, mut hinted) = mpsc::channel(8);
+        let presence = Arc::new(
+            Arc::into_inner(presence)
+                .expect("one owner")
+                .with_occupancy(hints),
+        );
+        let ada = presence.enter(&room, "ada", false, true);
+        assert_eq!(hinted.try_recv().ok(), Some(room.clone()));
+        assert!(presence.holds(&room) && presence.held_rooms() == [room.clone()]);
+        let bob = presence.enter(&room, "bob", true, false);
+        let ada_again = presence.enter(&room, "ada", false, false);
+        // Someone on another node: not this node's hold.
+        presence.remote(
+            &room,
+            7,
+            Announcement::Join(Member {
+                user: "cy".into(),
+                guest: false,
+            }),
+        );
+        drop(ada);
+        drop(bob);
+        assert!(hinted.try_recv().is_err(), "the room is still held here");
+        drop(ada_again);
+        assert_eq!(hinted.try_recv().ok(), Some(room.clone()));
+        assert!(!presence.holds(&room) && presence.held_rooms().is_empty());
+        assert_eq!(presence.member_count(&room), 1, "cy is still there");
     }
 }

@@ -1,12 +1,10 @@
 //! Outgoing webhooks as stored (migration 0015): the hooks, each hook's mark per room (the last id it
-//! delivered or passed over), the lease that says which node sends a hook's batches, and the last
-//! deliveries and failures of each hook. The sender (`src/hooks/deliver.rs`) reads the rooms' sequences
-//! after the marks, like the search indexer: nothing here is written by the message path.
+//! delivered or passed over; for occupancy events, migration 0017, the last occupancy event), the lease
+//! that says which node sends a hook's batches, and the last deliveries and failures of each hook. The
+//! sender (`src/hooks/deliver.rs`) reads the rooms' sequences after the marks, like the search indexer:
+//! nothing here is written by the message path.
 
 use super::{Db, MessageRow, ROW_COLUMNS, StoreError, StoredMessage, on_db, to_i64, to_u64};
-
-/// Deliveries and failures kept per hook (older ones are removed as new ones come).
-pub const KEPT_DELIVERIES: i64 = 50;
 
 /// A hook to store.
 #[derive(Clone, Debug)]
@@ -59,29 +57,6 @@ pub struct HookRoom {
     pub last_seq: u64,
 }
 
-/// One attempt to deliver a batch, as recorded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DeliveryRow {
-    /// When, ms since the epoch.
-    pub at_ms: i64,
-    /// The room of the batch.
-    pub room: String,
-    /// The first and last ids the batch covers.
-    pub first_seq: u64,
-    /// See `first_seq`.
-    pub last_seq: u64,
-    /// Events in the batch.
-    pub events: u32,
-    /// `delivered`, `failed` or `gave_up`.
-    pub result: String,
-    /// The receiver's HTTP status (0: no answer).
-    pub status: u16,
-    /// What went wrong ("" when delivered).
-    pub detail: String,
-    /// Which attempt this was (1 for the first).
-    pub attempt: u32,
-}
-
 type HookTuple = (
     i64,
     Option<i64>,
@@ -94,12 +69,50 @@ type HookTuple = (
     i64,
 );
 
-/// Moves a hook's mark in a room forward (never back), unless the hook is gone.
-const MOVE_MARK: &str = "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
-     SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
-     ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
-     WHEN outgoing_hook_marks.seq > excluded.seq THEN outgoing_hook_marks.seq \
-     ELSE excluded.seq END";
+/// Which of a room's streams a hook follows: each has its own marks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// The room's sequence (messages, edits, deletions, members): marks are room ids.
+    Messages,
+    /// The room's occupancy events (migration 0017): marks are their numbers in the room.
+    Occupancy,
+}
+
+impl Track {
+    /// Both, in the order a hook's turn follows them.
+    pub const ALL: [Self; 2] = [Self::Messages, Self::Occupancy];
+
+    /// Moves a hook's mark in a room forward (never back), unless the hook is gone.
+    pub(super) fn move_mark(self) -> &'static str {
+        match self {
+            Self::Messages => {
+                "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
+                 ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
+                 WHEN outgoing_hook_marks.seq > excluded.seq THEN outgoing_hook_marks.seq \
+                 ELSE excluded.seq END"
+            }
+            Self::Occupancy => {
+                "INSERT INTO outgoing_hook_occupancy_marks (hook_id, room_id, seq) \
+                 SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1) \
+                 ON CONFLICT (hook_id, room_id) DO UPDATE SET seq = CASE \
+                 WHEN outgoing_hook_occupancy_marks.seq > excluded.seq \
+                 THEN outgoing_hook_occupancy_marks.seq ELSE excluded.seq END"
+            }
+        }
+    }
+}
+
+/// Where a delivered (or given up) batch leaves a hook: its mark on `track` in room `room_id` at `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The stream.
+    pub track: Track,
+    /// The room.
+    pub room_id: i64,
+    /// The new mark.
+    pub seq: u64,
+}
 
 const HOOK_COLUMNS: &str = "SELECT h.id, h.room_id, r.name, h.url, h.events, h.secret, h.created_by, \
      u.username, h.created_at FROM outgoing_hooks h JOIN users u ON u.id = h.created_by \
@@ -130,8 +143,8 @@ impl Db {
         }))
     }
 
-    /// Stores a hook and its starting marks (every room's last id now: a hook gets what happens after
-    /// it is made, and rooms made later from their first id); returns its id.
+    /// Stores a hook and its starting marks (every room's last id and last occupancy event now: a hook
+    /// gets what happens after it is made, and rooms made later from their first); returns its id.
     pub async fn create_hook(&self, new: &NewHook<'_>) -> Result<i64, StoreError> {
         let begin = self.begin_write();
         on_db!(self, |pool| {
@@ -151,6 +164,14 @@ impl Db {
             sqlx::query(
                 "INSERT INTO outgoing_hook_marks (hook_id, room_id, seq) \
                  SELECT $1, id, last_seq FROM rooms WHERE $2 = 0 OR id = $2",
+            )
+            .bind(id)
+            .bind(new.room_id.unwrap_or(0))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO outgoing_hook_occupancy_marks (hook_id, room_id, seq) \
+                 SELECT $1, room_id, last_seq FROM room_occupancy WHERE $2 = 0 OR room_id = $2",
             )
             .bind(id)
             .bind(new.room_id.unwrap_or(0))
@@ -194,6 +215,7 @@ impl Db {
             let mut tx = pool.begin_with(begin).await?;
             for sql in [
                 "DELETE FROM outgoing_hook_marks WHERE hook_id = $1",
+                "DELETE FROM outgoing_hook_occupancy_marks WHERE hook_id = $1",
                 "DELETE FROM outgoing_hook_deliveries WHERE hook_id = $1",
             ] {
                 sqlx::query(sql).bind(id).execute(&mut *tx).await?;
@@ -321,102 +343,16 @@ impl Db {
         Ok(rows.into_iter().map(StoredMessage::from).collect())
     }
 
-    /// Moves hook `hook_id`'s mark in room `room_id` forward to `seq` (never back).
-    pub async fn move_hook_mark(
-        &self,
-        hook_id: i64,
-        room_id: i64,
-        seq: u64,
-    ) -> Result<(), StoreError> {
+    /// Moves hook `hook_id`'s mark forward as `moved` says (never back).
+    pub async fn move_hook_mark(&self, hook_id: i64, moved: Moved) -> Result<(), StoreError> {
         on_db!(self, |pool| {
-            sqlx::query(MOVE_MARK)
+            sqlx::query(moved.track.move_mark())
                 .bind(hook_id)
-                .bind(room_id)
-                .bind(to_i64(seq))
+                .bind(moved.room_id)
+                .bind(to_i64(moved.seq))
                 .execute(pool)
                 .await?;
         });
         Ok(())
-    }
-
-    /// Records an attempt of hook `hook_id` (and, after a delivery, moves its mark in room `room_id` to
-    /// `seq`, in the same transaction), then forgets all but its newest [`KEPT_DELIVERIES`].
-    pub async fn record_delivery(
-        &self,
-        hook_id: i64,
-        delivery: &DeliveryRow,
-        moved: Option<(i64, u64)>,
-    ) -> Result<(), StoreError> {
-        let begin = self.begin_write();
-        on_db!(self, |pool| {
-            let mut tx = pool.begin_with(begin).await?;
-            if let Some((room_id, seq)) = moved {
-                sqlx::query(MOVE_MARK)
-                    .bind(hook_id)
-                    .bind(room_id)
-                    .bind(to_i64(seq))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            sqlx::query(
-                "INSERT INTO outgoing_hook_deliveries (hook_id, at, room, first_seq, last_seq, \
-                 events, result, status, detail, attempt) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-                 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1)",
-            )
-            .bind(hook_id)
-            .bind(delivery.at_ms)
-            .bind(&delivery.room)
-            .bind(to_i64(delivery.first_seq))
-            .bind(to_i64(delivery.last_seq))
-            .bind(i64::from(delivery.events))
-            .bind(&delivery.result)
-            .bind(i64::from(delivery.status))
-            .bind(&delivery.detail)
-            .bind(i64::from(delivery.attempt))
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "DELETE FROM outgoing_hook_deliveries WHERE hook_id = $1 AND id <= \
-                 (SELECT id FROM outgoing_hook_deliveries WHERE hook_id = $1 \
-                 ORDER BY id DESC LIMIT 1 OFFSET $2)",
-            )
-            .bind(hook_id)
-            .bind(KEPT_DELIVERIES)
-            .execute(&mut *tx)
-            .await?;
-            tx.commit().await?;
-        });
-        Ok(())
-    }
-
-    /// Hook `hook_id`'s recorded attempts, newest first.
-    pub async fn deliveries(&self, hook_id: i64) -> Result<Vec<DeliveryRow>, StoreError> {
-        type Row = (i64, String, i64, i64, i64, String, i64, String, i64);
-        let rows: Vec<Row> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT at, room, first_seq, last_seq, events, result, status, detail, attempt \
-                 FROM outgoing_hook_deliveries WHERE hook_id = $1 ORDER BY id DESC",
-            )
-            .bind(hook_id)
-            .fetch_all(pool)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(
-                |(at_ms, room, first, last, events, result, status, detail, attempt)| DeliveryRow {
-                    at_ms,
-                    room,
-                    first_seq: to_u64(first),
-                    last_seq: to_u64(last),
-                    events: u32::try_from(events).unwrap_or(0),
-                    result,
-                    status: u16::try_from(status).unwrap_or(0),
-                    detail,
-                    attempt: u32::try_from(attempt).unwrap_or(0),
-                },
-            )
-            .collect())
     }
 }

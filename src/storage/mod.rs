@@ -17,6 +17,7 @@ mod files;
 mod heads;
 mod held;
 mod history;
+mod hook_deliveries;
 mod hooks;
 mod imports;
 mod incoming_hooks;
@@ -24,6 +25,7 @@ mod marks;
 mod membership;
 mod message;
 mod moderation;
+mod occupancy;
 mod postgres;
 mod push;
 mod reads;
@@ -54,7 +56,8 @@ pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};
 pub use files::{FileRow, ImportedFile, NewFile, Thumb};
 pub use history::RoomActivity;
-pub use hooks::{DeliveryRow, HookRoom, HookRow, KEPT_DELIVERIES, NewHook};
+pub use hook_deliveries::{DeliveryRow, KEPT_DELIVERIES};
+pub use hooks::{HookRoom, HookRow, Moved, NewHook, Track};
 pub use imports::{
     DJANGO_CLIENT_ID_PREFIX, ExistingAccount, ImportedMessage, ImportedRoomState, ImportedUser,
     open_existing,
@@ -66,6 +69,7 @@ pub use message::{
     MessageKind, NewMessage, NewRoom, RoomSummary, StoredMessage,
 };
 pub use moderation::{ModerationChange, ModerationEvent, SanctionRow, SanctionWrite};
+pub use occupancy::{Claim, OccupancyEvent, Transition};
 pub use postgres::PostgresBackend;
 pub use push::{NewPushSubscription, PushSubscriptionRow, PushTarget};
 pub use recent::{Load, ROOM_OVERHEAD, RecentCache};

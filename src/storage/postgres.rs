@@ -104,6 +104,11 @@ fn migrator() -> Migrator {
             "push",
             include_str!("../../migrations/postgres/0016_push.sql"),
         ),
+        (
+            17,
+            "room occupancy",
+            include_str!("../../migrations/postgres/0017_room_occupancy.sql"),
+        ),
     ])
 }
 

@@ -5,6 +5,7 @@
 //! (with `hmac` and `sha2`, not the server's code), and a tampered body fails it.
 
 mod delivery;
+mod occupancy;
 mod registration;
 
 use std::net::SocketAddr;

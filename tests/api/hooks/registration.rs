@@ -28,7 +28,7 @@ async fn registration_is_refused(db: &Database) {
             "{url}: {body}"
         );
     }
-    for events in [vec![], vec!["bogus"], vec!["room_occupied"]] {
+    for events in [vec![], vec!["bogus"], vec!["room_entered"]] {
         let (status, body) = register(&app, &mut ada, Some("ci"), &receiver.url(), &events).await;
         assert_eq!(
             (status, body["error"].as_str()),
