@@ -23,6 +23,7 @@ import { ThreadPanel, PinsPanel } from '/static/room-panels.js';
 import { MentionSuggest } from '/static/room-mentions.js';
 import { Notifier } from '/static/room-notify.js';
 import { mountHooks } from '/static/room-hooks.js';
+import { mountOutgoingHooks } from '/static/room-outgoing-hooks.js';
 import { mentions } from '/static/room-message.js';
 import { mentionsOf } from '/static/markdown.js';
 
@@ -48,6 +49,7 @@ const initial = JSON.parse(byId('history-data').textContent || '[]');
 
 const chat = new ChatClient({ room, since: Number(main.dataset.lastId) || 0 });
 mountHooks(room);
+mountOutgoingHooks(room);
 
 const viewport = new Viewport({
   scroller: byId('chat-log'),

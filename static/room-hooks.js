@@ -2,7 +2,7 @@
  * @file The room page's "Incoming webhooks" section, for the room's owners and staff: lists the room's
  * hooks (`GET /api/rooms/<room>/hooks/incoming`), makes one (`POST`, its URL shown once) and revokes one
  * (`DELETE /api/hooks/incoming/<id>`), each request with the `X-CSRFToken` header. Names go in by
- * `textContent` only.
+ * `textContent` only. Its {@link call} also drives the outgoing section (static/room-outgoing-hooks.js).
  */
 
 /** The `csrftoken` cookie (Django's name). */
@@ -17,7 +17,7 @@ function csrfToken() {
  * @param {string} path
  * @param {object} [body]
  */
-async function call(method, path, body) {
+export async function call(method, path, body) {
   /** @type {Record<string, string>} */
   const headers = { 'X-CSRFToken': csrfToken() };
   if (body) headers['Content-Type'] = 'application/json';

@@ -58,6 +58,13 @@ pub enum ErrorCode {
     InvalidMessage,
     /// 422: a posted message is longer than `--max-message-bytes`.
     MessageTooLong,
+    /// 400: a posted message's `reply_to` is not a positive integer (the socket's code).
+    InvalidId,
+    /// 400: a posted message's `files` is not a list of at most 10 upload ids (the socket's code).
+    InvalidFiles,
+    /// 404: a file a posted message attaches is not an upload of the sender's to this room waiting to
+    /// be attached (the socket's code).
+    FileNotFound,
     /// 429: over a rate limit (`Retry-After` says when to try again).
     RateLimited,
     /// 429: the room is in slow mode (`Retry-After` says when to try again).
@@ -79,10 +86,12 @@ pub enum ErrorCode {
 impl ErrorCode {
     fn status(self) -> StatusCode {
         match self {
-            Self::InvalidRoom | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::InvalidParameter | Self::InvalidMessage | Self::UsernameTaken => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidRoom | Self::NotFound | Self::FileNotFound => StatusCode::NOT_FOUND,
+            Self::InvalidParameter
+            | Self::InvalidMessage
+            | Self::UsernameTaken
+            | Self::InvalidId
+            | Self::InvalidFiles => StatusCode::BAD_REQUEST,
             Self::MessageTooLong => StatusCode::UNPROCESSABLE_ENTITY,
             Self::RateLimited | Self::SlowMode => StatusCode::TOO_MANY_REQUESTS,
             Self::Muted | Self::Banned | Self::RoomLocked => StatusCode::FORBIDDEN,

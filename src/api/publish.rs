@@ -1,8 +1,10 @@
 //! `POST /api/rooms/{room}/messages`: the publish API. A program posts as the user its bearer token signs
 //! in (a page may too, with its session and the CSRF header), stored and delivered exactly like a
 //! socket's send (`crate::posting`): the same read access, moderation, rate limits, length limit and
-//! locked rooms, the same store writer and fan-out. Idempotent by `client_id`, as socket sends are:
-//! `201 {"id"}` when stored, `200 {"id"}` with the original's id for a repeat.
+//! locked rooms, the same store writer and fan-out. Like a socket's send it may reply to a message
+//! (`reply_to`) and attach the sender's uploads (`files`), read by the socket's own parsers and checked
+//! by the same `compose`, refused with the socket's codes. Idempotent by `client_id`, as socket sends
+//! are: `201 {"id"}` when stored, `200 {"id"}` with the original's id for a repeat.
 
 use axum::Json;
 use axum::extract::State;
@@ -20,21 +22,52 @@ use crate::limits::{AddressKey, ClientIp, SenderKey};
 use crate::moderation::Hold;
 use crate::posting::once::{Door, PostError, Posted, Sender, post};
 use crate::posting::{Draft, Refused};
+use crate::protocol::ProtocolError;
+use crate::protocol::client;
 use crate::state::AppState;
 use crate::storage::StoreError;
 
 /// A message to publish.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"message": "deploy finished", "client_id": "deploy-4711"}))]
+#[schema(example = json!({"message": "deploy finished", "client_id": "deploy-4711", "reply_to": 41, "files": ["3f2a0c1d9b8e7f6a5b4c3d2e1f0a9b8c"]}))]
 pub struct PublishBody {
     /// The text: not blank, without U+0000, at most `--max-message-bytes` bytes of UTF-8 (4096 by
-    /// default; more is 422 `message_too_long`).
+    /// default; more is 422 `message_too_long`). A message that attaches `files` may leave it out or
+    /// blank (as a socket's send may).
     #[schema(value_type = String, required = true, max_length = 4096, pattern = "^[^\\x00]*[^\\s\\x00][^\\x00]*$")]
     pub message: Option<Value>,
     /// An idempotency key of 1 to 64 characters: a repeat stores nothing and answers the original's id.
     #[schema(value_type = Option<String>, min_length = 1, max_length = 64, pattern = "^[^\\x00]*$")]
     pub client_id: Option<Value>,
+    /// The id of a message of the room this one replies to (in its thread): a positive integer, else
+    /// 400 `invalid_id`; one the room does not have (or a deleted one) is 404 `not_found`.
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    pub reply_to: Option<Value>,
+    /// Up to 10 upload ids (`POST /api/rooms/{room}/files`) to attach: each an upload of the caller's
+    /// to this room not attached yet, else 404 `file_not_found`; not such a list is 400 `invalid_files`.
+    #[schema(schema_with = upload_ids, required = false)]
+    pub files: Option<Value>,
+}
+
+/// `files` in the document: at most 10 upload ids, each 32 lowercase hex digits (or `null`).
+fn upload_ids() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    ArrayBuilder::new()
+        // `null` is read as no files, as the socket reads it.
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some("^[0-9a-f]{32}$")),
+        )
+        .max_items(Some(crate::files::MAX_FILES_PER_MESSAGE))
+        .description(Some(
+            "Up to 10 upload ids (`POST /api/rooms/{room}/files`) to attach: each an upload of the \
+             caller's to this room not attached yet, else 404 `file_not_found`; not such a list is 400 \
+             `invalid_files`.",
+        ))
+        .build()
 }
 
 /// The longest `client_id`, in characters.
@@ -58,10 +91,10 @@ pub struct Published {
     responses(
         (status = 201, description = "Stored and delivered", body = Published),
         (status = 200, description = "A repeat of a stored `client_id`: the original's id, nothing new stored", body = Published),
-        (status = 400, description = "`invalid_message`: `message` missing, blank or holding U+0000, or a bad `client_id`; `invalid_parameter`: not a JSON object", body = ErrorBody),
+        (status = 400, description = "`invalid_message`: `message` missing or blank without `files`, holding U+0000, or a bad `client_id`; `invalid_id`: `reply_to` not a positive integer; `invalid_files`: `files` not a list of at most 10 upload ids; `invalid_parameter`: not a JSON object", body = ErrorBody),
         (status = 401, description = "`login_required`: no bearer token (or session), or a bad one", body = ErrorBody),
         (status = 403, description = "`banned`, `muted`, `room_locked`; `forbidden`: the CSRF header is missing (session callers)", body = ErrorBody),
-        (status = 404, description = "`invalid_room`; `not_found`: a room the caller may not read", body = ErrorBody),
+        (status = 404, description = "`invalid_room`; `not_found`: a room the caller may not read, or a `reply_to` it does not have; `file_not_found`: a file not the caller's upload to this room waiting to be attached", body = ErrorBody),
         (status = 422, description = "`message_too_long`: over `--max-message-bytes`", body = ErrorBody),
         (status = 429, description = "`rate_limited` or `slow_mode`, with `Retry-After`", body = ErrorBody),
         (status = 503, description = "`unavailable`: the server is stopping", body = ErrorBody),
@@ -75,11 +108,20 @@ pub async fn publish(
     State(state): State<AppState>,
     Body(body): Body<PublishBody>,
 ) -> Result<(StatusCode, Json<Published>), ApiError> {
+    let client_id = client_id(body.client_id)?;
+    // The socket's own parsers: the same rules, the same codes.
+    let reply_to = client::parse_reply_to(body.reply_to, &client_id).map_err(refused)?;
+    let files = client::parse_files(body.files, &client_id).map_err(refused)?;
+    let text = if client::says_nothing(body.message.as_ref(), &files) {
+        MessageBody::empty()
+    } else {
+        message_body(body.message, state.config.max_message_bytes)?
+    };
     let draft = Draft {
-        body: message_body(body.message, state.config.max_message_bytes)?,
-        client_id: client_id(body.client_id)?,
-        reply_to: None,
-        files: Vec::new(),
+        body: text,
+        client_id,
+        reply_to,
+        files,
     };
     let bot = caller.is_bot;
     let key = SenderKey::User(caller.id);
@@ -95,6 +137,16 @@ pub async fn publish(
         Posted::Created(id) => Ok((StatusCode::CREATED, Json(Published { id }))),
         Posted::Repeat(id) => Ok((StatusCode::OK, Json(Published { id }))),
     }
+}
+
+/// A refusal of the socket's parsers, with its code.
+fn refused(error: ProtocolError) -> ApiError {
+    let code = match error.code {
+        crate::protocol::ErrorCode::InvalidId => ErrorCode::InvalidId,
+        crate::protocol::ErrorCode::InvalidFiles => ErrorCode::InvalidFiles,
+        _ => ErrorCode::InvalidParameter,
+    };
+    ApiError::new(code, error.detail)
 }
 
 /// The text of a posted message, checked as a socket's is.
@@ -167,8 +219,8 @@ impl From<PostError> for ApiError {
                 "\"reply_to\" names no message of this room, or a deleted one",
             ),
             PostError::Refused(Refused::FileNotFound) => ApiError::new(
-                ErrorCode::NotFound,
-                "a file is not an upload waiting to be attached",
+                ErrorCode::FileNotFound,
+                "a file of \"files\" is not an upload of yours to this room waiting to be attached",
             ),
             PostError::Refused(Refused::Store(error)) => ApiError::internal(&error),
             PostError::Store(StoreError::RoomLocked) => ApiError::new(

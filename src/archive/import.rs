@@ -2,6 +2,8 @@
 //! gathered into chunks of one room and each chunk is one transaction (storage/archive.rs decides, row by
 //! row, whether it is stored under its own id, appended, or already there). Authors are linked to the
 //! accounts of the same name; a guest's line stays a guest's, and a name with no account becomes a guest.
+//! A line marked `bot` keeps the mark, and is linked only to a bot account (a person who has the name
+//! here does not get a bot's lines); a line linked to a bot account is a bot's.
 //! A malformed line is reported with its line number and skipped; the rest goes on. A message's files
 //! are recorded once its chunk is committed (attached to it, uploaded by its author), then their bytes
 //! are copied from `--with-files DIR` into the file store unless it has them: so a run that stopped
@@ -23,7 +25,7 @@ use crate::storage::{ArchiveRow, Authors, Db, ImportRoom, ImportedFile, Store};
 /// How many malformed lines [`Imported`] keeps (all are reported on stderr).
 pub const MALFORMED_KEPT: usize = 1_000;
 
-/// Lines per chunk (and transaction); each is one INSERT of 14 parameters a row.
+/// Lines per chunk (and transaction); each is one INSERT of 15 parameters a row.
 const CHUNK: usize = 1_000;
 
 /// What an import came to.
@@ -183,13 +185,17 @@ impl<'a> Importer<'a> {
             .context("looking up authors")?;
         let rows: Vec<(ArchiveRow, Option<i64>)> = rows
             .into_iter()
-            .map(|row| {
+            .map(|mut row| {
                 let account = if row.guest {
                     None
                 } else {
                     self.authors.get(&key(&row)).copied().flatten()
                 };
-                (row, account)
+                // A bot's line goes to a bot account only, never to a person who has its name here;
+                // a bot account's messages are a bot's (also from an export older than the flag).
+                let account = account.filter(|a| a.is_bot || !row.bot);
+                row.bot |= row.kind == 0 && account.is_some_and(|a| a.is_bot);
+                (row, account.map(|a| a.id))
             })
             .collect();
         let room = self

@@ -18,7 +18,7 @@ use files::ArchiveFile;
 /// One line of an export: one stored row of a room's sequence. Events (edits, deletions, reactions, pins,
 /// topics, membership changes) carry their `kind` and (those about a message) its `target`, so that a
 /// room's ids are complete in an export of the whole room; a reply carries `reply_to`, a message with
-/// files their metadata (`files`; their bytes travel apart: `--with-files DIR`).
+/// files their metadata (`files`; their bytes travel apart: `--with-files DIR`), a bot's `"bot": true`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ArchiveLine {
     /// The room's name.
@@ -52,6 +52,9 @@ pub struct ArchiveLine {
     /// For a message: its files (none once deleted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<ArchiveFile>,
+    /// A bot account or an incoming webhook wrote it (left out when not).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub bot: bool,
 }
 
 /// What an event row did (the `kind` column, storage/amend.rs).
@@ -137,6 +140,7 @@ impl ArchiveLine {
             target: kind.filter(|k| k.names_a_message()).and(row.target),
             reply_to: row.reply_to,
             files: ArchiveFile::list(&row.files),
+            bot: row.bot,
         }
     }
 
@@ -206,6 +210,8 @@ impl ArchiveLine {
             } else {
                 ArchiveFile::store(&self.files)
             },
+            // Only a message (or its tombstone) is a bot's; an event's row never is.
+            bot: self.bot && self.kind.is_none(),
         })
     }
 }
@@ -251,6 +257,7 @@ mod tests {
             target: Some(2),
             reply_to: None,
             files: String::new(),
+            bot: false,
         };
         let line = ArchiveLine::of_row("den", row.clone());
         let text = serde_json::to_string(&line).expect("json");
@@ -277,6 +284,7 @@ mod tests {
             target: None,
             reply_to: Some(1),
             files: String::new(),
+            bot: false,
         };
         let text = serde_json::to_string(&ArchiveLine::of_row("den", row)).expect("json");
         assert!(!text.contains("kind"), "{text}");
@@ -302,6 +310,37 @@ mod tests {
         ] {
             assert!(ArchiveLine::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_bots_message_says_so_and_nothing_else_does() {
+        let row = ArchiveRow {
+            seq: 4,
+            ts_ms: 0,
+            author: "CI".into(),
+            guest: true,
+            body: "build 7 is green".into(),
+            edited: false,
+            deleted: false,
+            kind: 0,
+            target: None,
+            reply_to: None,
+            files: String::new(),
+            bot: true,
+        };
+        let text = serde_json::to_string(&ArchiveLine::of_row("den", row.clone())).expect("json");
+        assert!(text.ends_with(r#""bot":true}"#), "{text}");
+        let back = ArchiveLine::parse(&text).expect("parses");
+        assert_eq!(back.to_row().expect("row"), row);
+        let person = ArchiveRow { bot: false, ..row };
+        let text = serde_json::to_string(&ArchiveLine::of_row("den", person)).expect("json");
+        assert!(!text.contains("bot"), "{text}");
+        // An event is nobody's bot message, whatever its line says.
+        let edit = ArchiveLine::parse(
+            r#"{"room":"den","id":5,"ts":"2026-01-01T00:00:00Z","user":"CI","message":"x","kind":"edit","target":4,"bot":true}"#,
+        )
+        .expect("an edit");
+        assert!(!edit.to_row().expect("row").bot);
     }
 
     #[test]
@@ -347,6 +386,7 @@ mod tests {
             target: None,
             reply_to: None,
             files: FileRef::store(&files),
+            bot: false,
         };
         let text = serde_json::to_string(&ArchiveLine::of_row("den", row.clone())).expect("json");
         assert!(

@@ -24,6 +24,7 @@ const ROOM_MENTIONS_JS: &str = include_str!("../../static/room-mentions.js");
 const ROOM_NOTIFY_JS: &str = include_str!("../../static/room-notify.js");
 const ROOM_FILES_JS: &str = include_str!("../../static/room-files.js");
 const ROOM_HOOKS_JS: &str = include_str!("../../static/room-hooks.js");
+const ROOM_OUTGOING_HOOKS_JS: &str = include_str!("../../static/room-outgoing-hooks.js");
 const MESSAGE_FILES_JS: &str = include_str!("../../static/message-files.js");
 const SEARCH_JS: &str = include_str!("../../static/search.js");
 // The header's search box, on every page.
@@ -96,6 +97,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/static/room-hooks.js",
             get(|| asset("text/javascript; charset=utf-8", ROOM_HOOKS_JS)),
+        )
+        .route(
+            "/static/room-outgoing-hooks.js",
+            get(|| asset("text/javascript; charset=utf-8", ROOM_OUTGOING_HOOKS_JS)),
         )
         .route(
             "/static/message-files.js",

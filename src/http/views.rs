@@ -221,6 +221,8 @@ async fn panel(
         locked => locked,
         invites => grant.kind == RoomKind::Private,
         roles => ["member", "moderator", "owner"],
+        // The events an outgoing webhook may hear, as the hooks API takes them.
+        hook_events => crate::hooks::events::ALL.map(|e| e.as_str()),
     })
 }
 

@@ -295,18 +295,12 @@ fn parse_body(
 
 fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame, ProtocolError> {
     let client_id = parse_client_id(raw.client_id.as_ref())?;
-    let reply_to = match raw.reply_to {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(parse_id(Some(&value), &client_id)?),
-    };
+    let reply_to = parse_reply_to(raw.reply_to, &client_id)?;
     let files = parse_files(raw.files, &client_id)?;
-    // A message may attach files and say nothing.
-    let body = match raw.message {
-        Some(Value::String(text)) if !files.is_empty() && text.trim().is_empty() => {
-            MessageBody::empty()
-        }
-        None if !files.is_empty() => MessageBody::empty(),
-        message => parse_body(message, max_message_bytes, &client_id)?,
+    let body = if says_nothing(raw.message.as_ref(), &files) {
+        MessageBody::empty()
+    } else {
+        parse_body(raw.message, max_message_bytes, &client_id)?
     };
     Ok(ClientFrame::Message {
         body,
@@ -316,9 +310,32 @@ fn parse_message(raw: RawFrame, max_message_bytes: usize) -> Result<ClientFrame,
     })
 }
 
+/// `reply_to` of a message: absent, `null`, or the id (a positive integer) of the message it answers
+/// (whether the room has it is `crate::posting::compose`'s to check). Shared with the publish API.
+pub fn parse_reply_to(
+    value: Option<Value>,
+    client_id: &Option<Arc<str>>,
+) -> Result<Option<u64>, ProtocolError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => parse_id(Some(&value), client_id).map(Some),
+    }
+}
+
+/// Whether a message's `message` may be left out or blank: it attaches `files` (a message may attach
+/// files and say nothing). Shared with the publish API.
+pub fn says_nothing(message: Option<&Value>, files: &[String]) -> bool {
+    match message {
+        _ if files.is_empty() => false,
+        None => true,
+        Some(Value::String(text)) => text.trim().is_empty(),
+        Some(_) => false,
+    }
+}
+
 /// `files`: absent, `null`, or a list of at most [`crate::files::MAX_FILES_PER_MESSAGE`] distinct
-/// upload ids.
-fn parse_files(
+/// upload ids. Shared with the publish API.
+pub fn parse_files(
     files: Option<Value>,
     client_id: &Option<Arc<str>>,
 ) -> Result<Vec<String>, ProtocolError> {

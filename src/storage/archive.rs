@@ -46,6 +46,8 @@ pub struct ArchiveRow {
     pub reply_to: Option<u64>,
     /// Its files, as `messages.files` keeps them: a JSON list of [`crate::domain::FileRef`] ("" for none).
     pub files: String,
+    /// A bot account or an incoming webhook wrote it (`messages.bot`).
+    pub bot: bool,
 }
 
 type RowTuple = (
@@ -60,6 +62,7 @@ type RowTuple = (
     Option<i64>,
     Option<i64>,
     Option<String>,
+    bool,
 );
 
 /// What one imported chunk came to.
@@ -115,8 +118,17 @@ fn id_span(rows: &[(ArchiveRow, Option<i64>)]) -> (i64, i64) {
     (low, ids.max().unwrap_or(low))
 }
 
-/// An account's id by name, for linking imported authors (`None`: no account, a guest).
-pub type Authors = HashMap<String, Option<i64>>;
+/// An account by name, for linking imported authors (`None`: no account, a guest).
+pub type Authors = HashMap<String, Option<Author>>;
+
+/// The account an imported author's name belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Author {
+    /// Its id in `users`.
+    pub id: i64,
+    /// It is a bot's (`users.is_bot`).
+    pub is_bot: bool,
+}
 
 impl Db {
     /// Up to `limit` public rooms named after `after`, by name; only `only` when given. Private and direct
@@ -165,7 +177,7 @@ impl Db {
         let rows: Vec<RowTuple> = on_db!(self, |pool| {
             sqlx::query_as(
                 "SELECT m.seq, m.created_at, m.author, m.author_id IS NULL, m.body, m.edited, m.deleted, \
-                 m.kind, m.target, m.reply_to, m.files FROM messages m \
+                 m.kind, m.target, m.reply_to, m.files, m.bot FROM messages m \
                  WHERE m.room_id = $1 AND m.seq > $2 AND m.created_at >= $3 ORDER BY m.seq LIMIT $4",
             )
             .bind(room_id)
@@ -190,6 +202,7 @@ impl Db {
                     target,
                     reply_to,
                     files,
+                    bot,
                 )| {
                     ArchiveRow {
                         seq: to_u64(seq),
@@ -203,13 +216,14 @@ impl Db {
                         target: target.map(to_u64),
                         reply_to: reply_to.map(to_u64),
                         files: files.unwrap_or_default(),
+                        bot,
                     }
                 },
             )
             .collect())
     }
 
-    /// The account ids of `names` not in `authors` yet, added to it (`None` for names with no account).
+    /// The accounts of `names` not in `authors` yet, added to it (`None` for names with no account).
     /// Keys are the collision keys (`Username::key`).
     pub async fn archive_authors(
         &self,
@@ -220,13 +234,13 @@ impl Db {
             if authors.contains_key(&key) {
                 continue;
             }
-            let id: Option<i64> = on_db!(self, |pool| {
-                sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1")
+            let found: Option<(i64, bool)> = on_db!(self, |pool| {
+                sqlx::query_as("SELECT id, is_bot FROM users WHERE username_key = $1")
                     .bind(&key)
                     .fetch_optional(pool)
                     .await?
             });
-            authors.insert(key, id);
+            authors.insert(key, found.map(|(id, is_bot)| Author { id, is_bot }));
         }
         Ok(())
     }
@@ -364,7 +378,7 @@ impl Db {
             if !inserts.is_empty() {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO messages (room_id, seq, author, body, client_id, sender_key, created_at, \
-                     author_id, kind, target, deleted, edited, reply_to, files) ",
+                     author_id, kind, target, deleted, edited, reply_to, files, bot) ",
                 );
                 insert.push_values(&inserts, |mut values, (i, seq, client_id)| {
                     let (row, author_id) = &rows[*i];
@@ -386,7 +400,8 @@ impl Db {
                         .push_bind(row.deleted)
                         .push_bind(row.edited)
                         .push_bind(row.reply_to.map(|r| to_i64(room.stored_id(r))))
-                        .push_bind(Some(row.files.as_str()).filter(|f| !f.is_empty()));
+                        .push_bind(Some(row.files.as_str()).filter(|f| !f.is_empty()))
+                        .push_bind(row.bot);
                 });
                 insert.build().execute(&mut *tx).await?;
                 // What reactions, pins and topics add up to, replayed in id order (a reaction counts

@@ -50,7 +50,7 @@ pub use access::{InviteRow, MemberRoom, MemberRow, NewInvite, RoomAccessRow};
 pub use accounts::{AuthEvent, NewUser, TokenRow, UserRow};
 pub use admin::{AdminMessage, AdminRoom, AuditEntry, MessageFilter};
 pub use amend::{MAX_PINS, MAX_REACTIONS};
-pub use archive::{ArchiveRoom, ArchiveRow, Authors, ImportCounts, ImportRoom};
+pub use archive::{ArchiveRoom, ArchiveRow, Author, Authors, ImportCounts, ImportRoom};
 pub use db::Db;
 pub(crate) use db::on_db;
 pub use error::{Outcome, StoreError};

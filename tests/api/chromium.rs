@@ -12,7 +12,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 use tokio::time::Instant;
 
-use crate::helpers::{PATIENCE, TempDir, spawn_app};
+use crate::helpers::{PATIENCE, TempDir, spawn_app_with, test_config};
 
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
@@ -245,12 +245,26 @@ where
     F: FnOnce(Vec<Client>, Node) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    with_browsers_configured(n, |_| {}, scenario).await;
+}
+
+/// [`with_browsers`] on a node whose test settings `change` alters (a flag a scenario needs).
+pub async fn with_browsers_configured<F, Fut>(
+    n: usize,
+    change: impl FnOnce(&mut chatweb::config::Config),
+    scenario: F,
+) where
+    F: FnOnce(Vec<Client>, Node) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     if !browser_installed() {
         return;
     }
     let started = std::time::Instant::now();
     let dir = TempDir::new();
-    let app = spawn_app(&dir).await;
+    let mut config = test_config(dir.sqlite_url());
+    change(&mut config);
+    let app = spawn_app_with(config).await;
     let driver = Chromedriver::start(&dir).await;
     let browsers = driver.open_browsers(&dir, n).await;
     let node = Node {

@@ -5,6 +5,7 @@
 //! behave as documented. This file seeds the history both halves use.
 
 mod backup;
+mod bots;
 mod files;
 mod transfer;
 

@@ -3,13 +3,14 @@
 //! (`live`), scrolling back (`scrolling`), the lobby (`lobby`), Markdown against the XSS list (`markdown`),
 //! threads and reactions between two pages (`threads`), mentions, pins, the topic and the hidden tab
 //! (`conversations`), search and opening a room at a hit (`search`), files dropped, pasted and shown
-//! (`files`), and accessibility with the screenshots in docs/screenshots/ (`axe`, `threads`, `search`,
-//! `files`). The helpers below sign people up and
-//! drive the room page.
+//! (`files`), a room's outgoing webhooks from its page (`hooks`), and accessibility with the
+//! screenshots in docs/screenshots/ (`axe`, `threads`, `search`, `files`). The helpers below sign people
+//! up and drive the room page.
 
 mod axe;
 mod conversations;
 mod files;
+mod hooks;
 mod live;
 mod lobby;
 mod markdown;

@@ -1,5 +1,6 @@
 //! `POST /api/rooms/{room}/messages`: stored and delivered like a socket's send, once per `client_id`
-//! (201, then 200 with the same id), and refused where a socket's send would be.
+//! (201, then 200 with the same id), replying and attaching files as a send does (refused with the
+//! socket's codes), and refused where a socket's send would be.
 
 use serde_json::json;
 
@@ -213,6 +214,115 @@ async fn publishing_faster_than_the_send_limit_is_refused_with_retry_after() {
         refused
             .retry_after
             .is_some_and(|s| s.parse::<u64>().is_ok_and(|s| s >= 1))
+    );
+    town.app.stop().await;
+}
+
+on_both_engines!(
+    a_published_message_replies_and_attaches_files_as_a_socket_send_does,
+    a_published_message_replies_and_attaches_files_as_a_socket_send_does_on_sqlite,
+    a_published_message_replies_and_attaches_files_as_a_socket_send_does_on_postgres
+);
+
+async fn a_published_message_replies_and_attaches_files_as_a_socket_send_does(db: &Database) {
+    let mut town = town(db).await;
+    let addr = town.app.addr;
+    let token = token_of(&db.url(), "carol").await;
+    let mut listener = v2(&town.bob, PATH).await;
+
+    // A reply: the frame and history say what it answers; a repeat is the original.
+    let root = publish(addr, &token, ROOM, json!({"message": "shall we ship?"})).await;
+    assert_eq!(root.status, 201, "{}", root.body);
+    let root = root.body["id"].as_u64().expect("an id");
+    let reply = json!({"message": "yes", "reply_to": root, "client_id": "re-1"});
+    let first = publish(addr, &token, ROOM, reply.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let id = first.body["id"].as_u64().expect("an id");
+    let again = publish(addr, &token, ROOM, reply).await;
+    assert_eq!((again.status, again.body["id"].as_u64()), (200, Some(id)));
+    assert_eq!(next_message(&mut listener).await["id"].as_u64(), Some(root));
+    let frame = next_message(&mut listener).await;
+    assert_eq!(
+        (frame["id"].as_u64(), frame["reply_to"].as_u64()),
+        (Some(id), Some(root)),
+        "{frame}"
+    );
+
+    // Files uploaded by the same user (with their session; the token is theirs too), no text needed.
+    let file = crate::files::uploaded(addr, &mut town.carol, ROOM, "notes.txt", b"v1.4").await;
+    let file_id = file["id"].as_str().expect("an upload id").to_owned();
+    let with_file = json!({"files": [file_id], "client_id": "f-1"});
+    let posted = publish(addr, &token, ROOM, with_file.clone()).await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let with_files = posted.body["id"].as_u64().expect("an id");
+    let again = publish(addr, &token, ROOM, with_file).await;
+    assert_eq!(
+        (again.status, again.body["id"].as_u64()),
+        (200, Some(with_files)),
+        "{}",
+        again.body
+    );
+    let frame = next_message(&mut listener).await;
+    assert_eq!(frame["files"][0]["id"], file_id, "{frame}");
+
+    // Another's upload, an unknown one, or what is not a list of ids: the socket's codes.
+    let other = crate::files::uploaded(addr, &mut town.ada, ROOM, "ada.txt", b"mine").await;
+    let unknown = "0123456789abcdef0123456789abcdef";
+    for (body, status, code) in [
+        (
+            json!({"message": "x", "files": [other["id"]]}),
+            404,
+            "file_not_found",
+        ),
+        (
+            json!({"message": "x", "files": [unknown]}),
+            404,
+            "file_not_found",
+        ),
+        (
+            json!({"message": "x", "files": ["../etc"]}),
+            400,
+            "invalid_files",
+        ),
+        (
+            json!({"message": "x", "files": "nope"}),
+            400,
+            "invalid_files",
+        ),
+        (json!({"message": "x", "reply_to": 0}), 400, "invalid_id"),
+        (json!({"message": "x", "reply_to": "1"}), 400, "invalid_id"),
+        (json!({"message": "x", "reply_to": 999}), 404, "not_found"),
+        (json!({"files": []}), 400, "invalid_message"),
+    ] {
+        let refused = publish(addr, &token, ROOM, body.clone()).await;
+        assert_eq!(
+            (refused.status, refused.body["error"].as_str()),
+            (status, Some(code)),
+            "{body}: {}",
+            refused.body
+        );
+    }
+
+    // History carries both.
+    let page = town
+        .app
+        .get(&format!("/api/rooms/{ROOM}/messages"), None)
+        .await;
+    let page: serde_json::Value =
+        serde_json::from_str(&page.text().await.expect("body")).expect("json");
+    let messages = page["messages"].as_array().expect("messages");
+    let stored = |id: u64| {
+        messages
+            .iter()
+            .find(|m| m["id"].as_u64() == Some(id))
+            .unwrap_or_else(|| panic!("message {id} in {page}"))
+    };
+    assert_eq!(stored(id)["reply_to"].as_u64(), Some(root));
+    assert_eq!(stored(with_files)["files"][0]["id"], file_id);
+    assert_eq!(
+        messages.len(),
+        3,
+        "nothing refused was stored, nothing twice: {page}"
     );
     town.app.stop().await;
 }
