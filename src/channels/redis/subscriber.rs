@@ -6,7 +6,8 @@
 //! the stream keeps being read meanwhile. A join registers its room in the shared [`Interest`] and waits
 //! for the confirmation at most [`JOIN_WAIT`](super::JOIN_WAIT); one that times out, or comes while Redis
 //! is away, is served locally and healed by the heads check. A call that times out means a stuck Redis:
-//! the connection is dropped and re-opened with backoff. After every (re)connect the healer resyncs the
+//! the connection is dropped and re-opened with backoff; so does a liveness PING every [`LIVENESS`] that
+//! is not answered in time (a cut link). After every (re)connect the healer resyncs the
 //! rooms from the store, on its own task.
 
 use std::collections::{HashMap, HashSet};
@@ -29,6 +30,10 @@ use crate::domain::RoomName;
 const ROOMS_PER_CALL: usize = 1000;
 /// A connection that lived this long was healthy: the next loss starts the backoff afresh.
 const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// How often the connection is asked whether it is alive: a PING answered within [`OP_TIMEOUT`], or the
+/// connection is dropped and opened again (then resynced). A link cut without a reset (nothing refused,
+/// nothing arrives) is noticed within about `LIVENESS + OP_TIMEOUT`, not when TCP gives up.
+const LIVENESS: Duration = Duration::from_secs(2);
 /// Foreign clusters warned about (once each) before the rest are ignored silently.
 const FOREIGN_WARNINGS: usize = 16;
 
@@ -190,6 +195,9 @@ impl Subscriber {
         let mut leaving: Vec<RoomName> = Vec::new();
         let mut prune = tokio::time::interval(PRUNE_EVERY);
         prune.reset();
+        let mut liveness = tokio::time::interval(LIVENESS);
+        liveness.reset();
+        let mut pinging: Option<BoxFuture<'static, bool>> = None;
         loop {
             tokio::select! {
                 biased;
@@ -218,6 +226,25 @@ impl Subscriber {
                             }
                         }
                     }
+                }
+                alive = async {
+                    match pinging.as_mut() {
+                        Some(ping) => ping.await,
+                        None => std::future::pending().await,
+                    }
+                }, if pinging.is_some() => {
+                    pinging = None;
+                    if !alive {
+                        return "liveness ping timed out or failed".into();
+                    }
+                }
+                _ = liveness.tick(), if pinging.is_none() => {
+                    let mut sink = sink.clone();
+                    pinging = Some(Box::pin(async move {
+                        // Subscribed, Redis answers a PING with an array: any answer will do.
+                        let pong = tokio::time::timeout(OP_TIMEOUT, sink.ping::<redis::Value>());
+                        matches!(pong.await, Ok(Ok(_)))
+                    }));
                 }
                 () = self.interest.work.notified(), if in_flight.is_none() => {}
                 _ = prune.tick() => leaving.extend(self.prune()),

@@ -105,3 +105,42 @@ async fn many_readiness_probes_reuse_one_redis_connection() {
     );
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_subscriber_link_is_noticed_and_replaced() {
+    let Some(redis) = redis_url("cut_subscriber") else {
+        return;
+    };
+    let proxy = StallProxy::start(redis_addr(&redis).await).await;
+    let dir = TempDir::new();
+    let app = spawn_app_with(node_config(
+        &dir.sqlite_url(),
+        &proxy.url(),
+        &unique_prefix("cut_subscriber"),
+    ))
+    .await;
+    wait_ready(&app, 200).await;
+    let mut client = join_and_echo(&app, "cut").await;
+    // The link goes silent (nothing refused, nothing arrives). Nothing is published or probed meanwhile:
+    // only the subscriber's own liveness check can notice, and it opens a new connection.
+    let opened = proxy.accepted();
+    proxy.stall(true);
+    let cut = Instant::now();
+    while proxy.accepted() == opened {
+        assert!(
+            cut.elapsed() < Duration::from_secs(10),
+            "the subscriber never noticed the cut"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let noticed = cut.elapsed();
+    assert!(
+        noticed < Duration::from_secs(8),
+        "noticed after {noticed:?}"
+    );
+    proxy.stall(false);
+    wait_ready(&app, 200).await;
+    client.say("after the cut").await;
+    assert_eq!(client.next_message().await["message"], "after the cut");
+    app.stop().await;
+}
