@@ -286,7 +286,11 @@ impl Stats {
             .filter(|&ms| ms > 0)
             .min();
         since.map_or(std::time::Duration::ZERO, |since| {
-            let now = u64::try_from(crate::storage::now_ms()).unwrap_or(0);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |since| {
+                    u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+                });
             std::time::Duration::from_millis(now.saturating_sub(since))
         })
     }

@@ -13,10 +13,20 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::Instant;
 
-use sqlx::Connection;
-
-use super::postgres::PostgresBackend;
 use super::{NewMessage, Outcome, StoreError};
+
+/// What this needs of the store (PostgreSQL's backend): a batch in one transaction, and a look at which
+/// rooms other connections hold.
+#[async_trait::async_trait]
+pub(super) trait LockingStore: Sync {
+    /// The rooms remembered as held.
+    fn held(&self) -> &HeldRooms;
+    /// Stores `batch` in one transaction, waiting at most the lock timeout for each room.
+    async fn write(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError>;
+    /// Which of `names` another connection holds now, without waiting for any. The answer may be stale
+    /// by the time the batch runs, which costs at most one more lock wait.
+    async fn look(&self, names: &[String]) -> Result<HashSet<String>, StoreError>;
+}
 
 /// Rooms remembered as held, at most: past it the oldest half is forgotten (each is asked again when it
 /// next fails to lock, so forgetting costs one more wait, never a wrong answer).
@@ -31,16 +41,17 @@ const ROUNDS: usize = 3;
 pub struct HeldRooms(Mutex<HashMap<String, Instant>>);
 
 impl HeldRooms {
-    /// Which of `names` are remembered as held.
-    fn suspects(&self, names: &HashSet<&str>) -> Vec<String> {
+    /// Which rooms of `batch` are remembered as held (none, without a look at the batch, while none is).
+    fn suspects(&self, batch: &[NewMessage]) -> Vec<String> {
         let held = self.0.lock().expect("held rooms");
         if held.is_empty() {
             return Vec::new();
         }
+        let names: HashSet<&str> = batch.iter().map(|m| m.room.as_str()).collect();
         names
-            .iter()
-            .filter(|name| held.contains_key(**name))
-            .map(|name| (*name).to_owned())
+            .into_iter()
+            .filter(|name| held.contains_key(*name))
+            .map(str::to_owned)
             .collect()
     }
 
@@ -76,40 +87,18 @@ fn lock_timed_out(error: &StoreError) -> bool {
     }
 }
 
-/// Which of `names` another connection holds now. Takes the free rows without waiting and lets them go
-/// again (the transaction is rolled back): the answer may be stale by the time the batch runs, which
-/// costs at most one more lock wait.
-async fn look(backend: &PostgresBackend, names: &[String]) -> Result<HashSet<String>, StoreError> {
-    let mut conn = backend.writer().await?;
-    let work = async {
-        let mut tx = conn.begin().await?;
-        let held: Vec<String> = sqlx::query_scalar(
-            "WITH free AS (SELECT name FROM rooms WHERE name = ANY($1) FOR UPDATE SKIP LOCKED) \
-             SELECT name FROM rooms WHERE name = ANY($1) AND name NOT IN (SELECT name FROM free)",
-        )
-        .bind(names)
-        .fetch_all(&mut *tx)
-        .await?;
-        tx.rollback().await?;
-        Ok(held.into_iter().collect())
-    };
-    let result = tokio::time::timeout(backend.bound(), work).await;
-    backend.settle(conn, result)
-}
-
 /// [`super::Backend::append`] for PostgreSQL: the batch in one transaction, or, when rooms of it are held
 /// by another connection, the rest of it, with the held rooms' sends answered
 /// [`StoreError::RoomBusy`].
 pub(super) async fn append(
-    backend: &PostgresBackend,
+    backend: &impl LockingStore,
     batch: &[NewMessage],
     now_ms: i64,
 ) -> Result<Vec<Outcome>, StoreError> {
-    let names: HashSet<&str> = batch.iter().map(|m| m.room.as_str()).collect();
-    let suspects = backend.held().suspects(&names);
+    let suspects = backend.held().suspects(batch);
     let mut skip = HashSet::new();
     if !suspects.is_empty() {
-        skip = look(backend, &suspects).await?;
+        skip = backend.look(&suspects).await?;
         backend.held().update(&suspects, &skip);
     }
     if skip.is_empty() {
@@ -126,7 +115,7 @@ pub(super) async fn append(
 /// by others each time a lock times out, at most [`ROUNDS`] times. Entered after a lock timed out (`skip`
 /// empty: look first) or with rooms known to be held (try without them first).
 async fn without_held(
-    backend: &PostgresBackend,
+    backend: &impl LockingStore,
     batch: &[NewMessage],
     now_ms: i64,
     mut skip: HashSet<String>,
@@ -142,7 +131,7 @@ async fn without_held(
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
-            let held = look(backend, &asked).await?;
+            let held = backend.look(&asked).await?;
             backend.held().update(&asked, &held);
             skip.extend(held);
         }

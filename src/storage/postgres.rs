@@ -10,7 +10,7 @@
 //! ([`super::held`]); and each batch is bounded on this side too (a connection that stops answering is
 //! dropped and the batch answered `outcome_unknown`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -177,11 +177,6 @@ impl PostgresBackend {
         })
     }
 
-    /// The rooms this writer found held by other connections.
-    pub(super) fn held(&self) -> &held::HeldRooms {
-        &self.held
-    }
-
     /// The writer's connection (waiting at most the acquire timeout for it).
     pub(super) async fn writer(&self) -> Result<PoolConnection<Postgres>, StoreError> {
         Ok(self.pool.acquire().await?)
@@ -200,23 +195,6 @@ impl PostgresBackend {
             drop(conn.detach());
             Err(StoreError::TimedOut(self.timeout))
         })
-    }
-
-    /// How long one batch (or one look at the rooms) may take.
-    pub(super) fn bound(&self) -> Duration {
-        self.timeout
-    }
-
-    /// Stores `batch` in one transaction on the writer's connection, within the batch bound.
-    pub(super) async fn write(
-        &self,
-        batch: &[NewMessage],
-        now_ms: i64,
-    ) -> Result<Vec<Outcome>, StoreError> {
-        let mut conn = self.writer().await?;
-        let result =
-            tokio::time::timeout(self.timeout, store_batch(&mut conn, batch, now_ms)).await;
-        self.settle(conn, result)
     }
 
     /// Applies pending migrations to `url`; returns how many were applied.
@@ -432,6 +410,39 @@ async fn store_batch(
     }
     tx.commit().await?;
     Ok(batch::in_batch_order(batch.len(), outcomes))
+}
+
+#[async_trait::async_trait]
+impl held::LockingStore for PostgresBackend {
+    fn held(&self) -> &held::HeldRooms {
+        &self.held
+    }
+
+    async fn write(&self, batch: &[NewMessage], now_ms: i64) -> Result<Vec<Outcome>, StoreError> {
+        let mut conn = self.writer().await?;
+        let result =
+            tokio::time::timeout(self.timeout, store_batch(&mut conn, batch, now_ms)).await;
+        self.settle(conn, result)
+    }
+
+    async fn look(&self, names: &[String]) -> Result<HashSet<String>, StoreError> {
+        // Takes the free rows without waiting and lets them go again (rolled back).
+        let mut conn = self.writer().await?;
+        let work = async {
+            let mut tx = conn.begin().await?;
+            let held: Vec<String> = sqlx::query_scalar(
+                "WITH free AS (SELECT name FROM rooms WHERE name = ANY($1) FOR UPDATE SKIP LOCKED) \
+                 SELECT name FROM rooms WHERE name = ANY($1) AND name NOT IN (SELECT name FROM free)",
+            )
+            .bind(names)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.rollback().await?;
+            Ok(held.into_iter().collect())
+        };
+        let result = tokio::time::timeout(self.timeout, work).await;
+        self.settle(conn, result)
+    }
 }
 
 #[async_trait::async_trait]
