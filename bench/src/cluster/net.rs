@@ -1,0 +1,272 @@
+//! The cluster's network, made with `ip` as root: one network namespace per host (`cwc-<pid>-<host>`), two
+//! bridges in the root namespace (`cwc-<pid>-bb`, the back network of the nodes, Redis and PostgreSQL;
+//! `cwc-<pid>-bf`, the front network of the nodes and the clients), and one veth pair per host and network.
+//! Addresses (10.213.1.0/24 back, 10.213.2.0/24 front) exist only inside the namespaces; the root namespace
+//! gets none. [`Net`] deletes everything it made when dropped (a namespace takes its veth ends and
+//! processes' sockets with it), and [`clean_leftovers`] removes what a killed earlier run left behind.
+//!
+//! Faults are made here too: a link taken down (`ip link set <veth> down`, a cable pulled), or a silent
+//! route between two hosts only (`ip route add <peer>/32 dev sink`, where `sink` is an `ifb` device that
+//! drops everything it is given, in both namespaces: packets vanish as in a real partition, neither side gets
+//! an error). Without `ifb`, a `blackhole` route stands in (the local sender then gets an error).
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use anyhow::{Context, bail};
+
+/// The harness's own private range: 10.213.1.0/24 (back) and 10.213.2.0/24 (front).
+const BACK: [u8; 3] = [10, 213, 1];
+const FRONT: [u8; 3] = [10, 213, 2];
+
+/// One host of the cluster: a namespace with an address on one or both networks.
+#[derive(Clone, Debug)]
+pub struct Host {
+    /// Short name (`rd`, `pg`, `n1`, `cl`), part of the namespace's and links' names (a link name has at most 15 bytes).
+    pub name: String,
+    /// The namespace's name: `cwc-<pid>-<name>`.
+    pub ns: String,
+    /// Its address on the back network (nodes, Redis, PostgreSQL).
+    pub back: Option<Ipv4Addr>,
+    /// Its address on the front network (nodes and clients).
+    pub front: Option<Ipv4Addr>,
+}
+
+/// The back network's address (10.213.1.0).
+pub fn back_network() -> Ipv4Addr {
+    Ipv4Addr::new(BACK[0], BACK[1], BACK[2], 0)
+}
+
+/// Everything the harness made on the network; deleted on drop.
+pub struct Net {
+    prefix: String,
+    /// Every host, in the order made.
+    pub hosts: Vec<Host>,
+    bridges: Vec<String>,
+    namespaces: Vec<String>,
+    /// Whether `ifb` sink devices exist (silent cuts) or `blackhole` routes stand in.
+    sinks: bool,
+}
+
+/// The prefix of everything this process makes.
+pub fn prefix() -> String {
+    format!("cwc-{}", std::process::id())
+}
+
+/// Runs `ip` with `args`; its stderr becomes the error.
+pub fn ip(args: &[&str]) -> anyhow::Result<()> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    if !output.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(())
+}
+
+/// `ip`'s standard output.
+fn ip_output(args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("ip")
+        .args(args)
+        .output()
+        .context("running ip (iproute2)")?;
+    if !output.status.success() {
+        bail!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+impl Net {
+    /// Makes the bridges and an empty list of hosts. Fails (nothing left behind) when this process may not
+    /// make network namespaces (not root, or no `ip`).
+    pub fn new() -> anyhow::Result<Self> {
+        let prefix = prefix();
+        let mut net = Self {
+            bridges: Vec::new(),
+            namespaces: Vec::new(),
+            hosts: Vec::new(),
+            sinks: true,
+            prefix,
+        };
+        for side in ["bb", "bf"] {
+            let bridge = format!("{}-{side}", net.prefix);
+            ip(&["link", "add", &bridge, "type", "bridge"])
+                .context("making a bridge (the cluster needs root and iproute2)")?;
+            net.bridges.push(bridge.clone());
+            ip(&["link", "set", &bridge, "up"])?;
+        }
+        Ok(net)
+    }
+
+    /// Adds host `name` with its address number `n` on the back and/or front network.
+    pub fn add_host(
+        &mut self,
+        name: &str,
+        back: Option<u8>,
+        front: Option<u8>,
+    ) -> anyhow::Result<Host> {
+        let ns = format!("{}-{name}", self.prefix);
+        ip(&["netns", "add", &ns]).context("making a network namespace (needs root)")?;
+        self.namespaces.push(ns.clone());
+        ip(&["-n", &ns, "link", "set", "lo", "up"])?;
+        let mut host = Host {
+            name: name.to_owned(),
+            ns: ns.clone(),
+            back: None,
+            front: None,
+        };
+        for (n, net, bridge, inner, suffix) in [
+            (back, BACK, &self.bridges[0], "back", "b"),
+            (front, FRONT, &self.bridges[1], "front", "f"),
+        ] {
+            let Some(n) = n else { continue };
+            let addr = Ipv4Addr::new(net[0], net[1], net[2], n);
+            let veth = format!("{}-{name}{suffix}", self.prefix);
+            ip(&[
+                "link", "add", &veth, "type", "veth", "peer", "name", inner, "netns", &ns,
+            ])?;
+            ip(&["link", "set", &veth, "master", bridge, "up"])?;
+            ip(&[
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{addr}/24"),
+                "dev",
+                inner,
+            ])?;
+            ip(&["-n", &ns, "link", "set", inner, "up"])?;
+            if inner == "back" {
+                host.back = Some(addr);
+            } else {
+                host.front = Some(addr);
+            }
+        }
+        if self.sinks && ip(&["-n", &ns, "link", "add", "sink", "type", "ifb"]).is_ok() {
+            ip(&["-n", &ns, "link", "set", "sink", "up"])?;
+        } else {
+            self.sinks = false;
+        }
+        self.hosts.push(host.clone());
+        Ok(host)
+    }
+
+    /// How cuts between two hosts are made, for the report.
+    pub fn cut_kind(&self) -> &'static str {
+        if self.sinks {
+            "silent /32 routes to an ifb sink in both namespaces"
+        } else {
+            "blackhole /32 routes in both namespaces"
+        }
+    }
+
+    /// Takes `host`'s back-network link down (`up == false`: a cable pulled) or up again; its front
+    /// link, to its clients, stays.
+    pub fn set_link(&self, host: &Host, up: bool) -> anyhow::Result<()> {
+        let veth = format!("{}-{}b", self.prefix, host.name);
+        ip(&["link", "set", &veth, if up { "up" } else { "down" }])
+    }
+
+    /// Cuts (or, with `cut == false`, heals) the back-network path between `a` and `b` only, in both
+    /// directions.
+    pub fn set_path(&self, a: &Host, b: &Host, cut: bool) -> anyhow::Result<()> {
+        for (from, to) in [(a, b), (b, a)] {
+            let to = to.back.context("a host without a back address")?;
+            let target = format!("{to}/32");
+            let verb = if cut { "add" } else { "del" };
+            if self.sinks {
+                ip(&["-n", &from.ns, "route", verb, &target, "dev", "sink"])?;
+            } else {
+                ip(&["-n", &from.ns, "route", verb, "blackhole", &target])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        for ns in self.namespaces.drain(..).rev() {
+            kill_namespace(&ns);
+        }
+        for bridge in self.bridges.drain(..) {
+            let _ = ip(&["link", "del", &bridge]);
+        }
+    }
+}
+
+/// Kills whatever still runs in namespace `ns`, then deletes it.
+fn kill_namespace(ns: &str) {
+    if let Ok(pids) = ip_output(&["netns", "pids", ns]) {
+        for pid in pids.split_whitespace() {
+            let _ = Command::new("kill").args(["-9", pid]).status();
+        }
+    }
+    let _ = ip(&["netns", "del", ns]);
+}
+
+/// Whether process `pid` exists.
+pub fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// The pid in a `cwc-<pid>-...` name, when it is one.
+fn owner(name: &str) -> Option<u32> {
+    name.strip_prefix("cwc-")?.split('-').next()?.parse().ok()
+}
+
+/// Removes namespaces, links and temporary directories of earlier runs whose harness is gone (a run killed
+/// with -9 cannot clean up after itself). Runs that are still alive are left alone.
+pub fn clean_leftovers() -> anyhow::Result<Vec<String>> {
+    let mut removed = Vec::new();
+    let stale = |name: &str| owner(name).is_some_and(|pid| !alive(pid));
+    for line in ip_output(&["netns", "list"])?.lines() {
+        let ns = line.split_whitespace().next().unwrap_or_default();
+        if stale(ns) {
+            kill_namespace(ns);
+            removed.push(ns.to_owned());
+        }
+    }
+    for line in ip_output(&["-o", "link", "show"])?.lines() {
+        // "12: cwc-123-bb: <...": the name, without a veth's "@peer".
+        let Some(name) = line.split(": ").nth(1) else {
+            continue;
+        };
+        let name = name.split('@').next().unwrap_or_default();
+        if stale(name) {
+            let _ = ip(&["link", "del", name]);
+            removed.push(name.to_owned());
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if stale(&name) && std::fs::remove_dir_all(entry.path()).is_ok() {
+                removed.push(entry.path().display().to_string());
+            }
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_tell_their_owner() {
+        assert_eq!(owner("cwc-123-n1"), Some(123));
+        assert_eq!(owner("cwc-77-bb"), Some(77));
+        assert_eq!(owner("cwtest-1"), None);
+        assert_eq!(owner("cwc-x-1"), None);
+    }
+}
