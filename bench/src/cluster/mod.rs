@@ -43,7 +43,7 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub quick: bool,
     /// Seconds each fault lasts before it is healed (5 to 20 is the range).
-    #[arg(long, default_value_t = 8.0)]
+    #[arg(long, default_value_t = 10.0)]
     pub heal_secs: f64,
     /// Seconds of traffic before each fault.
     #[arg(long, default_value_t = 2.0)]
@@ -78,6 +78,9 @@ pub struct ClusterArgs {
     /// Where PostgreSQL's `initdb`, `pg_ctl` and `postgres` are.
     #[arg(long, default_value = "/usr/local/bin")]
     pub pg_bin: PathBuf,
+    /// Copy the logs of the nodes, Redis and PostgreSQL into this directory at the end.
+    #[arg(long)]
+    pub logs: Option<PathBuf>,
     /// Write the table into this file's harness section (default: docs/RELIABILITY.md for a full run,
     /// nowhere for `--quick`).
     #[arg(long)]
@@ -101,9 +104,25 @@ pub struct Cluster {
     pub clients_host: Host,
     /// PostgreSQL's binaries.
     pub pg_bin: PathBuf,
-    _dir: TempDir,
+    dir: TempDir,
     /// The namespaces, bridges and links.
     pub net: Net,
+}
+
+impl Cluster {
+    /// Copies every log of the run (`n1.log`, ..., `redis.log`, `pg/postgres.log`) into `to`.
+    fn keep_logs(&self, to: &Path) -> anyhow::Result<()> {
+        std::fs::create_dir_all(to)?;
+        for dir in [self.dir.0.clone(), self.dir.0.join("pg")] {
+            for entry in std::fs::read_dir(&dir)?.flatten() {
+                let path = entry.path();
+                if path.extension().is_some_and(|e| e == "log") {
+                    std::fs::copy(&path, to.join(entry.file_name()))?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A directory removed when dropped.
@@ -196,7 +215,21 @@ async fn run(args: &ClusterArgs) -> anyhow::Result<bool> {
         rows.push(row);
     }
     let seconds = started.elapsed().as_secs_f64();
+    if let Some(logs) = &args.logs {
+        cluster.keep_logs(logs)?;
+    }
     drop(cluster);
+    // A namespace's veths go a moment after it is deleted (the kernel frees it in the background).
+    let mut left = net::own_leftovers()?;
+    let until = Instant::now() + Duration::from_secs(5);
+    while !left.is_empty() && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        left = net::own_leftovers()?;
+    }
+    if !left.is_empty() {
+        // A bug of the harness, not of chatweb: it must leave the machine as it found it.
+        bail!("the cluster left these behind: {}", left.join(", "));
+    }
     let table = doc::table(&rows);
     println!("{table}");
     eprintln!("cluster: {} faults in {seconds:.0} s", rows.len());
@@ -265,7 +298,7 @@ fn build(mut net: Net, args: &ClusterArgs, binary: &Path) -> anyhow::Result<Clus
         pg_host,
         clients_host,
         pg_bin: args.pg_bin.clone(),
-        _dir: dir,
+        dir,
         net,
     })
 }

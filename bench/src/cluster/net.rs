@@ -11,6 +11,7 @@
 //! an error). Without `ifb`, a `blackhole` route stands in (the local sender then gets an error).
 
 use std::net::Ipv4Addr;
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, bail};
@@ -43,6 +44,8 @@ pub struct Net {
     /// Every host, in the order made.
     pub hosts: Vec<Host>,
     bridges: Vec<String>,
+    /// The root-namespace ends of the veth pairs.
+    veths: Vec<String>,
     namespaces: Vec<String>,
     /// Whether `ifb` sink devices exist (silent cuts) or `blackhole` routes stand in.
     sinks: bool,
@@ -92,6 +95,7 @@ impl Net {
         let prefix = prefix();
         let mut net = Self {
             bridges: Vec::new(),
+            veths: Vec::new(),
             namespaces: Vec::new(),
             hosts: Vec::new(),
             sinks: true,
@@ -194,9 +198,30 @@ impl Net {
 }
 
 impl Drop for Net {
+    /// Heals every cut first, so that the sockets of the processes killed here (and of those killed
+    /// before) can finish their closing handshakes: a namespace whose socket still retransmits a FIN into
+    /// a cut link lives on, with its veth, until TCP gives up. Then the namespaces, veths and bridges go.
     fn drop(&mut self) {
+        for veth in &self.veths {
+            let _ = ip(&["link", "set", veth, "up"]);
+        }
+        for ns in &self.namespaces {
+            if self.sinks {
+                let _ = ip(&["-n", ns, "route", "flush", "dev", "sink"]);
+            } else {
+                let _ = ip(&["-n", ns, "route", "flush", "type", "blackhole"]);
+            }
+            kill_processes(ns);
+        }
+        for ns in &self.namespaces {
+            settle(ns);
+        }
         for ns in self.namespaces.drain(..).rev() {
-            kill_namespace(&ns);
+            let _ = ip(&["netns", "del", &ns]);
+        }
+        // Gone with their namespaces already, unless one lingers: then deleting the root end frees them.
+        for veth in self.veths.drain(..) {
+            let _ = ip(&["link", "del", &veth]);
         }
         for bridge in self.bridges.drain(..) {
             let _ = ip(&["link", "del", &bridge]);
@@ -204,19 +229,54 @@ impl Drop for Net {
     }
 }
 
-/// Kills whatever still runs in namespace `ns`, then deletes it.
-fn kill_namespace(ns: &str) {
+/// Kills every process in namespace `ns`.
+fn kill_processes(ns: &str) {
     if let Ok(pids) = ip_output(&["netns", "pids", ns]) {
         for pid in pids.split_whitespace() {
             let _ = Command::new("kill").args(["-9", pid]).status();
         }
     }
+}
+
+/// Waits (at most 3 s) until no TCP socket of `ns` is open or closing (TIME_WAIT holds no namespace alive).
+fn settle(ns: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    let ss = [
+        "netns",
+        "exec",
+        ns,
+        "ss",
+        "-H",
+        "-tn",
+        "state",
+        "connected",
+        "exclude",
+        "time-wait",
+    ];
+    while std::time::Instant::now() < deadline {
+        let busy = Command::new("ip")
+            .args(ss)
+            .output()
+            .is_ok_and(|o| o.status.success() && o.stdout.iter().any(|b| !b.is_ascii_whitespace()));
+        if !busy {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Kills whatever still runs in namespace `ns`, then deletes it.
+fn kill_namespace(ns: &str) {
+    kill_processes(ns);
     let _ = ip(&["netns", "del", ns]);
 }
 
-/// Whether process `pid` exists.
+/// Whether process `pid` exists and is no zombie.
 pub fn alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
 }
 
 /// The pid in a `cwc-<pid>-...` name, when it is one.
@@ -224,38 +284,62 @@ fn owner(name: &str) -> Option<u32> {
     name.strip_prefix("cwc-")?.split('-').next()?.parse().ok()
 }
 
-/// Removes namespaces, links and temporary directories of earlier runs whose harness is gone (a run killed
-/// with -9 cannot clean up after itself). Runs that are still alive are left alone.
+/// What the harness may have made: namespaces, links and temporary directories whose name passes `pick`.
+fn made(pick: impl Fn(&str) -> bool) -> anyhow::Result<(Vec<String>, Vec<String>, Vec<PathBuf>)> {
+    let namespaces = ip_output(&["netns", "list"])?
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .filter(|ns| pick(ns))
+        .map(str::to_owned)
+        .collect();
+    // "12: cwc-123-bb: <...": the name, without a veth's "@peer".
+    let links = ip_output(&["-o", "link", "show"])?
+        .lines()
+        .filter_map(|line| line.split(": ").nth(1))
+        .filter_map(|name| name.split('@').next())
+        .filter(|name| pick(name))
+        .map(str::to_owned)
+        .collect();
+    let dirs = std::fs::read_dir(std::env::temp_dir())
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| pick(&e.file_name().to_string_lossy()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((namespaces, links, dirs))
+}
+
+/// Removes namespaces (with whatever runs in them), links and temporary directories of earlier runs whose
+/// harness is gone (a run killed with -9 cannot clean up after itself). Live runs are left alone.
 pub fn clean_leftovers() -> anyhow::Result<Vec<String>> {
-    let mut removed = Vec::new();
-    let stale = |name: &str| owner(name).is_some_and(|pid| !alive(pid));
-    for line in ip_output(&["netns", "list"])?.lines() {
-        let ns = line.split_whitespace().next().unwrap_or_default();
-        if stale(ns) {
-            kill_namespace(ns);
-            removed.push(ns.to_owned());
-        }
+    let (namespaces, links, dirs) = made(|name| owner(name).is_some_and(|pid| !alive(pid)))?;
+    for ns in &namespaces {
+        kill_namespace(ns);
     }
-    for line in ip_output(&["-o", "link", "show"])?.lines() {
-        // "12: cwc-123-bb: <...": the name, without a veth's "@peer".
-        let Some(name) = line.split(": ").nth(1) else {
-            continue;
-        };
-        let name = name.split('@').next().unwrap_or_default();
-        if stale(name) {
-            let _ = ip(&["link", "del", name]);
-            removed.push(name.to_owned());
-        }
+    for link in &links {
+        let _ = ip(&["link", "del", link]);
     }
-    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if stale(&name) && std::fs::remove_dir_all(entry.path()).is_ok() {
-                removed.push(entry.path().display().to_string());
-            }
-        }
+    for dir in &dirs {
+        let _ = std::fs::remove_dir_all(dir);
     }
-    Ok(removed)
+    let dirs = dirs.iter().map(|d| d.display().to_string());
+    Ok(namespaces.into_iter().chain(links).chain(dirs).collect())
+}
+
+/// What this process made and has not removed (empty once a [`Net`] and its cluster are dropped).
+pub fn own_leftovers() -> anyhow::Result<Vec<String>> {
+    let mine = prefix();
+    let (namespaces, links, dirs) = made(|name| {
+        name == mine
+            || name
+                .strip_prefix(&mine)
+                .is_some_and(|rest| rest.starts_with('-'))
+    })?;
+    let dirs = dirs.iter().map(|d| d.display().to_string());
+    Ok(namespaces.into_iter().chain(links).chain(dirs).collect())
 }
 
 #[cfg(test)]
