@@ -3,6 +3,8 @@
 //! bare relay with the same parameters, and prints one JSON line with both results and chatweb's headline
 //! figure as a ratio of the relay's. Only loopback servers are measured, every run stops by itself at
 //! `--timeout`, and the exit code is non-zero when chatweb lost, duplicated, reordered or failed anything.
+//! `cluster` is the exception (issue 22, docs/RELIABILITY.md): as root, it runs a cluster in network
+//! namespaces of its own under faults, its clients speaking to its nodes on the addresses it made for them.
 
 mod churn;
 mod client;

@@ -103,6 +103,14 @@ impl Shared {
 /// Runs the clients until the harness says `heal` and the cluster converged (or the bounds passed).
 pub async fn run(args: ClientArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.nodes.is_empty(), "no --nodes");
+    // Only the nodes of a cluster the harness made: never anything else on any network.
+    for node in &args.nodes {
+        anyhow::ensure!(
+            super::net::is_front(*node.ip()),
+            "{node} is not on the cluster's front network ({}/24)",
+            super::net::front_network()
+        );
+    }
     let (stage_tx, stage) = watch::channel(Stage::Before);
     let clients = args.rooms * args.nodes.len() * args.per_node;
     let shared = Arc::new(Shared {

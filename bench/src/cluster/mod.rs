@@ -278,10 +278,12 @@ fn build(mut net: Net, args: &ClusterArgs, binary: &Path) -> anyhow::Result<Clus
     let pg = Postgres::create(&pg_host, &dir.0.join("pg"), &args.pg_bin)?;
     let redis = Redis::start(&redis_host, &dir.0)?;
     let mut nodes = Vec::new();
-    for host in &node_hosts {
+    for (i, host) in node_hosts.iter().enumerate() {
+        let port = procs::NODE_PORT + 1 + i as u16;
         let node = Node::start(
             binary,
             host,
+            port,
             &dir.0,
             &pg.url,
             &redis.url,

@@ -38,6 +38,16 @@ pub fn back_network() -> Ipv4Addr {
     Ipv4Addr::new(BACK[0], BACK[1], BACK[2], 0)
 }
 
+/// The front network's address (10.213.2.0).
+pub fn front_network() -> Ipv4Addr {
+    Ipv4Addr::new(FRONT[0], FRONT[1], FRONT[2], 0)
+}
+
+/// Whether `addr` is on the front network (where the clients find the nodes).
+pub fn is_front(addr: Ipv4Addr) -> bool {
+    addr.octets()[..3] == FRONT
+}
+
 /// Everything the harness made on the network; deleted on drop.
 pub struct Net {
     prefix: String,

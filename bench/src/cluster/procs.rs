@@ -28,7 +28,7 @@ const STOP: Duration = Duration::from_secs(10);
 pub const PG_PORT: u16 = 5432;
 /// Redis's port.
 pub const REDIS_PORT: u16 = 6379;
-/// Each node's port.
+/// Node `i`'s port is this plus `i` (8001, 8002, ...), each on its own address too.
 pub const NODE_PORT: u16 = 8000;
 
 /// How to start one service again after a kill or a stop: its namespace and command line.
@@ -437,7 +437,7 @@ pub struct Node {
     pub service: Service,
     /// Its host (for cuts).
     pub host: Host,
-    /// `<front addr>:8000`, where its clients connect.
+    /// `<front addr>:<port>`, where its clients connect.
     pub addr: std::net::SocketAddrV4,
     /// Its log file.
     pub log: PathBuf,
@@ -447,10 +447,11 @@ pub struct Node {
 const SERVING: &str = "serving on http://";
 
 impl Node {
-    /// Starts `chatweb serve` in `host`'s namespace on PostgreSQL `pg_url` and Redis `redis_url`.
+    /// Starts `chatweb serve` in `host`'s namespace on `port`, PostgreSQL `pg_url` and Redis `redis_url`.
     pub fn start(
         binary: &Path,
         host: &Host,
+        port: u16,
         dir: &Path,
         pg_url: &str,
         redis_url: &str,
@@ -467,7 +468,7 @@ impl Node {
                 "--bind",
                 &front.to_string(),
                 "--port",
-                &NODE_PORT.to_string(),
+                &port.to_string(),
                 "--database-url",
                 pg_url,
                 "--redis-url",
@@ -490,7 +491,7 @@ impl Node {
         let mut node = Self {
             service: Service::start(&host.name, recipe, Some(SERVING))?,
             host: host.clone(),
-            addr: std::net::SocketAddrV4::new(front, NODE_PORT),
+            addr: std::net::SocketAddrV4::new(front, port),
             log,
         };
         node.service.wait_logged()?;
