@@ -410,6 +410,11 @@ async fn run_fault(
         ))
         .await?;
     fault.apply(cluster)?;
+    eprintln!(
+        "cluster: {}: made, healed in {} s",
+        fault.name(),
+        args.heal_secs
+    );
     sample_rss(cluster, secs(args.heal_secs), &mut max_kb).await;
     fault.heal(cluster)?;
     clients.say("heal").await?;

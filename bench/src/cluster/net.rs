@@ -148,6 +148,7 @@ impl Net {
             ip(&[
                 "link", "add", &veth, "type", "veth", "peer", "name", inner, "netns", &ns,
             ])?;
+            self.veths.push(veth.clone());
             ip(&["link", "set", &veth, "master", bridge, "up"])?;
             ip(&[
                 "-n",
