@@ -25,6 +25,8 @@ pub struct Row {
     pub failures: Vec<String>,
     /// WARN and ERROR lines each node had logged by the end of this fault (cumulative).
     pub logs: String,
+    /// What PostgreSQL showed during the fault and until the clients were done.
+    pub database: String,
 }
 
 fn seconds(s: Option<f64>) -> String {
@@ -87,6 +89,7 @@ pub fn table(rows: &[Row]) -> String {
             seconds(r.answered_s),
             millis(r.max_answer_ms)
         ));
+        notes.push(format!("database: {}", row.database));
         notes.push(format!("node logs so far: {}", row.logs));
         let _ = writeln!(out, "- `{}`: {}.", row.fault, notes.join("; "));
     }

@@ -12,23 +12,23 @@ pub mod clients;
 mod doc;
 mod faults;
 mod net;
+mod postgres;
 mod procs;
+mod round;
+mod sampler;
 mod tally;
 
 use std::path::{Path, PathBuf};
-use std::process::{ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::time::Instant;
 
-use doc::Row;
 use faults::Fault;
 use net::{Host, Net};
-use procs::{Node, Postgres, Redis};
-use tally::Report;
+use postgres::Postgres;
+use procs::{Node, Redis};
 
 /// Parameters of `chatweb-bench cluster`.
 #[derive(Clone, clap::Args)]
@@ -205,7 +205,7 @@ async fn run(args: &ClusterArgs) -> anyhow::Result<bool> {
     let mut rows = Vec::new();
     for (i, fault) in args.faults.iter().enumerate() {
         eprintln!("cluster: {} ...", fault.name());
-        let row = run_fault(&mut cluster, args, *fault, i).await?;
+        let row = round::run(&mut cluster, args, *fault, i).await?;
         let verdict = if row.failures.is_empty() {
             "pass".to_owned()
         } else {
@@ -303,192 +303,4 @@ fn build(mut net: Net, args: &ClusterArgs, binary: &Path) -> anyhow::Result<Clus
         dir,
         net,
     })
-}
-
-/// The clients' process of one fault run, in the clients' namespace.
-struct Clients {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Lines<BufReader<ChildStdout>>,
-}
-
-impl Clients {
-    async fn spawn(cluster: &Cluster, args: &ClusterArgs, tag: &str) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("locating chatweb-bench")?;
-        let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.addr.to_string()).collect();
-        let mut child = tokio::process::Command::new("ip")
-            .args(["netns", "exec", &cluster.clients_host.ns])
-            .arg(exe)
-            .arg("cluster-clients")
-            .args(["--nodes", &nodes.join(",")])
-            .args(["--rooms", &args.rooms.to_string()])
-            .args(["--per-node", &args.per_node.to_string()])
-            .args(["--rate", &args.rate.to_string()])
-            .args(["--tag", tag])
-            .args(["--converge-secs", &args.converge_secs.to_string()])
-            .args(["--answer-secs", &args.answer_secs.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .context("starting the clients")?;
-        let stdin = child.stdin.take().context("clients' stdin")?;
-        let stdout = child.stdout.take().context("clients' stdout")?;
-        let mut clients = Self {
-            child,
-            stdin,
-            lines: BufReader::new(stdout).lines(),
-        };
-        let ready = clients.line(Duration::from_secs(45)).await?;
-        if ready != "ready" {
-            bail!("the clients said {ready:?} instead of ready");
-        }
-        Ok(clients)
-    }
-
-    async fn say(&mut self, line: &str) -> anyhow::Result<()> {
-        self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
-        self.stdin.flush().await?;
-        Ok(())
-    }
-
-    async fn line(&mut self, within: Duration) -> anyhow::Result<String> {
-        match tokio::time::timeout(within, self.lines.next_line()).await {
-            Ok(Ok(Some(line))) => Ok(line),
-            Ok(Ok(None)) => bail!("the clients exited early (see their error above)"),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => bail!("the clients said nothing within {within:?}"),
-        }
-    }
-}
-
-/// Samples every node's RSS for `span`, raising `max_kb`.
-async fn sample_rss(cluster: &Cluster, span: Duration, max_kb: &mut u64) {
-    let until = Instant::now() + span;
-    loop {
-        for node in &cluster.nodes {
-            *max_kb = (*max_kb).max(node.service.rss_kb().unwrap_or(0));
-        }
-        let now = Instant::now();
-        if now >= until {
-            return;
-        }
-        tokio::time::sleep((until - now).min(Duration::from_millis(250))).await;
-    }
-}
-
-fn secs(s: f64) -> Duration {
-    Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO)
-}
-
-/// One fault: fresh clients in fresh rooms, traffic, the fault, the heal, the checks.
-async fn run_fault(
-    cluster: &mut Cluster,
-    args: &ClusterArgs,
-    fault: Fault,
-    index: usize,
-) -> anyhow::Result<Row> {
-    let tag = format!("f{index}-{}", std::process::id());
-    let mut clients = Clients::spawn(cluster, args, &tag).await?;
-    let mut max_kb = 0;
-    sample_rss(cluster, secs(args.warmup_secs), &mut max_kb).await;
-    if fault == Fault::NodeCutHoldingALock {
-        clients.say("marker").await?;
-        faults::await_slow_insert(cluster, Duration::from_secs(10)).await?;
-    }
-    let affected = fault.affected(cluster.nodes.len());
-    let list: Vec<String> = affected.iter().map(usize::to_string).collect();
-    clients
-        .say(&format!(
-            "fault {}",
-            if list.is_empty() {
-                "-".into()
-            } else {
-                list.join(",")
-            }
-        ))
-        .await?;
-    fault.apply(cluster)?;
-    eprintln!(
-        "cluster: {}: made, healed in {} s",
-        fault.name(),
-        args.heal_secs
-    );
-    sample_rss(cluster, secs(args.heal_secs), &mut max_kb).await;
-    fault.heal(cluster)?;
-    clients.say("heal").await?;
-    let bound = secs(args.converge_secs.max(args.answer_secs) + 30.0);
-    let line = clients.line(bound).await?;
-    let report: Report = serde_json::from_str(&line).context("the clients' report")?;
-    let _ = clients.child.wait().await;
-    sample_rss(cluster, Duration::ZERO, &mut max_kb).await;
-    let mut failures = judge(&report, args);
-    for (i, node) in cluster.nodes.iter_mut().enumerate() {
-        if node.service.exited() {
-            failures.push(format!("node n{} died (see its log)", i + 1));
-            node.start_again()?;
-        }
-    }
-    let max_rss_mb = max_kb as f64 / 1024.0;
-    if max_rss_mb > args.rss_limit_mb {
-        failures.push(format!(
-            "a node's RSS reached {max_rss_mb:.0} MiB > {}",
-            args.rss_limit_mb
-        ));
-    }
-    let logs: Vec<String> = cluster
-        .nodes
-        .iter()
-        .map(|node| {
-            let (warns, errors) = node.problems();
-            format!("{} {warns} WARN {errors} ERROR", node.host.name)
-        })
-        .collect();
-    Ok(Row {
-        fault: fault.name(),
-        report,
-        max_rss_mb,
-        failures,
-        logs: logs.join(", "),
-    })
-}
-
-/// Why a fault run failed, from what its clients saw.
-fn judge(r: &Report, args: &ClusterArgs) -> Vec<String> {
-    let mut failures = Vec::new();
-    for (count, what) in [
-        (r.lost, "acked messages lost"),
-        (r.duplicated, "duplicated"),
-        (r.reordered, "reordered"),
-        (r.gaps, "gaps"),
-        (r.mismatched, "acked ids delivered with another text"),
-        (r.unanswered, "sends unanswered"),
-    ] {
-        if count > 0 {
-            failures.push(format!("{count} {what}"));
-        }
-    }
-    match r.converge_s {
-        None => failures.push(format!("not converged within {} s", args.converge_secs)),
-        Some(s) if s > args.converge_secs => {
-            failures.push(format!(
-                "converged after {s:.1} s > {} s",
-                args.converge_secs
-            ));
-        }
-        Some(_) => {}
-    }
-    if r.acked == 0 {
-        failures.push("nothing was acked".into());
-    }
-    if r.sends_during_unaffected > 0 && r.p99_during_ms.is_some_and(|p99| p99 > args.served_p99_ms)
-    {
-        failures.push(format!(
-            "uncut nodes' p99 during the fault {} ms > {} ms",
-            r.p99_during_ms.unwrap_or_default(),
-            args.served_p99_ms
-        ));
-    }
-    failures
 }

@@ -1,9 +1,8 @@
 //! The cluster's processes, each started in its host's namespace with `ip netns exec` (which execs, so the
-//! child's pid is the program's): a private PostgreSQL (`initdb` into a temporary directory, run as the
-//! `postgres` user through `setpriv`, also listening on a Unix socket in that directory so the harness,
-//! which has no address on the cluster's networks, can reach it), Redis (with a Unix socket likewise) and
-//! the chatweb nodes. A [`Service`] owns its child and kills it when dropped; the machine's own
-//! PostgreSQL and Redis are never touched.
+//! child's pid is the program's): Redis (also on a Unix socket in the run's directory, so the harness, which
+//! has no address on the cluster's networks, can see it answer) and the chatweb nodes; PostgreSQL is in
+//! `postgres.rs`. A [`Service`] owns its child and kills it when dropped; the machine's own PostgreSQL and
+//! Redis are never touched.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -14,7 +13,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use sqlx::postgres::PgConnectOptions;
 
 use super::net::Host;
 use crate::procfs::Proc;
@@ -24,8 +22,6 @@ const STARTUP: Duration = Duration::from_secs(60);
 /// How long a graceful stop may take before the process is killed.
 const STOP: Duration = Duration::from_secs(10);
 
-/// The port every service listens on, each on its own address.
-pub const PG_PORT: u16 = 5432;
 /// Redis's port.
 pub const REDIS_PORT: u16 = 6379;
 /// Node `i`'s port is this plus `i` (8001, 8002, ...), each on its own address too.
@@ -33,12 +29,12 @@ pub const NODE_PORT: u16 = 8000;
 
 /// How to start one service again after a kill or a stop: its namespace and command line.
 #[derive(Clone)]
-struct Recipe {
-    ns: String,
-    program: PathBuf,
-    args: Vec<String>,
-    env: Vec<(String, String)>,
-    log: PathBuf,
+pub(super) struct Recipe {
+    pub(super) ns: String,
+    pub(super) program: PathBuf,
+    pub(super) args: Vec<String>,
+    pub(super) env: Vec<(String, String)>,
+    pub(super) log: PathBuf,
 }
 
 /// One running service.
@@ -46,13 +42,17 @@ pub struct Service {
     /// `pg`, `redis`, `n1`, ...
     pub name: String,
     recipe: Recipe,
-    child: Option<Child>,
+    pub(super) child: Option<Child>,
     /// Set by the log reader of a node when it says where it serves.
     ready: Option<mpsc::Receiver<()>>,
 }
 
 impl Service {
-    fn start(name: &str, recipe: Recipe, watch_for: Option<&'static str>) -> anyhow::Result<Self> {
+    pub(super) fn start(
+        name: &str,
+        recipe: Recipe,
+        watch_for: Option<&'static str>,
+    ) -> anyhow::Result<Self> {
         let mut command = Command::new("ip");
         command
             .args(["netns", "exec", &recipe.ns])
@@ -186,7 +186,7 @@ fn copy_log(stderr: impl Read, mut log: File, mark: &str, found: &mpsc::Sender<(
 }
 
 /// Polls `ready` every 50 ms until it holds or [`STARTUP`] passes.
-fn poll_ready(what: &str, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
+pub(super) fn poll_ready(what: &str, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
     let until = Instant::now() + STARTUP;
     while Instant::now() < until {
         if ready() {
@@ -195,172 +195,6 @@ fn poll_ready(what: &str, mut ready: impl FnMut() -> bool) -> anyhow::Result<()>
         std::thread::sleep(Duration::from_millis(50));
     }
     bail!("{what} was not ready within {STARTUP:?}")
-}
-
-/// The private PostgreSQL.
-pub struct Postgres {
-    /// Its process.
-    pub service: Service,
-    dir: PathBuf,
-    data: PathBuf,
-    /// `postgres://postgres@<addr>:5432/postgres`, what the nodes use.
-    pub url: String,
-}
-
-/// Runs `program args` as the `postgres` user, in the root namespace, and fails with its output.
-fn as_postgres(program: &str, args: &[&str]) -> anyhow::Result<()> {
-    let output = Command::new("setpriv")
-        .args([
-            "--reuid=postgres",
-            "--regid=postgres",
-            "--init-groups",
-            program,
-        ])
-        .args(args)
-        .output()
-        .with_context(|| format!("running {program} as postgres (setpriv)"))?;
-    if !output.status.success() {
-        bail!(
-            "{program} {}: {}{}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stdout).trim(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    Ok(())
-}
-
-/// The `postgres` user's uid and gid.
-fn postgres_ids() -> anyhow::Result<(u32, u32)> {
-    let id = |flag: &str| -> anyhow::Result<u32> {
-        let out = Command::new("id").args([flag, "postgres"]).output()?;
-        if !out.status.success() {
-            bail!("there is no postgres user to run the private PostgreSQL as");
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
-    };
-    Ok((id("-u")?, id("-g")?))
-}
-
-impl Postgres {
-    /// `initdb` into `dir` (made here, owned by `postgres`), then starts it in `host`'s namespace.
-    pub fn create(host: &Host, dir: &Path, bin: &Path) -> anyhow::Result<Self> {
-        let (uid, gid) = postgres_ids()?;
-        std::fs::create_dir_all(dir)?;
-        std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
-        let data = dir.join("data");
-        let initdb = bin.join("initdb");
-        as_postgres(
-            &initdb.to_string_lossy(),
-            &[
-                "-D",
-                &data.to_string_lossy(),
-                "-U",
-                "postgres",
-                "--auth=trust",
-                "-E",
-                "UTF8",
-                "--no-sync",
-            ],
-        )?;
-        let addr = host.back.context("PostgreSQL has no address")?;
-        // The nodes connect from the back network: trust it (the cluster's own private range).
-        let hba = data.join("pg_hba.conf");
-        let mut rules = File::options().append(true).open(&hba)?;
-        writeln!(
-            rules,
-            "host all all {}/24 trust",
-            super::net::back_network()
-        )?;
-        let log = dir.join("postgres.log");
-        File::create(&log)?;
-        std::os::unix::fs::chown(&log, Some(uid), Some(gid))?;
-        let recipe = Recipe {
-            ns: host.ns.clone(),
-            program: "setpriv".into(),
-            args: [
-                "--reuid=postgres",
-                "--regid=postgres",
-                "--init-groups",
-                &bin.join("postgres").to_string_lossy(),
-                "-D",
-                &data.to_string_lossy(),
-                "-c",
-                &format!("listen_addresses={addr}"),
-                "-c",
-                &format!("port={PG_PORT}"),
-                "-c",
-                &format!("unix_socket_directories={}", dir.display()),
-                "-c",
-                "max_connections=200",
-            ]
-            .map(str::to_owned)
-            .to_vec(),
-            env: Vec::new(),
-            log,
-        };
-        let service = Service::start("pg", recipe, None)?;
-        let pg = Self {
-            service,
-            dir: dir.to_owned(),
-            data,
-            url: format!("postgres://postgres@{addr}:{PG_PORT}/postgres"),
-        };
-        pg.wait_ready()?;
-        Ok(pg)
-    }
-
-    /// Where the harness connects: the Unix socket in the data's parent directory.
-    pub fn local_options(&self) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(&self.dir)
-            .port(PG_PORT)
-            .username("postgres")
-            .database("postgres")
-    }
-
-    fn wait_ready(&self) -> anyhow::Result<()> {
-        let socket = self.dir.join(format!(".s.PGSQL.{PG_PORT}"));
-        let pid_file = self.data.join("postmaster.pid");
-        // postmaster.pid's last line says "ready" once it accepts connections.
-        poll_ready("PostgreSQL", || {
-            socket.exists()
-                && std::fs::read_to_string(&pid_file)
-                    .is_ok_and(|s| s.lines().any(|l| l.trim() == "ready"))
-        })
-    }
-
-    /// A fast shutdown (`pg_ctl stop -m fast`: open transactions are rolled back, clients cut off).
-    pub fn stop_fast(&mut self, bin: &Path) -> anyhow::Result<()> {
-        as_postgres(
-            &bin.join("pg_ctl").to_string_lossy(),
-            &[
-                "stop",
-                "-D",
-                &self.data.to_string_lossy(),
-                "-m",
-                "fast",
-                "-w",
-            ],
-        )?;
-        if let Some(mut child) = self.service.child.take() {
-            let _ = child.wait();
-        }
-        Ok(())
-    }
-
-    /// Starts it again after [`Postgres::stop_fast`] and waits until it accepts connections.
-    pub fn start_again(&mut self) -> anyhow::Result<()> {
-        self.service.restart(None)?;
-        self.wait_ready()
-    }
-}
-
-impl Drop for Postgres {
-    fn drop(&mut self) {
-        // SIGINT is PostgreSQL's fast shutdown: it leaves no shared memory behind.
-        self.service.stop_with("INT");
-    }
 }
 
 /// The Redis server.
