@@ -23,6 +23,8 @@ struct Clients {
 }
 
 impl Clients {
+    /// Starts the clients of run `tag` (`ip netns exec <clients' namespace> chatweb-bench cluster-clients`)
+    /// and waits until every one of them has connected.
     async fn spawn(cluster: &Cluster, args: &ClusterArgs, tag: &str) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("locating chatweb-bench")?;
         let nodes: Vec<String> = cluster.nodes.iter().map(|n| n.addr.to_string()).collect();
@@ -57,12 +59,14 @@ impl Clients {
         Ok(clients)
     }
 
+    /// Tells the clients `line` (`marker`, `fault <nodes>`, `heal`).
     async fn say(&mut self, line: &str) -> anyhow::Result<()> {
         self.stdin.write_all(format!("{line}\n").as_bytes()).await?;
         self.stdin.flush().await?;
         Ok(())
     }
 
+    /// The clients' next line (`ready`, then their JSON report), waiting at most `within`.
     async fn line(&mut self, within: Duration) -> anyhow::Result<String> {
         match tokio::time::timeout(within, self.lines.next_line()).await {
             Ok(Ok(Some(line))) => Ok(line),
@@ -73,6 +77,7 @@ impl Clients {
     }
 }
 
+/// `s` seconds (negative ones count as none).
 fn secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::ZERO)
 }
