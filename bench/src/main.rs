@@ -3,9 +3,12 @@
 //! bare relay with the same parameters, and prints one JSON line with both results and chatweb's headline
 //! figure as a ratio of the relay's. Only loopback servers are measured, every run stops by itself at
 //! `--timeout`, and the exit code is non-zero when chatweb lost, duplicated, reordered or failed anything.
+//! `cluster` is the exception (issue 22, docs/RELIABILITY.md): as root, it runs a cluster in network
+//! namespaces of its own under faults, its clients speaking to its nodes on the addresses it made for them.
 
 mod churn;
 mod client;
+mod cluster;
 mod conns;
 mod fanout;
 mod fanout_roles;
@@ -79,6 +82,14 @@ enum Command {
     /// Search over a generated history of N messages, imported into SQLite or PostgreSQL: indexing time,
     /// index size, and the latency of mixed queries (issue 20). chatweb only.
     Search(search::SearchArgs),
+    /// A real cluster in network namespaces under faults (root only; issue 22, docs/RELIABILITY.md): 3
+    /// nodes, Redis and a private PostgreSQL, each on its own address; partitions, restarts and kills while
+    /// clients send and receive; exits non-zero when anything acked was lost, duplicated, reordered, or a
+    /// send went unanswered.
+    Cluster(cluster::ClusterArgs),
+    /// The clients of one cluster fault run (started by `cluster` in the clients' namespace).
+    #[command(hide = true)]
+    ClusterClients(cluster::clients::ClientArgs),
     /// The bare relay the scenarios compare with (spawned by the bench itself).
     #[command(hide = true)]
     Relay(relay::RelayArgs),
@@ -124,6 +135,18 @@ async fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Cluster(args) = command {
+        return cluster::main(args).await;
+    }
+    if let Command::ClusterClients(args) = command {
+        return match cluster::clients::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("cluster clients: {error:#}");
+                ExitCode::from(2)
+            }
+        };
+    }
     if let Command::Search(args) = command {
         // Its own Ctrl-C handling: it drops its PostgreSQL database however it stops.
         return match search::measure(args).await {
@@ -166,7 +189,9 @@ async fn measure(command: Command) -> anyhow::Result<Value> {
         Command::Churn { common, args } => measure_scenario(&common, args).await,
         Command::Store { common, args } => measure_scenario(&common, args).await,
         Command::Search(args) => search::measure(args).await,
-        Command::Relay(_) => anyhow::bail!("the relay is not a scenario"),
+        Command::Relay(_) | Command::Cluster(_) | Command::ClusterClients(_) => {
+            anyhow::bail!("not a scenario")
+        }
     }
 }
 
