@@ -778,6 +778,7 @@ pub fn write(shape: &Shape, out: impl Write) -> anyhow::Result<Written> {
                 target: None,
                 reply_to: None,
                 files: Vec::new(),
+                bot: false,
             };
             serde_json::to_writer(&mut out, &line)?;
             out.write_all(b"\n")?;
