@@ -186,6 +186,7 @@ impl App {
                 window: config.push.coalesce(),
                 preview: config.push.push_preview,
                 active: push.feed.switch(),
+                quiet: push.feed.quiet(),
             };
             crate::push::notifier::run(notifier, push_jobs, stop)
         });

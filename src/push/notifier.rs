@@ -45,10 +45,40 @@ const QUIET_FOR: Duration = Duration::from_secs(10);
 /// Rooms remembered as quiet (forgotten all at once past this).
 const MAX_QUIET: usize = 16_384;
 
+/// Rooms with nobody to push to for their plain messages (not direct, nobody subscribed among their
+/// people), until when: shared by the notifier, which finds them, and the feed, which then makes no job of
+/// such a room's messages that mention no one (one lock per committed batch).
+#[derive(Default)]
+pub struct Quiet(std::sync::Mutex<HashMap<RoomName, Instant>>);
+
+impl Quiet {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<RoomName, Instant>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether `room` is known to be quiet at `now`.
+    fn holds(&self, room: &RoomName, now: Instant) -> bool {
+        self.lock().get(room).is_some_and(|until| *until > now)
+    }
+
+    /// Remembers `room` as quiet until `until`.
+    fn remember(&self, room: &RoomName, until: Instant) {
+        let mut quiet = self.lock();
+        if quiet.len() >= MAX_QUIET {
+            quiet.clear();
+        }
+        quiet.insert(room.clone(), until);
+    }
+}
+
 /// The writer's side: offers committed messages to the notifier.
 #[derive(Clone)]
 pub struct Feed {
     jobs: mpsc::Sender<Job>,
+    /// Rooms whose plain messages go to no one for now.
+    quiet: Arc<Quiet>,
     /// Anyone has a subscription (refreshed by the notifier; set at once by a subscribe on this node).
     active: Arc<Switch>,
     counters: super::Counters,
@@ -62,9 +92,15 @@ impl Feed {
             jobs,
             // On until the notifier's first look says nobody has a subscription.
             active: Arc::new(Switch::new()),
+            quiet: Arc::default(),
             counters,
         };
         (feed, receiver)
+    }
+
+    /// The quiet rooms, which the notifier finds.
+    pub fn quiet(&self) -> Arc<Quiet> {
+        self.quiet.clone()
     }
 
     /// The switch the notifier keeps up to date.
@@ -82,7 +118,14 @@ impl Feed {
         if !self.active.on() {
             return;
         }
+        let now = Instant::now();
+        let quiet = self.quiet.lock();
         for (room, message) in messages.iter().filter(|(_, m)| m.kind.plain()) {
+            if message.mentioned().next().is_none()
+                && quiet.get(room).is_some_and(|until| *until > now)
+            {
+                continue;
+            }
             let job = Job {
                 room: room.clone(),
                 id: message.seq,
@@ -114,6 +157,8 @@ pub struct Notifier {
     pub preview: bool,
     /// The feed's switch.
     pub active: Arc<Switch>,
+    /// The rooms with nobody to push to, shared with the feed.
+    pub quiet: Arc<Quiet>,
 }
 
 /// Whether anyone has a push subscription: what lets the feed skip every message when nobody does. One
@@ -182,7 +227,6 @@ struct Window {
 pub async fn run(notifier: Notifier, mut jobs: mpsc::Receiver<Job>, stop: CancellationToken) {
     let sending = Arc::new(Semaphore::new(MAX_SENDING));
     let mut windows: HashMap<(i64, RoomName), Window> = HashMap::new();
-    let mut quiet: HashMap<RoomName, Instant> = HashMap::new();
     let mut refresh = tokio::time::interval(REFRESH);
     loop {
         let next = windows.values().map(|w| w.until).min();
@@ -196,7 +240,7 @@ pub async fn run(notifier: Notifier, mut jobs: mpsc::Receiver<Job>, stop: Cancel
                 }
             }
             job = jobs.recv() => match job {
-                Some(job) => notifier.take(job, &mut windows, &mut quiet, &sending).await,
+                Some(job) => notifier.take(job, &mut windows, &sending).await,
                 None => break,
             },
             () = sleep_until(next) => notifier.close_windows(&mut windows, &sending).await,
@@ -216,7 +260,6 @@ impl Notifier {
         &self,
         job: Job,
         windows: &mut HashMap<(i64, RoomName), Window>,
-        quiet: &mut HashMap<RoomName, Instant>,
         sending: &Arc<Semaphore>,
     ) {
         let now = Instant::now();
@@ -226,7 +269,7 @@ impl Notifier {
             .filter(|name| job.guest || !name.eq_ignore_ascii_case(&job.author))
             .cloned()
             .collect();
-        if names.is_empty() && quiet.get(&job.room).is_some_and(|until| *until > now) {
+        if names.is_empty() && self.quiet.holds(&job.room, now) {
             return;
         }
         let targets = match self.db.push_targets(&names, job.room.as_str()).await {
@@ -237,10 +280,7 @@ impl Notifier {
             }
         };
         if names.is_empty() && targets.is_empty() {
-            if quiet.len() >= MAX_QUIET {
-                quiet.clear();
-            }
-            quiet.insert(job.room.clone(), now + QUIET_FOR);
+            self.quiet.remember(&job.room, now + QUIET_FOR);
             return;
         }
         for person in people(targets) {
