@@ -261,8 +261,18 @@ fn parse_client_id(value: Option<&Value>) -> Result<Option<Arc<str>>, ProtocolEr
 }
 
 /// A message id: a positive integer.
+/// A JSON number that is a whole number, written `42` or `42.0` (JSON Schema's `integer` takes both, and
+/// so do Python's and other clients' encoders of a float), up to 2^53.
+fn whole(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let float = value.as_f64()?;
+        let whole = float.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&float);
+        whole.then_some(float as u64)
+    })
+}
+
 fn parse_id(value: Option<&Value>, client_id: &Option<Arc<str>>) -> Result<u64, ProtocolError> {
-    match value.and_then(Value::as_u64) {
+    match value.and_then(whole) {
         Some(id) if id > 0 => Ok(id),
         _ => Err(ProtocolError {
             client_id: client_id.clone(),
@@ -541,6 +551,21 @@ mod tests {
         );
         assert_eq!(code(r#"{"type":"delete"}"#), "invalid_id");
         assert_eq!(code(r#"{"type":"read","id":-2}"#), "invalid_id");
+        assert_eq!(code(r#"{"type":"read","id":2.5}"#), "invalid_id");
+        assert_eq!(code(r#"{"type":"read","id":0.0}"#), "invalid_id");
+        assert_eq!(code(r#"{"type":"read","id":1e300}"#), "invalid_id");
+    }
+
+    #[test]
+    fn a_whole_number_written_as_a_float_is_an_id() {
+        // JSON Schema's integer (the OpenAPI document's) takes 4374.0, and so must the server.
+        assert_eq!(whole(&serde_json::json!(4374.0)), Some(4374));
+        assert_eq!(whole(&serde_json::json!(4374)), Some(4374));
+        assert_eq!(whole(&serde_json::json!(-1.0)), None);
+        assert_eq!(
+            parse_reply_to(Some(serde_json::json!(41.0)), &None).ok(),
+            Some(Some(41))
+        );
     }
 
     #[test]
