@@ -456,7 +456,11 @@ impl Backend for PostgresBackend {
         amendment: &Amendment,
         now_ms: i64,
     ) -> Result<super::Appended, StoreError> {
-        super::amend::amend(&super::Db::Postgres(self.pool.clone()), amendment, now_ms).await
+        // Bounded like a batch (a change to history may have committed when the bound ran out).
+        let db = super::Db::Postgres(self.pool.clone());
+        tokio::time::timeout(self.timeout, super::amend::amend(&db, amendment, now_ms))
+            .await
+            .unwrap_or(Err(StoreError::TimedOut(self.timeout)))
     }
 
     async fn recent(&self, room: &RoomName, limit: u32) -> Result<Vec<StoredMessage>, StoreError> {
