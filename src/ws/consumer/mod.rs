@@ -381,8 +381,6 @@ impl<S: Socket> Consumer<S> {
         }
     }
 
-    /// Delivers the next page of the running catch-up; a short page ends it (and sends the presence
-    /// snapshot it was asked to).
     /// Starts reading the catch-up's next page (after [`Delivery::last`]) from the store.
     fn read_page(&self) -> Result<PageRead, End> {
         // A long replay must not hold up a stop.
@@ -396,8 +394,9 @@ impl<S: Socket> Consumer<S> {
         }))
     }
 
-    /// Writes a page read after `after` (dropped if the cursor moved meanwhile: the next read starts
-    /// from where it is now).
+    /// Delivers a page of the running catch-up read after `after` (dropped if the cursor moved meanwhile:
+    /// the next read starts from where it is now); a short page ends the catch-up (and sends the presence
+    /// snapshot it was asked to).
     async fn write_page(
         &mut self,
         after: u64,
