@@ -303,6 +303,18 @@ impl Db {
             // (`$2` is 0 here: named so that PostgreSQL knows its type.)
             None => format!("{BEHIND} AND $2 = 0 ORDER BY r.id LIMIT $3"),
         };
+        self.rooms_behind(sql, hook_id, room_id, limit).await
+    }
+
+    /// Runs a "rooms behind a hook's mark" query (`sql` selects id, name, mark, head; binds the hook, the
+    /// room or 0, the limit): the sequence's and occupancy's (`storage/occupancy.rs`) alike.
+    pub(super) async fn rooms_behind(
+        &self,
+        sql: String,
+        hook_id: i64,
+        room_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<HookRoom>, StoreError> {
         let rows: Vec<(i64, String, i64, i64)> = on_db!(self, |pool| {
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(hook_id)

@@ -202,23 +202,7 @@ impl Db {
             Some(_) => format!("{BEHIND} AND o.room_id = $2 LIMIT $3"),
             None => format!("{BEHIND} AND $2 = 0 ORDER BY o.room_id LIMIT $3"),
         };
-        let rows: Vec<(i64, String, i64, i64)> = on_db!(self, |pool| {
-            sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                .bind(hook_id)
-                .bind(room_id.unwrap_or(0))
-                .bind(limit)
-                .fetch_all(pool)
-                .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(|(room_id, name, mark, last_seq)| HookRoom {
-                room_id,
-                name,
-                mark: to_u64(mark),
-                last_seq: to_u64(last_seq),
-            })
-            .collect())
+        self.rooms_behind(sql, hook_id, room_id, limit).await
     }
 
     /// Up to `limit` occupancy events of room `room_id` after `after`, oldest first.
