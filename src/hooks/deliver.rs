@@ -207,12 +207,33 @@ impl Sender {
     }
 
     /// Sends the hook's rooms' batches in order, starting none after `until`; a failure ends the turn
-    /// with the retry to wait for.
+    /// with the retry to wait for. The turn's attempts are recorded (and its marks moved) in one write at
+    /// its end: a crash before it sends them again (at least once, with the same `event_id`s), and the
+    /// store's write lock, which the message writer needs, is taken once a turn, not once a batch.
     async fn follow(
+        &self,
+        hook: &HookRow,
+        retry: Option<Retry>,
+        until: Instant,
+    ) -> Result<Option<Retry>, StoreError> {
+        let mut records = Records::default();
+        let followed = self.follow_rooms(hook, retry, until, &mut records).await;
+        if !records.rows.is_empty() || !records.marks.is_empty() {
+            self.store
+                .db()
+                .record_deliveries(hook.id, &records.rows, &records.marks)
+                .await?;
+        }
+        followed
+    }
+
+    /// [`Sender::follow`]'s rooms, adding each attempt and each mark to move to `records`.
+    async fn follow_rooms(
         &self,
         hook: &HookRow,
         mut retry: Option<Retry>,
         until: Instant,
+        records: &mut Records,
     ) -> Result<Option<Retry>, StoreError> {
         let db = self.store.db();
         let wanted = EventName::list(&hook.events);
@@ -236,35 +257,56 @@ impl Sender {
                     && Instant::now() < until
                     && !self.stop.is_cancelled()
                 {
-                    let batch = self.batch(track, hook, &room, mark, &wanted).await?;
-                    if batch.events.is_empty() || !self.may_send(hook, &room).await? {
-                        db.move_hook_mark(hook.id, batch.moved(track, &room))
-                            .await?;
-                    } else {
+                    let read = self.read(track, hook, &room, mark, &wanted).await?;
+                    // Asked once per read of the store (up to `ROWS_PER_READ` rows), before any of it
+                    // is sent: a creator who may no longer read the room is sent none of it.
+                    if read.batches.is_empty() || !self.may_send(hook, &room).await? {
+                        records.mark(mark_at(track, &room, read.through));
+                        mark = read.through;
+                        continue;
+                    }
+                    let mut cut = false;
+                    for batch in &read.batches {
+                        if sent == BATCHES_PER_PASS
+                            || Instant::now() >= until
+                            || self.stop.is_cancelled()
+                        {
+                            cut = true;
+                            break;
+                        }
                         sent += 1;
-                        retry = self.send(track, hook, &room, mark, &batch, retry).await?;
+                        let attempt = self.send(hook, &room, mark, batch, retry).await;
+                        retry = attempt.retry;
+                        records.rows.push(attempt.record);
                         if retry.is_some() {
                             return Ok(retry);
                         }
+                        // Delivered or given up: the mark moves past it.
+                        records.mark(mark_at(track, &room, batch.through));
+                        mark = batch.through;
                     }
-                    mark = batch.through;
+                    if cut {
+                        break;
+                    }
+                    // Rows after the last batch's event that the hook does not want.
+                    records.mark(mark_at(track, &room, read.through));
+                    mark = read.through;
                 }
             }
         }
         Ok(retry)
     }
 
-    /// Sends one batch and records the attempt: `None` when it was delivered (the mark moved past it) or
-    /// given up, else the retry to wait for (the mark stays).
+    /// Sends one batch: the attempt to record, and the retry to wait for (`None` when it was delivered
+    /// or given up: the mark is to move past it).
     async fn send(
         &self,
-        track: Track,
         hook: &HookRow,
         room: &HookRoom,
         mark: u64,
         batch: &Batch,
         retry: Option<Retry>,
-    ) -> Result<Option<Retry>, StoreError> {
+    ) -> Attempt {
         let attempt = retry.map_or(1, |r| r.attempts + 1);
         let outcome = self.post(hook, &batch.events).await;
         let mut record = DeliveryRow {
@@ -278,15 +320,15 @@ impl Sender {
             detail: String::new(),
             attempt,
         };
-        let moved = Some(batch.moved(track, room));
-        let db = self.store.db();
         let (status, detail) = match outcome {
             Ok(status) => {
                 record.status = status;
-                db.record_delivery(hook.id, &record, moved).await?;
                 self.metrics.delivered.increment(1);
                 self.metrics.events.increment(batch.events.len() as u64);
-                return Ok(None);
+                return Attempt {
+                    record,
+                    retry: None,
+                };
             }
             Err(failure) => failure,
         };
@@ -296,32 +338,37 @@ impl Sender {
         if now.duration_since(since) >= self.pacing.give_up {
             tracing::warn!(hook = hook.id, room = %room.name, through = batch.through, "outgoing webhook: a batch was given up");
             record.result = "gave_up".into();
-            db.record_delivery(hook.id, &record, moved).await?;
             self.metrics.gave_up.increment(1);
-            return Ok(None);
+            return Attempt {
+                record,
+                retry: None,
+            };
         }
         record.result = "failed".into();
-        db.record_delivery(hook.id, &record, None).await?;
         self.metrics.failed.increment(1);
-        Ok(Some(Retry {
-            since,
-            attempts: attempt,
-            next: now + self.pacing.backoff(attempt),
-        }))
+        Attempt {
+            record,
+            retry: Some(Retry {
+                since,
+                attempts: attempt,
+                next: now + self.pacing.backoff(attempt),
+            }),
+        }
     }
 
-    /// The events after `mark` on `track` the hook wants (at most [`MAX_BATCH`]) and the last id (or
-    /// occupancy event's number) they cover.
-    async fn batch(
+    /// The events after `mark` on `track` the hook wants, from one read of the store (up to
+    /// [`ROWS_PER_READ`] rows of the sequence, or [`MAX_BATCH`] occupancy events), cut into batches of at
+    /// most [`MAX_BATCH`], and the last id (or occupancy event's number) the read covers.
+    async fn read(
         &self,
         track: Track,
         hook: &HookRow,
         room: &HookRoom,
         mark: u64,
         wanted: &[EventName],
-    ) -> Result<Batch, StoreError> {
+    ) -> Result<Read, StoreError> {
         if track == Track::Occupancy {
-            return self.occupancy_batch(hook, room, mark, wanted).await;
+            return self.occupancy_read(hook, room, mark, wanted).await;
         }
         let rows = self
             .store
@@ -329,32 +376,37 @@ impl Sender {
             .sequence_after(room.room_id, mark, ROWS_PER_READ)
             .await?;
         // Nothing after the mark (retention removed it): the mark moves to the room's last id.
-        let mut batch = Batch {
-            events: Vec::new(),
-            through: if rows.is_empty() { room.last_seq } else { mark },
-        };
+        let through = rows.last().map_or(room.last_seq, |row| row.seq);
+        let mut batches: Vec<Batch> = Vec::new();
         for row in &rows {
-            if let Some((name, value)) = event(hook.id, room.room_id, &room.name, row)
-                && wanted.contains(&name)
-            {
-                if batch.events.len() == MAX_BATCH {
-                    break;
-                }
-                batch.events.push(value);
+            let Some((name, value)) = event(hook.id, room.room_id, &room.name, row) else {
+                continue;
+            };
+            if !wanted.contains(&name) {
+                continue;
             }
-            batch.through = row.seq;
+            match batches.last_mut() {
+                Some(batch) if batch.events.len() < MAX_BATCH => batch.events.push(value),
+                _ => batches.push(Batch {
+                    events: vec![value],
+                    through: row.seq,
+                }),
+            }
+            if let Some(batch) = batches.last_mut() {
+                batch.through = row.seq;
+            }
         }
-        Ok(batch)
+        Ok(Read { batches, through })
     }
 
-    /// The room's occupancy events after `mark` the hook wants, like [`Sender::batch`].
-    async fn occupancy_batch(
+    /// The room's occupancy events after `mark` the hook wants, like [`Sender::read`] (one batch).
+    async fn occupancy_read(
         &self,
         hook: &HookRow,
         room: &HookRoom,
         mark: u64,
         wanted: &[EventName],
-    ) -> Result<Batch, StoreError> {
+    ) -> Result<Read, StoreError> {
         let stored = self
             .store
             .db()
@@ -362,13 +414,18 @@ impl Sender {
             .await?;
         // Nothing after the mark (the outbox was pruned past it): the mark moves to the room's last.
         let through = stored.last().map_or(room.last_seq, |e| e.seq);
-        let events = stored
+        let events: Vec<Value> = stored
             .iter()
             .filter_map(|e| occupancy_event(hook.id, room.room_id, &room.name, e))
             .filter(|(name, _)| wanted.contains(name))
             .map(|(_, value)| value)
             .collect();
-        Ok(Batch { events, through })
+        let batches = if events.is_empty() {
+            Vec::new()
+        } else {
+            vec![Batch { events, through }]
+        };
+        Ok(Read { batches, through })
     }
 
     /// Whether the hook's creator may still read the room (the one access check, asked afresh).
@@ -406,20 +463,54 @@ impl Sender {
     }
 }
 
-/// A batch to send: its events and the last id of the room it covers.
+/// A batch to send: its events (at least one) and the last id of the room it covers.
 struct Batch {
     events: Vec<Value>,
     through: u64,
 }
 
-impl Batch {
-    /// Where the hook's mark goes once the batch is delivered or passed over.
-    fn moved(&self, track: Track, room: &HookRoom) -> Moved {
-        Moved {
-            track,
-            room_id: room.room_id,
-            seq: self.through,
+/// One attempt at a batch: what to record, and the retry to wait for after a failure.
+struct Attempt {
+    record: DeliveryRow,
+    retry: Option<Retry>,
+}
+
+/// A turn's attempts not yet recorded, and where the hook's marks go when they are (one per room and
+/// track: the furthest).
+#[derive(Default)]
+struct Records {
+    rows: Vec<DeliveryRow>,
+    marks: Vec<Moved>,
+}
+
+impl Records {
+    /// The mark of `moved`'s room and track is to move to `moved.seq`.
+    fn mark(&mut self, moved: Moved) {
+        match self
+            .marks
+            .iter_mut()
+            .find(|m| m.track == moved.track && m.room_id == moved.room_id)
+        {
+            Some(mark) => mark.seq = mark.seq.max(moved.seq),
+            None => self.marks.push(moved),
         }
+    }
+}
+
+/// One read of a room's events after a hook's mark: the batches to send, in order, and the last id the
+/// read covered (past the last batch when the rows after it hold nothing the hook wants).
+struct Read {
+    batches: Vec<Batch>,
+    through: u64,
+}
+
+/// The hook's mark on `track` at `seq` of `room`: where it goes once what it covers is delivered, given
+/// up or passed over.
+fn mark_at(track: Track, room: &HookRoom, seq: u64) -> Moved {
+    Moved {
+        track,
+        room_id: room.room_id,
+        seq,
     }
 }
 
@@ -453,5 +544,29 @@ mod tests {
         assert_eq!(pacing.backoff(200).as_secs(), 600);
         assert_eq!(pacing.lease(), Duration::from_secs(40));
         assert_eq!(pacing.budget(), Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_turn_moves_each_rooms_mark_once_to_the_furthest_point() {
+        let at = |track, room_id, seq| Moved {
+            track,
+            room_id,
+            seq,
+        };
+        let mut records = Records::default();
+        records.mark(at(Track::Messages, 1, 100));
+        records.mark(at(Track::Messages, 2, 7));
+        records.mark(at(Track::Messages, 1, 250));
+        records.mark(at(Track::Occupancy, 1, 3));
+        // Never back: a later, smaller mark of the same room and track leaves it.
+        records.mark(at(Track::Messages, 2, 5));
+        assert_eq!(
+            records.marks,
+            [
+                at(Track::Messages, 1, 250),
+                at(Track::Messages, 2, 7),
+                at(Track::Occupancy, 1, 3),
+            ]
+        );
     }
 }

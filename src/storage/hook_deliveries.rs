@@ -32,18 +32,18 @@ pub struct DeliveryRow {
 }
 
 impl Db {
-    /// Records an attempt of hook `hook_id` (and, after a delivery, moves its mark as `moved` says, in
+    /// Records attempts of hook `hook_id` (and, after deliveries, moves its marks as `marks` say, in
     /// the same transaction), then forgets all but its newest [`KEPT_DELIVERIES`].
-    pub async fn record_delivery(
+    pub async fn record_deliveries(
         &self,
         hook_id: i64,
-        delivery: &DeliveryRow,
-        moved: Option<Moved>,
+        deliveries: &[DeliveryRow],
+        marks: &[Moved],
     ) -> Result<(), StoreError> {
         let begin = self.begin_write();
         on_db!(self, |pool| {
             let mut tx = pool.begin_with(begin).await?;
-            if let Some(moved) = moved {
+            for moved in marks {
                 sqlx::query(moved.track.move_mark())
                     .bind(hook_id)
                     .bind(moved.room_id)
@@ -51,24 +51,26 @@ impl Db {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(
-                "INSERT INTO outgoing_hook_deliveries (hook_id, at, room, first_seq, last_seq, \
-                 events, result, status, detail, attempt) \
-                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
-                 WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1)",
-            )
-            .bind(hook_id)
-            .bind(delivery.at_ms)
-            .bind(&delivery.room)
-            .bind(to_i64(delivery.first_seq))
-            .bind(to_i64(delivery.last_seq))
-            .bind(i64::from(delivery.events))
-            .bind(&delivery.result)
-            .bind(i64::from(delivery.status))
-            .bind(&delivery.detail)
-            .bind(i64::from(delivery.attempt))
-            .execute(&mut *tx)
-            .await?;
+            for delivery in deliveries {
+                sqlx::query(
+                    "INSERT INTO outgoing_hook_deliveries (hook_id, at, room, first_seq, last_seq, \
+                     events, result, status, detail, attempt) \
+                     SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 \
+                     WHERE EXISTS (SELECT 1 FROM outgoing_hooks WHERE id = $1)",
+                )
+                .bind(hook_id)
+                .bind(delivery.at_ms)
+                .bind(&delivery.room)
+                .bind(to_i64(delivery.first_seq))
+                .bind(to_i64(delivery.last_seq))
+                .bind(i64::from(delivery.events))
+                .bind(&delivery.result)
+                .bind(i64::from(delivery.status))
+                .bind(&delivery.detail)
+                .bind(i64::from(delivery.attempt))
+                .execute(&mut *tx)
+                .await?;
+            }
             sqlx::query(
                 "DELETE FROM outgoing_hook_deliveries WHERE hook_id = $1 AND id <= \
                  (SELECT id FROM outgoing_hook_deliveries WHERE hook_id = $1 \
