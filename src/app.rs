@@ -133,14 +133,16 @@ impl App {
             crate::presence::run(presence.clone(), news_rx, stop)
         });
         // Stops after the sockets have closed, then lets go of this node's claims (before the store closes).
+        // Off until a hook asks for occupancy (the task looks at the store on its first hint or heartbeat).
+        let occupancy_wanted = Arc::new(crate::switch::Switch::off());
         tasks.spawn("room occupancy", StopOn::Watchers, |stop| {
-            crate::occupancy::run(
-                store.db(),
-                presence.clone(),
-                config.occupancy_settings(),
-                hints_rx,
-                stop,
-            )
+            let occupancy = crate::occupancy::Occupancy {
+                db: store.db(),
+                presence: presence.clone(),
+                settings: config.occupancy_settings(),
+                wanted: occupancy_wanted.clone(),
+            };
+            crate::occupancy::run(occupancy, hints_rx, stop)
         });
         // Idle limit keys are forgotten and metric samples folded every few seconds.
         tasks.spawn("limits housekeeping", StopOn::Watchers, |stop| {
@@ -196,8 +198,12 @@ impl App {
             settings: config.file_settings(),
         };
         let access = crate::access::Access::new(store.clone(), moderation.clone());
-        let webhooks =
-            crate::hooks::Webhooks::new(store.clone(), access.clone(), config.webhooks.outbound()?);
+        let webhooks = crate::hooks::Webhooks::new(
+            store.clone(),
+            access.clone(),
+            config.webhooks.outbound()?,
+            occupancy_wanted,
+        );
         let state = AppState {
             webhooks,
             files,

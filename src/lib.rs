@@ -66,6 +66,8 @@ pub mod state;
 pub mod stats;
 /// Where messages live: the store, its backends and the group-commit writer.
 pub mod storage;
+/// Whether a node's optional work (pushes, room occupancy) is wanted by anything in the store at all.
+pub mod switch;
 /// Logging setup.
 pub mod telemetry;
 /// The page templates, compiled in.

@@ -10,7 +10,8 @@ use crate::access::{Access, Denied};
 use crate::accounts::{Credential, Identity, SignedIn};
 use crate::domain::{RoomName, Username};
 use crate::outbound::{Outbound, OutboundError};
-use crate::storage::{DeliveryRow, HookRow, NewHook, Store, StoreError, now_ms};
+use crate::storage::{DeliveryRow, HookRow, NewHook, Store, StoreError, Track, now_ms};
+use crate::switch::Switch;
 
 use super::events::EventName;
 
@@ -63,15 +64,19 @@ pub struct Webhooks {
     store: Store,
     access: Access,
     outbound: Outbound,
+    /// Room occupancy's switch: a hook asking for it turns it on.
+    occupancy: Arc<Switch>,
 }
 
 impl Webhooks {
-    /// Hooks stored in `store`, decided by `access`, asked through `outbound`.
-    pub fn new(store: Store, access: Access, outbound: Outbound) -> Self {
+    /// Hooks stored in `store`, decided by `access`, asked through `outbound`; registering one that asks
+    /// for room occupancy turns `occupancy` on.
+    pub fn new(store: Store, access: Access, outbound: Outbound, occupancy: Arc<Switch>) -> Self {
         Self {
             store,
             access,
             outbound,
+            occupancy,
         }
     }
 
@@ -122,6 +127,12 @@ impl Webhooks {
                 now_ms: now_ms(),
             })
             .await?;
+        if EventName::list(&events)
+            .iter()
+            .any(|name| name.track() == Track::Occupancy)
+        {
+            self.occupancy.switch_on();
+        }
         tracing::info!(hook = id, room = ?scope, user = %who.name.as_str(), "outgoing webhook registered");
         Ok(Registered { id, secret })
     }

@@ -13,6 +13,13 @@
 //! all ran out (a node that died, or this one after a restart: presence is empty at boot). A stopping node
 //! lets go of its claims, so its rooms are vacated at once.
 //!
+//! While no outgoing hook anywhere asks for occupancy (a [`Switch`] the task keeps: it looks at the store
+//! every heartbeat, and at most every [`LOOK_EVERY`] when a hint comes while it is off; registering such a
+//! hook on this node turns it on at once), the node writes no claims: a join and a leave cost the store
+//! nothing. Once one does, the next hint or heartbeat claims every room the node holds, so rooms occupied
+//! when the hook was registered are announced as occupied then; when none does any more, the node lets
+//! go of its claims.
+//!
 //! Transitions are level-triggered: each hint is applied as the node's hold is when the task reads it, so
 //! a join and a leave quicker than one write may make no event at all; the events a room gets always
 //! alternate (occupied, vacated, occupied, ...), in order, and end where the rooms are.
@@ -24,12 +31,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tokio::time::MissedTickBehavior;
+use tokio::time::{Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::RoomName;
 use crate::presence::Presence;
 use crate::storage::{Claim, Db, StoreError, Transition, now_ms};
+use crate::switch::Switch;
 
 /// Hints waiting for the task before presence drops them (the heartbeat repairs those).
 pub const HINTS: usize = 1024;
@@ -37,6 +45,9 @@ pub const HINTS: usize = 1024;
 const ABANDONED_PER_SWEEP: i64 = 500;
 /// How often the outbox is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// While no hook asks for occupancy, how long a hint's look at the store that said so stands for the next
+/// hints (another node's registration is seen by a hint within this, or at the next heartbeat).
+pub const LOOK_EVERY: Duration = Duration::from_secs(1);
 
 /// How the task paces itself (from the config).
 #[derive(Clone, Copy, Debug)]
@@ -59,22 +70,40 @@ struct Claims {
     node: String,
     /// Rooms this node has a stored claim on, with their ids.
     claimed: HashMap<RoomName, i64>,
+    /// Whether any hook asks for occupancy.
+    wanted: Arc<Switch>,
+    /// When the store was last asked whether any does.
+    looked: Option<Instant>,
+}
+
+/// What the task reads: the store, presence, its pacing, and whether any hook asks for occupancy.
+pub struct Occupancy {
+    /// The store of claims and events.
+    pub db: Db,
+    /// Which rooms this node holds.
+    pub presence: Arc<Presence>,
+    /// The pacing.
+    pub settings: OccupancySettings,
+    /// On while any hook asks for occupancy (turned on at once by a registration on this node).
+    pub wanted: Arc<Switch>,
 }
 
 /// Runs until `stop`, then lets go of this node's claims.
 pub async fn run(
-    db: Db,
-    presence: Arc<Presence>,
-    settings: OccupancySettings,
+    occupancy: Occupancy,
     mut hints: mpsc::Receiver<RoomName>,
     stop: CancellationToken,
 ) {
+    let settings = occupancy.settings;
+    let wanted = occupancy.wanted.clone();
     let mut claims = Claims {
-        db,
-        presence,
+        db: occupancy.db,
+        presence: occupancy.presence,
         settings,
         node: crate::accounts::secret::new_secret(),
         claimed: HashMap::new(),
+        wanted: occupancy.wanted,
+        looked: None,
     };
     let mut heartbeat = tokio::time::interval(settings.heartbeat);
     heartbeat.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -90,6 +119,8 @@ pub async fn run(
                 None => break,
             },
             _ = heartbeat.tick() => claims.renew().await,
+            // A hook asking for occupancy was registered on this node: the rooms it holds, now.
+            () = wanted.switched_on() => claims.renew().await,
             _ = sweep.tick() => claims.vacate_abandoned().await,
             _ = prune.tick() => claims.prune().await,
         };
@@ -106,8 +137,34 @@ impl Claims {
         now_ms().saturating_add(i64::try_from(self.settings.ttl.as_millis()).unwrap_or(i64::MAX))
     }
 
-    /// Brings this node's claim on `room` in line with whether it holds a socket there now.
+    /// Whether any hook asks for occupancy: the switch, and while it is off, the store again at most
+    /// every [`LOOK_EVERY`].
+    async fn wanted(&mut self) -> Result<bool, StoreError> {
+        if self.wanted.on() {
+            return Ok(true);
+        }
+        if self.looked.is_some_and(|at| at.elapsed() < LOOK_EVERY) {
+            return Ok(false);
+        }
+        self.looked = Some(Instant::now());
+        self.look().await
+    }
+
+    /// Asks the store whether any hook asks for occupancy (a heartbeat's look does not hold hints back:
+    /// only hints' own looks are spaced).
+    async fn look(&mut self) -> Result<bool, StoreError> {
+        let before = self.wanted.turned_on();
+        let found = self.db.occupancy_wanted().await?;
+        self.wanted.looked(before, found);
+        Ok(self.wanted.on())
+    }
+
+    /// Brings this node's claim on `room` in line with whether it holds a socket there now (nothing
+    /// while no hook asks for occupancy).
     async fn apply(&mut self, room: &RoomName) -> Result<(), StoreError> {
+        if !self.wanted().await? {
+            return Ok(());
+        }
         let held = self.presence.holds(room);
         match (held, self.claimed.get(room).copied()) {
             (true, None) => {
@@ -136,8 +193,13 @@ impl Claims {
     }
 
     /// Renews this node's claims, forgets those another node's sweep dropped as run out, and applies every
-    /// room whose hold differs from the claims (hints the channel dropped).
+    /// room whose hold differs from the claims (hints the channel dropped, or all of them when a hook
+    /// began to ask for occupancy); lets go of them all when none asks any more.
     async fn renew(&mut self) -> Result<(), StoreError> {
+        if !self.look().await? {
+            self.release_all().await;
+            return Ok(());
+        }
         let stored: HashSet<i64> = self
             .db
             .renew_claims(&self.node, self.expires_ms())

@@ -15,7 +15,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -30,6 +29,7 @@ use crate::accounts::{Credential, Identity, SignedIn};
 use crate::domain::{RoomKind, RoomName, Username};
 use crate::presence::Presence;
 use crate::storage::{Db, PushTarget, StoredMessage};
+use crate::switch::Switch;
 
 /// Jobs that may wait for the notifier.
 pub const QUEUE: usize = 4096;
@@ -159,50 +159,6 @@ pub struct Notifier {
     pub active: Arc<Switch>,
     /// The rooms with nobody to push to, shared with the feed.
     pub quiet: Arc<Quiet>,
-}
-
-/// Whether anyone has a push subscription: what lets the feed skip every message when nobody does. One
-/// atomic: the lowest bit is the answer, the rest counts the subscribes that turned it on, so a look at
-/// the database that began before a subscribe can never turn it off after it.
-pub struct Switch(AtomicU64);
-
-impl Switch {
-    fn new() -> Self {
-        Self(AtomicU64::new(1))
-    }
-
-    fn on(&self) -> bool {
-        self.0.load(Ordering::Relaxed) & 1 == 1
-    }
-
-    fn switch_on(&self) {
-        // Adds one to the count and sets the bit.
-        self.0.fetch_add(2, Ordering::SeqCst);
-        self.0.fetch_or(1, Ordering::SeqCst);
-    }
-
-    /// The count of subscribes now (what a look at the database starts from).
-    fn turned_on(&self) -> u64 {
-        self.0.load(Ordering::SeqCst) >> 1
-    }
-
-    /// What a look at the database that began at count `before` found.
-    fn looked(&self, before: u64, any: bool) {
-        if any {
-            self.0.fetch_or(1, Ordering::SeqCst);
-            return;
-        }
-        let mut now = self.0.load(Ordering::SeqCst);
-        while now >> 1 == before {
-            match self
-                .0
-                .compare_exchange(now, now & !1, Ordering::SeqCst, Ordering::SeqCst)
-            {
-                Ok(_) => return,
-                Err(changed) => now = changed,
-            }
-        }
-    }
 }
 
 /// A person's subscriptions.
@@ -443,25 +399,4 @@ fn people(targets: Vec<PushTarget>) -> Vec<Arc<Person>> {
         }
     }
     people.into_iter().map(Arc::new).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_look_that_began_before_a_subscribe_does_not_switch_it_off() {
-        let switch = Switch::new();
-        assert!(switch.on());
-        let before = switch.turned_on();
-        switch.looked(before, false);
-        assert!(!switch.on(), "nobody subscribed");
-        let before = switch.turned_on();
-        switch.switch_on();
-        switch.looked(before, false);
-        assert!(switch.on(), "the subscribe came after the look began");
-        let before = switch.turned_on();
-        switch.looked(before, true);
-        assert!(switch.on());
-    }
 }

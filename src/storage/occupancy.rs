@@ -170,6 +170,20 @@ impl Db {
         }))
     }
 
+    /// Whether any outgoing hook asks for `room_occupied` or `room_vacated` (while none does, no node
+    /// writes claims).
+    pub async fn occupancy_wanted(&self) -> Result<bool, StoreError> {
+        let (wanted,): (bool,) = on_db!(self, |pool| {
+            sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM outgoing_hooks \
+                 WHERE events LIKE '%room_occupied%' OR events LIKE '%room_vacated%')",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(wanted)
+    }
+
     /// Rooms the store says are occupied while no claim on them is live at `now_ms` (their nodes died or
     /// stopped without letting go), at most `limit`.
     pub async fn abandoned_rooms(&self, now_ms: i64, limit: i64) -> Result<Vec<i64>, StoreError> {

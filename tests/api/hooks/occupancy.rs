@@ -200,6 +200,46 @@ async fn claims(url: &str, n: i64) {
     backend.close().await;
 }
 
+/// While no hook asks for occupancy, people coming and going write nothing (no claim, no event: the
+/// churn of joins costs the store nothing); the first hook that asks hears the room from then on, its
+/// first event numbered 1.
+#[tokio::test]
+async fn joins_and_leaves_before_any_hook_asks_for_occupancy_store_nothing() {
+    let db = Database::sqlite();
+    let receiver = Receiver::start(0).await;
+    let app = node(&db, &[&receiver]).await;
+    let mut ada = room_of(&app, "ada", "ci", "public").await;
+    // A hook for messages only does not count.
+    let (status, body) = register(
+        &app,
+        &mut ada,
+        Some("ci"),
+        &receiver.url(),
+        &["member_added"],
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    for _ in 0..3 {
+        let socket = ada.join_v2("/ws/chat/ci/").await.expect("join");
+        socket.close().await;
+    }
+    // A socket held while the hook is registered: claimed at once (the registration turns the switch on
+    // on this node), announced as the room's first event.
+    let held = v2_guest(app.addr, "/ws/chat/ci/", "bob").await;
+    let (status, hook) = register(&app, &mut ada, Some("ci"), &receiver.url(), &OCCUPANCY).await;
+    assert_eq!(status, 201, "{hook}");
+    let again = ada.join_v2("/ws/chat/ci/").await.expect("join");
+    receiver
+        .until("room_occupied", has(1, "room_occupied"))
+        .await;
+    claims(&db.url(), 1).await;
+    held.close().await;
+    again.close().await;
+    let events = receiver.until("room_vacated", has(2, "room_vacated")).await;
+    assert_eq!(occupancy(&events), alternating(1, 2));
+    app.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_on_two_nodes_make_one_occupied_and_one_vacated() {
     let test = "occupancy_two_nodes";
