@@ -337,18 +337,30 @@ impl Store {
 
     /// Up to `limit` messages of `room` after `since`, oldest first. Members asking the same at once share
     /// one database read (reads.rs).
+    ///
+    /// A room the recent cache lacks is loaded into it first (the read of a join, shared the same way),
+    /// and the cache answers when it holds everything after `since`. After a restart every client of a
+    /// room resumes asking for the same newest ids, but over its backoff's jitter: seconds apart, too far
+    /// apart to share a read in flight. Without the load each of them read the database on its own.
     pub async fn after(
         &self,
         room: &RoomName,
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        if let Some(messages) = self
-            .cache
-            .as_ref()
-            .and_then(|cache| cache.after(room, since, limit as usize))
-        {
+        let Some(cache) = self.cache.as_ref() else {
+            return self.reads.after(room, since, limit).await;
+        };
+        if let Some(messages) = cache.after(room, since, limit as usize) {
             return Ok(messages);
+        }
+        if !cache.contains(room) {
+            // Installs the room unless it is empty (or the load cannot be made exact); its answer is
+            // not what was asked for.
+            self.recent(room, 1).await?;
+            if let Some(messages) = cache.after(room, since, limit as usize) {
+                return Ok(messages);
+            }
         }
         self.reads.after(room, since, limit).await
     }
