@@ -22,6 +22,9 @@ pub struct Stats {
     pub deliveries: AtomicU64,
     /// Times a connection fell behind the live stream and caught up from the store.
     pub catch_ups: AtomicU64,
+    /// Connections that resumed after a `since` (a replay, then live): set beside `store_reads`, it tells
+    /// whether the resumes of a reconnect storm shared their reads.
+    pub resumes: AtomicU64,
     /// Client frames refused with an error frame.
     pub rejected_frames: AtomicU64,
     /// Connections closed because the peer stopped answering or taking writes.
@@ -73,7 +76,7 @@ struct Mirrored {
 }
 
 /// The counters `/metrics` has always shown, under the same names.
-const MIRRORED: [Mirrored; 11] = [
+const MIRRORED: [Mirrored; 12] = [
     Mirrored {
         name: "chatweb_messages_received_total",
         help: "Chat messages accepted for storage.",
@@ -88,6 +91,11 @@ const MIRRORED: [Mirrored; 11] = [
         name: "chatweb_catch_ups_total",
         help: "Slow or gapped connections caught up from the store.",
         value: |s| &s.catch_ups,
+    },
+    Mirrored {
+        name: "chatweb_resumes_total",
+        help: "Connections that resumed after a since (replay, then live).",
+        value: |s| &s.resumes,
     },
     Mirrored {
         name: "chatweb_history_queries_total",

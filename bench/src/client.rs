@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::Context;
-use chatweb::accounts::cookies::SESSION_COOKIE;
+use chatweb::accounts::cookies::{GUEST_COOKIE, SESSION_COOKIE};
 use chatweb::protocol::V2_PROTOCOL;
 use serde::Deserialize;
 use tokio::net::{TcpSocket, TcpStream};
@@ -230,20 +230,39 @@ impl Endpoint {
 
     /// Opens the WebSocket `dial` describes, with the lean reader of [`crate::wire`].
     pub async fn dial_wire(&self, dial: &Dial) -> anyhow::Result<Wire> {
-        let stream = self.tcp().await?;
-        let host = self.addr.to_string();
         let path = format!("/ws/chat/{}/", dial.room);
-        let origin = self.origin.to_str().context("origin")?;
         let cookie = dial
             .session
             .as_ref()
             .map(|session| format!("{SESSION_COOKIE}={session}"));
+        let protocol = dial.v2.then_some(V2_PROTOCOL);
+        self.open_wire(&path, cookie.as_deref(), protocol).await
+    }
+
+    /// Opens a plain, anonymous WebSocket to `room` that resumes after `since` (`?since=N`), with the
+    /// lean reader of [`crate::wire`].
+    pub async fn resume_wire(&self, room: &str, since: u64) -> anyhow::Result<Wire> {
+        self.open_wire(&format!("/ws/chat/{room}/?since={since}"), None, None)
+            .await
+    }
+
+    /// Opens a WebSocket at `path` (with its query), sending `cookie` as the `Cookie` header and asking
+    /// for `protocol`, with the lean reader of [`crate::wire`].
+    async fn open_wire(
+        &self,
+        path: &str,
+        cookie: Option<&str>,
+        protocol: Option<&str>,
+    ) -> anyhow::Result<Wire> {
+        let stream = self.tcp().await?;
+        let host = self.addr.to_string();
+        let origin = self.origin.to_str().context("origin")?;
         let request = wire::Request {
             host: &host,
-            path: &path,
+            path,
             origin,
-            cookie: cookie.as_deref(),
-            protocol: dial.v2.then_some(V2_PROTOCOL),
+            cookie,
+            protocol,
         };
         Wire::connect(stream, &request)
             .await
@@ -271,16 +290,33 @@ impl Endpoint {
         Ok(stream)
     }
 
+    /// Opens a plain WebSocket to `room` as the guest whose `chatweb_guest` cookie is `guest` (32 hex
+    /// digits): a guest that keeps its cookie across reconnects keeps its `client_id`s, so a resend after
+    /// a reconnect is recognised.
+    pub async fn connect_as_guest(&self, room: &str, guest: &str) -> anyhow::Result<Ws> {
+        let cookie = format!("{GUEST_COOKIE}={guest}");
+        self.dial_with(&Dial::from(room.to_owned()), Some(&cookie))
+            .await
+    }
+
     /// Opens the WebSocket `dial` describes.
     pub async fn dial(&self, dial: &Dial) -> anyhow::Result<Ws> {
+        let cookie = dial
+            .session
+            .as_ref()
+            .map(|session| format!("{SESSION_COOKIE}={session}"));
+        self.dial_with(dial, cookie.as_deref()).await
+    }
+
+    /// Opens the WebSocket `dial` describes, with `cookie` as its `Cookie` header.
+    async fn dial_with(&self, dial: &Dial, cookie: Option<&str>) -> anyhow::Result<Ws> {
         let stream = self.tcp().await?;
         let room = &dial.room;
         let mut request = format!("ws://{}/ws/chat/{room}/", self.addr).into_client_request()?;
         let headers = request.headers_mut();
         headers.insert("Origin", self.origin.clone());
-        if let Some(session) = &dial.session {
-            let cookie = format!("{SESSION_COOKIE}={session}");
-            headers.insert("Cookie", HeaderValue::from_str(&cookie)?);
+        if let Some(cookie) = cookie {
+            headers.insert("Cookie", HeaderValue::from_str(cookie)?);
         }
         if dial.v2 {
             // tungstenite refuses the handshake when the server does not select it.

@@ -23,6 +23,7 @@ mod searchdb;
 mod server;
 mod signup;
 mod store;
+mod storm;
 mod wire;
 
 use std::path::PathBuf;
@@ -78,6 +79,15 @@ enum Command {
         common: Common,
         #[command(flatten)]
         args: store::StoreArgs,
+    },
+    /// N clients over R rooms on one node, the node stopped and restarted: every client reconnects with
+    /// jittered backoff and resumes from its last id (issue 22). Time until all resumed, loss, the
+    /// node's memory and store reads during the storm. chatweb only.
+    Storm {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: storm::StormArgs,
     },
     /// Search over a generated history of N messages, imported into SQLite or PostgreSQL: indexing time,
     /// index size, and the latency of mixed queries (issue 20). chatweb only.
@@ -188,6 +198,7 @@ async fn measure(command: Command) -> anyhow::Result<Value> {
         Command::Conns { common, args } => measure_scenario(&common, args).await,
         Command::Churn { common, args } => measure_scenario(&common, args).await,
         Command::Store { common, args } => measure_scenario(&common, args).await,
+        Command::Storm { common, args } => measure_scenario(&common, args).await,
         Command::Search(args) => search::measure(args).await,
         Command::Relay(_) | Command::Cluster(_) | Command::ClusterClients(_) => {
             anyhow::bail!("not a scenario")

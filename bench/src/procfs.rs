@@ -24,6 +24,18 @@ impl Proc {
         }
     }
 
+    /// Whether the process runs: it exists and is not a zombie waiting to be reaped.
+    pub fn running(self) -> bool {
+        let Ok(stat) = std::fs::read_to_string(self.path("stat")) else {
+            return false;
+        };
+        // The state is the first field after the command name, which is in parentheses.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next());
+        !matches!(state, None | Some("Z" | "X"))
+    }
+
     /// Resident set size now, in KiB.
     pub fn rss_kb(self) -> anyhow::Result<u64> {
         self.status_kb("VmRSS:")
@@ -114,5 +126,7 @@ mod tests {
         assert!(Proc::This.peak_rss_kb().expect("hwm") >= Proc::This.rss_kb().expect("rss") / 2);
         assert!(Proc::This.cpu_secs().expect("cpu") >= 0.0);
         assert!(open_file_limit().expect("limit") > 0);
+        assert!(Proc::This.running());
+        assert!(!Proc::Pid(u32::MAX).running());
     }
 }

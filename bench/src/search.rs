@@ -293,7 +293,8 @@ impl Run<'_> {
         let started = Instant::now();
         let (binary, url) = (self.binary.to_owned(), self.url.to_owned());
         let mut server =
-            tokio::task::spawn_blocking(move || Server::spawn_chatweb_on(&binary, &url)).await??;
+            tokio::task::spawn_blocking(move || Server::spawn_chatweb_on(&binary, &url, 0))
+                .await??;
         let cpu = CpuMeter::start(server.proc);
         let total = u64::try_from(db.progress().await?.last).unwrap_or(0);
         let bar = Progress::start("indexing".into(), total);

@@ -61,6 +61,27 @@ pub struct Server {
     _lifeline: Option<ChildStdin>,
     dir: Option<PathBuf>,
     log: Option<Arc<Mutex<ServerLog>>>,
+    /// How a spawned chatweb was started (binary and database), so that it can be started again.
+    launch: Option<Launch>,
+}
+
+/// What a spawned chatweb was started with: enough to start another on the same port and database.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    /// The chatweb binary.
+    pub binary: PathBuf,
+    /// Its `--database-url`.
+    pub database_url: String,
+}
+
+/// How to stop a spawned server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    /// SIGKILL: a crash, nothing said to the clients.
+    Kill,
+    /// SIGTERM: the graceful stop (sockets closed with 1001, the writer's last batch finished).
+    Term,
 }
 
 impl Server {
@@ -75,6 +96,7 @@ impl Server {
             _lifeline: None,
             dir: None,
             log: None,
+            launch: None,
         }
     }
 
@@ -85,7 +107,7 @@ impl Server {
         let binary = chatweb_binary(binary)?;
         let dir = fresh_dir()?;
         let url = format!("sqlite://{}/db.sqlite3", dir.display());
-        match Self::spawn_chatweb_on(&binary, &url) {
+        match Self::spawn_chatweb_on(&binary, &url, 0) {
             Ok(mut server) => {
                 server.dir = Some(dir);
                 Ok(server)
@@ -98,13 +120,15 @@ impl Server {
     }
 
     /// Spawns `chatweb serve` like [`Server::spawn_chatweb`], on the database at `database_url`, which the
-    /// caller made and removes.
-    pub fn spawn_chatweb_on(binary: &Path, database_url: &str) -> anyhow::Result<Self> {
+    /// caller made and removes, listening on `port` (0: a free one).
+    pub fn spawn_chatweb_on(binary: &Path, database_url: &str, port: u16) -> anyhow::Result<Self> {
         let mut command = Command::new(binary);
         command
             .arg("serve")
             .args(["--limits", "off"])
-            .args(["--bind", "127.0.0.1", "--port", "0", "--database-url"])
+            .args(["--bind", "127.0.0.1", "--port"])
+            .arg(port.to_string())
+            .arg("--database-url")
             .arg(database_url)
             .env("NO_COLOR", "1")
             .env("RUST_LOG", "chatweb=info")
@@ -128,6 +152,10 @@ impl Server {
             _lifeline: None,
             dir: None,
             log: Some(Arc::default()),
+            launch: Some(Launch {
+                binary: binary.to_owned(),
+                database_url: database_url.to_owned(),
+            }),
         };
         let stderr = server
             .child
@@ -175,6 +203,7 @@ impl Server {
             _lifeline: lifeline,
             dir: None,
             log: None,
+            launch: None,
         };
         let (found, address) = mpsc::channel();
         std::thread::spawn(move || {
@@ -192,6 +221,39 @@ impl Server {
             Err(_) => bail!("the relay did not start within {STARTUP:?}"),
         };
         Ok(server)
+    }
+
+    /// How a spawned chatweb was started; `None` for the relay and for `--target`.
+    pub fn launch(&self) -> Option<&Launch> {
+        self.launch.as_ref()
+    }
+
+    /// Sends a spawned server `stop` (it stays this `Server`'s child, reaped when dropped) and waits, up
+    /// to `bound`, until its process has ended. Refuses a server the bench did not spawn.
+    pub async fn stop(&self, stop: Stop, bound: Duration) -> anyhow::Result<()> {
+        let (Some(Proc::Pid(pid)), Some(_)) = (self.proc, &self.child) else {
+            bail!("only a server the bench spawned can be stopped");
+        };
+        let signal = match stop {
+            Stop::Kill => "-KILL",
+            Stop::Term => "-TERM",
+        };
+        let status = tokio::process::Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .await
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill {signal} {pid} failed: {status}");
+        }
+        let ended = async {
+            while Proc::Pid(pid).running() {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        };
+        tokio::time::timeout(bound, ended)
+            .await
+            .with_context(|| format!("the server (pid {pid}) still runs {bound:?} after {signal}"))
     }
 
     /// Whether a spawned server has exited (never true for one given by `--target`).
@@ -225,11 +287,11 @@ impl Server {
             .unwrap_or_default()
     }
 
-    /// The relay's count of deliveries it skipped because a receiver lagged (`GET /stats`).
-    pub async fn relay_skipped(&self) -> anyhow::Result<u64> {
+    /// The body of `GET path` (HTTP/1.1, the connection closed after it).
+    async fn get(&self, path: &str) -> anyhow::Result<String> {
         let mut stream = tokio::net::TcpStream::connect(self.addr).await?;
         let request = format!(
-            "GET /stats HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
             self.addr
         );
         stream.write_all(request.as_bytes()).await?;
@@ -238,8 +300,27 @@ impl Server {
         let body = response
             .split_once("\r\n\r\n")
             .map(|(_, body)| body)
-            .context("no body in the relay's /stats answer")?;
-        let stats: serde_json::Value = serde_json::from_str(body).context("parsing /stats")?;
+            .with_context(|| format!("no body in the answer to GET {path}"))?;
+        Ok(body.to_owned())
+    }
+
+    /// chatweb's counters and gauges (`GET /metrics`), by name (series with labels are left out).
+    pub async fn metrics(&self) -> anyhow::Result<std::collections::HashMap<String, f64>> {
+        let body = self.get("/metrics").await?;
+        Ok(body
+            .lines()
+            .filter(|line| !line.starts_with('#') && !line.contains('{'))
+            .filter_map(|line| {
+                let (name, value) = line.split_once(' ')?;
+                Some((name.to_owned(), value.trim().parse().ok()?))
+            })
+            .collect())
+    }
+
+    /// The relay's count of deliveries it skipped because a receiver lagged (`GET /stats`).
+    pub async fn relay_skipped(&self) -> anyhow::Result<u64> {
+        let body = self.get("/stats").await?;
+        let stats: serde_json::Value = serde_json::from_str(&body).context("parsing /stats")?;
         stats["skipped"]
             .as_u64()
             .context("no \"skipped\" in the relay's /stats")

@@ -323,32 +323,60 @@ impl Store {
         if let Some(messages) = cache.recent(room, limit as usize) {
             return Ok(messages);
         }
-        // A miss: read the room from the read pool. The load, opened first, installs the read only if
-        // the writer committed nothing to the room meanwhile (recent.rs), so the cache never lacks a
-        // commit; an empty room is answered without an entry.
-        let load = cache.load(room);
-        let depth = u32::try_from(cache.depth()).unwrap_or(u32::MAX);
-        let mut messages = self.reads.recent(room, depth).await?;
-        load.install(&messages);
+        let mut messages = self.load(cache, room).await?;
         let skip = messages.len().saturating_sub(limit as usize);
         messages.drain(..skip);
         Ok(messages)
     }
 
+    /// A cache miss: reads the newest messages of `room` (as many as the cache keeps) from the read pool
+    /// and caches them. The load, opened first, installs the read only if the writer committed nothing to
+    /// the room meanwhile (recent.rs), so the cache never lacks a commit; an empty room is answered
+    /// without an entry. Returns what was read.
+    async fn load(
+        &self,
+        cache: &RecentCache,
+        room: &RoomName,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let load = cache.load(room);
+        let depth = u32::try_from(cache.depth()).unwrap_or(u32::MAX);
+        let messages = self.reads.recent(room, depth).await?;
+        load.install(&messages);
+        Ok(messages)
+    }
+
     /// Up to `limit` messages of `room` after `since`, oldest first. Members asking the same at once share
     /// one database read (reads.rs).
+    ///
+    /// A room the recent cache lacks is loaded into it first (the read of a join, shared the same way),
+    /// which answers when it holds everything after `since`, and so does the cache from then on. After a
+    /// restart every client of a room resumes asking for the same newest ids, but over its backoff's
+    /// jitter: seconds apart, too far apart to share a read in flight. Without the load each of them read
+    /// the database on its own.
     pub async fn after(
         &self,
         room: &RoomName,
         since: u64,
         limit: u32,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        if let Some(messages) = self
-            .cache
-            .as_ref()
-            .and_then(|cache| cache.after(room, since, limit as usize))
-        {
+        let Some(cache) = self.cache.as_ref() else {
+            return self.reads.after(room, since, limit).await;
+        };
+        if let Some(messages) = cache.after(room, since, limit as usize) {
             return Ok(messages);
+        }
+        if !cache.contains(room) {
+            let newest = self.load(cache, room).await?;
+            // Everything the room keeps (fewer than the cache's depth), or reaching back to `since`.
+            let whole = newest.len() < cache.depth();
+            if whole
+                || newest
+                    .first()
+                    .is_some_and(|first| first.seq <= since.saturating_add(1))
+            {
+                let after = newest.into_iter().filter(|m| m.seq > since);
+                return Ok(after.take(limit as usize).collect());
+            }
         }
         self.reads.after(room, since, limit).await
     }

@@ -281,6 +281,7 @@ impl<S: Socket> Consumer<S> {
     /// Replays everything after `since` (clamped to the room's head), then live: the loop reads it page
     /// by page.
     async fn resume(&mut self, since: u64) -> Result<(), End> {
+        Stats::add(&self.state.stats.resumes, 1);
         // One read of the room's row, on the store's read pool: its head and where retention cut it.
         let (first, head) = self
             .state

@@ -1,8 +1,10 @@
 //! Stored history: what a join shows, what survives a restart, what `since` replays; the recent cache
-//! under rooms typed at random (`cache`) and catch-up reads shared by a whole room (`catch_up`).
+//! under rooms typed at random (`cache`), catch-up reads shared by a whole room (`catch_up`), and the
+//! resumes of a reconnect storm sharing their reads (`resume`).
 
 mod cache;
 mod catch_up;
+mod resume;
 
 use serde_json::json;
 
