@@ -435,3 +435,20 @@ impl<S: Socket> Consumer<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle connection's task holds its `Consumer` for its whole life (issue 22: it once held a
+    /// copy of the node's `AppState`, 880 bytes of the 3.1 KB task).
+    #[test]
+    fn a_connection_holds_the_node_state_by_pointer_and_stays_small() {
+        let consumer = std::mem::size_of::<Consumer<WebSocket>>();
+        assert!(
+            consumer <= 900,
+            "Consumer<WebSocket> is {consumer} bytes (816 when this test was written)"
+        );
+        assert_eq!(std::mem::size_of::<Arc<AppState>>(), 8);
+    }
+}
