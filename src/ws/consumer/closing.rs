@@ -26,12 +26,18 @@ impl<S: Socket> Consumer<S> {
             }
             End::Store(_) | End::Layer(_) => {
                 match end {
-                    End::Store(error) => {
-                        tracing::warn!(%error, "closing: the store could not be read")
-                    }
-                    End::Layer(reason) => {
-                        tracing::warn!(%reason, "closing: the room stream failed")
-                    }
+                    End::Store(error) => tracing::warn!(
+                        room = %self.room,
+                        user = %self.identity.name(),
+                        %error,
+                        "closing: the store could not be read"
+                    ),
+                    End::Layer(reason) => tracing::warn!(
+                        room = %self.room,
+                        user = %self.identity.name(),
+                        %reason,
+                        "closing: the room stream failed"
+                    ),
                     _ => {}
                 }
                 let frame = answers::unavailable();

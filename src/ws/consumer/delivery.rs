@@ -212,7 +212,7 @@ impl Delivery {
         }
         if page.len() < PAGE as usize {
             out.done = true;
-            out.presence = self.catch_up_done();
+            out.presence = self.catch_up_done(room);
         }
         out
     }
@@ -246,7 +246,7 @@ impl Delivery {
     }
 
     /// Ends the running catch-up; true when the presence snapshot is to follow.
-    fn catch_up_done(&mut self) -> bool {
+    fn catch_up_done(&mut self, room: &RoomName) -> bool {
         let Some(done) = self.catching_up.take() else {
             return false;
         };
@@ -255,6 +255,7 @@ impl Delivery {
         {
             // Only possible with a misconfigured cluster: the store is the truth, a gap is never delivered.
             tracing::warn!(
+                %room,
                 seq,
                 last = self.cursor.last(),
                 "dropping a live event the store does not have"

@@ -41,11 +41,12 @@ impl<S: Socket> Consumer<S> {
             reply_to,
             files,
         };
+        let owner = self.owner().clone();
         let poster = Poster {
             room: &self.room,
             name: self.identity.name(),
             user_id: self.identity.user_id(),
-            owner: &self.owner,
+            owner: &owner,
             privileged: self.rules.privileged(),
             bot: self.identity.user().is_some_and(|u| u.is_bot),
         };
@@ -239,7 +240,7 @@ impl<S: Socket> Consumer<S> {
             action,
             authority,
             client_id: client_id.clone(),
-            owner: self.owner.clone(),
+            owner: self.owner().clone(),
         };
         match self.state.store.submit_amend(amendment).await {
             Ok(outcome) => {

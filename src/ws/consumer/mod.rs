@@ -7,7 +7,10 @@
 //! loop (`delivery.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
 
-use axum::extract::ws::{Message, WebSocket};
+use std::sync::Arc;
+
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::FutureExt;
 use tokio::sync::broadcast;
 use tokio::time::MissedTickBehavior;
 use tracing::Instrument;
@@ -45,11 +48,10 @@ type PageRead =
 
 /// A checked handshake, ready to serve.
 pub(super) struct Connection {
-    pub state: AppState,
+    /// The node's state, shared by every connection (a pointer, not a copy of its ~900 bytes each).
+    pub state: Arc<AppState>,
     pub room: RoomName,
     pub identity: Identity,
-    /// Whose `client_id`s this connection's sends carry (built once, at the handshake).
-    pub owner: ClientIdOwner,
     pub since: Option<u64>,
     /// The client asked for the `chatweb.v2` subprotocol.
     pub v2: bool,
@@ -79,12 +81,14 @@ async fn revoked(watch: &mut Option<Box<Watch>>) -> u16 {
 // The box is the caller's: the upgrade callback that owns it lives as long as the connection.
 #[allow(clippy::boxed_local)]
 pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Output = ()> + Send {
-    let span = tracing::info_span!("ws", room = %conn.room, user = %conn.identity.name());
+    // At debug level: an enabled span costs each connection about 350 bytes for its life (a slot in the
+    // subscriber's registry, its extensions, the formatted fields), a tenth of an idle connection. The
+    // warnings a connection logs name its room and user themselves.
+    let span = tracing::debug_span!("ws", room = %conn.room, user = %conn.identity.name());
     let Connection {
         state,
         room,
         identity,
-        owner,
         since,
         v2,
         watch,
@@ -97,7 +101,7 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
         state,
         room,
         identity,
-        owner,
+        owner: None,
         watch,
         limits,
         rules,
@@ -126,12 +130,14 @@ pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Outpu
 struct Consumer<S> {
     /// The socket, written within the keepalive.
     outbound: Outbound<S>,
-    state: AppState,
+    /// The node's state, one for every connection.
+    state: Arc<AppState>,
     room: RoomName,
     /// Who is speaking: every message this connection sends is theirs.
     identity: Identity,
-    /// Whose `client_id`s its sends carry: a repeat is recognised per room and owner.
-    owner: ClientIdOwner,
+    /// Whose `client_id`s its sends carry: a repeat is recognised per room and owner. Built at the first
+    /// send and shared by the later ones; a connection that only listens (most) holds none.
+    owner: Option<ClientIdOwner>,
     /// The registration that fires when a signed-in client's credential is revoked.
     watch: Option<Box<Watch>>,
     /// This connection's buckets; dropping it gives its open-connection slot back.
@@ -147,6 +153,12 @@ struct Consumer<S> {
 }
 
 impl<S: Socket> Consumer<S> {
+    /// Whose `client_id`s this connection's sends carry (built at the first send).
+    fn owner(&mut self) -> &ClientIdOwner {
+        self.owner
+            .get_or_insert_with(|| self.identity.client_id_owner())
+    }
+
     async fn serve(&mut self, since: Option<u64>) -> End {
         // In presence before subscribing: the others hear the join, this socket does not; its snapshot,
         // taken after subscribing, lists it and anyone who came or went meanwhile.
@@ -303,81 +315,85 @@ impl<S: Socket> Consumer<S> {
     /// Delivers a burst of live events (at most [`LIVE_BURST`]) and flushes them, all within one keepalive
     /// time: a peer that cannot take them by then is unresponsive. One timer for the burst, not one per
     /// frame: setting up a timeout for every write cost the node about 8% of its CPU in a big room.
-    async fn on_live(
-        &mut self,
-        event: Result<Event, broadcast::error::RecvError>,
-        live: &mut crate::channels::Receiver,
-    ) -> Result<(), End> {
+    ///
+    /// Written as one flat future (no `async fn` nested in another): each layer of `async fn` keeps its
+    /// own copy of its arguments, and the largest branch of the loop sets the size of every connection's
+    /// task, idle or not (issue 22: 584 bytes as three layers, the idle loop itself needs less).
+    fn on_live<'a>(
+        &'a mut self,
+        next: Result<Event, broadcast::error::RecvError>,
+        live: &'a mut crate::channels::Receiver,
+    ) -> impl Future<Output = Result<(), End>> + Send + 'a {
         let deadline = tokio::time::Instant::now() + self.outbound.keepalive();
-        match tokio::time::timeout_at(deadline, self.live_burst(event, live)).await {
-            Ok(delivered) => delivered,
-            Err(_) => Err(End::Unresponsive),
-        }
+        tokio::time::timeout_at(deadline, self.live_burst(next, live))
+            .map(|burst| burst.unwrap_or(Err(End::Unresponsive)))
     }
 
-    async fn live_burst(
-        &mut self,
-        event: Result<Event, broadcast::error::RecvError>,
-        live: &mut crate::channels::Receiver,
-    ) -> Result<(), End> {
-        let mut next = event;
-        // One count for the whole burst: an atomic add shared by every connection of the node, per
-        // frame, cost more than the frame.
-        let mut delivered = 0;
-        for taken in 1..=LIVE_BURST {
-            match next {
-                Ok(event) => match self.offer(event).await {
-                    Ok(counted) => delivered += u64::from(counted),
-                    Err(end) => {
-                        Stats::add(&self.state.stats.deliveries, delivered);
-                        return Err(end);
+    /// The burst of [`Consumer::on_live`], untimed: `next` is taken in place (an `async move` block over
+    /// the argument, not an `async fn`, which would hold it twice).
+    #[allow(clippy::manual_async_fn)]
+    fn live_burst<'a>(
+        &'a mut self,
+        mut next: Result<Event, broadcast::error::RecvError>,
+        live: &'a mut crate::channels::Receiver,
+    ) -> impl Future<Output = Result<(), End>> + Send + 'a {
+        async move {
+            // One count for the whole burst: an atomic add shared by every connection of the node, per
+            // frame, cost more than the frame.
+            let mut delivered = 0;
+            for taken in 1..=LIVE_BURST {
+                match next {
+                    Ok(event) => {
+                        if let Some((frame, counted)) = self.offer(event) {
+                            let fed = self.outbound.feed_untimed(Message::Text(frame)).await;
+                            if let Err(end) = fed {
+                                Stats::add(&self.state.stats.deliveries, delivered);
+                                return Err(end);
+                            }
+                            delivered += u64::from(counted);
+                        }
                     }
-                },
-                Err(broadcast::error::RecvError::Lagged(skipped)) => {
-                    tracing::debug!(
-                        skipped,
-                        last = self.delivery.last(),
-                        "fell behind the live stream; catching up from the store"
-                    );
-                    Stats::add(&self.state.stats.catch_ups, 1);
-                    self.delivery.lagged();
+                    Err(broadcast::error::RecvError::Lagged(skipped)) => {
+                        tracing::debug!(
+                            skipped,
+                            last = self.delivery.last(),
+                            "fell behind the live stream; catching up from the store"
+                        );
+                        Stats::add(&self.state.stats.catch_ups, 1);
+                        self.delivery.lagged();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => {
+                        return Err(End::Layer("room stream closed".into()));
+                    }
                 }
-                Err(broadcast::error::RecvError::Closed) => {
-                    return Err(End::Layer("room stream closed".into()));
+                if taken == LIVE_BURST || self.delivery.catching_up() {
+                    break; // the rest waits in the ring (or in the store) for the next turns of the loop
                 }
+                next = match live.try_recv() {
+                    Ok(event) => Ok(event),
+                    Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                        Err(broadcast::error::RecvError::Lagged(n))
+                    }
+                    Err(_) => break,
+                };
             }
-            if taken == LIVE_BURST || self.delivery.catching_up() {
-                break; // the rest waits in the ring (or in the store) for the next turns of the loop
-            }
-            next = match live.try_recv() {
-                Ok(event) => Ok(event),
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    Err(broadcast::error::RecvError::Lagged(n))
-                }
-                Err(_) => break,
-            };
+            Stats::add(&self.state.stats.deliveries, delivered);
+            self.outbound.flush_untimed().await
         }
-        Stats::add(&self.state.stats.deliveries, delivered);
-        self.outbound.flush_untimed().await
     }
 
-    /// Delivers a live event if it is the next one (queued on the socket, within the burst's time);
-    /// heals a gap from the store first. True when it wrote a message frame.
-    async fn offer(&mut self, event: Event) -> Result<bool, End> {
+    /// What to write for a live event, if anything: the frame, and whether it is a delivery (a message,
+    /// not an ephemeral frame). A gap starts a catch-up from the store and writes nothing.
+    #[inline]
+    fn offer(&mut self, event: Event) -> Option<(Utf8Bytes, bool)> {
         match self.delivery.offer(event) {
-            Offer::Message(frame) => {
-                self.outbound.feed_untimed(Message::Text(frame)).await?;
-                Ok(true)
-            }
-            Offer::Ephemeral(frame) => {
-                self.outbound.feed_untimed(Message::Text(frame)).await?;
-                Ok(false)
-            }
-            Offer::Skip => Ok(false),
+            Offer::Message(frame) => Some((frame, true)),
+            Offer::Ephemeral(frame) => Some((frame, false)),
+            Offer::Skip => None,
             Offer::Gap => {
                 Stats::add(&self.state.stats.catch_ups, 1);
                 self.limits.room_has_messages();
-                Ok(false)
+                None
             }
         }
     }
@@ -418,5 +434,22 @@ impl<S: Socket> Consumer<S> {
             self.outbound.write(Message::Text(snapshot), true).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every idle connection's task holds its `Consumer` for its whole life (issue 22: it once held a
+    /// copy of the node's `AppState`, 880 bytes of the 3.1 KB task).
+    #[test]
+    fn a_connection_holds_the_node_state_by_pointer_and_stays_small() {
+        let consumer = std::mem::size_of::<Consumer<WebSocket>>();
+        assert!(
+            consumer <= 900,
+            "Consumer<WebSocket> is {consumer} bytes (816 when this test was written)"
+        );
+        assert_eq!(std::mem::size_of::<Arc<AppState>>(), 8);
     }
 }
