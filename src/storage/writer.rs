@@ -375,10 +375,19 @@ impl Writer {
                 todo.push(range.start..middle);
                 continue;
             }
+            // The rooms, for the log (the sockets' own warnings carry no room at the default level).
+            let mut rooms: Vec<&str> = messages[range.clone()]
+                .iter()
+                .map(|m| m.room.as_str())
+                .collect();
+            rooms.sort_unstable();
+            rooms.dedup();
+            // A long batch's list is cut: the first rooms name it well enough.
+            rooms.truncate(20);
             if refused {
-                tracing::warn!(%error, "the database refused a message; the rest of its batch is stored");
+                tracing::warn!(%error, ?rooms, "the database refused a message; the rest of its batch is stored");
             } else {
-                tracing::error!(%error, messages = range.len(), "store write failed; none of these messages was stored");
+                tracing::error!(%error, messages = range.len(), ?rooms, "store write failed; none of these messages was stored");
             }
             let error = batch::alone(error);
             outcomes.extend(range.map(|_| Err(error.clone())));
