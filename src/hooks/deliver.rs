@@ -1,18 +1,19 @@
-//! The sender: a background task that brings every hook up to the end of its rooms' sequences. Each pass
-//! it takes (or renews) the lease of the hooks no other node holds (`outgoing_hooks.lease_*`: one node
-//! sends a hook's batches, another takes over within the lease of its death), then for each hook and
-//! each room behind the hook's mark reads the rows after the mark, turns those the hook asked for into
-//! events and POSTs them as one signed batch of at most [`MAX_BATCH`]. A 2xx moves the mark past the
-//! batch; anything else leaves it, and the hook waits `--webhook-retry-ms`, doubling each time (up to
-//! `--webhook-retry-max-secs`), before the same rows are sent again: strictly in room order, at least
-//! once, with the same `event_id`s. After `--webhook-give-up-secs` of failures the batch is recorded as
-//! `gave_up` and passed over. Every attempt is recorded (the last [`KEPT_DELIVERIES`] per hook). A hook
-//! that asked for `room_occupied`/`room_vacated` follows each room's occupancy events (`src/occupancy/`)
-//! the same way, from marks of their own: the same batches, signature, retries, lease and access check.
+//! The sender: a background task that brings every hook up to the end of its rooms' sequences. Each pass it
+//! takes (or renews) the lease of the hooks no other node holds (`outgoing_hooks.lease_*`: one node sends a
+//! hook's batches, another takes over within the lease of its death), then for each hook and each room behind
+//! the hook's mark reads up to `ROWS_PER_READ` (500) rows after the mark, turns those the hook asked for into
+//! events and POSTs them as signed batches of at most [`MAX_BATCH`]. A 2xx moves the mark past the batch
+//! (recorded with the turn's attempts in one write at the turn's end: a crash before it sends those batches
+//! again); anything else leaves it, and the hook waits `--webhook-retry-ms`, doubling each time (up to
+//! `--webhook-retry-max-secs`), before the same rows are sent again: strictly in room order, at least once,
+//! with the same `event_id`s. After `--webhook-give-up-secs` of failures the batch is recorded as `gave_up`
+//! and passed over. Every attempt is recorded (the last [`KEPT_DELIVERIES`] per hook). A hook that asked for
+//! `room_occupied`/`room_vacated` follows each room's occupancy events (`src/occupancy/`) the same way, from
+//! marks of their own: the same batches, signature, retries, lease and access check.
 //!
-//! Memory is bounded by the hooks held: a retry state per failing hook, and one batch per hook in flight
-//! (at most [`CONCURRENT_HOOKS`] at once). The message path is not touched: the rows are read from the
-//! store after they are committed, as the search indexer reads them.
+//! Memory is bounded by the hooks held: a retry state per failing hook, and one read's batches and one turn's
+//! attempts per hook in flight (at most [`CONCURRENT_HOOKS`] at once). The message path is not touched: the
+//! rows are read from the store after they are committed, as the search indexer reads them.
 //!
 //! [`KEPT_DELIVERIES`]: crate::storage::KEPT_DELIVERIES
 

@@ -354,17 +354,4 @@ impl Db {
         });
         Ok(rows.into_iter().map(StoredMessage::from).collect())
     }
-
-    /// Moves hook `hook_id`'s mark forward as `moved` says (never back).
-    pub async fn move_hook_mark(&self, hook_id: i64, moved: Moved) -> Result<(), StoreError> {
-        on_db!(self, |pool| {
-            sqlx::query(moved.track.move_mark())
-                .bind(hook_id)
-                .bind(moved.room_id)
-                .bind(to_i64(moved.seq))
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
 }
