@@ -19,7 +19,8 @@ use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
 use crate::chromium::{
-    Chromedriver, ENTER, SCENARIO_LIMIT, browser_installed, close_all, rethrow, with_browsers,
+    Chromedriver, DOM_POLL, ENTER, SCENARIO_LIMIT, browser_installed, close_all, rethrow,
+    with_browsers,
 };
 use crate::helpers::{PATIENCE, TempDir, spawn_app, spawn_app_with, test_config};
 use crate::people::PASSWORD;
@@ -257,13 +258,23 @@ async fn in_chromium_presence_typing_edit_and_delete_reach_the_other_person() {
                 .await
                 .expect("type");
         }
-        let whoami = page
-            .wait()
-            .at_most(PATIENCE)
-            .for_element(Locator::Css("#whoami"))
-            .await
-            .expect("signed in after signing up");
-        assert_eq!(whoami.text().await.expect("name"), "ada");
+        // The form posts and the page moves on: the signup page's own `#whoami` can go stale between
+        // finding it and reading it, so look again until the next page's says ada.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let name = match page.find(Locator::Css("#whoami")).await {
+                Ok(whoami) => whoami.text().await.ok(),
+                Err(_) => None,
+            };
+            if name.as_deref() == Some("ada") {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not signed in after signing up: #whoami says {name:?}"
+            );
+            tokio::time::sleep(DOM_POLL).await;
+        }
         scenario_page(page, &node.origin).await;
         let guest_url = format!("ws://localhost:{}/ws/chat/live/", node.addr.port());
         let summary = run_scenario(
