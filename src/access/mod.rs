@@ -120,7 +120,6 @@ impl Access {
     pub async fn grant(&self, identity: &Identity, room: &RoomName) -> Result<Grant, StoreError> {
         let row = self
             .store
-            .db()
             .room_access(room.as_str(), identity.user_id())
             .await?;
         let (kind, role, topic, has_members) = match row {

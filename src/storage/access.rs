@@ -83,35 +83,46 @@ fn role(text: &str) -> Role {
     Role::parse(text).unwrap_or(Role::Member)
 }
 
+/// `room`'s kind, topic, lock and whether it has members, and `$2`'s role in it (`-1` for nobody): the one
+/// access check's read.
+pub(super) const ROOM_ACCESS_SQL: &str = "SELECT r.kind, r.topic, m.role, r.locked, \
+     EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id) FROM rooms r \
+     LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
+     WHERE r.name = $1";
+
+/// A row of [`ROOM_ACCESS_SQL`], as read.
+pub(super) type RoomAccessColumns = (String, String, Option<String>, bool, bool);
+
+/// A row of [`ROOM_ACCESS_SQL`] as the access check reads it.
+pub(super) fn room_access_row(
+    (kind, topic, member, locked, has_members): RoomAccessColumns,
+) -> RoomAccessRow {
+    RoomAccessRow {
+        kind: RoomKind::from_stored(&kind),
+        role: member.as_deref().map(role),
+        topic,
+        locked,
+        has_members,
+    }
+}
+
 impl Db {
     /// `room`'s kind and topic, and `user_id`'s role in it; `None` when the room has no row yet (it is
-    /// public: rooms come to exist by their first message).
+    /// public: rooms come to exist by their first message). The access check asks
+    /// [`super::Store::room_access`], which reads SQLite on its own thread when it can.
     pub async fn room_access(
         &self,
         room: &str,
         user_id: Option<i64>,
     ) -> Result<Option<RoomAccessRow>, StoreError> {
-        let row: Option<(String, String, Option<String>, bool, bool)> = on_db!(self, |pool| {
-            sqlx::query_as(
-                "SELECT r.kind, r.topic, m.role, r.locked, \
-                 EXISTS (SELECT 1 FROM room_members x WHERE x.room_id = r.id) FROM rooms r \
-                 LEFT JOIN room_members m ON m.room_id = r.id AND m.user_id = $2 \
-                 WHERE r.name = $1",
-            )
-            .bind(room)
-            .bind(user_id.unwrap_or(-1))
-            .fetch_optional(pool)
-            .await?
+        let row: Option<RoomAccessColumns> = on_db!(self, |pool| {
+            sqlx::query_as(ROOM_ACCESS_SQL)
+                .bind(room)
+                .bind(user_id.unwrap_or(-1))
+                .fetch_optional(pool)
+                .await?
         });
-        Ok(
-            row.map(|(kind, topic, member, locked, has_members)| RoomAccessRow {
-                kind: RoomKind::from_stored(&kind),
-                role: member.as_deref().map(role),
-                topic,
-                locked,
-                has_members,
-            }),
-        )
+        Ok(row.map(room_access_row))
     }
 
     /// `room`'s kind and every member's role (what each node holds in memory for the room's sockets).

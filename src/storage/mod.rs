@@ -26,6 +26,7 @@ mod membership;
 mod message;
 mod moderation;
 mod occupancy;
+mod point_reads;
 mod postgres;
 mod push;
 mod reads;
@@ -41,6 +42,8 @@ mod sqlite_writer;
 mod writer;
 
 use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -114,6 +117,15 @@ pub trait Backend: Send + Sync + 'static {
     async fn close(&self);
     /// A pool for the queries beside the message path (accounts, sessions, the admin).
     fn db(&self) -> Db;
+    /// `room`'s kind and topic and `user_id`'s role in it, for the one access check (see
+    /// [`Db::room_access`]); SQLite reads it on the asking thread.
+    async fn room_access(
+        &self,
+        room: &str,
+        user_id: Option<i64>,
+    ) -> Result<Option<RoomAccessRow>, StoreError> {
+        self.db().room_access(room, user_id).await
+    }
 }
 
 /// A migrator over migrations compiled into the binary: (version, description, SQL), oldest first.
@@ -311,6 +323,16 @@ impl Store {
         self.backend.db()
     }
 
+    /// `room`'s kind and topic and `user_id`'s role in it: the read of the one access check
+    /// (src/access/), made afresh every time.
+    pub async fn room_access(
+        &self,
+        room: &str,
+        user_id: Option<i64>,
+    ) -> Result<Option<RoomAccessRow>, StoreError> {
+        self.backend.room_access(room, user_id).await
+    }
+
     /// The last `limit` messages of `room`, oldest first.
     pub async fn recent(
         &self,
@@ -327,6 +349,42 @@ impl Store {
         let skip = messages.len().saturating_sub(limit as usize);
         messages.drain(..skip);
         Ok(messages)
+    }
+
+    /// The history frames a join writes: the last `limit` messages of `room` that `shows` keeps, rendered
+    /// by `render`, oldest first, and the id of the newest of those `limit` (`None`: the room is empty).
+    /// When the room is cached each message is rendered once and its frame shared by every join
+    /// ([`RecentCache::recent_frames`]).
+    pub async fn recent_frames(
+        &self,
+        room: &RoomName,
+        limit: u32,
+        shows: impl Fn(&StoredMessage) -> bool,
+        render: impl Fn(&StoredMessage) -> Utf8Bytes,
+    ) -> Result<(Vec<Utf8Bytes>, Option<u64>), StoreError> {
+        let cached = self.cache.as_ref().filter(|c| limit as usize <= c.depth());
+        let messages = match cached {
+            Some(cache) => {
+                if let Some(found) = cache.recent_frames(room, limit as usize, &shows, &render) {
+                    return Ok(found);
+                }
+                self.load(cache, room).await?;
+                // Installed, unless it cannot be known exactly or does not fit: then rendered here.
+                if let Some(found) = cache.recent_frames(room, limit as usize, &shows, &render) {
+                    return Ok(found);
+                }
+                self.recent(room, limit).await?
+            }
+            None => self.reads.recent(room, limit).await?,
+        };
+        let newest = messages.last().map(|m| m.seq);
+        let skip = messages.len().saturating_sub(limit as usize);
+        let frames = messages[skip..]
+            .iter()
+            .filter(|m| shows(m))
+            .map(render)
+            .collect();
+        Ok((frames, newest))
     }
 
     /// A cache miss: reads the newest messages of `room` (as many as the cache keeps) from the read pool

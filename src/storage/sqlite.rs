@@ -12,7 +12,9 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::access::{ROOM_ACCESS_SQL, RoomAccessColumns, room_access_row};
 use super::checkpoint::Checkpointer;
+use super::point_reads::PointReads;
 use super::settings::{Durability, StoreSettings};
 use super::sqlite_writer::SqliteWriter;
 use super::{
@@ -123,6 +125,8 @@ pub struct SqliteBackend {
     checkpointer: Checkpointer,
     /// Writes message batches on a thread of its own.
     appender: SqliteWriter,
+    /// The access check's read, on the asking thread.
+    points: PointReads,
 }
 
 fn options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
@@ -198,6 +202,7 @@ impl SqliteBackend {
             general,
             checkpointer,
             appender,
+            points: PointReads::new(&file),
         })
     }
 
@@ -317,5 +322,36 @@ impl Backend for SqliteBackend {
 
     fn db(&self) -> super::Db {
         super::Db::Sqlite(self.general.clone())
+    }
+
+    async fn room_access(
+        &self,
+        room: &str,
+        user_id: Option<i64>,
+    ) -> Result<Option<super::RoomAccessRow>, StoreError> {
+        let read = self.points.read(|connection| {
+            use rusqlite::OptionalExtension;
+            connection
+                .prepare_cached(ROOM_ACCESS_SQL)?
+                // By name: SQLite numbers `$N` parameters in the order they first appear.
+                .query_row(
+                    rusqlite::named_params! { "$1": room, "$2": user_id.unwrap_or(-1) },
+                    |row| {
+                        Ok((
+                            row.get(0)?,
+                            row.get(1)?,
+                            row.get(2)?,
+                            row.get(3)?,
+                            row.get(4)?,
+                        ))
+                    },
+                )
+                .optional()
+        });
+        match read {
+            Some(row) => Ok(row?.map(|columns: RoomAccessColumns| room_access_row(columns))),
+            // SQLite could not start the read without waiting: the pool waits instead.
+            None => self.db().room_access(room, user_id).await,
+        }
     }
 }

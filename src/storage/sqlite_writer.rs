@@ -248,7 +248,7 @@ fn append(
 
 /// A rusqlite error as the store reports database errors: `sqlx::Error::Database` with SQLite's extended
 /// result code, so [`batch::refuses_data`] reads it as it reads sqlx's own.
-fn engine(error: rusqlite::Error) -> StoreError {
+pub(super) fn engine(error: rusqlite::Error) -> StoreError {
     let (code, message) = match &error {
         rusqlite::Error::SqliteFailure(failure, message) => (
             failure.extended_code,
