@@ -13,10 +13,18 @@
 //! installed room: it reached the cache before the load opened (then the read has it), while it was open
 //! (then the load adds it) or after the install (then it is appended to the entry). Evicting is always
 //! safe: a miss reloads.
+//!
+//! A join writes the same frames for a room's newest messages to every socket that joins it: each cached
+//! message keeps its history frame once one join has rendered it ([`RecentCache::recent_frames`]), counted in
+//! the budget like its text, and gone with the message (issue 22: rendering 50 frames per join was a tenth
+//! of the node's CPU on connection churn). A cached message never changes (an edit or a deletion forgets
+//! the room), so a rendered frame stays right for as long as it is kept.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+
+use axum::extract::ws::Utf8Bytes;
 
 use super::StoredMessage;
 use crate::domain::RoomName;
@@ -27,8 +35,14 @@ const ALLOC_OVERHEAD: usize = 16;
 /// Bytes counted per cached room beside its name and messages: its map slot, its node in the use order,
 /// the ring's header and allocation, the name's reference counts. What an entry costs with nothing in it.
 pub const ROOM_OVERHEAD: usize = 256;
-/// One slot of a room's ring (counted for every slot allocated, used or not).
-const SLOT: usize = std::mem::size_of::<StoredMessage>();
+/// One slot of a room's ring, its message's and its rendered frame's (counted for every slot allocated,
+/// used or not).
+const SLOT: usize = std::mem::size_of::<StoredMessage>() + std::mem::size_of::<Option<Utf8Bytes>>();
+
+/// What a rendered frame costs beside its slot.
+fn frame_size(frame: &Utf8Bytes) -> usize {
+    frame.len() + ALLOC_OVERHEAD
+}
 
 /// The heap a message holds beyond its slot: its author's, body's, mentions' and files' text.
 fn text_size(message: &StoredMessage) -> usize {
@@ -75,7 +89,9 @@ struct Inner {
 
 struct Entry {
     messages: VecDeque<StoredMessage>,
-    /// The [`text_size`] of its messages.
+    /// Each message's history frame once rendered, beside it (same length as `messages`).
+    frames: VecDeque<Option<Utf8Bytes>>,
+    /// The [`text_size`] of its messages and the [`frame_size`] of its rendered frames.
     text: usize,
     /// This entry's share of [`Inner::bytes`].
     bytes: usize,
@@ -214,6 +230,49 @@ impl RecentCache {
         Some(found)
     }
 
+    /// The history frames of the newest `limit` messages of `room` that `shows` keeps, oldest first, and the
+    /// id of the newest of those `limit` (shown or not); `None` if the room is not cached. A message's frame
+    /// is rendered by `render` the first time it is asked for and kept with it: every later join of the room
+    /// shares it.
+    pub fn recent_frames(
+        &self,
+        room: &RoomName,
+        limit: usize,
+        shows: impl Fn(&StoredMessage) -> bool,
+        render: impl Fn(&StoredMessage) -> Utf8Bytes,
+    ) -> Option<(Vec<Utf8Bytes>, Option<u64>)> {
+        let mut inner = self.lock();
+        let entry = inner.rooms.get_mut(room)?;
+        let skip = entry.messages.len().saturating_sub(limit);
+        let newest = entry.messages.back().map(|m| m.seq);
+        let mut frames = Vec::with_capacity(entry.messages.len() - skip);
+        let mut added = 0;
+        let pairs = entry
+            .messages
+            .iter()
+            .zip(entry.frames.iter_mut())
+            .skip(skip);
+        for (message, frame) in pairs.filter(|(message, _)| shows(message)) {
+            let frame = frame.get_or_insert_with(|| {
+                let rendered = render(message);
+                added += frame_size(&rendered);
+                rendered
+            });
+            frames.push(frame.clone());
+        }
+        if added > 0 {
+            entry.text += added;
+            entry.bytes += added;
+            inner.bytes += added;
+        }
+        inner.touch(room);
+        if added > 0 {
+            inner.evict(self.budget);
+            self.publish(&inner);
+        }
+        Some((frames, newest))
+    }
+
     /// Whether `room` is cached.
     pub fn contains(&self, room: &RoomName) -> bool {
         self.lock().rooms.contains_key(room)
@@ -261,8 +320,12 @@ impl RecentCache {
             if let Some(old) = entry.messages.pop_front() {
                 entry.text -= text_size(&old);
             }
+            if let Some(Some(frame)) = entry.frames.pop_front() {
+                entry.text -= frame_size(&frame);
+            }
         }
         entry.messages.push_back(message.clone());
+        entry.frames.push_back(None);
         entry.text += text_size(message);
         let bytes = entry_size(room, &entry.messages, entry.text);
         let before = std::mem::replace(&mut entry.bytes, bytes);
@@ -316,10 +379,14 @@ impl Load<'_> {
         }
         let used = inner.stamp();
         inner.order.insert(used, self.room.clone());
+        let mut frames = VecDeque::new();
+        frames.resize(messages.len(), None);
+        frames.shrink_to_fit();
         inner.rooms.insert(
             self.room.clone(),
             Entry {
                 messages,
+                frames,
                 text,
                 bytes,
                 used,
@@ -453,7 +520,9 @@ mod tests {
             .rooms
             .iter()
             .map(|(r, e)| {
-                let text = e.messages.iter().map(text_size).sum();
+                assert_eq!(e.frames.len(), e.messages.len(), "a frame slot per message");
+                let frames: usize = e.frames.iter().flatten().map(frame_size).sum();
+                let text = e.messages.iter().map(text_size).sum::<usize>() + frames;
                 assert_eq!(e.text, text);
                 entry_size(r, &e.messages, text)
             })
@@ -637,5 +706,49 @@ mod tests {
         assert!(!late.install(&[message(1)]));
         assert_eq!(seqs(cache.recent(&r, 10).expect("hit")), [1, 2]);
         assert_consistent(&cache);
+    }
+
+    #[test]
+    fn a_rendered_frame_is_kept_with_its_message_and_counted_until_it_goes() {
+        let cache = cache(3, 1 << 20);
+        assert!(install(&cache, "r", &[message(1), message(2)]));
+        let renders = std::cell::Cell::new(0);
+        let render = |m: &StoredMessage| {
+            renders.set(renders.get() + 1);
+            Utf8Bytes::from(format!("frame {}", m.seq))
+        };
+        let shown =
+            |frames: Vec<Utf8Bytes>| frames.iter().map(|f| f.to_string()).collect::<Vec<_>>();
+        let (frames, newest) = cache
+            .recent_frames(&room("r"), 5, |_| true, render)
+            .expect("cached");
+        assert_eq!(
+            (shown(frames), newest),
+            (vec!["frame 1".into(), "frame 2".into()], Some(2))
+        );
+        assert_eq!(renders.get(), 2);
+        assert_consistent(&cache);
+        // Asked again: shared, not rendered again; a filtered-out message keeps no frame but counts as newest.
+        cache.committed(&room("r"), &message(3));
+        let (frames, newest) = cache
+            .recent_frames(&room("r"), 2, |m| m.seq != 3, render)
+            .expect("cached");
+        assert_eq!((shown(frames), newest), (vec!["frame 2".into()], Some(3)));
+        assert_eq!(renders.get(), 2);
+        assert_consistent(&cache);
+        // The ring moves on: the oldest message leaves with its frame and its bytes.
+        cache.committed(&room("r"), &message(4));
+        assert_consistent(&cache);
+        let (frames, _) = cache
+            .recent_frames(&room("r"), 3, |_| true, render)
+            .expect("cached");
+        assert_eq!(shown(frames), vec!["frame 2", "frame 3", "frame 4"]);
+        assert_eq!(renders.get(), 4);
+        assert_consistent(&cache);
+        assert!(
+            cache
+                .recent_frames(&room("other"), 3, |_| true, render)
+                .is_none()
+        );
     }
 }

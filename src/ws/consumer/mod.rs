@@ -34,7 +34,7 @@ use crate::channels::Event;
 use crate::domain::{ClientIdOwner, RoomName};
 use crate::limits::ConnectionLimits;
 use crate::presence::Attendance;
-use crate::protocol::ServerFrame;
+use crate::protocol::{ServerFrame, message_frame};
 use crate::state::AppState;
 use crate::stats::Stats;
 use crate::storage::{StoreError, StoredMessage};
@@ -260,23 +260,28 @@ impl<S: Socket> Consumer<S> {
         Ok(())
     }
 
-    /// A plain join: the recent history, marked as such.
+    /// A plain join: the recent history, marked as such. Its frames are rendered once per cached message
+    /// and shared by every join of the room; they are written within one keepalive, then flushed.
     async fn join(&mut self) -> Result<(), End> {
         let history = self.state.config.history;
-        let recent = self
+        let room = &self.room;
+        let v2 = self.delivery.v2();
+        let (frames, newest) = self
             .state
             .store
-            .recent(&self.room, history)
+            .recent_frames(
+                room,
+                history,
+                |message| Delivery::shows_to(v2, message),
+                |message| Utf8Bytes::from(message_frame(room.as_str(), message, true)),
+            )
             .await
             .map_err(End::Store)?;
-        match recent.last() {
-            Some(_) => {
-                let frames = self.delivery.history(&self.room, &recent);
+        match newest {
+            Some(newest) => {
+                self.delivery.start_at(newest);
                 Stats::add(&self.state.stats.deliveries, frames.len() as u64);
-                for frame in frames {
-                    self.outbound.feed(frame).await?;
-                }
-                self.outbound.flush().await
+                self.outbound.write_all(frames).await
             }
             // The room was empty when read: everything from 1 on comes live (or by catch-up). Reading
             // its head now instead would skip messages committed since the read.

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseCode, CloseFrame, Message};
+use axum::extract::ws::{CloseCode, CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Instant, timeout};
 
@@ -73,6 +73,22 @@ impl<S: Socket> Outbound<S> {
     /// Queues a text frame without flushing, within the keepalive.
     pub(super) async fn feed(&mut self, frame: String) -> Result<(), End> {
         self.write(Message::Text(frame.into()), false).await
+    }
+
+    /// Writes `frames` and flushes them, all within one keepalive (one timer, not one per frame).
+    pub(super) async fn write_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), End> {
+        let socket = &mut self.socket;
+        let written = async move {
+            for frame in frames {
+                socket.feed(Message::Text(frame)).await?;
+            }
+            socket.flush().await
+        };
+        match timeout(self.keepalive, written).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
     }
 
     /// Queues `message` (and flushes it when `flush`); a peer that cannot take it within the keepalive
