@@ -7,8 +7,9 @@
 //! It yields to the message path: while this node is taking a flood of messages (at least
 //! [`BUSY_RATE`] a second since the last batch), each batch is followed by a pause [`BUSY_PAUSE`] times as long
 //! as the batch took (at most [`MAX_PAUSE`]), so that indexing takes about a twentieth of the time (on
-//! SQLite, of the store writer's time) and the acks do not wait behind it. At a chat's usual rates it
-//! indexes without pause. Under a flood the index falls behind and catches up once the flood is over.
+//! SQLite, of the store writer's time) and the acks do not wait behind it; on SQLite its batches are then
+//! smaller ([`crate::storage::FLOOD_INDEX_BATCH`] rows), so that each holds the writer back for less long.
+//! At a chat's usual rates it indexes without pause. Under a flood the index falls behind and catches up once the flood is over.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -60,6 +61,8 @@ struct Pace<'a> {
     /// The node's received-messages count at the last batch, and when.
     received: u64,
     at: std::time::Instant,
+    /// Messages came at a flood's rate when last looked at: batches are small.
+    flood: bool,
 }
 
 impl<'a> Pace<'a> {
@@ -68,6 +71,7 @@ impl<'a> Pace<'a> {
             stats,
             received: stats.messages_received.load(Ordering::Relaxed),
             at: std::time::Instant::now(),
+            flood: false,
         }
     }
 
@@ -79,7 +83,7 @@ impl<'a> Pace<'a> {
         );
         let seconds = now.duration_since(self.at).as_secs_f64().max(1e-3);
         let busy = received.saturating_sub(self.received) as f64 / seconds >= BUSY_RATE;
-        (self.received, self.at) = (received, now);
+        (self.received, self.at, self.flood) = (received, now, busy);
         if busy {
             tokio::select! {
                 () = stop.cancelled() => {}
@@ -106,9 +110,10 @@ enum Apply<'a> {
 }
 
 impl Apply<'_> {
-    async fn batch(&self, room_id: i64, mark: u64) -> Result<u64, StoreError> {
+    /// Applies one batch (a small one under a `flood` of messages, on SQLite's writer).
+    async fn batch(&self, room_id: i64, mark: u64, flood: bool) -> Result<u64, StoreError> {
         match self {
-            Self::Store(store) => store.index_room(room_id, mark).await,
+            Self::Store(store) => store.index_room(room_id, mark, flood).await,
             Self::Direct(db) => db.index_room(room_id, mark, INDEX_BATCH).await,
         }
     }
@@ -131,7 +136,8 @@ async fn follow(
             let mut mark = room.indexed;
             while mark < room.last_seq && !stop.is_cancelled() {
                 let started = std::time::Instant::now();
-                mark = apply.batch(room.room_id, mark).await?;
+                let flood = pace.as_deref().is_some_and(|p| p.flood);
+                mark = apply.batch(room.room_id, mark, flood).await?;
                 if let Some(pace) = pace.as_deref_mut() {
                     pace.after(started.elapsed(), stop).await;
                 }

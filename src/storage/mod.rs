@@ -81,7 +81,7 @@ pub use relations::{
 };
 pub use retention::{Removed, RetentionRoom, RoomRetention};
 use rows::{KeyedRow, MessageRow, ROW_COLUMNS};
-pub use search::{Behind, INDEX_BATCH, SearchHit, SearchRequest};
+pub use search::{Behind, FLOOD_INDEX_BATCH, INDEX_BATCH, SearchHit, SearchRequest};
 pub use settings::{Durability, StoreSettings};
 pub use sqlite::SqliteBackend;
 pub(crate) use writer::WriteRequest;
@@ -471,8 +471,13 @@ impl Store {
 
     /// Applies a batch of room `room_id`'s rows after `indexed` to the search index; returns the new mark.
     /// On SQLite through the writer (its one write lock is the message path's), after the messages queued
-    /// before it; on PostgreSQL on a connection of its own.
-    pub async fn index_room(&self, room_id: i64, indexed: u64) -> Result<u64, StoreError> {
+    /// before it, in smaller batches while messages `flood` in; on PostgreSQL on a connection of its own.
+    pub async fn index_room(
+        &self,
+        room_id: i64,
+        indexed: u64,
+        flood: bool,
+    ) -> Result<u64, StoreError> {
         let db = self.backend.db();
         if matches!(db, Db::Postgres(_)) {
             return db.index_room(room_id, indexed, INDEX_BATCH).await;
@@ -481,6 +486,11 @@ impl Store {
         let request = WriteRequest::Index {
             room_id,
             indexed,
+            rows: if flood {
+                search::FLOOD_INDEX_BATCH
+            } else {
+                search::WRITER_INDEX_BATCH
+            },
             reply,
         };
         self.writer

@@ -59,6 +59,8 @@ pub(crate) enum WriteRequest {
     Index {
         room_id: i64,
         indexed: u64,
+        /// Rows at most ([`super::search::WRITER_INDEX_BATCH`], fewer under a flood).
+        rows: i64,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
 }
@@ -261,8 +263,9 @@ impl Writer {
                     WriteRequest::Index {
                         room_id,
                         indexed,
+                        rows,
                         reply,
-                    } => index.push((room_id, indexed, reply)),
+                    } => index.push((room_id, indexed, rows, reply)),
                 }
                 if appends.len() < max_batch {
                     next = rx.try_recv().ok();
@@ -300,9 +303,8 @@ impl Writer {
                 let _ = reply.send(removed);
             }
             // The search index, last: it follows what is committed and delivered.
-            for (room_id, indexed, reply) in index.drain(..) {
-                let batch = super::search::WRITER_INDEX_BATCH;
-                let done = self.backend.db().index_room(room_id, indexed, batch).await;
+            for (room_id, indexed, rows, reply) in index.drain(..) {
+                let done = self.backend.db().index_room(room_id, indexed, rows).await;
                 let _ = reply.send(done);
             }
         }
