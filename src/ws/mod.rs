@@ -12,10 +12,10 @@ mod consumer;
 pub mod cursor;
 mod fanout;
 mod origin;
+mod upgrade;
 
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
@@ -23,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::access::Denied;
 use crate::accounts::revocation::StaffFlag;
@@ -64,7 +65,7 @@ async fn chat_socket(
     Query(params): Query<SocketParams>,
     headers: HeaderMap,
     identity: Identity,
-    upgrade: WebSocketUpgrade,
+    upgrade: upgrade::Upgrade,
 ) -> Result<Response, AppError> {
     let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
     let by_token = identity
@@ -163,8 +164,13 @@ async fn chat_socket(
     let v2 = upgrade.selected_protocol().is_some();
     let config = &state.config;
     let (max_frame, send_buffer) = (config.max_frame_bytes(), config.send_buffer_bytes);
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(send_buffer);
     let tracker = state.tracker.clone();
-    // One box: the upgrade task keeps its callback for the connection's life, so it holds a pointer.
+    // One box: the connection's task holds a pointer to the handshake's values until the upgrade.
     let conn = Box::new(consumer::Connection {
         state,
         room,
@@ -175,10 +181,11 @@ async fn chat_socket(
         limits,
         rules,
     });
-    Ok(upgrade
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(send_buffer)
-        .on_upgrade(move |socket| tracker.track_future(consumer::run(socket, conn))))
+    let (response, socket) = upgrade.accept(config);
+    tracker.spawn(async move {
+        if let Some(socket) = socket.await {
+            consumer::run(socket, conn).await;
+        }
+    });
+    Ok(response)
 }

@@ -9,10 +9,10 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::FutureExt;
 use tokio::sync::broadcast;
 use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
 mod answers;
@@ -29,6 +29,7 @@ use delivery::{Delivery, Offer, PAGE};
 use end::End;
 use outbound::{Outbound, Socket};
 
+use super::upgrade::ChatStream;
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::{ClientIdOwner, RoomName};
@@ -78,9 +79,9 @@ async fn revoked(watch: &mut Option<Box<Watch>>) -> u16 {
 /// Serves `socket` until the peer leaves, stops answering, or the node stops. The consumer is built
 /// before the task's future, which then holds only the consumer: the handshake's values are not kept
 /// twice for the life of an idle connection (issue 5 measures bytes per connection).
-// The box is the caller's: the upgrade callback that owns it lives as long as the connection.
+// The box is the caller's: its task holds the pointer while it waits for the upgrade.
 #[allow(clippy::boxed_local)]
-pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Output = ()> + Send {
+pub(super) fn run(socket: ChatStream, conn: Box<Connection>) -> impl Future<Output = ()> + Send {
     // At debug level: an enabled span costs each connection about 350 bytes for its life (a slot in the
     // subscriber's registry, its extensions, the formatted fields), a tenth of an idle connection. The
     // warnings a connection logs name its room and user themselves.
@@ -445,10 +446,10 @@ mod tests {
     /// copy of the node's `AppState`, 880 bytes of the 3.1 KB task).
     #[test]
     fn a_connection_holds_the_node_state_by_pointer_and_stays_small() {
-        let consumer = std::mem::size_of::<Consumer<WebSocket>>();
+        let consumer = std::mem::size_of::<Consumer<ChatStream>>();
         assert!(
             consumer <= 900,
-            "Consumer<WebSocket> is {consumer} bytes (816 when this test was written)"
+            "Consumer<ChatStream> is {consumer} bytes (816 when this test was written)"
         );
         assert_eq!(std::mem::size_of::<Arc<AppState>>(), 8);
     }
