@@ -11,6 +11,7 @@
 mod consumer;
 pub mod cursor;
 mod fanout;
+mod lean;
 mod origin;
 mod upgrade;
 
@@ -36,11 +37,6 @@ use crate::state::AppState;
 
 pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;
-
-/// Bytes a socket reads at a time. Chat frames are small, and tungstenite zero-fills this much of its
-/// buffer on every read attempt (every wake of the connection), so small is both leaner per idle
-/// connection and cheaper per delivery; a larger frame just takes several reads.
-const READ_BUFFER_BYTES: usize = 512;
 
 /// The WebSocket routes. `shared` is the node's state behind one pointer: each connection keeps that
 /// pointer for its life instead of a copy of the state (issue 22 measures bytes per idle connection).
@@ -167,7 +163,8 @@ async fn chat_socket(
     let config = WebSocketConfig::default()
         .max_message_size(Some(max_frame))
         .max_frame_size(Some(max_frame))
-        .read_buffer_size(READ_BUFFER_BYTES)
+        // Its reads go through `LeanTcp`'s buffer, held only while bytes wait (lean.rs).
+        .read_buffer_size(lean::TUNGSTENITE_READ_BYTES)
         .write_buffer_size(send_buffer);
     let tracker = state.tracker.clone();
     // One box: the connection's task holds a pointer to the handshake's values until the upgrade.

@@ -6,7 +6,7 @@
 //! `Sec-WebSocket-Key`, each refused with its own answer) and picks the subprotocol; we answer 101 with
 //! the same headers, and the connection gets the accept loop's TCP stream back from hyper
 //! (`Upgraded::downcast`, src/app/serve.rs serves `TokioIo<TcpStream>`) with tungstenite's
-//! `WebSocketStream` directly over it.
+//! `WebSocketStream` over it, reading through a buffer held only while bytes wait (lean.rs).
 
 use std::borrow::Cow;
 
@@ -26,8 +26,10 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use super::lean::LeanTcp;
+
 /// A chat socket: tungstenite over the connection's own TCP stream.
-pub(super) type ChatStream = WebSocketStream<TcpStream>;
+pub(super) type ChatStream = WebSocketStream<LeanTcp>;
 
 /// A WebSocket handshake that passed axum's checks, holding the upgrade hyper will hand over once the
 /// 101 is sent.
@@ -125,12 +127,6 @@ async fn socket(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<ChatSt
         );
         return None;
     };
-    let tcp = parts.io.into_inner();
-    let socket = if parts.read_buf.is_empty() {
-        WebSocketStream::from_raw_socket(tcp, Role::Server, Some(config)).await
-    } else {
-        let read = parts.read_buf.to_vec();
-        WebSocketStream::from_partially_read(tcp, read, Role::Server, Some(config)).await
-    };
-    Some(socket)
+    let tcp = LeanTcp::new(parts.io.into_inner(), parts.read_buf.to_vec());
+    Some(WebSocketStream::from_raw_socket(tcp, Role::Server, Some(config)).await)
 }
