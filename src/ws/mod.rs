@@ -158,14 +158,6 @@ async fn chat_socket(
         .connection(sender, admission.address, admission.slot);
     let upgrade = upgrade.protocols([V2_PROTOCOL]);
     let v2 = upgrade.selected_protocol().is_some();
-    let config = &state.config;
-    let (max_frame, send_buffer) = (config.max_frame_bytes(), config.send_buffer_bytes);
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(max_frame))
-        .max_frame_size(Some(max_frame))
-        // Its reads go through `LeanTcp`'s buffer, held only while bytes wait (lean.rs).
-        .read_buffer_size(lean::TUNGSTENITE_READ_BYTES)
-        .write_buffer_size(send_buffer);
     let tracker = state.tracker.clone();
     // One box: the connection's task holds a pointer to the handshake's values until the upgrade.
     let conn = Box::new(consumer::Connection {
@@ -178,11 +170,56 @@ async fn chat_socket(
         limits,
         rules,
     });
-    let (response, socket) = upgrade.accept(config);
-    tracker.spawn(async move {
-        if let Some(socket) = socket.await {
-            consumer::run(socket, conn).await;
-        }
-    });
+    let (response, upgrading) = upgrade.accept();
+    tracker.spawn(connection(upgrading, conn));
     Ok(response)
+}
+
+/// A connection's task: waits for the upgrade, then serves the socket. The socket's making is awaited
+/// inside it, not captured by it: a future's captures stay in it for its whole life, and this one lives
+/// as long as the connection (issue 22 measures bytes per idle connection).
+fn connection(
+    upgrading: upgrade::Upgrading,
+    conn: Box<consumer::Connection>,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        // The socket is moved into the consumer in a scope that ends before the consumer runs: a binding
+        // still in scope would keep its place in the task beside the consumer, moved or not.
+        let serve = match upgrading.socket(socket_config(&conn.state.config)).await {
+            Some(socket) => consumer::run(socket, conn),
+            None => return,
+        };
+        serve.await;
+    }
+}
+
+/// Tungstenite's settings for a chat socket.
+fn socket_config(config: &crate::config::Config) -> WebSocketConfig {
+    let max_frame = config.max_frame_bytes();
+    WebSocketConfig::default()
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
+        // Its reads go through `LeanTcp`'s buffer, held only while bytes wait (lean.rs).
+        .read_buffer_size(lean::TUNGSTENITE_READ_BYTES)
+        .write_buffer_size(config.send_buffer_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns.
+    fn future_size<A, B, R>(_: fn(A, B) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A connection's task is allocated once and held for the connection's life: the making of its
+    /// socket must not stay in it beside the consumer (issue 22).
+    #[test]
+    fn a_connection_task_is_no_bigger_than_its_consumer_s_future() {
+        let task = future_size(connection);
+        let run = future_size(consumer::run);
+        eprintln!("connection task {task} bytes, consumer::run {run} bytes");
+        assert!(task <= run + 64, "task {task} bytes, run {run} bytes");
+    }
 }

@@ -84,16 +84,9 @@ impl Upgrade {
         self.checked.selected_protocol()
     }
 
-    /// The handshake's 101 answer (the headers axum's `on_upgrade` gives it), and the socket, ready once
-    /// hyper has sent that answer and let go of the connection (`None` if it never does: the client left,
-    /// or the connection is not the accept loop's TCP stream).
-    pub(super) fn accept(
-        self,
-        config: WebSocketConfig,
-    ) -> (
-        Response,
-        impl Future<Output = Option<ChatStream>> + Send + 'static,
-    ) {
+    /// The handshake's 101 answer (the headers axum's `on_upgrade` gives it), and the upgrade to come once
+    /// hyper has sent it.
+    pub(super) fn accept(self) -> (Response, Upgrading) {
         let mut response = Response::new(Body::empty());
         *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let headers = response.headers_mut();
@@ -107,12 +100,27 @@ impl Upgrade {
         if let Some(protocol) = self.checked.selected_protocol() {
             headers.insert(SEC_WEBSOCKET_PROTOCOL, protocol.clone());
         }
-        (response, socket(self.on_upgrade, config))
+        let upgrading = Upgrading {
+            on_upgrade: self.on_upgrade,
+        };
+        (response, upgrading)
     }
 }
 
-/// The connection's TCP stream once hyper has upgraded it, with tungstenite over it (and whatever the
-/// client sent after its handshake, which hyper had read already).
+/// An accepted handshake whose connection hyper has yet to hand over.
+pub(super) struct Upgrading {
+    on_upgrade: OnUpgrade,
+}
+
+impl Upgrading {
+    /// The connection's TCP stream once hyper has let go of it, with tungstenite over it (and whatever
+    /// the client sent after its handshake, which hyper had read already); `None` if it never does (the
+    /// client left, or the connection is not the accept loop's TCP stream).
+    pub(super) async fn socket(self, config: WebSocketConfig) -> Option<ChatStream> {
+        socket(self.on_upgrade, config).await
+    }
+}
+
 async fn socket(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<ChatStream> {
     let upgraded = match on_upgrade.await {
         Ok(upgraded) => upgraded,

@@ -11,7 +11,6 @@ use std::sync::Arc;
 
 use futures_util::FutureExt;
 use tokio::sync::broadcast;
-use tokio::time::MissedTickBehavior;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
@@ -183,9 +182,11 @@ impl<S: Socket> Consumer<S> {
             Ok(Err(end)) => return end,
             Err(_) => return End::Store(StoreError::TimedOut(bound)),
         }
-        let mut ping = tokio::time::interval(self.outbound.keepalive() / 3);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ping.reset();
+        // A timer of the task's own, reset at each tick, not an `Interval` (which boxes its timer): the
+        // next ping a third of the keepalive after the last (and never a burst of missed ones).
+        let period = self.outbound.keepalive() / 3;
+        let ping = tokio::time::sleep(period);
+        tokio::pin!(ping);
         let shutdown = self.state.shutdown.clone();
         // Registered once: re-creating it on every wake would lock the token's waiter list, shared by
         // every connection of the node.
@@ -210,7 +211,10 @@ impl<S: Socket> Consumer<S> {
                     Box::pin(self.on_frame(frame)).await
                 }
                 // Ready once per third of the keepalive: it starves nothing, and nothing starves it.
-                _ = ping.tick() => Box::pin(self.on_ping_tick()).await,
+                () = &mut ping => {
+                    ping.as_mut().reset(tokio::time::Instant::now() + period);
+                    Box::pin(self.on_ping_tick()).await
+                }
                 // A catch-up reads one page at a time, beside the branches above: a read that waits
                 // on the store holds up no pong, ping or answer.
                 () = std::future::ready(()), if self.delivery.catching_up() && reading.is_none() => {
