@@ -219,7 +219,6 @@ mod tests {
     fn a_connection_task_is_no_bigger_than_its_consumer_s_future() {
         let task = future_size(connection);
         let run = future_size(consumer::run);
-        eprintln!("connection task {task} bytes, consumer::run {run} bytes");
         assert!(task <= run + 64, "task {task} bytes, run {run} bytes");
     }
 }
