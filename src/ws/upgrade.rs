@@ -117,24 +117,20 @@ impl Upgrading {
     /// the client sent after its handshake, which hyper had read already); `None` if it never does (the
     /// client left, or the connection is not the accept loop's TCP stream).
     pub(super) async fn socket(self, config: WebSocketConfig) -> Option<ChatStream> {
-        socket(self.on_upgrade, config).await
-    }
-}
-
-async fn socket(on_upgrade: OnUpgrade, config: WebSocketConfig) -> Option<ChatStream> {
-    let upgraded = match on_upgrade.await {
-        Ok(upgraded) => upgraded,
-        Err(error) => {
-            tracing::debug!(%error, "WebSocket upgrade failed");
+        let upgraded = match self.on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "WebSocket upgrade failed");
+                return None;
+            }
+        };
+        let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
+            tracing::error!(
+                "a WebSocket upgrade over something else than the accept loop's TCP stream"
+            );
             return None;
-        }
-    };
-    let Ok(parts) = upgraded.downcast::<TokioIo<TcpStream>>() else {
-        tracing::error!(
-            "a WebSocket upgrade over something else than the accept loop's TCP stream"
-        );
-        return None;
-    };
-    let tcp = LeanTcp::new(parts.io.into_inner(), parts.read_buf.to_vec());
-    Some(WebSocketStream::from_raw_socket(tcp, Role::Server, Some(config)).await)
+        };
+        let tcp = LeanTcp::new(parts.io.into_inner(), parts.read_buf.to_vec());
+        Some(WebSocketStream::from_raw_socket(tcp, Role::Server, Some(config)).await)
+    }
 }
