@@ -10,7 +10,7 @@ mod ring;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::domain::RoomName;
 

@@ -180,14 +180,27 @@ impl Seat {
     /// A future that completes with a close code once this socket is to close (a ban or a kick of its
     /// person); it owns what it needs, so the connection creates it once and polls it in every turn of its
     /// loop without registering anew each time. Only the first call listens; later ones never complete.
+    ///
+    /// One flat future over its own captures, borrowed in place: every idle socket holds it for its life,
+    /// and an `async fn` inside it would keep a second copy of what it is handed (issue 22).
     pub fn closes(&mut self) -> impl Future<Output = u16> + Send + 'static {
-        let receiver = self.closes.take();
+        let mut receiver = self.closes.take();
         let room = Arc::downgrade(&self.room);
         let me = self.me();
         async move {
-            match receiver {
-                Some(receiver) => close_code(receiver, &room, &me).await,
-                None => std::future::pending().await,
+            let Some(receiver) = receiver.as_mut() else {
+                return std::future::pending().await;
+            };
+            loop {
+                match receiver.recv().await {
+                    // The room (held by the seat) is gone: so is the socket.
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    next => {
+                        if let Some(code) = close_code(next, &room, &me) {
+                            return code;
+                        }
+                    }
+                }
             }
         }
     }
@@ -208,39 +221,35 @@ impl Me {
     }
 }
 
-/// The code of the first close of this socket: a ban or kick of its person opened by `opened_ms`, or its
-/// person no longer admitted (or, when closes were missed, a ban still in force or the admission gone).
-/// Staff are never banned or kicked; they leave a room only as its members do.
-async fn close_code(mut receiver: broadcast::Receiver<Close>, room: &Weak<Room>, me: &Me) -> u16 {
-    loop {
-        match receiver.recv().await {
-            Ok(close) => {
-                let applies = match &close.whom {
-                    Whom::One(subject) => {
-                        *subject == me.subject
-                            && me.opened_ms <= close.opened_by_ms
-                            && !me.staff.get()
-                    }
-                    Whom::Outsiders => room.upgrade().is_some_and(|room| !me.may_stay(&room)),
-                };
-                if applies {
-                    return close.code;
+/// The code to close this socket with after `next` from its room's closes, if it is to close: a ban or
+/// kick of its person opened by `opened_ms`, or its person no longer admitted (or, when closes were
+/// missed, a ban still in force or the admission gone). Staff are never banned or kicked; they leave a
+/// room only as its members do.
+fn close_code(
+    next: Result<Close, broadcast::error::RecvError>,
+    room: &Weak<Room>,
+    me: &Me,
+) -> Option<u16> {
+    match next {
+        Ok(close) => {
+            let applies = match &close.whom {
+                Whom::One(subject) => {
+                    *subject == me.subject && me.opened_ms <= close.opened_by_ms && !me.staff.get()
                 }
-            }
-            // Closes were missed: a ban still shows in the rules, a lost admission in the roles (a
-            // missed kick is let go).
-            Err(broadcast::error::RecvError::Lagged(_)) => {
-                let gone = room.upgrade().is_some_and(|room| {
-                    !me.may_stay(&room)
-                        || (!me.staff.get() && room.banned(&me.subject, now_ms()).is_some())
-                });
-                if gone {
-                    return CLOSE_BANNED;
-                }
-            }
-            // The room (held by the seat) is gone: so is the socket.
-            Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                Whom::Outsiders => room.upgrade().is_some_and(|room| !me.may_stay(&room)),
+            };
+            applies.then_some(close.code)
         }
+        // Closes were missed: a ban still shows in the rules, a lost admission in the roles (a missed
+        // kick is let go).
+        Err(broadcast::error::RecvError::Lagged(_)) => {
+            let gone = room.upgrade().is_some_and(|room| {
+                !me.may_stay(&room)
+                    || (!me.staff.get() && room.banned(&me.subject, now_ms()).is_some())
+            });
+            gone.then_some(CLOSE_BANNED)
+        }
+        Err(broadcast::error::RecvError::Closed) => None,
     }
 }
 
@@ -674,6 +683,20 @@ fn audit_detail(action: &Action, until_ms: Option<i64>, via: Via) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every idle socket holds its close listener for its life (issue 22: 240 bytes when it was an
+    /// `async fn` inside an `async` block, each with its own copy of the receiver).
+    #[test]
+    fn a_socket_s_close_listener_stays_small() {
+        fn output_size<R>(_: fn(&'static mut Seat) -> R) -> usize {
+            std::mem::size_of::<R>()
+        }
+        let size = output_size(Seat::closes);
+        assert!(
+            size <= 200,
+            "the close listener is {size} bytes (176 in a debug build when this test was written)"
+        );
+    }
 
     #[test]
     fn close_codes_say_why() {

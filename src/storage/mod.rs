@@ -43,7 +43,7 @@ mod writer;
 
 use std::sync::Arc;
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use tokio::sync::{mpsc, oneshot};
 

@@ -11,11 +11,12 @@
 mod consumer;
 pub mod cursor;
 mod fanout;
+mod lean;
 mod origin;
+mod upgrade;
 
 use std::sync::Arc;
 
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query};
 use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
@@ -23,6 +24,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Router};
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::access::Denied;
 use crate::accounts::revocation::StaffFlag;
@@ -35,11 +37,6 @@ use crate::state::AppState;
 
 pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;
-
-/// Bytes a socket reads at a time. Chat frames are small, and tungstenite zero-fills this much of its
-/// buffer on every read attempt (every wake of the connection), so small is both leaner per idle
-/// connection and cheaper per delivery; a larger frame just takes several reads.
-const READ_BUFFER_BYTES: usize = 512;
 
 /// The WebSocket routes. `shared` is the node's state behind one pointer: each connection keeps that
 /// pointer for its life instead of a copy of the state (issue 22 measures bytes per idle connection).
@@ -64,7 +61,7 @@ async fn chat_socket(
     Query(params): Query<SocketParams>,
     headers: HeaderMap,
     identity: Identity,
-    upgrade: WebSocketUpgrade,
+    upgrade: upgrade::Upgrade,
 ) -> Result<Response, AppError> {
     let origin = headers.get(ORIGIN).and_then(|v| v.to_str().ok());
     let by_token = identity
@@ -161,10 +158,8 @@ async fn chat_socket(
         .connection(sender, admission.address, admission.slot);
     let upgrade = upgrade.protocols([V2_PROTOCOL]);
     let v2 = upgrade.selected_protocol().is_some();
-    let config = &state.config;
-    let (max_frame, send_buffer) = (config.max_frame_bytes(), config.send_buffer_bytes);
     let tracker = state.tracker.clone();
-    // One box: the upgrade task keeps its callback for the connection's life, so it holds a pointer.
+    // One box: the connection's task holds a pointer to the handshake's values until the upgrade.
     let conn = Box::new(consumer::Connection {
         state,
         room,
@@ -175,10 +170,57 @@ async fn chat_socket(
         limits,
         rules,
     });
-    Ok(upgrade
-        .max_message_size(max_frame)
-        .max_frame_size(max_frame)
-        .read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(send_buffer)
-        .on_upgrade(move |socket| tracker.track_future(consumer::run(socket, conn))))
+    let (response, upgrading) = upgrade.accept();
+    tracker.spawn(connection(upgrading, conn));
+    Ok(response)
+}
+
+/// A connection's task: waits for the upgrade, then serves the socket. The socket's making is awaited
+/// inside it, not captured by it: a future's captures stay in it for its whole life, and this one lives
+/// as long as the connection (issue 22 measures bytes per idle connection). An `async move` block, not
+/// an `async fn`, which would keep a second copy of its arguments.
+#[allow(clippy::manual_async_fn)]
+fn connection(
+    upgrading: upgrade::Upgrading,
+    conn: Box<consumer::Connection>,
+) -> impl Future<Output = ()> + Send + 'static {
+    async move {
+        // The socket is moved into the consumer in a scope that ends before the consumer runs: a binding
+        // still in scope would keep its place in the task beside the consumer, moved or not.
+        let serve = match upgrading.socket(socket_config(&conn.state.config)).await {
+            Some(socket) => consumer::run(socket, conn),
+            None => return,
+        };
+        serve.await;
+    }
+}
+
+/// Tungstenite's settings for a chat socket.
+fn socket_config(config: &crate::config::Config) -> WebSocketConfig {
+    let max_frame = config.max_frame_bytes();
+    WebSocketConfig::default()
+        .max_message_size(Some(max_frame))
+        .max_frame_size(Some(max_frame))
+        // Its reads go through `LeanTcp`'s buffer, held only while bytes wait (lean.rs).
+        .read_buffer_size(lean::TUNGSTENITE_READ_BYTES)
+        .write_buffer_size(config.send_buffer_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The size of the future `f` returns.
+    fn future_size<A, B, R>(_: fn(A, B) -> R) -> usize {
+        std::mem::size_of::<R>()
+    }
+
+    /// A connection's task is allocated once and held for the connection's life: the making of its
+    /// socket must not stay in it beside the consumer (issue 22).
+    #[test]
+    fn a_connection_task_is_no_bigger_than_its_consumer_s_future() {
+        let task = future_size(connection);
+        let run = future_size(consumer::run);
+        assert!(task <= run + 64, "task {task} bytes, run {run} bytes");
+    }
 }

@@ -1,8 +1,9 @@
 //! Closing a connection: answer what the store still owes on shutdown (only what is known), then the
 //! right close code.
 
-use axum::extract::ws::{CloseCode, Message, close_code};
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{Consumer, End, Socket};
 use crate::protocol::answers;
@@ -22,7 +23,7 @@ impl<S: Socket> Consumer<S> {
                         return;
                     }
                 }
-                (close_code::AWAY, "server shutting down")
+                (CloseCode::Away, "server shutting down")
             }
             End::Store(_) | End::Layer(_) => {
                 match end {
@@ -42,7 +43,7 @@ impl<S: Socket> Consumer<S> {
                 }
                 let frame = answers::unavailable();
                 let _ = self.outbound.write(Message::Text(frame.into()), true).await;
-                (close_code::ERROR, "temporarily unavailable")
+                (CloseCode::Error, "temporarily unavailable")
             }
             End::Revoked(code) => {
                 let reason = if *code == crate::accounts::revocation::CLOSE_DEACTIVATED {

@@ -17,7 +17,7 @@
 //! client just gets what is kept. Nothing else leaves a hole in a room's ids, so a page whose first id
 //! does not follow the cursor is such a cut.
 
-use axum::extract::ws::Utf8Bytes;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::channels::Event;
 use crate::domain::RoomName;

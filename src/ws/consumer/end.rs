@@ -13,7 +13,7 @@ pub(super) enum End {
     /// The peer did not answer a ping or take a write in time.
     Unresponsive,
     /// Reading or writing the socket failed.
-    Socket(axum::Error),
+    Socket(tokio_tungstenite::tungstenite::Error),
     /// The store could not be read; the client may come back with `since`.
     Store(StoreError),
     /// The channel layer refused the subscription or closed.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::Message;
 use futures_util::FutureExt;
+use tokio_tungstenite::tungstenite::{Error, Message};
 
 use super::answers::{Answer, log_failure};
 use super::{Consumer, End, Socket};
@@ -16,7 +16,7 @@ impl<S: Socket> Consumer<S> {
     /// Handles whatever the socket gave: a client frame goes to its handler, a refused one is answered.
     pub(super) async fn on_frame(
         &mut self,
-        frame: Option<Result<Message, axum::Error>>,
+        frame: Option<Result<Message, Error>>,
     ) -> Result<(), End> {
         self.outbound.heard();
         if let Some(step) = self.over_frame_budget(&frame).await {
@@ -25,7 +25,8 @@ impl<S: Socket> Consumer<S> {
         let text = match frame {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => return self.refuse(ProtocolError::binary()).await,
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => return Ok(()),
+            // Tungstenite answers pings itself; a raw `Frame` is never read (only written).
+            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Ok(()),
             Some(Ok(Message::Close(_))) | None => return Err(End::PeerClosed),
             Some(Err(error)) => return Err(End::Socket(error)),
         };

@@ -5,7 +5,7 @@
 //! A refusal is an error frame `rate_limited` with `retry_after_ms`, answered in turn after the answers
 //! to earlier sends; nothing is stored, the connection stays open.
 
-use axum::extract::ws::Message;
+use tokio_tungstenite::tungstenite::{Error, Message};
 
 use super::{Consumer, End, Socket};
 use crate::limits::{FrameVerdict, Refusal};
@@ -26,7 +26,7 @@ impl<S: Socket> Consumer<S> {
     /// (a close or a socket error always goes through).
     pub(super) async fn over_frame_budget(
         &mut self,
-        frame: &Option<Result<Message, axum::Error>>,
+        frame: &Option<Result<Message, Error>>,
     ) -> Option<Result<(), End>> {
         let counted = matches!(
             frame,

@@ -9,10 +9,9 @@
 
 use std::sync::Arc;
 
-use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::FutureExt;
 use tokio::sync::broadcast;
-use tokio::time::MissedTickBehavior;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tracing::Instrument;
 
 mod answers;
@@ -29,6 +28,7 @@ use delivery::{Delivery, Offer, PAGE};
 use end::End;
 use outbound::{Outbound, Socket};
 
+use super::upgrade::ChatStream;
 use crate::accounts::{Identity, Watch};
 use crate::channels::Event;
 use crate::domain::{ClientIdOwner, RoomName};
@@ -78,9 +78,9 @@ async fn revoked(watch: &mut Option<Box<Watch>>) -> u16 {
 /// Serves `socket` until the peer leaves, stops answering, or the node stops. The consumer is built
 /// before the task's future, which then holds only the consumer: the handshake's values are not kept
 /// twice for the life of an idle connection (issue 5 measures bytes per connection).
-// The box is the caller's: the upgrade callback that owns it lives as long as the connection.
+// The box is the caller's: its task holds the pointer while it waits for the upgrade.
 #[allow(clippy::boxed_local)]
-pub(super) fn run(socket: WebSocket, conn: Box<Connection>) -> impl Future<Output = ()> + Send {
+pub(super) fn run(socket: ChatStream, conn: Box<Connection>) -> impl Future<Output = ()> + Send {
     // At debug level: an enabled span costs each connection about 350 bytes for its life (a slot in the
     // subscriber's registry, its extensions, the formatted fields), a tenth of an idle connection. The
     // warnings a connection logs name its room and user themselves.
@@ -159,7 +159,8 @@ impl<S: Socket> Consumer<S> {
             .get_or_insert_with(|| self.identity.client_id_owner())
     }
 
-    async fn serve(&mut self, since: Option<u64>) -> End {
+    /// Enters the room's presence, subscribes to its live events and sends what comes before them.
+    async fn begin(&mut self, since: Option<u64>) -> Result<crate::channels::Receiver, End> {
         // In presence before subscribing: the others hear the join, this socket does not; its snapshot,
         // taken after subscribing, lists it and anyone who came or went meanwhile.
         let guest = self.identity.user().is_none();
@@ -170,21 +171,30 @@ impl<S: Socket> Consumer<S> {
             self.delivery.v2(),
         ));
         // Subscribe first, then read the store: nothing committed in between can be missed.
-        let mut live = match self.state.channels.subscribe(&self.room).await {
+        let live = match self.state.channels.subscribe(&self.room).await {
             Ok(live) => live,
-            Err(error) => return End::Layer(error.to_string()),
+            Err(error) => return Err(End::Layer(error.to_string())),
         };
         // The reads before the loop (read mark, history, the room's head) answer no ping meanwhile: they
         // are bounded like every read of the store.
         let bound = self.state.config.store_settings().timeout;
         match tokio::time::timeout(bound, Box::pin(self.start(since))).await {
-            Ok(Ok(())) => {}
-            Ok(Err(end)) => return end,
-            Err(_) => return End::Store(StoreError::TimedOut(bound)),
+            Ok(Ok(())) => Ok(live),
+            Ok(Err(end)) => Err(end),
+            Err(_) => Err(End::Store(StoreError::TimedOut(bound))),
         }
-        let mut ping = tokio::time::interval(self.outbound.keepalive() / 3);
-        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        ping.reset();
+    }
+
+    async fn serve(&mut self, since: Option<u64>) -> End {
+        // Boxed: what it holds while it runs is not kept in the loop's state (issue 22).
+        let mut live = match Box::pin(self.begin(since)).await {
+            Ok(live) => live,
+            Err(end) => return end,
+        };
+        // A timer of the task's own, reset at each tick, not an `Interval` (which boxes its timer): the
+        // next ping a third of the keepalive after the last (and never a burst of missed ones).
+        let ping = tokio::time::sleep(self.ping_period());
+        tokio::pin!(ping);
         let shutdown = self.state.shutdown.clone();
         // Registered once: re-creating it on every wake would lock the token's waiter list, shared by
         // every connection of the node.
@@ -193,7 +203,6 @@ impl<S: Socket> Consumer<S> {
         // Likewise: a ban or a kick of this socket's person (its room's channel, polled, not re-joined).
         let moderated = self.rules.closes();
         tokio::pin!(moderated);
-        let max_in_flight = self.state.config.max_in_flight.max(1);
         let mut reading: Option<PageRead> = None;
         loop {
             let step = tokio::select! {
@@ -205,11 +214,14 @@ impl<S: Socket> Consumer<S> {
                     self.send_answer(answer).await
                 }
                 // The client's frames before live events: a busy room must not starve its pongs.
-                frame = self.outbound.recv(), if self.answers.len() < max_in_flight => {
+                frame = self.outbound.recv(), if self.answers.len() < self.max_in_flight() => {
                     Box::pin(self.on_frame(frame)).await
                 }
                 // Ready once per third of the keepalive: it starves nothing, and nothing starves it.
-                _ = ping.tick() => Box::pin(self.on_ping_tick()).await,
+                () = &mut ping => {
+                    ping.as_mut().reset(tokio::time::Instant::now() + self.ping_period());
+                    Box::pin(self.on_ping_tick()).await
+                }
                 // A catch-up reads one page at a time, beside the branches above: a read that waits
                 // on the store holds up no pong, ping or answer.
                 () = std::future::ready(()), if self.delivery.catching_up() && reading.is_none() => {
@@ -230,6 +242,16 @@ impl<S: Socket> Consumer<S> {
                 return end;
             }
         }
+    }
+
+    /// How often a ping goes out: a third of the keepalive.
+    fn ping_period(&self) -> std::time::Duration {
+        self.outbound.keepalive() / 3
+    }
+
+    /// How many of the client's sends may wait for the store at once before its frames wait unread.
+    fn max_in_flight(&self) -> usize {
+        self.state.config.max_in_flight.max(1)
     }
 
     /// What a client gets before live events: its read mark (v2, signed in), the history or replay, and
@@ -450,11 +472,24 @@ mod tests {
     /// copy of the node's `AppState`, 880 bytes of the 3.1 KB task).
     #[test]
     fn a_connection_holds_the_node_state_by_pointer_and_stays_small() {
-        let consumer = std::mem::size_of::<Consumer<WebSocket>>();
+        let consumer = std::mem::size_of::<Consumer<ChatStream>>();
         assert!(
-            consumer <= 900,
-            "Consumer<WebSocket> is {consumer} bytes (816 when this test was written)"
+            consumer <= 800,
+            "Consumer<ChatStream> is {consumer} bytes (800 since issue 22's second pass; 816 before)"
         );
         assert_eq!(std::mem::size_of::<Arc<AppState>>(), 8);
+    }
+
+    /// The idle loop's state is the other half of every idle connection's task.
+    #[test]
+    fn a_connection_s_loop_stays_small() {
+        fn output_size<R>(_: fn(&'static mut Consumer<ChatStream>, Option<u64>) -> R) -> usize {
+            std::mem::size_of::<R>()
+        }
+        let serve = output_size(Consumer::serve);
+        assert!(
+            serve <= 1000,
+            "Consumer::serve's future is {serve} bytes (960 in a debug build when this test was written)"
+        );
     }
 }

@@ -1,30 +1,30 @@
 //! `Outbound`: the socket and its keepalive. Every write is bounded: a peer that cannot take one within the
 //! keepalive time is unresponsive, and so is a peer that has sent nothing (not even a pong) for that long.
 //!
-//! Generic over the socket, anything that is a `Sink` of messages and a `Stream` of them (axum's
-//! `examples/testing-websockets`), so a test stands in for the peer without a server. It owns the socket
-//! whole, reads included: splitting a `WebSocket` into halves would put a lock on every write of the
-//! message path, for one task that never reads and writes at once.
+//! Generic over the socket, anything that is a `Sink` of tungstenite's messages and a `Stream` of them
+//! (axum's `examples/testing-websockets`), so a test stands in for the peer without a server. It owns the
+//! socket whole, reads included: splitting a `WebSocketStream` into halves would put a lock on every write
+//! of the message path, for one task that never reads and writes at once.
 
 use std::time::Duration;
 
-use axum::extract::ws::{CloseCode, CloseFrame, Message, Utf8Bytes};
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Instant, timeout};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
 use super::end::End;
 
-/// What a connection talks to: axum's `WebSocket`, or a test's stand-in.
+/// What a connection talks to: the upgraded TCP stream's `WebSocketStream` (src/ws/upgrade.rs), or a
+/// test's stand-in.
 pub(super) trait Socket:
-    Sink<Message, Error = axum::Error> + Stream<Item = Result<Message, axum::Error>> + Unpin + Send
+    Sink<Message, Error = Error> + Stream<Item = Result<Message, Error>> + Unpin + Send
 {
 }
 
 impl<S> Socket for S where
-    S: Sink<Message, Error = axum::Error>
-        + Stream<Item = Result<Message, axum::Error>>
-        + Unpin
-        + Send
+    S: Sink<Message, Error = Error> + Stream<Item = Result<Message, Error>> + Unpin + Send
 {
 }
 
@@ -56,7 +56,7 @@ impl<S: Socket> Outbound<S> {
     }
 
     /// The peer's next frame; `None` once it is gone. Cancel-safe.
-    pub(super) async fn recv(&mut self) -> Option<Result<Message, axum::Error>> {
+    pub(super) async fn recv(&mut self) -> Option<Result<Message, Error>> {
         self.socket.next().await
     }
 
@@ -163,7 +163,7 @@ mod tests {
     }
 
     impl Sink<Message> for Peer {
-        type Error = axum::Error;
+        type Error = Error;
 
         fn poll_ready(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
             // A stuck peer never wakes the writer: only its timeout ends the wait.
@@ -189,7 +189,7 @@ mod tests {
     }
 
     impl Stream for Peer {
-        type Item = Result<Message, axum::Error>;
+        type Item = Result<Message, Error>;
 
         fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             Poll::Ready(self.incoming.pop_front().map(Ok))
