@@ -43,9 +43,8 @@ mod writer;
 
 use std::sync::Arc;
 
-use tokio_tungstenite::tungstenite::Utf8Bytes;
-
 use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::domain::RoomName;
 
@@ -368,12 +367,13 @@ impl Store {
                 if let Some(found) = cache.recent_frames(room, limit as usize, &shows, &render) {
                     return Ok(found);
                 }
-                self.load(cache, room).await?;
-                // Installed, unless it cannot be known exactly or does not fit: then rendered here.
+                let read = self.load(cache, room).await?;
+                // Installed, unless it cannot be known exactly or does not fit (an empty room never is):
+                // then what the load read is rendered here.
                 if let Some(found) = cache.recent_frames(room, limit as usize, &shows, &render) {
                     return Ok(found);
                 }
-                self.recent(room, limit).await?
+                read
             }
             None => self.reads.recent(room, limit).await?,
         };

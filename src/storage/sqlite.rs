@@ -12,7 +12,7 @@ use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
-use super::access::{ROOM_ACCESS_SQL, RoomAccessColumns, room_access_row};
+use super::access::{ROOM_ACCESS_SQL, room_access_row};
 use super::checkpoint::Checkpointer;
 use super::point_reads::PointReads;
 use super::settings::{Durability, StoreSettings};
@@ -349,7 +349,7 @@ impl Backend for SqliteBackend {
                 .optional()
         });
         match read {
-            Some(row) => Ok(row?.map(|columns: RoomAccessColumns| room_access_row(columns))),
+            Some(row) => Ok(row?.map(room_access_row)),
             // SQLite could not start the read without waiting: the pool waits instead.
             None => self.db().room_access(room, user_id).await,
         }

@@ -95,7 +95,7 @@ impl Delivery {
         self.cursor.last()
     }
 
-    /// Starts after `last`, showing nothing (a join that wants no history).
+    /// Starts after `last`: a join's history (written by the caller) ended there, or it wants none.
     pub(super) fn start_at(&mut self, last: u64) {
         self.cursor = Cursor::at(last);
     }

@@ -62,6 +62,28 @@ async fn a_plain_join_shows_only_the_configured_number_of_recent_messages() {
     app.stop().await;
 }
 
+/// A join reads a room the recent cache lacks once: the read that would have filled the cache serves the
+/// join itself when the room cannot be cached (an empty room never is).
+#[tokio::test]
+async fn a_join_of_a_room_the_cache_cannot_hold_costs_one_store_read() {
+    let dir = TempDir::new();
+    let app = spawn_app(&dir).await;
+    let reads_before = chatweb::stats::Stats::get(&app.stats.store_reads);
+    for i in 0..5 {
+        let mut client = app.join(&format!("empty-{i}")).await;
+        // The join's history (none) came before this echo.
+        client.say("first").await;
+        assert_eq!(ids(&client.messages(1).await), [1]);
+        client.close().await;
+    }
+    assert_eq!(
+        chatweb::stats::Stats::get(&app.stats.store_reads) - reads_before,
+        5,
+        "one read per join of an empty room"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn since_replays_every_later_message_however_many_then_goes_live() {
     let dir = TempDir::new();
