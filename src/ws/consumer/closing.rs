@@ -12,9 +12,11 @@ use crate::stats::Stats;
 impl<S: Socket> Consumer<S> {
     /// Ends the connection according to `end`: on shutdown, answer what the store still owes this client
     /// (its outcome if the writer gives it within half the stop's bound, else "unknown": the draining
-    /// writer may still store it) and send close 1001; on a store failure, say so and close 1011.
-    pub(super) async fn close(&mut self, end: &End) {
-        let (code, reason) = match end {
+    /// writer may still store it) and send close 1001; on a store failure, say so and close 1011. `end`
+    /// is taken whole: the boxed close holds it, not the connection's task (issue 22 counts its bytes).
+    pub(super) async fn close(&mut self, end: End) {
+        tracing::debug!(?end, "connection ending");
+        let (code, reason) = match &end {
             End::Shutdown => {
                 let deadline = Instant::now() + self.state.config.shutdown_timeout() / 2;
                 // Every answer owed, in order; stop at the first write the peer cannot take.

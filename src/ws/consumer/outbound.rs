@@ -1,5 +1,5 @@
 //! `Outbound`: the socket and its keepalive. Every write is bounded: a peer that cannot take one within the
-//! keepalive time is unresponsive, and so is a peer that has sent nothing (not even a pong) for that long.
+//! keepalive time (from the write's first wait, src/ws/consumer/bounded.rs) is unresponsive, and so is a peer that has sent nothing (not even a pong) for that long.
 //!
 //! Generic over the socket, anything that is a `Sink` of tungstenite's messages and a `Stream` of them
 //! (axum's `examples/testing-websockets`), so a test stands in for the peer without a server. It owns the
@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Instant, timeout};
+
+use super::bounded::within;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
@@ -84,7 +86,7 @@ impl<S: Socket> Outbound<S> {
             }
             socket.flush().await
         };
-        match timeout(self.keepalive, written).await {
+        match within(self.keepalive, written).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),
@@ -95,9 +97,9 @@ impl<S: Socket> Outbound<S> {
     /// is unresponsive.
     pub(super) async fn write(&mut self, message: Message, flush: bool) -> Result<(), End> {
         let sent = if flush {
-            timeout(self.keepalive, self.socket.send(message)).await
+            within(self.keepalive, self.socket.send(message)).await
         } else {
-            timeout(self.keepalive, self.socket.feed(message)).await
+            within(self.keepalive, self.socket.feed(message)).await
         };
         match sent {
             Ok(Ok(())) => Ok(()),
@@ -108,17 +110,25 @@ impl<S: Socket> Outbound<S> {
 
     /// Flushes what was queued, within the keepalive.
     pub(super) async fn flush(&mut self) -> Result<(), End> {
-        match timeout(self.keepalive, self.socket.flush()).await {
+        match within(self.keepalive, self.socket.flush()).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),
         }
     }
 
-    /// Queues `message` without flushing and without a timeout of its own: only inside a caller's bound
-    /// (a burst of live events shares one).
-    pub(super) async fn feed_untimed(&mut self, message: Message) -> Result<(), End> {
-        self.socket.feed(message).await.map_err(End::Socket)
+    /// Waits until the socket can queue a frame, without a timeout of its own: only inside a caller's
+    /// bound (a burst of live events shares one). With [`Outbound::queue`], a `feed` in two steps: the
+    /// frame is made after the wait, so a waiting burst does not hold it (nor two copies of it).
+    pub(super) async fn ready_untimed(&mut self) -> Result<(), End> {
+        std::future::poll_fn(|cx| self.socket.poll_ready_unpin(cx))
+            .await
+            .map_err(End::Socket)
+    }
+
+    /// Queues `message` once [`Outbound::ready_untimed`] said the socket can take it.
+    pub(super) fn queue(&mut self, message: Message) -> Result<(), End> {
+        self.socket.start_send_unpin(message).map_err(End::Socket)
     }
 
     /// Flushes without a timeout of its own: only inside a caller's bound.
@@ -206,10 +216,8 @@ mod tests {
         };
         let mut outbound = Outbound::new(peer, KEEPALIVE);
         outbound.feed("1".into()).await.expect("taken");
-        outbound
-            .feed_untimed(Message::Text("2".into()))
-            .await
-            .expect("taken");
+        outbound.ready_untimed().await.expect("room for a frame");
+        outbound.queue(Message::Text("2".into())).expect("taken");
         outbound
             .write(Message::Text("3".into()), true)
             .await
