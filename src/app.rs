@@ -204,7 +204,7 @@ impl App {
             config.webhooks.outbound()?,
             occupancy_wanted,
         );
-        let state = AppState {
+        let state = AppState::new(crate::state::Node {
             webhooks,
             files,
             accounts,
@@ -221,7 +221,7 @@ impl App {
             moderation,
             shutdown,
             tracker: TaskTracker::new(),
-        };
+        });
         Ok(Self {
             state,
             listener,

@@ -12,7 +12,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(crate::http::router())
         .merge(crate::admin::router())
-        .merge(crate::ws::router(std::sync::Arc::new(state.clone())))
+        .merge(crate::ws::router())
         .merge(crate::files::router())
         .layer(axum::middleware::from_fn(move |request, next| {
             crate::accounts::csrf::protect(secure_cookies, request, next)

@@ -15,14 +15,12 @@ mod lean;
 mod origin;
 mod upgrade;
 
-use std::sync::Arc;
-
-use axum::extract::{Path, Query};
+use axum::Router;
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Extension, Router};
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -38,12 +36,10 @@ use crate::state::AppState;
 pub use fanout::{Fanout, StoreHeads};
 pub use origin::origin_allowed;
 
-/// The WebSocket routes. `shared` is the node's state behind one pointer: each connection keeps that
-/// pointer for its life instead of a copy of the state (issue 22 measures bytes per idle connection).
-pub fn router(shared: Arc<AppState>) -> Router<AppState> {
-    Router::new()
-        .route("/ws/chat/{room}/", get(chat_socket))
-        .layer(Extension(shared))
+/// The WebSocket routes. The node's state is one pointer (`AppState`): each connection keeps it for its
+/// life (issue 22 measures bytes per idle connection).
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/chat/{room}/", get(chat_socket))
 }
 
 #[derive(Deserialize)]
@@ -53,8 +49,8 @@ struct SocketParams {
 
 /// `GET /ws/chat/{room}/`: the chat socket of a room.
 async fn chat_socket(
-    // The node's state behind the pointer the connection keeps (see [`router`]).
-    Extension(state): Extension<Arc<AppState>>,
+    // The node's state: the pointer the connection keeps.
+    State(state): State<AppState>,
     // First: a handshake over its address's limits is refused before any other work.
     admission: Admission,
     Path(room): Path<String>,

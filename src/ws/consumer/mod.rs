@@ -7,8 +7,6 @@
 //! loop (`delivery.rs`); a slow reader holds a cursor, never a queue, and is never skipped. The answers to
 //! the client's sends go out in the order it sent them (`answers.rs`).
 
-use std::sync::Arc;
-
 use futures_util::FutureExt;
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
@@ -50,7 +48,7 @@ type PageRead =
 /// A checked handshake, ready to serve.
 pub(super) struct Connection {
     /// The node's state, shared by every connection (a pointer, not a copy of its ~900 bytes each).
-    pub state: Arc<AppState>,
+    pub state: AppState,
     pub room: RoomName,
     pub identity: Identity,
     pub since: Option<u64>,
@@ -131,7 +129,7 @@ struct Consumer<S> {
     /// The socket, written within the keepalive.
     outbound: Outbound<S>,
     /// The node's state, one for every connection.
-    state: Arc<AppState>,
+    state: AppState,
     room: RoomName,
     /// Who is speaking: every message this connection sends is theirs.
     identity: Identity,
@@ -176,9 +174,10 @@ impl<S: Socket> Consumer<S> {
             Err(error) => return Err(End::Layer(error.to_string())),
         };
         // The reads before the loop (read mark, history, the room's head) answer no ping meanwhile: they
-        // are bounded like every read of the store.
+        // are bounded like every read of the store (from their first wait: a join the recent cache
+        // answers makes no timer).
         let bound = self.state.config.store_settings().timeout;
-        match tokio::time::timeout(bound, Box::pin(self.start(since))).await {
+        match bounded::within(bound, Box::pin(self.start(since))).await {
             Ok(Ok(())) => Ok(live),
             Ok(Err(end)) => Err(end),
             Err(_) => Err(End::Store(StoreError::TimedOut(bound))),
@@ -481,7 +480,7 @@ mod tests {
             consumer <= 800,
             "Consumer<ChatStream> is {consumer} bytes (800 since issue 22's second pass; 816 before)"
         );
-        assert_eq!(std::mem::size_of::<Arc<AppState>>(), 8);
+        assert_eq!(std::mem::size_of::<AppState>(), 8);
     }
 
     /// The idle loop's state is the other half of every idle connection's task.
