@@ -1,5 +1,6 @@
 //! `Outbound`: the socket and its keepalive. Every write is bounded: a peer that cannot take one within the
-//! keepalive time (from the write's first wait, src/ws/consumer/bounded.rs) is unresponsive, and so is a peer that has sent nothing (not even a pong) for that long.
+//! keepalive time (counted from the write's first wait, `bounded.rs`) is unresponsive, and so is a peer
+//! that has sent nothing (not even a pong) for that long.
 //!
 //! Generic over the socket, anything that is a `Sink` of tungstenite's messages and a `Stream` of them
 //! (axum's `examples/testing-websockets`), so a test stands in for the peer without a server. It owns the
@@ -10,12 +11,11 @@ use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use tokio::time::{Instant, timeout};
-
-use super::bounded::within;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
+use super::bounded::within;
 use super::end::End;
 
 /// What a connection talks to: the upgraded TCP stream's `WebSocketStream` (src/ws/upgrade.rs), or a
