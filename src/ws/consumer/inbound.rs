@@ -85,17 +85,23 @@ impl<S: Socket> Consumer<S> {
     /// Sends `frame`, an answer known now, after every earlier answer still owed.
     pub(super) async fn answer_in_turn(&mut self, frame: String) -> Result<(), End> {
         match self.answers.in_turn(frame) {
-            Some(frame) => self.outbound.write(Message::Text(frame.into()), true).await,
+            Some(frame) => {
+                self.outbound
+                    .write(Message::Text(frame.into()), false)
+                    .await
+            }
             None => Ok(()),
         }
     }
 
-    /// Sends an answer the queue produced (nothing for a stored send without `client_id`).
+    /// Queues an answer the queue produced (nothing for a stored send without `client_id`). Not flushed
+    /// here: the loop flushes once nothing else is ready, so the answer to a send and the message itself
+    /// (both ready at the same wake, after the commit) go out in one write instead of two.
     pub(super) async fn send_answer(&mut self, answer: Answer) -> Result<(), End> {
         match answer {
             Some(frame) => {
                 self.outbound
-                    .write(Message::Text(String::from(frame).into()), true)
+                    .write(Message::Text(String::from(frame).into()), false)
                     .await
             }
             None => Ok(()),

@@ -236,6 +236,10 @@ impl<S: Socket> Consumer<S> {
                 event = live.recv(), if !self.delivery.catching_up() => {
                     self.on_live(event, &mut live).await
                 }
+                // Last: answers queued by the branches above go out once nothing else is ready.
+                () = std::future::ready(()), if self.outbound.unflushed() => {
+                    self.outbound.flush().await
+                }
             };
             if let Err(end) = step {
                 return end;

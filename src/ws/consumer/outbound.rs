@@ -36,10 +36,15 @@ const CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// The socket, its writes bounded by the keepalive, and when the peer was last heard from.
 pub(super) struct Outbound<S> {
     socket: S,
-    /// The bound on every write, and on the peer's silence; pings go every third of it.
-    keepalive: Duration,
+    /// The bound on every write, and on the peer's silence, in milliseconds (4 bytes, not a `Duration`'s
+    /// 16: with `unflushed` beside it the connection's task stays as small as before); pings go every
+    /// third of it.
+    keepalive_ms: u32,
     /// When the peer last sent anything (a pong included).
     last_heard: Instant,
+    /// Frames were queued since the last flush: the connection's loop flushes them once it has nothing
+    /// else to do, so that an answer and the message it answers go out in one write.
+    unflushed: bool,
 }
 
 impl<S: Socket> Outbound<S> {
@@ -47,14 +52,15 @@ impl<S: Socket> Outbound<S> {
     pub(super) fn new(socket: S, keepalive: Duration) -> Self {
         Self {
             socket,
-            keepalive,
+            keepalive_ms: u32::try_from(keepalive.as_millis()).unwrap_or(u32::MAX),
             last_heard: Instant::now(),
+            unflushed: false,
         }
     }
 
     /// The keepalive time.
     pub(super) fn keepalive(&self) -> Duration {
-        self.keepalive
+        Duration::from_millis(u64::from(self.keepalive_ms))
     }
 
     /// The peer's next frame; `None` once it is gone. Cancel-safe.
@@ -67,9 +73,14 @@ impl<S: Socket> Outbound<S> {
         self.last_heard = Instant::now();
     }
 
+    /// Frames wait in the socket's buffer for a flush.
+    pub(super) fn unflushed(&self) -> bool {
+        self.unflushed
+    }
+
     /// The peer has sent nothing for longer than the keepalive.
     pub(super) fn silent(&self) -> bool {
-        self.last_heard.elapsed() > self.keepalive
+        self.last_heard.elapsed() > self.keepalive()
     }
 
     /// Queues a text frame without flushing, within the keepalive.
@@ -79,6 +90,7 @@ impl<S: Socket> Outbound<S> {
 
     /// Writes `frames` and flushes them, all within one keepalive (one timer, not one per frame).
     pub(super) async fn write_all(&mut self, frames: Vec<Utf8Bytes>) -> Result<(), End> {
+        let bound = self.keepalive();
         let socket = &mut self.socket;
         let written = async move {
             for frame in frames {
@@ -86,8 +98,11 @@ impl<S: Socket> Outbound<S> {
             }
             socket.flush().await
         };
-        match within(self.keepalive, written).await {
-            Ok(Ok(())) => Ok(()),
+        match within(bound, written).await {
+            Ok(Ok(())) => {
+                self.unflushed = false;
+                Ok(())
+            }
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),
         }
@@ -97,12 +112,15 @@ impl<S: Socket> Outbound<S> {
     /// is unresponsive.
     pub(super) async fn write(&mut self, message: Message, flush: bool) -> Result<(), End> {
         let sent = if flush {
-            within(self.keepalive, self.socket.send(message)).await
+            within(self.keepalive(), self.socket.send(message)).await
         } else {
-            within(self.keepalive, self.socket.feed(message)).await
+            within(self.keepalive(), self.socket.feed(message)).await
         };
         match sent {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.unflushed = !flush;
+                Ok(())
+            }
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),
         }
@@ -110,8 +128,11 @@ impl<S: Socket> Outbound<S> {
 
     /// Flushes what was queued, within the keepalive.
     pub(super) async fn flush(&mut self) -> Result<(), End> {
-        match within(self.keepalive, self.socket.flush()).await {
-            Ok(Ok(())) => Ok(()),
+        match within(self.keepalive(), self.socket.flush()).await {
+            Ok(Ok(())) => {
+                self.unflushed = false;
+                Ok(())
+            }
             Ok(Err(error)) => Err(End::Socket(error)),
             Err(_) => Err(End::Unresponsive),
         }
@@ -128,12 +149,15 @@ impl<S: Socket> Outbound<S> {
 
     /// Queues `message` once [`Outbound::ready_untimed`] said the socket can take it.
     pub(super) fn queue(&mut self, message: Message) -> Result<(), End> {
+        self.unflushed = true;
         self.socket.start_send_unpin(message).map_err(End::Socket)
     }
 
     /// Flushes without a timeout of its own: only inside a caller's bound.
     pub(super) async fn flush_untimed(&mut self) -> Result<(), End> {
-        self.socket.flush().await.map_err(End::Socket)
+        self.socket.flush().await.map_err(End::Socket)?;
+        self.unflushed = false;
+        Ok(())
     }
 
     /// Sends a close with `code` and `reason`, waiting for it at most [`CLOSE_WAIT`].
@@ -231,6 +255,32 @@ mod tests {
         assert_eq!(sent, ["1", "2", "3"]);
         assert!(matches!(outbound.recv().await, Some(Ok(Message::Text(t))) if t == "hi"));
         assert!(outbound.recv().await.is_none(), "then the peer is gone");
+    }
+
+    /// What waits for the loop's flush is known: a queued frame until a flush, and nothing after one.
+    #[tokio::test]
+    async fn a_frame_queued_without_a_flush_is_known_to_wait_until_one() {
+        let mut outbound = Outbound::new(Peer::default(), KEEPALIVE);
+        assert!(!outbound.unflushed());
+        outbound
+            .write(Message::Text("answer".into()), false)
+            .await
+            .expect("taken");
+        assert!(outbound.unflushed());
+        outbound.flush().await.expect("flushed");
+        assert!(!outbound.unflushed());
+        outbound.ready_untimed().await.expect("room");
+        outbound.queue(Message::Text("live".into())).expect("taken");
+        assert!(outbound.unflushed());
+        outbound
+            .write(Message::Ping(Default::default()), true)
+            .await
+            .expect("sent");
+        assert!(
+            !outbound.unflushed(),
+            "a write that flushes takes the queued frames with it"
+        );
+        assert_eq!(outbound.keepalive(), KEEPALIVE);
     }
 
     #[tokio::test]
