@@ -308,6 +308,9 @@ impl Subscriber {
     }
 
     fn inject(&mut self, message: &redis::Msg) {
+        if self.wire.is_own(message.get_payload_bytes()) {
+            return; // delivered locally already
+        }
         let Some(room) = self.channels.room(message.get_channel_name()) else {
             return;
         };

@@ -18,6 +18,8 @@ use crate::domain::RoomName;
 pub(super) struct Wire {
     cluster: Arc<str>,
     node: u64,
+    /// How this node's own payloads begin (`<cluster> <node hex> `).
+    own: Arc<[u8]>,
 }
 
 /// A payload read from a channel.
@@ -40,7 +42,15 @@ impl Wire {
         Self {
             cluster: Arc::from(cluster.as_str()),
             node,
+            own: Arc::from(format!("{} {node:x} ", cluster.as_str()).into_bytes()),
         }
+    }
+
+    /// Whether `payload` is this node's own (delivered locally already), told from its first two fields
+    /// alone: the subscriber hears every payload it published, one per message a node stores, and needs
+    /// neither the channel's room nor the text's checks to drop it.
+    pub(super) fn is_own(&self, payload: &[u8]) -> bool {
+        payload.starts_with(&self.own)
     }
 
     /// This node's cluster id.
@@ -117,6 +127,25 @@ mod tests {
 
     fn room(name: &str) -> RoomName {
         RoomName::parse(name).expect("room")
+    }
+
+    /// Only this node's own payloads are dropped before decoding: not a node whose id starts with this
+    /// one's, not another cluster's node with the same id.
+    #[test]
+    fn a_node_knows_its_own_payloads_from_their_first_fields() {
+        let (a, b) = (wire("blue", 0xabc), wire("blue", 0xabcd));
+        let event = Outgoing::Event(Event::stored(7, Utf8Bytes::from("{}"), true));
+        let from_a = a.encode(&room("hall"), &event);
+        let from_b = b.encode(&room("hall"), &event);
+        let from_red = wire("red", 0xabc).encode(&room("hall"), &event);
+        assert!(a.is_own(from_a.as_bytes()));
+        assert!(!a.is_own(from_b.as_bytes()));
+        assert!(!b.is_own(from_a.as_bytes()));
+        assert!(!a.is_own(from_red.as_bytes()));
+        assert!(
+            !a.is_own(b"blue abc"),
+            "a truncated payload is not this node's"
+        );
     }
 
     #[test]
