@@ -78,6 +78,9 @@ impl Wire {
 
     /// Reads a payload that came on `room`'s channel.
     pub(super) fn decode(&self, room: &RoomName, payload: &[u8]) -> Incoming {
+        if self.is_own(payload) {
+            return Incoming::Own;
+        }
         let Some((cluster, node, named, seq, audience, text)) = split(payload) else {
             return Incoming::Malformed;
         };
@@ -90,9 +93,6 @@ impl Wire {
         let (Ok(node), Ok(seq)) = (u64::from_str_radix(node, 16), seq.parse::<u64>()) else {
             return Incoming::Malformed;
         };
-        if node == self.node {
-            return Incoming::Own;
-        }
         let frame = Utf8Bytes::from(text);
         let outgoing = match audience {
             "p" => Outgoing::Event(Event::stored(seq, frame, true)),

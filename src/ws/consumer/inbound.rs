@@ -82,7 +82,8 @@ impl<S: Socket> Consumer<S> {
         self.answer_in_turn(frame).await
     }
 
-    /// Sends `frame`, an answer known now, after every earlier answer still owed.
+    /// Queues `frame`, an answer known now, after every earlier answer still owed (flushed by the loop,
+    /// like [`Consumer::send_answer`]'s).
     pub(super) async fn answer_in_turn(&mut self, frame: String) -> Result<(), End> {
         match self.answers.in_turn(frame) {
             Some(frame) => {
