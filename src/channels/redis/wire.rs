@@ -48,7 +48,8 @@ impl Wire {
 
     /// Whether `payload` is this node's own (delivered locally already), told from its first two fields
     /// alone: the subscriber hears every payload it published, one per message a node stores, and needs
-    /// neither the channel's room nor the text's checks to drop it.
+    /// neither the channel's room nor the text's checks to drop it. A prefilter: [`Wire::decode`] still
+    /// checks a whole payload (its own included) and says what is wrong with it.
     pub(super) fn is_own(&self, payload: &[u8]) -> bool {
         payload.starts_with(&self.own)
     }
@@ -78,9 +79,6 @@ impl Wire {
 
     /// Reads a payload that came on `room`'s channel.
     pub(super) fn decode(&self, room: &RoomName, payload: &[u8]) -> Incoming {
-        if self.is_own(payload) {
-            return Incoming::Own;
-        }
         let Some((cluster, node, named, seq, audience, text)) = split(payload) else {
             return Incoming::Malformed;
         };
@@ -93,6 +91,9 @@ impl Wire {
         let (Ok(node), Ok(seq)) = (u64::from_str_radix(node, 16), seq.parse::<u64>()) else {
             return Incoming::Malformed;
         };
+        if node == self.node {
+            return Incoming::Own;
+        }
         let frame = Utf8Bytes::from(text);
         let outgoing = match audience {
             "p" => Outgoing::Event(Event::stored(seq, frame, true)),
