@@ -4,7 +4,12 @@
 //! per idle connection). Tungstenite is given no buffer of its own to speak of (its read size is
 //! [`TUNGSTENITE_READ_BYTES`]) and reads through this one: once the socket is readable, a chunk of
 //! [`READ_CHUNK_BYTES`] is read into a fresh buffer, handed out as tungstenite asks, and freed once it is
-//! all taken. Writes go straight to the socket.
+//! all taken.
+//!
+//! Writes: the connection's text frames are framed into a [`TextOut`] (text_out.rs), held only while
+//! they wait; tungstenite's own writes (pings, its replies, closes) come after every frame waiting
+//! there, so the two never interleave within a frame. Tungstenite's writes are watched: while some of its
+//! bytes wait half written in its buffer, no text frame may be queued (`tungstenite_waiting`).
 
 use std::io;
 use std::pin::Pin;
@@ -12,6 +17,8 @@ use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+use super::text_out::TextOut;
 
 /// Bytes read from the socket at a time: a few chat frames. Small enough for the allocator's per-thread
 /// cache (a fresh buffer per read costs next to nothing), and the buffer lives only until it is taken.
@@ -28,27 +35,81 @@ pub(super) struct LeanTcp {
     /// Bytes read from the socket, not all taken yet; no allocation while none wait.
     chunk: Vec<u8>,
     /// How many of `chunk`'s bytes were taken.
-    taken: usize,
+    taken: u32,
+    /// Text frames are written once more than this many bytes of them wait.
+    flush_at: u32,
+    /// The last write tungstenite asked for was not taken whole: the rest waits in its buffer.
+    tungstenite_waiting: bool,
+    /// Text frames waiting to be written, ahead of any byte of tungstenite's.
+    text: TextOut,
 }
 
 impl LeanTcp {
     /// Reads `tcp` through a buffer of its own, starting with `read`: bytes already read from it (hyper
-    /// read them with the handshake).
-    pub(super) fn new(tcp: TcpStream, read: Vec<u8>) -> Self {
+    /// read them with the handshake); text frames are written once more than `flush_at` bytes wait.
+    pub(super) fn new(tcp: TcpStream, read: Vec<u8>, flush_at: usize) -> Self {
         Self {
             tcp,
             chunk: read,
             taken: 0,
+            flush_at: u32::try_from(flush_at).unwrap_or(u32::MAX),
+            tungstenite_waiting: false,
+            text: TextOut::default(),
         }
+    }
+
+    /// Some of tungstenite's bytes wait half written: its flush must come before a text frame is queued.
+    pub(super) fn tungstenite_waiting(&self) -> bool {
+        self.tungstenite_waiting
+    }
+
+    /// Ready once a text frame may be queued: no more than `flush_at` bytes wait (else they are written
+    /// first).
+    pub(super) fn poll_text_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.text.len() > self.flush_at as usize {
+            ready!(self.text.poll_write_to(&mut self.tcp, cx))?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Queues a text frame with `payload` (UTF-8), once [`LeanTcp::poll_text_room`] said so and while
+    /// no byte of tungstenite's waits.
+    pub(super) fn queue_text(&mut self, payload: &[u8]) {
+        debug_assert!(
+            !self.tungstenite_waiting,
+            "a frame of tungstenite's is half written"
+        );
+        self.text.push(payload);
+    }
+
+    /// Writes every text frame waiting.
+    pub(super) fn poll_write_text(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.text.poll_write_to(&mut self.tcp, cx)
+    }
+
+    /// A write of tungstenite's, after every text frame waiting; what it leaves unwritten is noted.
+    fn poll_write_after_text(
+        &mut self,
+        cx: &mut Context<'_>,
+        len: usize,
+        write: impl FnOnce(Pin<&mut TcpStream>, &mut Context<'_>) -> Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        // Until it is written whole, tungstenite keeps what it asked to write in its buffer.
+        self.tungstenite_waiting = true;
+        ready!(self.text.poll_write_to(&mut self.tcp, cx))?;
+        let written = ready!(write(Pin::new(&mut self.tcp), cx))?;
+        self.tungstenite_waiting = written < len;
+        Poll::Ready(Ok(written))
     }
 
     /// Hands out what waits in the chunk, as much as `out` takes; frees the chunk once it is all taken.
     fn hand_out(&mut self, out: &mut ReadBuf<'_>) {
-        let waiting = &self.chunk[self.taken..];
+        let taken = self.taken as usize;
+        let waiting = &self.chunk[taken..];
         let n = waiting.len().min(out.remaining());
         out.put_slice(&waiting[..n]);
-        self.taken += n;
-        if self.taken == self.chunk.len() {
+        self.taken = (taken + n) as u32;
+        if taken + n == self.chunk.len() {
             self.chunk = Vec::new();
             self.taken = 0;
         }
@@ -63,7 +124,7 @@ impl AsyncRead for LeanTcp {
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         loop {
-            if this.taken < this.chunk.len() {
+            if (this.taken as usize) < this.chunk.len() {
                 this.hand_out(out);
                 return Poll::Ready(Ok(()));
             }
@@ -92,7 +153,8 @@ impl AsyncWrite for LeanTcp {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write(cx, buf)
+        self.get_mut()
+            .poll_write_after_text(cx, buf.len(), |tcp, cx| tcp.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -100,7 +162,9 @@ impl AsyncWrite for LeanTcp {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().tcp).poll_write_vectored(cx, bufs)
+        let len = bufs.iter().map(|buf| buf.len()).sum();
+        self.get_mut()
+            .poll_write_after_text(cx, len, |tcp, cx| tcp.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -108,11 +172,15 @@ impl AsyncWrite for LeanTcp {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+        let this = self.get_mut();
+        ready!(this.poll_write_text(cx))?;
+        Pin::new(&mut this.tcp).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+        let this = self.get_mut();
+        ready!(this.poll_write_text(cx))?;
+        Pin::new(&mut this.tcp).poll_shutdown(cx)
     }
 }
 
@@ -129,7 +197,10 @@ mod tests {
         let addr = listener.local_addr().expect("an address");
         let (peer, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (tcp, _) = accepted.expect("accepted");
-        (LeanTcp::new(tcp, read.to_vec()), peer.expect("connected"))
+        (
+            LeanTcp::new(tcp, read.to_vec(), 16 * 1024),
+            peer.expect("connected"),
+        )
     }
 
     #[tokio::test]

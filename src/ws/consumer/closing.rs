@@ -2,7 +2,6 @@
 //! right close code.
 
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use super::{Consumer, End, Socket};
@@ -44,7 +43,7 @@ impl<S: Socket> Consumer<S> {
                     _ => {}
                 }
                 let frame = answers::unavailable();
-                let _ = self.outbound.write(Message::Text(frame.into()), true).await;
+                let _ = self.outbound.write_text(frame.into(), true).await;
                 (CloseCode::Error, "temporarily unavailable")
             }
             End::Revoked(code) => {

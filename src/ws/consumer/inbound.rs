@@ -25,8 +25,10 @@ impl<S: Socket> Consumer<S> {
         let text = match frame {
             Some(Ok(Message::Text(text))) => text,
             Some(Ok(Message::Binary(_))) => return self.refuse(ProtocolError::binary()).await,
-            // Tungstenite answers pings itself; a raw `Frame` is never read (only written).
-            Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => return Ok(()),
+            // Tungstenite answers pings itself: its pong goes out now, with whatever waits before it.
+            Some(Ok(Message::Ping(_))) => return self.outbound.send_replies().await,
+            // A raw `Frame` is never read (only written).
+            Some(Ok(Message::Pong(_) | Message::Frame(_))) => return Ok(()),
             Some(Ok(Message::Close(_))) | None => return Err(End::PeerClosed),
             Some(Err(error)) => return Err(End::Socket(error)),
         };
@@ -86,11 +88,7 @@ impl<S: Socket> Consumer<S> {
     /// like [`Consumer::send_answer`]'s).
     pub(super) async fn answer_in_turn(&mut self, frame: String) -> Result<(), End> {
         match self.answers.in_turn(frame) {
-            Some(frame) => {
-                self.outbound
-                    .write(Message::Text(frame.into()), false)
-                    .await
-            }
+            Some(frame) => self.outbound.write_text(frame.into(), false).await,
             None => Ok(()),
         }
     }
@@ -102,7 +100,7 @@ impl<S: Socket> Consumer<S> {
         match answer {
             Some(frame) => {
                 self.outbound
-                    .write(Message::Text(String::from(frame).into()), false)
+                    .write_text(String::from(frame).into(), false)
                     .await
             }
             None => Ok(()),
@@ -129,8 +127,6 @@ impl<S: Socket> Consumer<S> {
         if self.outbound.silent() {
             return Err(End::Unresponsive);
         }
-        self.outbound
-            .write(Message::Ping(Default::default()), true)
-            .await
+        self.outbound.ping().await
     }
 }

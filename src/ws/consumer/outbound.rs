@@ -7,6 +7,8 @@
 //! socket whole, reads included: splitting a `WebSocketStream` into halves would put a lock on every write
 //! of the message path, for one task that never reads and writes at once.
 
+use std::future::poll_fn;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, Stream, StreamExt};
@@ -19,15 +21,25 @@ use super::bounded::within;
 use super::end::End;
 
 /// What a connection talks to: the upgraded TCP stream's `WebSocketStream` (src/ws/upgrade.rs), or a
-/// test's stand-in.
-pub(super) trait Socket:
+/// test's stand-in. Text frames go through the three methods below: the chat socket frames and writes
+/// them itself, beside tungstenite (src/ws/text_out.rs); by default they are tungstenite's messages.
+pub(in crate::ws) trait Socket:
     Sink<Message, Error = Error> + Stream<Item = Result<Message, Error>> + Unpin + Send
 {
-}
+    /// Ready once a text frame may be queued.
+    fn poll_text_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_ready_unpin(cx)
+    }
 
-impl<S> Socket for S where
-    S: Sink<Message, Error = Error> + Stream<Item = Result<Message, Error>> + Unpin + Send
-{
+    /// Queues a text frame, once [`Socket::poll_text_ready`] said so.
+    fn queue_text(&mut self, text: Utf8Bytes) -> Result<(), Error> {
+        self.start_send_unpin(Message::Text(text))
+    }
+
+    /// Writes the text frames queued (and, where they share a buffer, whatever else was).
+    fn poll_flush_text(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        self.poll_flush_unpin(cx)
+    }
 }
 
 /// How long a close gets to reach a peer before the connection lets go.
@@ -85,7 +97,7 @@ impl<S: Socket> Outbound<S> {
 
     /// Queues a text frame without flushing, within the keepalive.
     pub(super) async fn feed(&mut self, frame: String) -> Result<(), End> {
-        self.write(Message::Text(frame.into()), false).await
+        self.write_text(frame.into(), false).await
     }
 
     /// Writes `frames` and flushes them, all within one keepalive (one timer, not one per frame).
@@ -94,9 +106,10 @@ impl<S: Socket> Outbound<S> {
         let socket = &mut self.socket;
         let written = async move {
             for frame in frames {
-                socket.feed(Message::Text(frame)).await?;
+                poll_fn(|cx| socket.poll_text_ready(cx)).await?;
+                socket.queue_text(frame)?;
             }
-            socket.flush().await
+            poll_fn(|cx| socket.poll_flush_text(cx)).await
         };
         match within(bound, written).await {
             Ok(Ok(())) => {
@@ -108,15 +121,20 @@ impl<S: Socket> Outbound<S> {
         }
     }
 
-    /// Queues `message` (and flushes it when `flush`); a peer that cannot take it within the keepalive
+    /// Queues a text frame (and flushes it when `flush`); a peer that cannot take it within the keepalive
     /// is unresponsive.
-    pub(super) async fn write(&mut self, message: Message, flush: bool) -> Result<(), End> {
-        let sent = if flush {
-            within(self.keepalive(), self.socket.send(message)).await
-        } else {
-            within(self.keepalive(), self.socket.feed(message)).await
+    pub(super) async fn write_text(&mut self, text: Utf8Bytes, flush: bool) -> Result<(), End> {
+        let bound = self.keepalive();
+        let socket = &mut self.socket;
+        let written = async move {
+            poll_fn(|cx| socket.poll_text_ready(cx)).await?;
+            socket.queue_text(text)?;
+            if flush {
+                poll_fn(|cx| socket.poll_flush_text(cx)).await?;
+            }
+            Ok(())
         };
-        match sent {
+        match within(bound, written).await {
             Ok(Ok(())) => {
                 self.unflushed = !flush;
                 Ok(())
@@ -126,9 +144,39 @@ impl<S: Socket> Outbound<S> {
         }
     }
 
+    /// Sends a ping, with everything queued before it, within the keepalive.
+    pub(super) async fn ping(&mut self) -> Result<(), End> {
+        let ping = Message::Ping(Default::default());
+        match within(self.keepalive(), self.socket.send(ping)).await {
+            Ok(Ok(())) => {
+                self.unflushed = false;
+                Ok(())
+            }
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
+    /// Sends what the WebSocket layer queued itself (its pong to a ping), within the keepalive.
+    pub(super) async fn send_replies(&mut self) -> Result<(), End> {
+        match within(self.keepalive(), self.socket.flush()).await {
+            Ok(Ok(())) => {
+                self.unflushed = false;
+                Ok(())
+            }
+            Ok(Err(error)) => Err(End::Socket(error)),
+            Err(_) => Err(End::Unresponsive),
+        }
+    }
+
     /// Flushes what was queued, within the keepalive.
     pub(super) async fn flush(&mut self) -> Result<(), End> {
-        match within(self.keepalive(), self.socket.flush()).await {
+        match within(
+            self.keepalive(),
+            poll_fn(|cx| self.socket.poll_flush_text(cx)),
+        )
+        .await
+        {
             Ok(Ok(())) => {
                 self.unflushed = false;
                 Ok(())
@@ -142,20 +190,22 @@ impl<S: Socket> Outbound<S> {
     /// bound (a burst of live events shares one). With [`Outbound::queue`], a `feed` in two steps: the
     /// frame is made after the wait, so a waiting burst does not hold it (nor two copies of it).
     pub(super) async fn ready_untimed(&mut self) -> Result<(), End> {
-        std::future::poll_fn(|cx| self.socket.poll_ready_unpin(cx))
+        poll_fn(|cx| self.socket.poll_text_ready(cx))
             .await
             .map_err(End::Socket)
     }
 
-    /// Queues `message` once [`Outbound::ready_untimed`] said the socket can take it.
-    pub(super) fn queue(&mut self, message: Message) -> Result<(), End> {
+    /// Queues a text frame once [`Outbound::ready_untimed`] said the socket can take it.
+    pub(super) fn queue(&mut self, text: Utf8Bytes) -> Result<(), End> {
         self.unflushed = true;
-        self.socket.start_send_unpin(message).map_err(End::Socket)
+        self.socket.queue_text(text).map_err(End::Socket)
     }
 
     /// Flushes without a timeout of its own: only inside a caller's bound.
     pub(super) async fn flush_untimed(&mut self) -> Result<(), End> {
-        self.socket.flush().await.map_err(End::Socket)?;
+        poll_fn(|cx| self.socket.poll_flush_text(cx))
+            .await
+            .map_err(End::Socket)?;
         self.unflushed = false;
         Ok(())
     }
@@ -183,7 +233,6 @@ mod tests {
 
     use std::collections::VecDeque;
     use std::pin::Pin;
-    use std::task::{Context, Poll};
 
     use super::*;
 
@@ -230,6 +279,8 @@ mod tests {
         }
     }
 
+    impl Socket for Peer {}
+
     const KEEPALIVE: Duration = Duration::from_millis(30);
 
     #[tokio::test]
@@ -241,11 +292,8 @@ mod tests {
         let mut outbound = Outbound::new(peer, KEEPALIVE);
         outbound.feed("1".into()).await.expect("taken");
         outbound.ready_untimed().await.expect("room for a frame");
-        outbound.queue(Message::Text("2".into())).expect("taken");
-        outbound
-            .write(Message::Text("3".into()), true)
-            .await
-            .expect("taken");
+        outbound.queue("2".into()).expect("taken");
+        outbound.write_text("3".into(), true).await.expect("taken");
         let sent: Vec<String> = outbound
             .socket
             .sent
@@ -263,19 +311,16 @@ mod tests {
         let mut outbound = Outbound::new(Peer::default(), KEEPALIVE);
         assert!(!outbound.unflushed());
         outbound
-            .write(Message::Text("answer".into()), false)
+            .write_text("answer".into(), false)
             .await
             .expect("taken");
         assert!(outbound.unflushed());
         outbound.flush().await.expect("flushed");
         assert!(!outbound.unflushed());
         outbound.ready_untimed().await.expect("room");
-        outbound.queue(Message::Text("live".into())).expect("taken");
+        outbound.queue("live".into()).expect("taken");
         assert!(outbound.unflushed());
-        outbound
-            .write(Message::Ping(Default::default()), true)
-            .await
-            .expect("sent");
+        outbound.ping().await.expect("sent");
         assert!(
             !outbound.unflushed(),
             "a write that flushes takes the queued frames with it"
@@ -290,10 +335,9 @@ mod tests {
             ..Peer::default()
         };
         let mut outbound = Outbound::new(peer, KEEPALIVE);
+        assert!(matches!(outbound.ping().await, Err(End::Unresponsive)));
         assert!(matches!(
-            outbound
-                .write(Message::Ping(Default::default()), true)
-                .await,
+            outbound.write_text("1".into(), true).await,
             Err(End::Unresponsive)
         ));
         assert!(matches!(outbound.flush().await, Err(End::Unresponsive)));
