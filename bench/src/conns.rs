@@ -1,7 +1,8 @@
 //! The idle-connections scenario: N WebSocket connections spread over R rooms, opened at most
 //! `--concurrency` handshakes at a time from several source addresses, then held open (each read by a task
 //! so pings get their pongs). Reports the connect rate and the server's resident memory before and after,
-//! per connection.
+//! per connection. With `--history N`, each room first gets N messages, so that every connection joins a
+//! room with history (chatweb sends it, the relay sends none) and holds whatever writing it left behind.
 
 use crate::scenario::Scenario;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use futures_util::StreamExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -18,7 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client::Endpoint;
 use crate::procfs::Proc;
 use crate::report::{Outcome, Progress, per_second, round3};
-use crate::server::Server;
+use crate::server::{Kind, Server};
 
 /// Parameters of `chatweb-bench conns`.
 #[derive(Clone, clap::Args, serde::Serialize)]
@@ -35,6 +36,9 @@ pub struct ConnsArgs {
     /// Seconds to hold the connections idle before reading the server's memory.
     #[arg(long, default_value_t = 2.0)]
     pub hold: f64,
+    /// Messages sent to each room before the connections open (their join's history).
+    #[arg(long, default_value_t = 0)]
+    pub history: usize,
 }
 
 impl Scenario for ConnsArgs {
@@ -76,6 +80,11 @@ pub async fn run(
     let names = (0..args.connections)
         .map(|i| format!("c{tag}-{}", i % rooms))
         .collect();
+    if args.history > 0 {
+        for room in 0..rooms {
+            fill(&endpoint, &format!("c{tag}-{room}"), args.history).await?;
+        }
+    }
     let rss_before = server.proc.map(Proc::rss_kb).transpose()?;
     let progress = Progress::start(format!("{:?} conns", server.kind), args.connections as u64);
     let counter = progress.counter();
@@ -90,6 +99,14 @@ pub async fn run(
 
     let stop = CancellationToken::new();
     let closed = Arc::new(AtomicU64::new(0));
+    let texts = Arc::new(AtomicU64::new(0));
+    // Each connection says once it has read its join's history (`--history`), so that memory is read
+    // after every history was written. The relay keeps none.
+    let (served_tx, mut served) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let history = match server.kind {
+        Kind::Chatweb => args.history as u64,
+        Kind::Relay => 0,
+    };
     let mut readers = Vec::with_capacity(results.len());
     let mut failed = 0u64;
     for result in results {
@@ -103,14 +120,23 @@ pub async fn run(
                 continue;
             }
         };
-        let (stop, closed) = (stop.clone(), closed.clone());
+        let (stop, closed, texts) = (stop.clone(), closed.clone(), texts.clone());
+        let served_tx = served_tx.clone();
         readers.push(tokio::spawn(async move {
+            let mut read = 0u64;
             loop {
                 tokio::select! {
                     message = ws.next() => match message {
                         Some(Ok(Message::Close(_)) | Err(_)) | None => {
                             closed.fetch_add(1, Ordering::Relaxed);
                             return;
+                        }
+                        Some(Ok(Message::Text(_))) => {
+                            texts.fetch_add(1, Ordering::Relaxed);
+                            read += 1;
+                            if read == history {
+                                let _ = served_tx.send(());
+                            }
                         }
                         Some(Ok(_)) => {}
                     },
@@ -120,6 +146,16 @@ pub async fn run(
         }));
     }
     let open = readers.len() as u64;
+    drop(served_tx);
+    let mut with_history = 0u64;
+    if history > 0 {
+        while with_history < open {
+            match tokio::time::timeout_at(deadline, served.recv()).await {
+                Ok(Some(())) => with_history += 1,
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
     let hold_until = (Instant::now()
         + Duration::try_from_secs_f64(args.hold.clamp(0.0, 3600.0)).unwrap_or_default())
     .min(deadline);
@@ -144,6 +180,11 @@ pub async fn run(
     fields.insert("failed".into(), json!(failed));
     fields.insert("closed_by_server".into(), json!(closed));
     fields.insert(
+        "text_frames_received".into(),
+        json!(texts.load(Ordering::Relaxed)),
+    );
+    fields.insert("joined_with_history".into(), json!(with_history));
+    fields.insert(
         "connects_per_s".into(),
         json!(per_second(open, connect_time)),
     );
@@ -153,6 +194,28 @@ pub async fn run(
     Ok(Outcome {
         fields,
         headline: per_connection,
-        clean: failed == 0 && closed == 0,
+        clean: failed == 0 && closed == 0 && (history == 0 || with_history == open),
     })
+}
+
+/// Sends `count` messages of about 150 bytes to `room` on one connection and reads them back (each is
+/// stored before it is echoed, so every later join gets them as history).
+async fn fill(endpoint: &Endpoint, room: &str, count: usize) -> anyhow::Result<()> {
+    let mut ws = endpoint.connect(room).await?;
+    let text = "h".repeat(128);
+    for n in 0..count {
+        let frame = json!({ "message": format!("{n} {text}") }).to_string();
+        ws.send(Message::Text(frame.into())).await?;
+    }
+    let mut echoed = 0;
+    while echoed < count {
+        match ws.next().await {
+            Some(Ok(Message::Text(_))) => echoed += 1,
+            Some(Ok(_)) => {}
+            Some(Err(error)) => return Err(error).context("filling a room's history"),
+            None => anyhow::bail!("the server closed a room's filling connection"),
+        }
+    }
+    ws.close(None).await.ok();
+    Ok(())
 }

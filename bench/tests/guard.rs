@@ -52,6 +52,21 @@ fn a_short_store_run_acks_every_message() {
 }
 
 #[test]
+fn a_short_conns_run_with_history_gives_every_connection_its_history() {
+    let result = quick("conns", &["--history", "5"]);
+    let chatweb = &result["chatweb"];
+    assert_eq!(chatweb["failed"], 0, "{result}");
+    assert_eq!(chatweb["closed_by_server"], 0, "{result}");
+    let connected = chatweb["connected"].as_u64().expect("a count");
+    assert!(connected > 0, "{result}");
+    assert_eq!(chatweb["joined_with_history"], connected, "{result}");
+    assert_eq!(chatweb["text_frames_received"], connected * 5, "{result}");
+    assert!(chatweb["kb_per_connection"].as_f64().is_some(), "{result}");
+    // The relay keeps no history: its connections get nothing on joining.
+    assert_eq!(result["relay"]["text_frames_received"], 0, "{result}");
+}
+
+#[test]
 fn a_short_live_fanout_run_is_signed_in_and_counts_only_messages() {
     let result = quick("fanout", &["--live"]);
     let chatweb = &result["chatweb"];
