@@ -13,6 +13,7 @@ pub mod cursor;
 mod fanout;
 mod lean;
 mod origin;
+mod socket;
 mod text_out;
 mod upgrade;
 

@@ -2,45 +2,23 @@
 //! keepalive time (counted from the write's first wait, `bounded.rs`) is unresponsive, and so is a peer
 //! that has sent nothing (not even a pong) for that long.
 //!
-//! Generic over the socket, anything that is a `Sink` of tungstenite's messages and a `Stream` of them
-//! (axum's `examples/testing-websockets`), so a test stands in for the peer without a server. It owns the
+//! Generic over the socket (src/ws/socket.rs: tungstenite's `Sink` and `Stream`, and how text frames are
+//! written), so a test stands in for the peer without a server. It owns the
 //! socket whole, reads included: splitting a `WebSocketStream` into halves would put a lock on every write
 //! of the message path, for one task that never reads and writes at once.
 
 use std::future::poll_fn;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures_util::{Sink, SinkExt, Stream, StreamExt};
+use futures_util::{SinkExt, StreamExt};
 use tokio::time::{Instant, timeout};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error, Message, Utf8Bytes};
 
-use super::bounded::within;
+use super::bounded::{Elapsed, within};
 use super::end::End;
-
-/// What a connection talks to: the upgraded TCP stream's `WebSocketStream` (src/ws/upgrade.rs), or a
-/// test's stand-in. Text frames go through the three methods below: the chat socket frames and writes
-/// them itself, beside tungstenite (src/ws/text_out.rs); by default they are tungstenite's messages.
-pub(in crate::ws) trait Socket:
-    Sink<Message, Error = Error> + Stream<Item = Result<Message, Error>> + Unpin + Send
-{
-    /// Ready once a text frame may be queued.
-    fn poll_text_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.poll_ready_unpin(cx)
-    }
-
-    /// Queues a text frame, once [`Socket::poll_text_ready`] said so.
-    fn queue_text(&mut self, text: Utf8Bytes) -> Result<(), Error> {
-        self.start_send_unpin(Message::Text(text))
-    }
-
-    /// Writes the text frames queued (and, where they share a buffer, whatever else was).
-    fn poll_flush_text(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        self.poll_flush_unpin(cx)
-    }
-}
+pub(in crate::ws) use crate::ws::socket::Socket;
 
 /// How long a close gets to reach a peer before the connection lets go.
 const CLOSE_WAIT: Duration = Duration::from_secs(1);
@@ -111,14 +89,8 @@ impl<S: Socket> Outbound<S> {
             }
             poll_fn(|cx| socket.poll_flush_text(cx)).await
         };
-        match within(bound, written).await {
-            Ok(Ok(())) => {
-                self.unflushed = false;
-                Ok(())
-            }
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
+        let written = within(bound, written).await;
+        self.settle(written, true)
     }
 
     /// Queues a text frame (and flushes it when `flush`); a peer that cannot take it within the keepalive
@@ -134,55 +106,44 @@ impl<S: Socket> Outbound<S> {
             }
             Ok(())
         };
-        match within(bound, written).await {
-            Ok(Ok(())) => {
-                self.unflushed = !flush;
-                Ok(())
-            }
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
+        let written = within(bound, written).await;
+        self.settle(written, flush)
     }
 
     /// Sends a ping, with everything queued before it, within the keepalive.
     pub(super) async fn ping(&mut self) -> Result<(), End> {
         let ping = Message::Ping(Default::default());
-        match within(self.keepalive(), self.socket.send(ping)).await {
-            Ok(Ok(())) => {
-                self.unflushed = false;
-                Ok(())
-            }
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
+        let sent = within(self.keepalive(), self.socket.send(ping)).await;
+        self.settle(sent, true)
     }
 
     /// Sends what the WebSocket layer queued itself (its pong to a ping), within the keepalive.
     pub(super) async fn send_replies(&mut self) -> Result<(), End> {
-        match within(self.keepalive(), self.socket.flush()).await {
-            Ok(Ok(())) => {
-                self.unflushed = false;
-                Ok(())
-            }
-            Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
-        }
+        let sent = within(self.keepalive(), self.socket.flush()).await;
+        self.settle(sent, true)
     }
 
     /// Flushes what was queued, within the keepalive.
     pub(super) async fn flush(&mut self) -> Result<(), End> {
-        match within(
-            self.keepalive(),
-            poll_fn(|cx| self.socket.poll_flush_text(cx)),
-        )
-        .await
-        {
+        let bound = self.keepalive();
+        let flush = poll_fn(|cx| self.socket.poll_flush_text(cx));
+        let flushed = within(bound, flush).await;
+        self.settle(flushed, true)
+    }
+
+    /// What a write bounded by the keepalive came to; `flushed`: whatever was queued went out with it.
+    fn settle(
+        &mut self,
+        written: Result<Result<(), Error>, Elapsed>,
+        flushed: bool,
+    ) -> Result<(), End> {
+        match written {
             Ok(Ok(())) => {
-                self.unflushed = false;
+                self.unflushed = !flushed;
                 Ok(())
             }
             Ok(Err(error)) => Err(End::Socket(error)),
-            Err(_) => Err(End::Unresponsive),
+            Err(Elapsed) => Err(End::Unresponsive),
         }
     }
 
@@ -233,6 +194,9 @@ mod tests {
 
     use std::collections::VecDeque;
     use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use futures_util::{Sink, Stream};
 
     use super::*;
 
